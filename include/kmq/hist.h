@@ -1,0 +1,61 @@
+/* hist.h — distinct-colour histogram (layer L1).
+ *
+ * Built from RGB rows in one streaming pass; afterwards it holds the distinct
+ * colours sorted by key (0xRRGGBB) with their pixel counts, and answers
+ * "index of this colour" in O(1) for the map pass. Memory is bounded by the
+ * colour space (a 2^24-entry table, 64 MiB) plus 12 bytes per distinct colour,
+ * independent of the number of pixels.
+ *
+ * Not thread-safe: one hist belongs to one pipeline; it opens no parallel
+ * region.
+ */
+#ifndef KMQ_HIST_H
+#define KMQ_HIST_H
+
+#include "kmq/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Number of distinct 8-bit RGB colours: the hard cap of every histogram. */
+#define KMQ_HIST_MAX_COLORS ((size_t)1 << 24)
+
+typedef struct kmq_hist kmq_hist;
+
+/* Creates an empty histogram. Returns KMQ_OK or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_hist_new(kmq_hist **out, kmq_err *err);
+
+/* Frees h; NULL is a no-op. */
+void kmq_hist_free(kmq_hist *h);
+
+/* Counts `npix` pixels of interleaved 8-bit RGB (3 bytes each). Only before
+ * kmq_hist_finish. Returns KMQ_OK, KMQ_E_NOMEM (the histogram is then
+ * unusable: free it) or KMQ_E_ARG (already finished). */
+KMQ_MUST_CHECK kmq_status kmq_hist_add_rgb(kmq_hist *h, const uint8_t *rgb, size_t npix,
+                                           kmq_err *err);
+
+/* Ends counting: sorts the distinct colours by key and builds the index.
+ * Returns KMQ_OK or KMQ_E_NOMEM. Idempotent. */
+KMQ_MUST_CHECK kmq_status kmq_hist_finish(kmq_hist *h, kmq_err *err);
+
+/* After finish: number of distinct colours. */
+size_t kmq_hist_size(const kmq_hist *h);
+
+/* After finish: keys (0xRRGGBB), ascending, kmq_hist_size() of them. Owned by h. */
+const uint32_t *kmq_hist_keys(const kmq_hist *h);
+
+/* After finish: pixel count of each key, parallel to kmq_hist_keys(). Owned by h. */
+const uint64_t *kmq_hist_weights(const kmq_hist *h);
+
+/* Total pixels added. */
+uint64_t kmq_hist_pixels(const kmq_hist *h);
+
+/* After finish: position of `key` in kmq_hist_keys(), or UINT32_MAX if the
+ * colour never occurred. Safe to call from several threads at once. */
+uint32_t kmq_hist_index(const kmq_hist *h, uint32_t key);
+
+/* After finish: the index table itself (2^24 entries, UINT32_MAX for absent
+ * colours), for tight loops in the map pass. Owned by h. */
+const uint32_t *kmq_hist_index_table(const kmq_hist *h);
+
+#endif

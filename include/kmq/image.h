@@ -1,0 +1,90 @@
+/* image.h — open an image, normalise it to 8-bit sRGB with 3 bands, and
+ * stream its rows (layer L2; hides libvips).
+ *
+ * The image is read sequentially in strips, top to bottom, never decoded
+ * whole unless it is small (KMQ_IMAGE_AUTO keeps images of at most
+ * KMQ_IMAGE_WHOLE_MAX_PIXELS decoded in memory after the first pass, which
+ * gives identical rows). Each pass starts with kmq_image_rewind.
+ *
+ * Threads: libvips decodes with its own workers, sized by
+ * kmq_image_lib_init. The functions here open no OpenMP region and must not
+ * be called from inside one.
+ */
+#ifndef KMQ_IMAGE_H
+#define KMQ_IMAGE_H
+
+#include "kmq/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KMQ_IMAGE_WHOLE_MAX_PIXELS ((uint64_t)16 * 1024 * 1024)
+
+typedef enum kmq_image_mode {
+    KMQ_IMAGE_AUTO = 0, /* small images in memory, large ones streamed */
+    KMQ_IMAGE_STREAM,   /* always re-decode for each pass */
+    KMQ_IMAGE_WHOLE     /* always decode once into memory */
+} kmq_image_mode;
+
+typedef struct kmq_image_opts {
+    uint8_t background[3]; /* alpha is flattened onto this colour */
+    uint64_t max_pixels;   /* refuse larger images before decoding (0: no limit) */
+    kmq_image_mode mode;
+} kmq_image_opts;
+
+typedef struct kmq_image_info {
+    uint64_t bytes;   /* file size */
+    char format[16];  /* "jpeg", "png", "tiff", "webp", "gif", "vips", ... */
+    uint32_t width;
+    uint32_t height;
+    int bands;        /* bands of the file before normalisation */
+    uint64_t pixels;  /* width * height */
+} kmq_image_info;
+
+typedef struct kmq_image kmq_image;
+
+/* Starts libvips once per process: `threads` is the decode budget (>= 1).
+ * Disables libvips' operation cache (a batch must not keep every file
+ * open). Returns KMQ_OK or KMQ_E_INTERNAL. */
+KMQ_MUST_CHECK kmq_status kmq_image_lib_init(const char *argv0, int threads, kmq_err *err);
+
+/* Shuts libvips down (at exit). */
+void kmq_image_lib_shutdown(void);
+
+/* Opens `path` and reads its header only. Checks width * height against
+ * opts->max_pixels before any decoding. Returns KMQ_OK, KMQ_E_NOT_FOUND,
+ * KMQ_E_UNREADABLE (permissions, a folder), KMQ_E_UNSUPPORTED (not an image
+ * format libvips reads), KMQ_E_DECODE (empty or corrupt header),
+ * KMQ_E_TOO_LARGE or KMQ_E_NOMEM. The message names the problem; the caller
+ * adds the path with kmq_err_where. */
+KMQ_MUST_CHECK kmq_status kmq_image_open(const char *path, const kmq_image_opts *opts,
+                                         kmq_image **out, kmq_err *err);
+
+void kmq_image_free(kmq_image *img);
+
+/* Header facts. Owned by img. */
+const kmq_image_info *kmq_image_get_info(const kmq_image *img);
+
+/* Rows per strip that kmq_image_read_strip delivers (the last may be fewer). */
+uint32_t kmq_image_strip_rows(const kmq_image *img);
+
+/* Starts a pass over the rows from the top. Must be called before the first
+ * pass too. Returns KMQ_OK or a decode/open error. */
+KMQ_MUST_CHECK kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err);
+
+/* Reads the next strip of normalised pixels (interleaved RGB, width * 3
+ * bytes a row) into `buf`, which holds strip_rows * width * 3 bytes, and
+ * sets *rows (0 at the end of the pass). A truncated or corrupt file fails
+ * here with KMQ_E_DECODE, never with grey rows. */
+KMQ_MUST_CHECK kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uint32_t *rows,
+                                               kmq_err *err);
+
+/* Writes a downscaled copy of `path` (longest side at most `max_side`,
+ * flattened onto opts->background) as an 8-bit sRGB file at `out_path`
+ * (format from its extension, e.g. .jpg), atomically. For the report. */
+KMQ_MUST_CHECK kmq_status kmq_image_write_preview(const char *path, const kmq_image_opts *opts,
+                                                  uint32_t max_side, const char *out_path,
+                                                  kmq_err *err);
+
+#endif

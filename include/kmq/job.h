@@ -1,0 +1,100 @@
+/* job.h — the job file: configuration structs, defaults, validation, INI
+ * loading, and expansion of inputs into a list of files (layer L2; hides
+ * inih). Knows nothing of images: an input is a path.
+ *
+ * Every key is declared once in a table in job.c (name, type, bounds,
+ * default), so parsing, validation and `kmq validate` cannot drift apart.
+ * Errors carry where = "FILE:LINE".
+ */
+#ifndef KMQ_JOB_H
+#define KMQ_JOB_H
+
+#include "kmq/error.h"
+#include "kmq/kmeans.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { KMQ_SAVE_INDEXED = 1u, KMQ_SAVE_LABELS = 2u, KMQ_SAVE_PALETTE = 4u };
+
+typedef struct kmq_job_input {
+    char *pattern; /* as written: file, folder or glob (relative to the job file's folder) */
+    int line;      /* line in the job file */
+} kmq_job_input;
+
+/* One [job NAME] section with [defaults] applied. */
+typedef struct kmq_job_spec {
+    char *name;
+    int line;          /* line of the section header */
+    size_t *k;         /* ascending, distinct */
+    size_t nk;
+    int restarts;
+    int max_iter;
+    double tol;
+    kmq_init init;
+    uint64_t sample;   /* 0: all pixels */
+    unsigned save;     /* KMQ_SAVE_* bits */
+    uint8_t background[3];
+    uint64_t max_pixels;
+    bool recursive;
+    kmq_job_input *inputs;
+    size_t ninputs;
+} kmq_job_spec;
+
+/* A whole job file. Plain data: zero-initialise; kmq_job_clear frees. */
+typedef struct kmq_job {
+    char *path;     /* the job file as given ("" for jobs built in code) */
+    char *base_dir; /* relative paths resolve against this */
+    char *output;   /* output root, resolved against base_dir */
+    int threads;    /* 0: all cores */
+    uint64_t seed;
+    bool flat;      /* image folders directly under output (kmq quantize) */
+    kmq_job_spec *jobs;
+    size_t njobs;
+} kmq_job;
+
+/* Loads and validates `path`. On failure err->where is "FILE:LINE" (or
+ * "FILE" when no line applies) and nothing is returned. Returns KMQ_OK,
+ * KMQ_E_CONFIG, KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_job_load(const char *path, kmq_job *out, kmq_err *err);
+
+void kmq_job_clear(kmq_job *job);
+
+/* Fills spec with the documented defaults (no name, no inputs, k empty). */
+void kmq_job_spec_defaults(kmq_job_spec *spec);
+
+/* Parses a k list ("2-16:2, 32") into a new ascending, distinct array
+ * (*out, free()). Returns KMQ_OK, KMQ_E_CONFIG (message says what is wrong)
+ * or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_job_parse_k_list(const char *text, size_t **out, size_t *n,
+                                               kmq_err *err);
+
+/* Cross-key checks of one spec (k <= 256 with indexed output, inputs given,
+ * ...). Returns KMQ_OK or KMQ_E_CONFIG. */
+KMQ_MUST_CHECK kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err);
+
+/* One image file a job will process. */
+typedef struct kmq_input_file {
+    char *path;     /* as opened */
+    char *rel;      /* path relative to its input root; unique within the job */
+    size_t job;     /* index into kmq_job.jobs */
+} kmq_input_file;
+
+typedef struct kmq_input_list {
+    kmq_input_file *items;
+    size_t n;
+} kmq_input_list;
+
+/* Expands every job's inputs: a folder takes its files with an image
+ * extension (.jpg .jpeg .png .tif .tiff .webp .gif .v, any case), recursing
+ * when `recursive` (symlink loops are not followed twice); a file or a glob
+ * match is always taken. Sorted by job, then rel; a file reached twice in a
+ * job is listed once. A pattern matching nothing, an unreadable folder, or a
+ * job with no file at all is KMQ_E_CONFIG with where = "FILE:LINE". */
+KMQ_MUST_CHECK kmq_status kmq_job_list_inputs(const kmq_job *job, kmq_input_list *out,
+                                              kmq_err *err);
+
+void kmq_input_list_clear(kmq_input_list *list);
+
+#endif

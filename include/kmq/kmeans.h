@@ -1,0 +1,94 @@
+/* kmeans.h — weighted k-means over distinct colours (layer L1).
+ *
+ * Each point is a distinct colour with an integer weight (its pixel count).
+ * Weighted Lloyd over the distinct colours is exactly Lloyd over all pixels:
+ * every pixel of one colour has the same nearest centre, and the centre
+ * update is a weighted mean whose integer sums are exact.
+ *
+ * Determinism (DESIGN §2): chunks of KMQ_CHUNK points, per-thread uint64
+ * sums, per-chunk double partials folded in chunk order, ties broken by the
+ * lowest index, one random stream per (seed, k, restart). The same input
+ * gives the same bits for any thread count and without OpenMP.
+ *
+ * Functions marked "driver" open OpenMP regions and must not be called from
+ * inside one; they use at most par->threads threads.
+ */
+#ifndef KMQ_KMEANS_H
+#define KMQ_KMEANS_H
+
+#include "kmq/error.h"
+#include "kmq/par.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest k the library fits (indexed PNG palettes hold 256; labels are uint8). */
+#define KMQ_MAX_K 256
+
+/* Weighted points: borrowed views, n of each. Keys are 0xRRGGBB. */
+typedef struct kmq_points {
+    size_t n;
+    const uint32_t *keys;
+    const uint64_t *weights; /* each >= 1 */
+} kmq_points;
+
+typedef enum kmq_init { KMQ_INIT_KMEANSPP = 0, KMQ_INIT_RANDOM = 1 } kmq_init;
+
+typedef struct kmq_kmeans_opts {
+    size_t k;     /* 1..KMQ_MAX_K requested clusters */
+    int restarts; /* >= 1 independent runs, best inertia kept */
+    int max_iter; /* >= 1 Lloyd iterations per run */
+    double tol;   /* >= 0, relative to the data's mean per-channel variance */
+    kmq_init init;
+    uint64_t seed;
+} kmq_kmeans_opts;
+
+/* Result of a fit. Plain data: zero-initialise, fill with kmq_kmeans_fit,
+ * release with kmq_fit_clear. */
+typedef struct kmq_fit {
+    size_t k;               /* as requested */
+    size_t k_effective;     /* min(k, distinct points) */
+    double *centers;        /* k_effective * 3 (r, g, b), unrounded */
+    uint64_t *sizes;        /* k_effective: pixels (weight) per cluster */
+    double inertia;         /* sum of w * squared distance to the nearest centre */
+    int iterations;         /* Lloyd iterations of the best run */
+    bool converged;         /* best run stopped on tol, not max_iter */
+    int best_restart;       /* index of the best run (lowest inertia, ties: lowest index) */
+    int restarts;           /* number of runs */
+    double *restart_inertia; /* restarts entries, in restart order */
+} kmq_fit;
+
+/* Releases what fit owns and zeroes it. */
+void kmq_fit_clear(kmq_fit *fit);
+
+/* Full fit: `restarts` runs of init + Lloyd, the best kept. k above the
+ * number of distinct points fits k_effective = n clusters (each point its
+ * own centre, inertia 0). Driver. Returns KMQ_OK, KMQ_E_ARG (bad options,
+ * no points) or KMQ_E_NOMEM. `out` is written only on success. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts,
+                                         const kmq_par *par, kmq_fit *out, kmq_err *err);
+
+/* Lloyd from the given initial centres (k * 3 doubles, borrowed), the rest
+ * as kmq_kmeans_fit with one run; fills `out` (restarts = 1). Used by tests
+ * that compare with an independent reference from the same start. Driver. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_lloyd(const kmq_points *pts, size_t k,
+                                           const double *init_centers, int max_iter, double tol,
+                                           const kmq_par *par, kmq_fit *out, kmq_err *err);
+
+/* Initial centres for run `restart` (k * 3 doubles into `centers`, caller's
+ * storage): k-means++ greedy with 2 + floor(ln k) local trials per centre
+ * (as scikit-learn), or `random` (k distinct points drawn with probability
+ * proportional to weight). Requires k <= pts->n. Driver. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_init_centers(const kmq_points *pts, size_t k, kmq_init init,
+                                                  uint64_t seed, int restart, const kmq_par *par,
+                                                  double *centers, kmq_err *err);
+
+/* Nearest centre (lowest index on ties) of each point into labels[n], and
+ * the inertia of that assignment (sum of w * squared distance, folded in
+ * chunk order). `centers` has k * 3 doubles. Driver. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers,
+                                            size_t k, const kmq_par *par, uint8_t *labels,
+                                            double *inertia, kmq_err *err);
+
+#endif

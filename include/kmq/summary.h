@@ -1,0 +1,116 @@
+/* summary.h — summary.json (one image), run.json and elbow.csv (one run)
+ * (layer L2; hides the JSON library).
+ *
+ * The documents are formatted from the plain structs below, which the runner
+ * fills; `kmq report` reads summaries back into the same structs, so run-level
+ * files come out identical whether written by a run or rebuilt afterwards.
+ * Numbers are written locale-independently; NaN and infinity never appear
+ * (psnr_db of a lossless result is null). No parallel regions.
+ */
+#ifndef KMQ_SUMMARY_H
+#define KMQ_SUMMARY_H
+
+#include "kmq/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KMQ_SUMMARY_SCHEMA 1
+
+typedef struct kmq_file_info {
+    char *path;     /* relative to the image folder; NULL: not written */
+    uint64_t bytes;
+    int bits_per_pixel;
+} kmq_file_info;
+
+typedef struct kmq_palette_entry {
+    uint8_t rgb[3];
+    uint64_t pixels;
+} kmq_palette_entry;
+
+/* One k of one image. */
+typedef struct kmq_k_result {
+    size_t k;
+    size_t k_effective;
+    double inertia;
+    double mse;
+    double mse_output;
+    double psnr_db;        /* ignored (null) when mse_output == 0 */
+    int iterations;
+    bool converged;
+    int restarts;
+    int best_restart;
+    double *restart_inertia; /* restarts entries */
+    kmq_palette_entry *palette; /* k_effective entries */
+    kmq_file_info indexed, labels, swatch;
+    uint64_t raw_bytes, packed_bytes, png_bytes;
+    double ratio_vs_raw, ratio_vs_input;
+    double fit_s, map_s;
+} kmq_k_result;
+
+/* One image's summary. Plain data: zero-initialise; kmq_summary_clear frees
+ * every owned string and array. */
+typedef struct kmq_summary {
+    bool ok;
+    char *error_code;    /* stable code (kmq_status_name) when !ok */
+    char *error_message;
+    /* input */
+    char *path;
+    char *rel;           /* path relative to the input root */
+    uint64_t bytes;
+    char *format;
+    uint32_t width, height;
+    int bands;
+    uint64_t pixels, unique_colors;
+    /* config */
+    char *job;
+    size_t *k;
+    size_t nk;
+    int restarts, max_iter;
+    double tol;
+    char *init;          /* "kmeans++" | "random" */
+    uint64_t seed, sample;
+    int threads;
+    char *hash;          /* config hash (resume key), hex */
+    /* results, ascending k */
+    kmq_k_result *results;
+    size_t nresults;
+    bool has_elbow;      /* elbow.k is a number (else null) */
+    size_t elbow_k;
+    double histogram_s, total_s;
+} kmq_summary;
+
+void kmq_summary_clear(kmq_summary *s);
+
+/* Writes s as summary.json at `path`, atomically and durably. Returns
+ * KMQ_OK, KMQ_E_WRITE or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_summary_write(const char *path, const kmq_summary *s,
+                                            kmq_err *err);
+
+/* Reads a summary.json back (every field above). Returns KMQ_OK,
+ * KMQ_E_NOT_FOUND, KMQ_E_DECODE (not a schema-1 summary) or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_summary_read(const char *path, kmq_summary *out, kmq_err *err);
+
+/* Run-level facts that summaries do not hold. */
+typedef struct kmq_run_info {
+    const char *status;      /* "complete", "failures", "interrupted" */
+    const char *job_file;    /* may be NULL */
+    int threads;
+    double wall_s;           /* whole run */
+    const char *started_utc; /* ISO 8601 */
+} kmq_run_info;
+
+/* One image of a run: its folder relative to the output root and its summary. */
+typedef struct kmq_run_image {
+    const char *dir;         /* relative to the output root */
+    const kmq_summary *summary;
+} kmq_run_image;
+
+/* Writes OUT/run.json and OUT/elbow.csv atomically from the images' summaries
+ * (in the order given: callers sort by job, then rel). Returns KMQ_OK,
+ * KMQ_E_WRITE or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_run_write(const char *out_root, const kmq_run_info *info,
+                                        const kmq_run_image *images, size_t n, kmq_err *err);
+
+#endif

@@ -1,0 +1,2 @@
+/* cmd_quantize.c — not yet written. */
+typedef int kmq__stub_cmd_quantize;

@@ -1,0 +1,2 @@
+/* fsx.c — not yet written. */
+typedef int kmq__stub_fsx;

@@ -1,0 +1,78 @@
+/* testutil.c — helpers shared by the Check unit tests. */
+#include "testutil.h"
+
+#include <check.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void tu_rm_rf(const char *path)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        ck_abort_msg("cannot remove %s", path);
+}
+
+const char *tu_fresh_dir(const char *name)
+{
+    static char path[4096];
+    mkdir(KMQ_TEST_TMP, 0755);
+    snprintf(path, sizeof path, "%s/%s", KMQ_TEST_TMP, name);
+    tu_rm_rf(path);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    return path;
+}
+
+const char *tu_photo(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", KMQ_PHOTOS, name);
+    return path;
+}
+
+void tu_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    ck_assert_msg(fp != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+unsigned char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)size, fp), (size_t)size);
+    fclose(fp);
+    buf[size] = 0;
+    *len = (size_t)size;
+    return buf;
+}
+
+uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height)
+{
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&image, path))
+        return NULL;
+    image.format = PNG_FORMAT_RGB;
+    uint8_t *pixels = malloc(PNG_IMAGE_SIZE(image));
+    if (!pixels || !png_image_finish_read(&image, NULL, pixels, 0, NULL)) {
+        free(pixels);
+        png_image_free(&image);
+        return NULL;
+    }
+    *width = image.width;
+    *height = image.height;
+    return pixels;
+}

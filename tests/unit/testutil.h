@@ -1,0 +1,28 @@
+/* testutil.h — helpers shared by the Check unit tests. */
+#ifndef KMQ_TESTUTIL_H
+#define KMQ_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh empty folder under KMQ_TEST_TMP named after `name` (removed first
+ * if it exists). Returns a static buffer valid until the next call. */
+const char *tu_fresh_dir(const char *name);
+
+/* Path of a bundled photo: KMQ_PHOTOS "/" name. Static buffer. */
+const char *tu_photo(const char *name);
+
+/* Removes a tree (rm -rf). */
+void tu_rm_rf(const char *path);
+
+/* Writes `len` bytes to `path` (plain, non-atomic), aborting the test on failure. */
+void tu_write_file(const char *path, const void *data, size_t len);
+
+/* Reads a whole file into a malloc'd buffer; *len gets its size. NULL if missing. */
+unsigned char *tu_read_file(const char *path, size_t *len);
+
+/* Decodes an 8-bit PNG with libpng's simplified API to RGB (3 bytes a
+ * pixel), independent of kmq and libvips. Returns malloc'd pixels or NULL. */
+uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height);
+
+#endif
