@@ -1,2 +1,837 @@
-/* runner.c — not yet written. */
-typedef int kmq__stub_runner;
+/* runner.c — one image end to end, and a whole job (layer L3).
+ *
+ * Composes the lower layers; nothing below knows the others exist:
+ *
+ *   job (inputs) -> for each image:
+ *     image_open (header only; max_pixels refused here)
+ *     pass 1: strips -> hist_add_rgb           (memory: colours, not pixels)
+ *     fit every k on the distinct colours (kmeans, optionally on a sample)
+ *     label every distinct colour for every k (kmeans_assign -> labels)
+ *     pass 2: strips -> labels_map_row -> one PNG writer per k and file kind
+ *     summary.json, written last and atomically: "this image is done"
+ *   -> run.json, elbow.csv (report.c, from the summaries on disk)
+ *
+ * Error context: everything below reports what went wrong; this file adds
+ * the image path (err->where) and turns the failure into an error summary,
+ * so one bad image never stops a batch. A run-level failure (output root
+ * unusable, interrupted) is returned instead.
+ *
+ * Threads: the fit and the labelling are OpenMP drivers called from here,
+ * one at a time, with the run's budget; the passes themselves stream on this
+ * thread (libvips decodes with its own pool, sized by the CLI from the same
+ * budget). No region is opened in this file.
+ */
+#include "kmq/runner.h"
+
+#include "internal.h"
+#include "kmq/elbow.h"
+#include "kmq/fsx.h"
+#include "kmq/hist.h"
+#include "kmq/kmeans.h"
+#include "kmq/labels.h"
+#include "kmq/pngout.h"
+#include "kmq/rng.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SUMMARY_NAME "summary.json"
+#define LOCK_NAME ".kmq.lock"
+
+static bool cancelled(const kmq_run_opts *opts)
+{
+    return opts->cancel && atomic_load(opts->cancel) != 0;
+}
+
+static void report_progress(const kmq_run_opts *opts, kmq_progress *p, double t0)
+{
+    if (!opts->progress)
+        return;
+    p->elapsed_s = kmq_par_now_s() - t0;
+    opts->progress(opts->progress_ctx, p);
+}
+
+bool kmq_runner_in_shard(const char *rel, unsigned index, unsigned count)
+{
+    if (count <= 1)
+        return true;
+    uint64_t h = kmq_hash_finish(kmq_hash_bytes(KMQ_HASH_INIT, rel, strlen(rel)));
+    return h % count == index;
+}
+
+static uint64_t hash_u64(uint64_t h, uint64_t v)
+{
+    return kmq_hash_bytes(h, &v, sizeof v);
+}
+
+static uint64_t hash_double(uint64_t h, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return hash_u64(h, bits);
+}
+
+void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
+                            const char *rel, char out[17])
+{
+    /* Only what changes results goes in (DESIGN §5): the image's identity
+     * and the fitting keys. Each field is hashed with its length or fixed
+     * width so that adjacent fields cannot run into each other. */
+    struct stat st;
+    uint64_t size = 0, mtime_ns = 0;
+    if (stat(path, &st) == 0) {
+        size = (uint64_t)st.st_size;
+        mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    }
+    uint64_t h = KMQ_HASH_INIT;
+    h = hash_u64(h, KMQ_SUMMARY_SCHEMA);
+    h = hash_u64(h, strlen(rel));
+    h = kmq_hash_bytes(h, rel, strlen(rel));
+    h = hash_u64(h, size);
+    h = hash_u64(h, mtime_ns);
+    h = hash_u64(h, spec->nk);
+    for (size_t i = 0; i < spec->nk; i++)
+        h = hash_u64(h, spec->k[i]);
+    h = hash_u64(h, (uint64_t)spec->restarts);
+    h = hash_u64(h, (uint64_t)spec->max_iter);
+    h = hash_double(h, spec->tol);
+    h = hash_u64(h, (uint64_t)spec->init);
+    h = hash_u64(h, seed);
+    h = hash_u64(h, spec->sample);
+    h = hash_u64(h, spec->save);
+    h = kmq_hash_bytes(h, spec->background, 3);
+    h = hash_u64(h, spec->max_pixels);
+    snprintf(out, 17, "%016" PRIx64, kmq_hash_finish(h));
+}
+
+/* ------------------------------------------------------------------ */
+/* One image                                                           */
+
+/* Everything one image needs while it is processed; freed in one place. */
+typedef struct image_work {
+    kmq_image *img;
+    kmq_hist *hist;
+    kmq_labels *labels;
+    uint8_t *strip;          /* strip_rows * width * 3 */
+    uint8_t *label_rows;     /* nk * width: one output row per k */
+    uint8_t **label_row_ptr; /* nk pointers into label_rows */
+    kmq_png **indexed;       /* nk writers (NULL when not saved) */
+    kmq_png **labelmaps;     /* nk writers (NULL when not saved) */
+    uint64_t *sample_weights;
+    uint32_t *sample_keys;
+    double *centers;         /* nk * KMQ_MAX_K * 3 */
+} image_work;
+
+static void image_work_free(image_work *w, size_t nk)
+{
+    for (size_t i = 0; w->indexed && i < nk; i++)
+        kmq_png_abort(w->indexed[i]);
+    for (size_t i = 0; w->labelmaps && i < nk; i++)
+        kmq_png_abort(w->labelmaps[i]);
+    kmq__free(w->indexed);
+    kmq__free(w->labelmaps);
+    kmq_labels_free(w->labels);
+    kmq_hist_free(w->hist);
+    kmq_image_free(w->img);
+    kmq__free(w->strip);
+    kmq__free(w->label_rows);
+    kmq__free(w->label_row_ptr);
+    kmq__free(w->sample_weights);
+    kmq__free(w->sample_keys);
+    kmq__free(w->centers);
+    memset(w, 0, sizeof *w);
+}
+
+/* Pass 1: every pixel into the histogram. */
+static kmq_status histogram_pass(image_work *w, const kmq_run_opts *opts, kmq_err *err)
+{
+    kmq_status st = kmq_image_rewind(w->img, err);
+    if (st != KMQ_OK)
+        return st;
+    const kmq_image_info *info = kmq_image_get_info(w->img);
+    for (;;) {
+        uint32_t rows = 0;
+        st = kmq_image_read_strip(w->img, w->strip, &rows, err);
+        if (st != KMQ_OK)
+            return st;
+        if (rows == 0)
+            return KMQ_OK;
+        st = kmq_hist_add_rgb(w->hist, w->strip, (size_t)rows * info->width, err);
+        if (st != KMQ_OK)
+            return st;
+        if (cancelled(opts))
+            return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+    }
+}
+
+/* Draws `sample` pixels (with replacement, uniformly over all pixels) from
+ * the histogram: a reproducible multinomial sample that needs no second
+ * read of the image. The stream is keyed (seed, 0, UINT64_MAX), apart from
+ * every restart's stream. */
+static kmq_status draw_sample(image_work *w, const kmq_points *all, uint64_t sample,
+                              uint64_t seed, kmq_points *out, kmq_err *err)
+{
+    size_t n = all->n;
+    uint64_t *cum = kmq__alloc_array(n, sizeof *cum);
+    uint64_t *hits = kmq__calloc(n, sizeof *hits);
+    kmq_status st = KMQ_OK;
+    if (!cum || !hits) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a sample of %" PRIu64,
+                         sample);
+        goto done;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += all->weights[i];
+        cum[i] = total;
+    }
+    kmq_rng rng;
+    kmq_rng_init(&rng, seed, 0, UINT64_MAX);
+    for (uint64_t s = 0; s < sample; s++) {
+        uint64_t pixel = kmq_rng_below(&rng, total);
+        size_t lo = 0, hi = n - 1; /* first i with cum[i] > pixel */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cum[mid] > pixel)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        hits[lo]++;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += hits[i] != 0;
+    w->sample_keys = kmq__alloc_array(m, sizeof *w->sample_keys);
+    w->sample_weights = kmq__alloc_array(m, sizeof *w->sample_weights);
+    if (!w->sample_keys || !w->sample_weights) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a sample of %" PRIu64,
+                         sample);
+        goto done;
+    }
+    for (size_t i = 0, j = 0; i < n; i++) {
+        if (hits[i]) {
+            w->sample_keys[j] = all->keys[i];
+            w->sample_weights[j] = hits[i];
+            j++;
+        }
+    }
+    out->n = m;
+    out->keys = w->sample_keys;
+    out->weights = w->sample_weights;
+done:
+    kmq__free(cum);
+    kmq__free(hits);
+    return st;
+}
+
+static uint8_t round_channel(double v)
+{
+    if (!(v > 0.0))
+        return 0;
+    if (v >= 255.0)
+        return 255;
+    return (uint8_t)lround(v);
+}
+
+/* Fills everything of one k's result that comes from the fit and the
+ * labelling of the distinct colours: palette (rounded centres with their
+ * pixel counts), inertia, mse, mse_output (exact, in integers, over the
+ * distinct colours: every pixel of a colour has the same error). */
+static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit,
+                                  const uint8_t *labels, double inertia, uint64_t pixels,
+                                  kmq_k_result *r, kmq_err *err)
+{
+    size_t ke = fit->k_effective;
+    r->k = fit->k;
+    r->k_effective = ke;
+    r->iterations = fit->iterations;
+    r->converged = fit->converged;
+    r->restarts = fit->restarts;
+    r->best_restart = fit->best_restart;
+    r->restart_inertia = kmq__alloc_array((size_t)fit->restarts, sizeof(double));
+    r->palette = kmq__calloc(ke, sizeof *r->palette);
+    if (!r->restart_inertia || !r->palette)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the results of k = %zu", fit->k);
+    memcpy(r->restart_inertia, fit->restart_inertia, (size_t)fit->restarts * sizeof(double));
+    for (size_t j = 0; j < ke; j++)
+        for (int c = 0; c < 3; c++)
+            r->palette[j].rgb[c] = round_channel(fit->centers[j * 3 + (size_t)c]);
+    uint64_t err_output = 0;
+    for (size_t i = 0; i < all->n; i++) {
+        uint32_t key = all->keys[i];
+        const uint8_t *p = r->palette[labels[i]].rgb;
+        int64_t dr = (int64_t)(key >> 16) - p[0];
+        int64_t dg = (int64_t)((key >> 8) & 0xff) - p[1];
+        int64_t db = (int64_t)(key & 0xff) - p[2];
+        /* <= 3 * 255^2 * 2^64 would overflow only beyond 2^45 pixels. */
+        err_output += all->weights[i] * (uint64_t)(dr * dr + dg * dg + db * db);
+        r->palette[labels[i]].pixels += all->weights[i];
+    }
+    r->inertia = inertia;
+    r->mse = inertia / (double)pixels;
+    r->mse_output = (double)err_output / (double)pixels;
+    r->psnr_db = r->mse_output > 0 ? 10.0 * log10(3.0 * 255.0 * 255.0 / r->mse_output) : 0.0;
+    r->raw_bytes = pixels * 3;
+    unsigned bits = 0;
+    while (((size_t)1 << bits) < ke)
+        bits++;
+    r->packed_bytes = (pixels * bits + 7) / 8 + 3 * (uint64_t)ke;
+    return KMQ_OK;
+}
+
+static char *k_file_name(size_t k, const char *suffix)
+{
+    return kmq__asprintf("k%zu%s", k, suffix);
+}
+
+/* Opens one PNG writer per k and file kind the job saves. */
+static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const char *dir,
+                               const kmq_summary *s, kmq_err *err)
+{
+    size_t nk = s->nresults;
+    const kmq_image_info *info = kmq_image_get_info(w->img);
+    w->indexed = kmq__calloc(nk, sizeof *w->indexed);
+    w->labelmaps = kmq__calloc(nk, sizeof *w->labelmaps);
+    if (!w->indexed || !w->labelmaps)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory opening output files");
+    for (size_t i = 0; i < nk; i++) {
+        const kmq_k_result *r = &s->results[i];
+        kmq_status st = KMQ_OK;
+        if (spec->save & KMQ_SAVE_INDEXED) {
+            uint8_t pal[KMQ_MAX_K * 3];
+            for (size_t j = 0; j < r->k_effective; j++)
+                memcpy(pal + 3 * j, r->palette[j].rgb, 3);
+            char *path = kmq_fsx_join(dir, r->indexed.path);
+            st = path ? kmq_png_open_indexed(path, info->width, info->height, pal,
+                                             r->k_effective, &w->indexed[i], err)
+                      : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            kmq__free(path);
+        }
+        if (st == KMQ_OK && (spec->save & KMQ_SAVE_LABELS)) {
+            char *path = kmq_fsx_join(dir, r->labels.path);
+            st = path ? kmq_png_open_grey(path, info->width, info->height, &w->labelmaps[i], err)
+                      : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            kmq__free(path);
+        }
+        if (st != KMQ_OK)
+            return st;
+    }
+    return KMQ_OK;
+}
+
+/* Pass 2: every pixel to its label for every k, rows written as they come. */
+static kmq_status map_pass(image_work *w, size_t nk, const kmq_run_opts *opts, kmq_err *err)
+{
+    kmq_status st = kmq_image_rewind(w->img, err);
+    if (st != KMQ_OK)
+        return st;
+    const kmq_image_info *info = kmq_image_get_info(w->img);
+    size_t row_bytes = (size_t)info->width * 3;
+    for (;;) {
+        uint32_t rows = 0;
+        st = kmq_image_read_strip(w->img, w->strip, &rows, err);
+        if (st != KMQ_OK)
+            return st;
+        if (rows == 0)
+            return KMQ_OK;
+        for (uint32_t y = 0; y < rows; y++) {
+            st = kmq_labels_map_row(w->labels, w->strip + y * row_bytes, info->width,
+                                    w->label_row_ptr, err);
+            if (st != KMQ_OK)
+                return st;
+            for (size_t i = 0; i < nk; i++) {
+                if (w->indexed[i])
+                    st = kmq_png_write_row(w->indexed[i], w->label_row_ptr[i], err);
+                if (st == KMQ_OK && w->labelmaps[i])
+                    st = kmq_png_write_row(w->labelmaps[i], w->label_row_ptr[i], err);
+                if (st != KMQ_OK)
+                    return st;
+            }
+        }
+        if (cancelled(opts))
+            return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+    }
+}
+
+static kmq_status close_writers(image_work *w, kmq_summary *s, kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    for (size_t i = 0; i < s->nresults; i++) {
+        kmq_k_result *r = &s->results[i];
+        if (w->indexed[i]) {
+            kmq_png *png = w->indexed[i];
+            w->indexed[i] = NULL; /* close frees it, success or not */
+            if (st == KMQ_OK)
+                st = kmq_png_close(png, &r->indexed.bytes, err);
+            else
+                kmq_png_abort(png);
+        }
+        if (w->labelmaps[i]) {
+            kmq_png *png = w->labelmaps[i];
+            w->labelmaps[i] = NULL;
+            if (st == KMQ_OK)
+                st = kmq_png_close(png, &r->labels.bytes, err);
+            else
+                kmq_png_abort(png);
+        }
+    }
+    return st;
+}
+
+/* Sets the file names of one result (relative to the image folder). */
+static kmq_status name_files(const kmq_job_spec *spec, kmq_k_result *r, kmq_err *err)
+{
+    if (spec->save & KMQ_SAVE_INDEXED) {
+        r->indexed.path = k_file_name(r->k, ".png");
+        r->indexed.bits_per_pixel = (int)kmq_png_bit_depth(r->k_effective);
+        if (!r->indexed.path)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
+    if (spec->save & KMQ_SAVE_LABELS) {
+        r->labels.path = k_file_name(r->k, ".labels.png");
+        r->labels.bits_per_pixel = 8;
+        if (!r->labels.path)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
+    if (spec->save & KMQ_SAVE_PALETTE) {
+        r->swatch.path = k_file_name(r->k, ".palette.png");
+        r->swatch.bits_per_pixel = 24;
+        if (!r->swatch.path)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
+    return KMQ_OK;
+}
+
+static kmq_status write_swatch(const char *dir, kmq_k_result *r, kmq_err *err)
+{
+    uint8_t pal[KMQ_MAX_K * 3];
+    uint64_t pixels[KMQ_MAX_K];
+    for (size_t j = 0; j < r->k_effective; j++) {
+        memcpy(pal + 3 * j, r->palette[j].rgb, 3);
+        pixels[j] = r->palette[j].pixels;
+    }
+    char *path = kmq_fsx_join(dir, r->swatch.path);
+    if (!path)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    kmq_status st = kmq_png_write_swatch(path, pal, pixels, r->k_effective, &r->swatch.bytes, err);
+    kmq__free(path);
+    return st;
+}
+
+static void fill_compression(kmq_summary *s)
+{
+    for (size_t i = 0; i < s->nresults; i++) {
+        kmq_k_result *r = &s->results[i];
+        r->png_bytes = r->indexed.bytes;
+        r->ratio_vs_raw = r->png_bytes ? (double)r->raw_bytes / (double)r->png_bytes : 0.0;
+        r->ratio_vs_input = r->png_bytes ? (double)s->bytes / (double)r->png_bytes : 0.0;
+    }
+}
+
+static void find_elbow(kmq_summary *s)
+{
+    s->has_elbow = false;
+    if (s->nresults < 3)
+        return;
+    double x[KMQ_MAX_K], y[KMQ_MAX_K];
+    size_t n = s->nresults < KMQ_MAX_K ? s->nresults : KMQ_MAX_K;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (double)s->results[i].k;
+        y[i] = s->results[i].inertia;
+    }
+    bool found = false;
+    size_t index = 0;
+    kmq_err ignored = {0};
+    /* A curve Kneedle cannot read (e.g. all zero) simply has no elbow. */
+    if (kmq_elbow_kneedle(x, y, n, 1.0, &found, &index, &ignored) == KMQ_OK && found) {
+        s->has_elbow = true;
+        s->elbow_k = s->results[index].k;
+    }
+}
+
+/* Copies the config part of the summary from the job (owned copies). */
+static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t seed,
+                              int threads, const char *path, const char *rel, kmq_err *err)
+{
+    s->path = kmq__strdup(path);
+    s->rel = kmq__strdup(rel);
+    s->job = kmq__strdup(spec->name ? spec->name : "");
+    s->init = kmq__strdup(spec->init == KMQ_INIT_RANDOM ? "random" : "kmeans++");
+    s->k = kmq__alloc_array(spec->nk, sizeof *s->k);
+    s->hash = kmq__alloc(17);
+    if (!s->path || !s->rel || !s->job || !s->init || !s->k || !s->hash)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    memcpy(s->k, spec->k, spec->nk * sizeof *s->k);
+    s->nk = spec->nk;
+    s->restarts = spec->restarts;
+    s->max_iter = spec->max_iter;
+    s->tol = spec->tol;
+    s->seed = seed;
+    s->sample = spec->sample;
+    s->threads = threads;
+    kmq_runner_config_hash(spec, seed, path, rel, s->hash);
+    return KMQ_OK;
+}
+
+/* Processes one image into `dir` and fills `s` (ok or not). Returns KMQ_OK
+ * when the image is done, an image-level error (s gets the error form), or
+ * KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
+static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_input_file *in,
+                            const char *dir, const kmq_run_opts *opts, kmq_progress *prog,
+                            double t_run, kmq_summary *s, kmq_err *err)
+{
+    double t0 = kmq_par_now_s();
+    image_work w = {0};
+    kmq_fit fit = {0};
+    size_t nk = spec->nk;
+    kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, err);
+    if (st != KMQ_OK)
+        goto done;
+
+    kmq_image_opts io = {.max_pixels = spec->max_pixels, .mode = opts->image_mode};
+    memcpy(io.background, spec->background, 3);
+    st = kmq_image_open(in->path, &io, &w.img, err);
+    if (st != KMQ_OK)
+        goto done;
+    const kmq_image_info *info = kmq_image_get_info(w.img);
+    s->bytes = info->bytes;
+    s->format = kmq__strdup(info->format);
+    s->width = info->width;
+    s->height = info->height;
+    s->bands = info->bands;
+    s->pixels = info->pixels;
+    size_t strip_bytes = (size_t)kmq_image_strip_rows(w.img) * info->width * 3;
+    w.strip = kmq__alloc(strip_bytes);
+    w.label_rows = kmq__alloc_array(nk, info->width);
+    w.label_row_ptr = kmq__alloc_array(nk, sizeof *w.label_row_ptr);
+    s->results = kmq__calloc(nk, sizeof *s->results);
+    if (!s->format || !w.strip || !w.label_rows || !w.label_row_ptr || !s->results) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a %" PRIu32 "-pixel-wide image",
+                         info->width);
+        goto done;
+    }
+    s->nresults = nk;
+    for (size_t i = 0; i < nk; i++)
+        w.label_row_ptr[i] = w.label_rows + i * info->width;
+
+    prog->event = KMQ_PROGRESS_STAGE;
+    prog->stage = "histogram";
+    prog->k = 0;
+    report_progress(opts, prog, t_run);
+    double t_hist = kmq_par_now_s();
+    st = kmq_hist_new(&w.hist, err);
+    if (st == KMQ_OK)
+        st = histogram_pass(&w, opts, err);
+    if (st == KMQ_OK)
+        st = kmq_hist_finish(w.hist, err);
+    if (st != KMQ_OK)
+        goto done;
+    s->histogram_s = kmq_par_now_s() - t_hist;
+    kmq_points all = {kmq_hist_size(w.hist), kmq_hist_keys(w.hist), kmq_hist_weights(w.hist)};
+    s->unique_colors = all.n;
+    uint64_t pixels = kmq_hist_pixels(w.hist);
+
+    kmq_points fit_pts = all;
+    if (spec->sample > 0 && spec->sample < pixels) {
+        st = draw_sample(&w, &all, spec->sample, seed, &fit_pts, err);
+        if (st != KMQ_OK)
+            goto done;
+    }
+
+    st = kmq_labels_new(w.hist, nk, &w.labels, err);
+    if (st != KMQ_OK)
+        goto done;
+    for (size_t i = 0; i < nk; i++) {
+        if (cancelled(opts)) {
+            st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+            goto done;
+        }
+        prog->stage = "fit";
+        prog->k = spec->k[i];
+        report_progress(opts, prog, t_run);
+        double t_fit = kmq_par_now_s();
+        kmq_kmeans_opts ko = {.k = spec->k[i],
+                              .restarts = spec->restarts,
+                              .max_iter = spec->max_iter,
+                              .tol = spec->tol,
+                              .init = spec->init,
+                              .seed = seed};
+        st = kmq_kmeans_fit(&fit_pts, &ko, &opts->par, &fit, err);
+        if (st != KMQ_OK)
+            goto done;
+        uint8_t *labels = kmq_labels_set(w.labels, i);
+        double inertia = 0;
+        st = kmq_kmeans_assign(&all, fit.centers, fit.k_effective, &opts->par, labels, &inertia,
+                               err);
+        if (st != KMQ_OK)
+            goto done;
+        /* Without sampling the fit's own final inertia is the same sum over
+         * the same points; keep it so the summary shows the fit's number. */
+        if (fit_pts.n == all.n)
+            inertia = fit.inertia;
+        st = finish_k_result(&all, &fit, labels, inertia, pixels, &s->results[i], err);
+        if (st == KMQ_OK)
+            st = name_files(spec, &s->results[i], err);
+        kmq_fit_clear(&fit);
+        if (st != KMQ_OK)
+            goto done;
+        s->results[i].fit_s = kmq_par_now_s() - t_fit;
+    }
+
+    prog->stage = "map";
+    prog->k = 0;
+    report_progress(opts, prog, t_run);
+    double t_map = kmq_par_now_s();
+    st = open_writers(&w, spec, dir, s, err);
+    if (st == KMQ_OK)
+        st = map_pass(&w, nk, opts, err);
+    if (st == KMQ_OK)
+        st = close_writers(&w, s, err);
+    for (size_t i = 0; st == KMQ_OK && i < nk; i++)
+        if (spec->save & KMQ_SAVE_PALETTE)
+            st = write_swatch(dir, &s->results[i], err);
+    if (st != KMQ_OK)
+        goto done;
+    /* One pass serves every k: its time is shared out evenly. */
+    double map_s = (kmq_par_now_s() - t_map) / (double)nk;
+    for (size_t i = 0; i < nk; i++)
+        s->results[i].map_s = map_s;
+    fill_compression(s);
+    find_elbow(s);
+    s->ok = true;
+
+done:
+    kmq_fit_clear(&fit);
+    image_work_free(&w, nk);
+    s->total_s = kmq_par_now_s() - t0;
+    return st;
+}
+
+/* Turns a failed image's summary into the error form (DESIGN §5). */
+static kmq_status make_error_summary(kmq_summary *s, const kmq_err *image_err)
+{
+    for (size_t i = 0; i < s->nresults; i++) {
+        kmq_k_result *r = &s->results[i];
+        kmq__free(r->restart_inertia);
+        kmq__free(r->palette);
+        kmq__free(r->indexed.path);
+        kmq__free(r->labels.path);
+        kmq__free(r->swatch.path);
+    }
+    kmq__free(s->results);
+    s->results = NULL;
+    s->nresults = 0;
+    s->ok = false;
+    s->has_elbow = false;
+    kmq__free(s->error_code);
+    kmq__free(s->error_message);
+    s->error_code = kmq__strdup(kmq_status_name(image_err->code));
+    s->error_message = kmq__strdup(image_err->msg);
+    if (!s->error_code || !s->error_message)
+        return KMQ_E_NOMEM;
+    return KMQ_OK;
+}
+
+/* Removes the files a previous attempt of this image may have left when it
+ * wrote fewer or other k values: the summary is rewritten either way. */
+static void remove_file(const char *dir, const char *name)
+{
+    char *path = kmq_fsx_join(dir, name);
+    if (path)
+        unlink(path);
+    kmq__free(path);
+}
+
+/* Whether `dir` already holds a finished summary with this hash. */
+static bool already_done(const char *summary_path, const char *hash)
+{
+    kmq_summary old = {0};
+    kmq_err ignored = {0};
+    bool done = kmq_summary_read(summary_path, &old, &ignored) == KMQ_OK && old.ok && old.hash &&
+                strcmp(old.hash, hash) == 0;
+    kmq_summary_clear(&old);
+    return done;
+}
+
+/* The folder of one image relative to the output root. */
+static char *image_rel_dir(const kmq_job *job, const kmq_input_file *in)
+{
+    char *safe = kmq_fsx_safe_relpath(in->rel);
+    if (!safe || job->flat)
+        return safe;
+    char *dir = kmq_fsx_join(job->jobs[in->job].name, safe);
+    kmq__free(safe);
+    return dir;
+}
+
+/* ------------------------------------------------------------------ */
+/* A whole job                                                         */
+
+static kmq_status lock_output(const char *root, int *fd_out, kmq_err *err)
+{
+    char *path = kmq_fsx_join(root, LOCK_NAME);
+    if (!path)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    kmq_status st = KMQ_OK;
+    if (fd < 0) {
+        st = kmq_err_set(err, KMQ_E_WRITE, "cannot create the lock file %s: %s", path,
+                         strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        st = kmq_err_set(err, KMQ_E_WRITE,
+                         "output folder %s is in use by another kmq run (lock %s is held); "
+                         "wait for it to finish or choose another output",
+                         root, path);
+        close(fd);
+        fd = -1;
+    }
+    kmq__free(path);
+    *fd_out = fd;
+    return st;
+}
+
+static void utc_now(char out[32])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_totals *totals,
+                          kmq_err *err)
+{
+    assert(!kmq_par_in_parallel());
+    double t_run = kmq_par_now_s();
+    char started[32];
+    utc_now(started);
+    kmq_input_list inputs = {0};
+    int lock_fd = -1;
+    memset(totals, 0, sizeof *totals);
+
+    kmq_status st = kmq_job_list_inputs(job, &inputs, err);
+    if (st != KMQ_OK)
+        goto done;
+    for (size_t i = 0; i < inputs.n; i++)
+        totals->images += kmq_runner_in_shard(inputs.items[i].rel, opts->shard_index,
+                                              opts->shard_count);
+    if (opts->dry_run)
+        goto done;
+
+    st = kmq_fsx_mkdirs(job->output, "", err);
+    if (st == KMQ_OK)
+        st = lock_output(job->output, &lock_fd, err);
+    if (st != KMQ_OK) {
+        kmq_err_where(err, "%s", job->output);
+        goto done;
+    }
+
+    size_t index = 0;
+    for (size_t i = 0; i < inputs.n && st == KMQ_OK; i++) {
+        const kmq_input_file *in = &inputs.items[i];
+        if (!kmq_runner_in_shard(in->rel, opts->shard_index, opts->shard_count))
+            continue;
+        if (cancelled(opts)) {
+            st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+            break;
+        }
+        const kmq_job_spec *spec = &job->jobs[in->job];
+        kmq_progress prog = {.index = index++, .total = totals->images, .job = spec->name,
+                             .path = in->path};
+        char *rel_dir = image_rel_dir(job, in);
+        char *dir = rel_dir ? kmq_fsx_join(job->output, rel_dir) : NULL;
+        char *summary_path = dir ? kmq_fsx_join(dir, SUMMARY_NAME) : NULL;
+        kmq_summary s = {0};
+        if (!summary_path) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            goto next;
+        }
+        char hash[17];
+        kmq_runner_config_hash(spec, job->seed, in->path, in->rel, hash);
+        if (!opts->force && already_done(summary_path, hash)) {
+            totals->skipped++;
+            prog.event = KMQ_PROGRESS_IMAGE_SKIP;
+            report_progress(opts, &prog, t_run);
+            goto next;
+        }
+        prog.event = KMQ_PROGRESS_IMAGE_START;
+        report_progress(opts, &prog, t_run);
+
+        kmq_err image_err = {0};
+        kmq_status ist = kmq_fsx_mkdirs(job->output, rel_dir, &image_err);
+        if (ist == KMQ_OK) {
+            /* A re-done image must not keep a stale "done" marker while it
+             * is being rewritten. */
+            unlink(summary_path);
+            ist = run_image(spec, job->seed, in, dir, opts, &prog, t_run, &s, &image_err);
+        }
+        if (ist == KMQ_E_INTERRUPTED || ist == KMQ_E_NOMEM) {
+            kmq_err_set(err, image_err.code, "%s", image_err.msg);
+            kmq_err_where(err, "%s", in->path);
+            st = ist;
+            goto next;
+        }
+        if (ist != KMQ_OK) {
+            totals->failed++;
+            if (make_error_summary(&s, &image_err) != KMQ_OK) {
+                st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+                goto next;
+            }
+        } else {
+            totals->done++;
+        }
+        kmq_err write_err = {0};
+        if (kmq_summary_write(summary_path, &s, &write_err) != KMQ_OK) {
+            /* The image cannot be recorded (disk full, folder gone): it
+             * counts as failed, and the batch goes on. */
+            if (ist == KMQ_OK) {
+                totals->done--;
+                totals->failed++;
+            }
+            remove_file(dir, SUMMARY_NAME);
+        }
+        prog.event = KMQ_PROGRESS_IMAGE_DONE;
+        prog.summary = &s;
+        report_progress(opts, &prog, t_run);
+    next:
+        kmq_summary_clear(&s);
+        kmq__free(summary_path);
+        kmq__free(dir);
+        kmq__free(rel_dir);
+    }
+
+    if (st == KMQ_OK || st == KMQ_E_INTERRUPTED) {
+        totals->interrupted = st == KMQ_E_INTERRUPTED;
+        kmq_run_info info = {
+            .status = totals->interrupted ? "interrupted"
+                                          : (totals->failed ? "failures" : "complete"),
+            .job_file = job->path && job->path[0] ? job->path : NULL,
+            .threads = opts->par.threads,
+            .wall_s = kmq_par_now_s() - t_run,
+            .started_utc = started};
+        kmq_err report_err = {0};
+        kmq_status rst = kmq_report_build(job->output, &info, &report_err);
+        if (rst != KMQ_OK && rst != KMQ_E_NOT_FOUND && st == KMQ_OK) {
+            kmq_err_set(err, report_err.code, "%s", report_err.msg);
+            kmq_err_where(err, "%s", report_err.where[0] ? report_err.where : job->output);
+            st = rst;
+        }
+    }
+
+done:
+    if (lock_fd >= 0)
+        close(lock_fd);
+    kmq_input_list_clear(&inputs);
+    return st;
+}

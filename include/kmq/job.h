@@ -74,6 +74,29 @@ KMQ_MUST_CHECK kmq_status kmq_job_parse_k_list(const char *text, size_t **out, s
  * ...). Returns KMQ_OK or KMQ_E_CONFIG. */
 KMQ_MUST_CHECK kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err);
 
+/* One row of the key table (job.c), for `kmq validate` and documentation.
+ * All strings are static. */
+typedef struct kmq_job_key_info {
+    const char *name;
+    const char *sections;      /* where it may appear: "run", "defaults, job" or "job" */
+    const char *type;          /* value syntax, e.g. "k list", "integer", "bool" */
+    const char *range;         /* accepted values, e.g. "1..10000" */
+    const char *default_value; /* as it would be written in a job file; NULL: required */
+    const char *help;          /* one line */
+} kmq_job_key_info;
+
+/* Row i of the key table (documentation order), or NULL when i is past the
+ * end. Static storage; never fails. */
+const kmq_job_key_info *kmq_job_key(size_t i);
+
+/* Writes the effective value of `key` as it would appear in a job file
+ * ("2, 4, 8", "kmeans++", "#ffffff") into buf (always NUL-terminated when
+ * size > 0). [run] keys read `job`, the others `spec`; both borrowed, either
+ * may be NULL when the key does not need it. Returns the length the full
+ * text needs (as snprintf), or 0 for an unknown key or a missing struct. */
+size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const char *key,
+                            char *buf, size_t size);
+
 /* One image file a job will process. */
 typedef struct kmq_input_file {
     char *path;     /* as opened */

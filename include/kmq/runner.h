@@ -1,0 +1,94 @@
+/* runner.h — one image end to end, and a whole job (layer L3).
+ *
+ * The runner is the only module that sees a job, an image, the fit and the
+ * outputs together: it opens each image, runs the histogram pass, fits every
+ * k, runs one map pass writing every k's files, and writes summary.json last.
+ * It adds the image path to errors (err->where) and turns per-image failures
+ * into error summaries, so one bad image never stops a batch.
+ *
+ * Threads: drivers below use at most opts->par.threads OpenMP threads and
+ * must not be called from inside a parallel region. Cancellation is polled
+ * between strips and between fits.
+ */
+#ifndef KMQ_RUNNER_H
+#define KMQ_RUNNER_H
+
+#include "kmq/error.h"
+#include "kmq/image.h"
+#include "kmq/job.h"
+#include "kmq/par.h"
+#include "kmq/summary.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum kmq_progress_event {
+    KMQ_PROGRESS_IMAGE_START, /* an image begins (path, index) */
+    KMQ_PROGRESS_STAGE,       /* stage of the current image ("histogram", "fit", "map") */
+    KMQ_PROGRESS_IMAGE_DONE,  /* an image ended; summary set (ok or error) */
+    KMQ_PROGRESS_IMAGE_SKIP   /* already done with the same config hash (resume) */
+} kmq_progress_event;
+
+typedef struct kmq_progress {
+    kmq_progress_event event;
+    size_t index;         /* 0-based position among this run's images */
+    size_t total;         /* images this run processes (after sharding) */
+    const char *job;
+    const char *path;
+    const char *stage;    /* KMQ_PROGRESS_STAGE only */
+    size_t k;             /* the k being fitted, or 0 */
+    const kmq_summary *summary; /* IMAGE_DONE only; borrowed for the call */
+    double elapsed_s;     /* since the run started */
+} kmq_progress;
+
+typedef void (*kmq_progress_fn)(void *ctx, const kmq_progress *p);
+
+typedef struct kmq_run_opts {
+    kmq_par par;
+    bool force;             /* redo images already done */
+    bool dry_run;           /* list what would run, process nothing */
+    unsigned shard_index;   /* process images whose path hash % shard_count == shard_index */
+    unsigned shard_count;   /* 0 or 1: all images */
+    kmq_image_mode image_mode;
+    kmq_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
+    const atomic_int *cancel; /* non-zero: stop cleanly; may be NULL */
+} kmq_run_opts;
+
+typedef struct kmq_run_totals {
+    size_t images;   /* in this run (after sharding) */
+    size_t done;     /* processed now, ok */
+    size_t skipped;  /* already done (resume) */
+    size_t failed;   /* error summaries */
+    bool interrupted;
+} kmq_run_totals;
+
+/* Runs every image of `job` (already loaded and checked) into job->output,
+ * then writes run.json and elbow.csv. Per-image failures are counted in
+ * totals->failed, not returned. Returns KMQ_OK, KMQ_E_INTERRUPTED (cancel
+ * flag seen: the image in flight leaves no file, run.json says
+ * "interrupted"), KMQ_E_CONFIG (inputs), KMQ_E_WRITE (output root unusable,
+ * or locked by another kmq run) or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts,
+                                         kmq_run_totals *totals, kmq_err *err);
+
+/* Whether the image with relative path `rel` belongs to shard `index` of
+ * `count` (a stable hash of rel; count 0 or 1 takes everything). */
+bool kmq_runner_in_shard(const char *rel, unsigned index, unsigned count);
+
+/* The config hash (resume key) of one image of one job: 16 hex digits into
+ * out[17]. Covers the image's identity (rel, size, modification time) and
+ * every key that changes results; not the output root, threads or logging.
+ * `path` is stat'ed; a missing file hashes as size 0, time 0. */
+void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
+                            const char *rel, char out[17]);
+
+/* Rebuilds OUT/run.json and OUT/elbow.csv (and the report) from every
+ * summary.json under `out_root`. `info` is the run's own facts; NULL keeps
+ * those of the existing run.json. Returns KMQ_OK, KMQ_E_NOT_FOUND (no
+ * summaries), KMQ_E_WRITE or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
+                                           kmq_err *err);
+
+#endif

@@ -1,0 +1,67 @@
+/* cli.h — shared pieces of the kmq command line (layer L4).
+ *
+ * The CLI is the only place that writes to stdout/stderr, installs signal
+ * handlers, calls exit or decides exit codes (DESIGN §3).
+ */
+#ifndef KMQ_CLI_H
+#define KMQ_CLI_H
+
+#include "kmq/error.h"
+#include "kmq/runner.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes of DESIGN §3. */
+enum {
+    KMQ_EXIT_OK = 0,
+    KMQ_EXIT_FAILURES = 1,
+    KMQ_EXIT_USAGE = 2,
+    KMQ_EXIT_INTERRUPTED = 130
+};
+
+/* Set by SIGINT/SIGTERM; the runner polls it. */
+extern atomic_int kmq_cli_cancel;
+
+/* Installs the SIGINT/SIGTERM handlers (a second signal kills at once). */
+void kmq_cli_install_signals(void);
+
+/* Prints "kmq: WHERE: MESSAGE" (or without WHERE) to stderr. */
+void kmq_cli_error(const kmq_err *err);
+
+/* Parses a non-negative integer option value; prints a usage error and
+ * returns false when it is not one. */
+bool kmq_cli_parse_uint(const char *option, const char *text, unsigned long long max,
+                        unsigned long long *out);
+
+/* Resolves the thread budget (0: all cores) and starts libvips with it.
+ * Returns the budget, or 0 after printing an error. */
+int kmq_cli_start(const char *argv0, int threads);
+
+/* Progress reporting: a live line on a terminal, plain timestamped lines
+ * otherwise and into the log file. */
+typedef struct kmq_cli_progress {
+    bool quiet;
+    bool live;     /* stderr is a terminal */
+    FILE *log;     /* may be NULL */
+    size_t ok, failed, skipped;
+    bool line_open; /* a live line is on screen */
+} kmq_cli_progress;
+
+void kmq_cli_progress_init(kmq_cli_progress *p, bool quiet, FILE *log);
+void kmq_cli_progress_cb(void *ctx, const kmq_progress *ev);
+/* Ends the live line; prints a final count. */
+void kmq_cli_progress_finish(kmq_cli_progress *p, const kmq_run_totals *t, double wall_s);
+
+int kmq_cmd_run(int argc, char **argv);
+int kmq_cmd_quantize(int argc, char **argv);
+int kmq_cmd_report(int argc, char **argv);
+int kmq_cmd_bench(int argc, char **argv);
+int kmq_cmd_validate(int argc, char **argv);
+
+/* Runs a loaded job with the CLI's progress and signal handling and maps the
+ * outcome to an exit code. */
+int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FILE *log);
+
+#endif

@@ -1,0 +1,51 @@
+/* job_internal.h — private glue between job.c (the table of keys) and
+ * job_ini.c (the inih adapter). Nothing here is visible outside libkmq.
+ */
+#ifndef KMQ_JOB_INTERNAL_H
+#define KMQ_JOB_INTERNAL_H
+
+#include "internal.h"
+#include "kmq/job.h"
+
+/* Sections a key may appear in (bit set per table row). */
+enum { KMQ__SEC_RUN = 1u, KMQ__SEC_DEFAULTS = 2u, KMQ__SEC_JOB = 4u };
+
+typedef struct kmq__job_key kmq__job_key;
+
+/* The table row named `name` (exact, case-sensitive), or NULL. */
+KMQ_PRIVATE const kmq__job_key *kmq__job_key_find(const char *name);
+
+/* KMQ__SEC_* bits of the sections that accept `key`. */
+KMQ_PRIVATE unsigned kmq__job_key_sections(const kmq__job_key *key);
+
+/* Whether `key` may be given more than once in one section (only `input`). */
+KMQ_PRIVATE int kmq__job_key_repeatable(const kmq__job_key *key);
+
+/* The key's name as written in the table. */
+KMQ_PRIVATE const char *kmq__job_key_name(const kmq__job_key *key);
+
+/* Parses `value` for `key` and stores it: [run] keys into `job` (output is
+ * resolved against job->base_dir), job keys into `spec` (k replaces the
+ * previous list, input appends one kmq_job_input per comma-separated item,
+ * each carrying `line`). Either pointer may be NULL when the key does not
+ * write there. On failure nothing of the old value is lost and err says what
+ * is wrong with the value (no where). Returns KMQ_OK, KMQ_E_CONFIG or
+ * KMQ_E_NOMEM. */
+KMQ_PRIVATE kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int line,
+                                          kmq_job *job, kmq_job_spec *spec, kmq_err *err);
+
+/* Sets the [run] keys of `job` (threads, seed) to the table's defaults. */
+KMQ_PRIVATE void kmq__job_run_defaults(kmq_job *job);
+
+/* Whether `name` is usable as a job name: 1..128 bytes of letters, digits,
+ * '-', '_' and '.', not starting with '.' (it becomes a folder name). */
+KMQ_PRIVATE int kmq__job_name_ok(const char *name);
+
+/* `rel` resolved against `base` (NULL or "." : rel unchanged; absolute rel
+ * unchanged). New string, NULL when out of memory. */
+KMQ_PRIVATE char *kmq__job_path_join(const char *base, const char *rel);
+
+/* Frees what a spec owns (name, k, inputs) and zeroes it. */
+KMQ_PRIVATE void kmq__job_spec_clear(kmq_job_spec *spec);
+
+#endif

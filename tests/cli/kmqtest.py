@@ -1,0 +1,101 @@
+"""Shared helpers for kmq's CLI tests (run by CTest with /usr/bin/python3).
+
+Environment (set by tests/CMakeLists.txt): KMQ_BIN, KMQ_PHOTOS,
+KMQ_SOURCE_DIR, KMQ_TEST_TMP.
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+
+KMQ = os.environ["KMQ_BIN"]
+PHOTOS = os.environ["KMQ_PHOTOS"]
+SOURCE = os.environ["KMQ_SOURCE_DIR"]
+TMP_ROOT = os.environ.get("KMQ_TEST_TMP", tempfile.gettempdir())
+SANITIZE = os.environ.get("KMQ_SANITIZE", "0") in ("1", "ON", "TRUE", "true")
+BUNDLED = ["astronaut.png", "chelsea_alpha.png", "china.jpg", "coffee.png"]
+
+
+def fresh_dir(name):
+    os.makedirs(TMP_ROOT, exist_ok=True)
+    path = os.path.join(TMP_ROOT, name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def run(*args, check_code=None, timeout=600, env=None):
+    """Runs kmq; returns CompletedProcess (text)."""
+    proc = subprocess.run([KMQ, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, errors="replace")
+    if check_code is not None and proc.returncode != check_code:
+        raise AssertionError(
+            f"kmq {' '.join(args)} exited {proc.returncode}, expected {check_code}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def write_job(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def png_chunks(path):
+    """(type, data) of every chunk, read with the standard library only."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    pos, chunks = 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8].decode("ascii")
+        chunks.append((kind, data[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    return chunks
+
+
+def png_header(path):
+    ihdr = dict(png_chunks(path))["IHDR"]
+    width, height, depth, color_type = struct.unpack(">IIBB", ihdr[:10])
+    return width, height, depth, color_type
+
+
+def png_palette(path):
+    plte = dict(png_chunks(path))["PLTE"]
+    return [tuple(plte[i:i + 3]) for i in range(0, len(plte), 3)]
+
+
+def vips_decode_rgb(path, workdir):
+    """Decodes through libvips (the vips CLI) into a binary PPM and returns
+    (width, height, bytes)."""
+    out = os.path.join(workdir, "decoded.ppm")
+    subprocess.run(["vips", "colourspace", path, out + "[format=binary]", "srgb"],
+                   check=True, capture_output=True)
+    with open(out, "rb") as f:
+        data = f.read()
+    parts = data.split(maxsplit=4)
+    assert parts[0] == b"P6", parts[0]
+    width, height, maxval = int(parts[1]), int(parts[2]), int(parts[3])
+    assert maxval == 255
+    pixels = parts[4]
+    assert len(pixels) == width * height * 3
+    return width, height, pixels
+
+
+def strip_timings(doc):
+    """A copy of a JSON document without wall-clock fields and thread count."""
+    if isinstance(doc, dict):
+        return {k: strip_timings(v) for k, v in doc.items()
+                if k not in ("seconds", "threads", "started_utc", "wall")}
+    if isinstance(doc, list):
+        return [strip_timings(v) for v in doc]
+    return doc

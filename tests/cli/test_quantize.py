@@ -1,0 +1,66 @@
+"""kmq quantize: one image, image folder directly under OUTDIR; k above the
+number of distinct colours fits k_effective clusters and is lossless."""
+import os
+import unittest
+
+from PIL import Image
+
+import kmqtest as kt
+
+
+class Quantize(unittest.TestCase):
+    def test_layout_and_numbers(self):
+        d = kt.fresh_dir("quantize")
+        out = os.path.join(d, "o")
+        kt.run("quantize", os.path.join(kt.PHOTOS, "coffee.png"), "-k", "3,7", "-o", out,
+               "--restarts", "2", "--seed", "5", "--quiet", check_code=0)
+        folder = os.path.join(out, "coffee.png")
+        self.assertEqual(sorted(os.listdir(folder)), ["k3.png", "k7.png", "summary.json"])
+        s = kt.load_json(os.path.join(folder, "summary.json"))
+        self.assertEqual(s["config"]["k"], [3, 7])
+        self.assertEqual(s["config"]["seed"], 5)
+        self.assertEqual(kt.png_header(os.path.join(folder, "k3.png"))[2], 2)
+        self.assertEqual(kt.png_header(os.path.join(folder, "k7.png"))[2], 4)
+        self.assertTrue(os.path.exists(os.path.join(out, "run.json")))
+
+    def test_k_above_distinct_colours_is_lossless(self):
+        d = kt.fresh_dir("quantize-few")
+        img = Image.new("RGB", (31, 17))
+        colours = [(255, 0, 0), (0, 128, 255), (10, 20, 30)]
+        img.putdata([colours[(x * 3 + y) % 3] for y in range(17) for x in range(31)])
+        path = os.path.join(d, "three.png")
+        img.save(path)
+        out = os.path.join(d, "o")
+        kt.run("quantize", path, "-k", "2,3,8", "-o", out, "--quiet", check_code=0)
+        s = kt.load_json(os.path.join(out, "three.png", "summary.json"))
+        self.assertEqual(s["input"]["unique_colors"], 3)
+        r2, r3, r8 = s["results"]
+        self.assertEqual((r2["k_effective"], r3["k_effective"], r8["k_effective"]), (2, 3, 3))
+        for r in (r3, r8):
+            self.assertEqual(r["inertia"], 0)
+            self.assertEqual(r["mse_output"], 0)
+            self.assertIsNone(r["psnr_db"])
+            self.assertEqual(len(r["palette"]), 3)
+            png = os.path.join(out, "three.png", f"k{r['k']}.png")
+            self.assertEqual(kt.png_header(png)[2], 2)
+            self.assertEqual(Image.open(png).convert("RGB").tobytes(), img.tobytes())
+        self.assertGreater(r2["inertia"], 0)
+
+    def test_k_1_gives_the_mean_colour(self):
+        d = kt.fresh_dir("quantize-mean")
+        img = Image.new("RGB", (4, 1))
+        img.putdata([(0, 0, 0), (0, 0, 0), (0, 0, 0), (200, 100, 40)])
+        path = os.path.join(d, "four.png")
+        img.save(path)
+        out = os.path.join(d, "o")
+        kt.run("quantize", path, "-k", "1", "-o", out, "--quiet", check_code=0)
+        r = kt.load_json(os.path.join(out, "four.png", "summary.json"))["results"][0]
+        self.assertEqual(r["palette"][0]["rgb"], [50, 25, 10])
+        # Hand-computed: mean (50, 25, 10); three pixels at distance²
+        # 50²+25²+10² = 3225 and one at 150²+75²+30² = 29025.
+        self.assertEqual(r["inertia"], 3 * 3225 + 29025)
+        self.assertEqual(kt.png_header(os.path.join(out, "four.png", "k1.png"))[2], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
