@@ -84,12 +84,15 @@ typedef struct kmq_summary {
 void kmq_summary_clear(kmq_summary *s);
 
 /* Writes s as summary.json at `path`, atomically and durably. Returns
- * KMQ_OK, KMQ_E_WRITE or KMQ_E_NOMEM. */
+ * KMQ_OK, KMQ_E_WRITE, KMQ_E_NOMEM or KMQ_E_ARG (an unsigned value above
+ * 2^63 - 1, which JSON readers cannot hold exactly; an array NULL with a
+ * non-zero count). */
 KMQ_MUST_CHECK kmq_status kmq_summary_write(const char *path, const kmq_summary *s,
                                             kmq_err *err);
 
 /* Reads a summary.json back (every field above). Returns KMQ_OK,
- * KMQ_E_NOT_FOUND, KMQ_E_DECODE (not a schema-1 summary) or KMQ_E_NOMEM. */
+ * KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE, KMQ_E_TOO_LARGE (over 64 MiB),
+ * KMQ_E_DECODE (not a schema-1 summary) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_summary_read(const char *path, kmq_summary *out, kmq_err *err);
 
 /* Run-level facts that summaries do not hold. */
