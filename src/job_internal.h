@@ -21,9 +21,6 @@ KMQ_PRIVATE unsigned kmq__job_key_sections(const kmq__job_key *key);
 /* Whether `key` may be given more than once in one section (only `input`). */
 KMQ_PRIVATE int kmq__job_key_repeatable(const kmq__job_key *key);
 
-/* The key's name as written in the table. */
-KMQ_PRIVATE const char *kmq__job_key_name(const kmq__job_key *key);
-
 /* Parses `value` for `key` and stores it: [run] keys into `job` (output is
  * resolved against job->base_dir), job keys into `spec` (k replaces the
  * previous list, input appends one kmq_job_input per comma-separated item,

@@ -76,7 +76,7 @@ int kmq_cmd_quantize(int argc, char **argv)
                 return usage_error();
             have_max_iter = true;
         } else if ((v = value_of(argc, argv, &i, NULL, "--seed"))) {
-            if (!kmq_cli_parse_uint("--seed", v, UINT64_MAX, &seed))
+            if (!kmq_cli_parse_uint("--seed", v, INT64_MAX, &seed))
                 return usage_error();
         } else if ((v = value_of(argc, argv, &i, NULL, "--threads"))) {
             if (!kmq_cli_parse_uint("--threads", v, 4096, &threads))
