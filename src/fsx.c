@@ -33,8 +33,8 @@
 /* A file name component may hold at most NAME_MAX (255) bytes on the file
  * systems we target; the temporary name keeps its random suffix intact and
  * shortens the copied final name instead. */
-#define FSX_NAME_MAX 255
-#define FSX_SUFFIX_HEX 16
+#define FSX_NAME_MAX     255
+#define FSX_SUFFIX_HEX   16
 #define FSX_CREATE_TRIES 16
 
 /* Splits `path` into a new folder string ("." when there is none) and a
@@ -91,8 +91,8 @@ kmq_status kmq_fsx_create(const char *final_path, kmq_fsx_file *f, kmq_err *err)
         goto done;
     }
     if (base[0] == '\0') {
-        status = kmq_err_set(err, KMQ_E_WRITE, "cannot write %s: the path names a folder",
-                             final_path);
+        status =
+            kmq_err_set(err, KMQ_E_WRITE, "cannot write %s: the path names a folder", final_path);
         goto done;
     }
     /* prefix + name + "." + suffix must fit in one name component. */
@@ -210,8 +210,8 @@ kmq_status kmq_fsx_commit(kmq_fsx_file *f, bool durable, kmq_err *err)
     }
     if (durable && sync_folder(f->final_path) != 0) {
         /* The file is in place; only its durability is in doubt. */
-        status = kmq_err_set(err, KMQ_E_WRITE, "cannot sync the folder of %s: %s",
-                             f->final_path, strerror(errno));
+        status = kmq_err_set(err, KMQ_E_WRITE, "cannot sync the folder of %s: %s", f->final_path,
+                             strerror(errno));
         goto done;
     }
 
@@ -304,8 +304,8 @@ kmq_status kmq_fsx_read_all(const char *path, size_t max_bytes, char **data, siz
                 ssize_t more = read(fd, &probe, 1);
                 if (more == 0)
                     break;
-                status = kmq_err_set(err, KMQ_E_TOO_LARGE, "%s grew beyond %zu bytes", path,
-                                     max_bytes);
+                status =
+                    kmq_err_set(err, KMQ_E_TOO_LARGE, "%s grew beyond %zu bytes", path, max_bytes);
                 goto done;
             }
             size_t grow = cap - 1 < max_bytes - used ? cap : max_bytes - used;
@@ -321,8 +321,8 @@ kmq_status kmq_fsx_read_all(const char *path, size_t max_bytes, char **data, siz
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            status = kmq_err_set(err, KMQ_E_UNREADABLE, "cannot read %s: %s", path,
-                                 strerror(errno));
+            status =
+                kmq_err_set(err, KMQ_E_UNREADABLE, "cannot read %s: %s", path, strerror(errno));
             goto done;
         }
         if (got == 0)
@@ -356,15 +356,15 @@ static kmq_status make_root(const char *root, kmq_err *err)
             continue;
         *p = '\0';
         if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
-            status = kmq_err_set(err, KMQ_E_WRITE, "cannot create folder %s: %s", copy,
-                                 strerror(errno));
+            status =
+                kmq_err_set(err, KMQ_E_WRITE, "cannot create folder %s: %s", copy, strerror(errno));
             goto done;
         }
         *p = '/';
     }
     if (mkdir(root, 0755) != 0 && errno != EEXIST) {
-        status = kmq_err_set(err, KMQ_E_WRITE, "cannot create folder %s: %s", root,
-                             strerror(errno));
+        status =
+            kmq_err_set(err, KMQ_E_WRITE, "cannot create folder %s: %s", root, strerror(errno));
         goto done;
     }
     struct stat st;
@@ -400,8 +400,7 @@ kmq_status kmq_fsx_mkdirs(const char *root, const char *rel, kmq_err *err)
     }
     dirfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
-        status = kmq_err_set(err, KMQ_E_WRITE, "cannot open folder %s: %s", root,
-                             strerror(errno));
+        status = kmq_err_set(err, KMQ_E_WRITE, "cannot open folder %s: %s", root, strerror(errno));
         goto done;
     }
     /* Each component is created or opened relative to its parent's
@@ -434,8 +433,8 @@ kmq_status kmq_fsx_mkdirs(const char *root, const char *rel, kmq_err *err)
                                      "refusing output folder '%s' in %s/%s: it is not a folder",
                                      name, root, rel);
             else
-                status = kmq_err_set(err, KMQ_E_WRITE, "cannot open folder '%s' in %s/%s: %s",
-                                     name, root, rel, strerror(saved_errno));
+                status = kmq_err_set(err, KMQ_E_WRITE, "cannot open folder '%s' in %s/%s: %s", name,
+                                     root, rel, strerror(saved_errno));
             goto done;
         }
         close(dirfd);

@@ -1,2 +1,581 @@
-/* image_vips.c — not yet written. */
-typedef int kmq__stub_image_vips;
+/* image_vips.c — open an image, normalise it to 8-bit sRGB, stream its rows
+ * (layer L2; the only file that includes <vips/vips.h>).
+ *
+ * Open: stat the path first (missing, unreadable, folder, empty file give
+ * specific errors that libvips would blur), sniff the format with
+ * vips_foreign_find_load, then load the header with sequential access and
+ * fail_on = error, so truncated or corrupt data fails the pass instead of
+ * decoding to grey rows. width * height is checked against max_pixels
+ * before any pixel is decoded (decompression bombs).
+ *
+ * Normalise (the same lazy pipeline for every pass and for previews):
+ *   decode LABQ/RAD coding -> fix an interpretation libvips cannot convert
+ *   -> split off alpha -> colour to sRGB uchar (vips_colourspace: B_W and
+ *   GREY16 are replicated, 16-bit is shifted, CMYK/LAB/scRGB converted)
+ *   -> alpha to the 0..255 scale -> flatten onto the background -> 3 bands
+ *   uchar. Embedded ICC profiles of RGB images are not applied, so an sRGB
+ *   file decodes to the same bytes as a plain libvips or Pillow load. EXIF
+ *   orientation is not applied either (the same plain load; rotating by 90
+ *   degrees would also defeat sequential access).
+ *
+ * Streaming: each pass builds the pipeline on a freshly loaded sequential
+ * image and pulls strips top to bottom with vips_region_prepare in the
+ * caller's thread; libvips' own worker pool is not involved, and no OpenMP
+ * region is opened here. A rewind reloads the file. With whole-image mode
+ * the first pass also copies its rows into memory and later passes are
+ * served from there, so the rows are the same either way.
+ *
+ * Errors: libvips keeps one process-wide error log. Right after a failing
+ * vips call, vips_fail() takes its text into our kmq_err and clears it, in
+ * the same thread (STYLE §3).
+ */
+#include "kmq/image.h"
+
+#include "internal.h"
+#include "kmq/fsx.h"
+
+#include <vips/vips.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Rows per strip: enough to amortise the per-call overhead of
+ * vips_region_prepare, bounded so one strip stays below STRIP_MAX_BYTES
+ * whatever the width (libvips allows widths up to 10^7). */
+#define STRIP_ROWS      32
+#define STRIP_MAX_BYTES ((uint64_t)8 * 1024 * 1024)
+#define VIPS_MAX_STAGES 12
+
+struct kmq_image {
+    char *path;
+    kmq_image_opts opts;
+    kmq_image_info info;
+    uint32_t strip_rows;
+    bool keep_whole;   /* serve passes after the first from `whole` */
+    uint8_t *whole;    /* pixels * 3 bytes, filled by the first full pass */
+    bool whole_ready;  /* a full pass has filled `whole` */
+    VipsImage *loaded; /* header-only load from open, used by the first pass */
+    VipsImage *pipe;   /* normalised pipeline of the current pass */
+    VipsRegion *region;
+    uint32_t next_row;
+    bool in_pass;
+    bool failed; /* the current pass hit an error; rewind to retry */
+};
+
+/* Takes libvips' error log into err as one line ("A: x\nB: y\n" becomes
+ * "A: x; B: y") and clears the log. */
+static kmq_status vips_fail(kmq_err *err, kmq_status code, const char *what)
+{
+    char *log = vips_error_buffer_copy(); /* copies and clears under libvips' lock */
+    char line[sizeof err->msg];
+    size_t o = 0;
+    for (const char *p = log ? log : ""; *p && o + 3 < sizeof line; p++) {
+        if (*p != '\n' && *p != '\r' && *p != '\t') {
+            line[o++] = *p;
+        } else if (o > 0 && line[o - 1] != ' ' && p[1] != '\0' && p[1] != '\n') {
+            line[o++] = ';';
+            line[o++] = ' ';
+        }
+    }
+    while (o > 0 && line[o - 1] == ' ')
+        o--;
+    line[o] = '\0';
+    g_free(log);
+    return kmq_err_set(err, code, "%s: %s", what, o > 0 ? line : "unknown libvips error");
+}
+
+/* libvips logs a g_warning for every failed tile and every recoverable
+ * oddity in a file. Each failure already reaches the caller as a kmq_err,
+ * and the CLI alone decides what goes to stderr (STYLE §3), so the library
+ * drops them. */
+static void drop_vips_warning(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                              gpointer data)
+{
+    (void)domain;
+    (void)level;
+    (void)message;
+    (void)data;
+}
+
+static atomic_bool vips_started = false;
+
+kmq_status kmq_image_lib_init(const char *argv0, int threads, kmq_err *err)
+{
+    if (VIPS_INIT(argv0 ? argv0 : "kmq"))
+        return vips_fail(err, KMQ_E_INTERNAL, "cannot start libvips");
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_vips_warning, NULL);
+    atomic_store(&vips_started, true);
+    vips_concurrency_set(threads >= 1 ? threads : 1);
+    /* A batch opens thousands of files once each: caching operations would
+     * only keep their files open and their memory held. */
+    vips_cache_set_max(0);
+    return KMQ_OK;
+}
+
+void kmq_image_lib_shutdown(void)
+{
+    /* vips_shutdown crashes when libvips was never started (a CLI that
+     * exits on a usage error before kmq_image_lib_init). */
+    if (atomic_exchange(&vips_started, false))
+        vips_shutdown();
+}
+
+/* Writes "9.0e8"-style numbers for messages ("%.1e" prints "9.0e+08").
+ * `out` holds at least 32 bytes. */
+static void format_count(double value, char *out)
+{
+    char raw[32];
+    snprintf(raw, sizeof raw, "%.1e", value);
+    size_t o = 0;
+    const char *p = raw;
+    while (*p && *p != 'e')
+        out[o++] = *p++;
+    if (*p == 'e') {
+        out[o++] = *p++;
+        if (*p == '-')
+            out[o++] = '-';
+        if (*p == '+' || *p == '-')
+            p++;
+        while (p[0] == '0' && p[1] != '\0')
+            p++;
+        while (*p)
+            out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
+
+/* What stat and open(2) can tell before libvips sees the file: libvips
+ * reports all of these as "is not a known file format". */
+static kmq_status check_file(const char *path, uint64_t *bytes, kmq_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int saved_errno = errno;
+        if (saved_errno == ENOENT || saved_errno == ENOTDIR)
+            return kmq_err_set(err, KMQ_E_NOT_FOUND, "file not found");
+        return kmq_err_set(err, KMQ_E_UNREADABLE, "cannot read the file: %s",
+                           strerror(saved_errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return kmq_err_set(err, KMQ_E_UNREADABLE, "this is a folder, not an image file");
+    if (!S_ISREG(st.st_mode))
+        return kmq_err_set(err, KMQ_E_UNREADABLE, "not a regular file");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kmq_err_set(err, KMQ_E_UNREADABLE, "cannot read the file: %s", strerror(errno));
+    close(fd);
+    if (st.st_size == 0)
+        return kmq_err_set(err, KMQ_E_DECODE, "file is empty (0 bytes)");
+    *bytes = (uint64_t)st.st_size;
+    return KMQ_OK;
+}
+
+/* Header-only load with sequential access. fail_on = error also covers
+ * truncation; warnings (common in camera JPEGs) still decode. */
+static kmq_status load_header(const char *path, VipsImage **out, kmq_err *err)
+{
+    VipsImage *image = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                                VIPS_FAIL_ON_ERROR, NULL);
+    if (!image)
+        return vips_fail(err, KMQ_E_DECODE, "cannot read the image header");
+    *out = image;
+    return KMQ_OK;
+}
+
+/* 1..4 bands of an interpretation vips_colourspace cannot convert from
+ * (MULTIBAND, FOURIER, MATRIX, ...): read them as grey or RGB by count. */
+static VipsInterpretation fallback_space(const VipsImage *in)
+{
+    bool wide = in->BandFmt == VIPS_FORMAT_USHORT || in->BandFmt == VIPS_FORMAT_SHORT;
+    if (in->Bands < 3)
+        return wide ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_B_W;
+    return wide ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_sRGB;
+}
+
+/* Builds the lazy pipeline in -> 3-band uchar sRGB flattened onto the
+ * background. `in` is borrowed; *out is a new reference. Nothing is decoded
+ * here. */
+static kmq_status normalise(VipsImage *in, const uint8_t background[3], VipsImage **out,
+                            kmq_err *err)
+{
+    kmq_status status = KMQ_OK;
+    VipsImage *t[VIPS_MAX_STAGES] = {NULL};
+    int n = 0;
+    VipsImage *cur = in;
+    VipsImage *alpha = NULL; /* borrowed from t[] */
+
+    if (cur->Coding != VIPS_CODING_NONE) {
+        if (vips_image_decode(cur, &t[n]))
+            goto vips_error;
+        cur = t[n++];
+    }
+    if (!vips_colourspace_issupported(cur)) {
+        if (vips_copy(cur, &t[n], "interpretation", fallback_space(cur), NULL))
+            goto vips_error;
+        cur = t[n++];
+    }
+    VipsInterpretation space = vips_image_guess_interpretation(cur);
+
+    /* Split alpha off before the colour conversion: the colour path changes
+     * format (16 -> 8 bit, float -> uchar) and alpha must follow to the same
+     * 0..255 scale before flattening, or the background would be mixed in
+     * at the wrong weight. */
+    if (vips_image_hasalpha(cur)) {
+        int colour_bands = space == VIPS_INTERPRETATION_CMYK ? 4 : cur->Bands < 3 ? 1 : 3;
+        double max_alpha = space == VIPS_INTERPRETATION_RGB16 || space == VIPS_INTERPRETATION_GREY16
+                               ? 65535.0
+                               : 255.0;
+        if (vips_extract_band(cur, &t[n], colour_bands, NULL))
+            goto vips_error;
+        VipsImage *raw_alpha = t[n++];
+        if (max_alpha != 255.0 || raw_alpha->BandFmt != VIPS_FORMAT_UCHAR) {
+            if (vips_linear1(raw_alpha, &t[n], 255.0 / max_alpha, 0.0, NULL))
+                goto vips_error;
+            raw_alpha = t[n++];
+            if (vips_round(raw_alpha, &t[n], VIPS_OPERATION_ROUND_RINT, NULL))
+                goto vips_error;
+            raw_alpha = t[n++];
+            if (vips_cast_uchar(raw_alpha, &t[n], NULL)) /* clips to 0..255 */
+                goto vips_error;
+            raw_alpha = t[n++];
+        }
+        alpha = raw_alpha;
+        if (vips_extract_band(cur, &t[n], 0, "n", colour_bands, NULL))
+            goto vips_error;
+        cur = t[n++];
+        if (vips_copy(cur, &t[n], "interpretation", space, NULL))
+            goto vips_error;
+        cur = t[n++];
+    }
+
+    if (space != VIPS_INTERPRETATION_sRGB) {
+        if (vips_colourspace(cur, &t[n], VIPS_INTERPRETATION_sRGB, "source_space", space, NULL))
+            goto vips_error;
+        cur = t[n++];
+    }
+    if (cur->Bands > 3) { /* extra bands that are not alpha */
+        if (vips_extract_band(cur, &t[n], 0, "n", 3, NULL))
+            goto vips_error;
+        cur = t[n++];
+    } else if (cur->Bands < 3) {
+        VipsImage *copies[3] = {cur, cur, cur};
+        if (vips_bandjoin(copies, &t[n], 3, NULL))
+            goto vips_error;
+        cur = t[n++];
+    }
+    if (cur->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (vips_cast_uchar(cur, &t[n], NULL))
+            goto vips_error;
+        cur = t[n++];
+    }
+    if (alpha) {
+        VipsImage *parts[2] = {cur, alpha};
+        if (vips_bandjoin(parts, &t[n], 2, NULL))
+            goto vips_error;
+        cur = t[n++];
+        VipsArrayDouble *bg = vips_array_double_newv(3, (double)background[0],
+                                                     (double)background[1], (double)background[2]);
+        int failed = vips_flatten(cur, &t[n], "background", bg, "max_alpha", 255.0, NULL);
+        vips_area_unref(VIPS_AREA(bg));
+        if (failed)
+            goto vips_error;
+        cur = t[n++];
+        if (cur->BandFmt != VIPS_FORMAT_UCHAR) {
+            if (vips_cast_uchar(cur, &t[n], NULL))
+                goto vips_error;
+            cur = t[n++];
+        }
+    }
+    if (cur->Bands != 3 || cur->BandFmt != VIPS_FORMAT_UCHAR) {
+        status = kmq_err_set(err, KMQ_E_INTERNAL, "normalised image has %d bands of format %d",
+                             cur->Bands, (int)cur->BandFmt);
+        goto done;
+    }
+    g_object_ref(cur);
+    *out = cur;
+    goto done;
+
+vips_error:
+    status = vips_fail(err, KMQ_E_DECODE, "cannot convert the image to 8-bit sRGB");
+done:
+    /* Each stage holds a reference to its input, so dropping ours keeps the
+     * chain alive through *out. */
+    for (int i = 0; i < n; i++)
+        g_object_unref(t[i]);
+    return status;
+}
+
+/* "jpegload" -> "jpeg", "VipsForeignLoadPngFile" -> nickname -> "png". */
+static void format_name(const char *loader, char *out, size_t size)
+{
+    const char *nick = vips_nickname_find(g_type_from_name(loader));
+    if (!nick)
+        nick = loader;
+    size_t len = strlen(nick);
+    const char *load = strstr(nick, "load");
+    if (load)
+        len = (size_t)(load - nick);
+    if (len >= size)
+        len = size - 1;
+    memcpy(out, nick, len);
+    out[len] = '\0';
+}
+
+kmq_status kmq_image_open(const char *path, const kmq_image_opts *opts, kmq_image **out,
+                          kmq_err *err)
+{
+    kmq_status status = KMQ_OK;
+    kmq_image *img = NULL;
+    uint64_t bytes = 0;
+
+    status = check_file(path, &bytes, err);
+    if (status != KMQ_OK)
+        goto done;
+    const char *loader = vips_foreign_find_load(path);
+    if (!loader) {
+        vips_error_clear();
+        status = kmq_err_set(err, KMQ_E_UNSUPPORTED, "not an image format libvips can read");
+        goto done;
+    }
+    img = kmq__calloc(1, sizeof *img);
+    if (!img || !(img->path = kmq__strdup(path))) {
+        status = kmq_err_set(err, KMQ_E_NOMEM, "out of memory opening an image");
+        goto done;
+    }
+    img->opts = *opts;
+    status = load_header(path, &img->loaded, err);
+    if (status != KMQ_OK)
+        goto done;
+
+    VipsImage *in = img->loaded;
+    uint64_t pixels = (uint64_t)in->Xsize * (uint64_t)in->Ysize; /* both < 2^31 */
+    if (opts->max_pixels > 0 && pixels > opts->max_pixels) {
+        char have[32], limit[32];
+        format_count((double)pixels, have);
+        format_count((double)opts->max_pixels, limit);
+        status = kmq_err_set(err, KMQ_E_TOO_LARGE, "image is %d x %d = %s pixels, max_pixels is %s",
+                             in->Xsize, in->Ysize, have, limit);
+        goto done;
+    }
+    img->info.bytes = bytes;
+    format_name(loader, img->info.format, sizeof img->info.format);
+    img->info.width = (uint32_t)in->Xsize;
+    img->info.height = (uint32_t)in->Ysize;
+    img->info.bands = in->Bands;
+    img->info.pixels = pixels;
+
+    uint64_t rows = STRIP_ROWS;
+    while (rows > 1 && rows * img->info.width * 3 > STRIP_MAX_BYTES)
+        rows /= 2;
+    img->strip_rows = (uint32_t)rows;
+    img->keep_whole = opts->mode == KMQ_IMAGE_WHOLE ||
+                      (opts->mode == KMQ_IMAGE_AUTO && pixels <= KMQ_IMAGE_WHOLE_MAX_PIXELS);
+    *out = img;
+    img = NULL;
+
+done:
+    kmq_image_free(img);
+    return status;
+}
+
+/* Drops the current pass's pipeline, which closes the file. */
+static void end_pipeline(kmq_image *img)
+{
+    if (img->region) {
+        g_object_unref(img->region);
+        img->region = NULL;
+    }
+    if (img->pipe) {
+        g_object_unref(img->pipe);
+        img->pipe = NULL;
+    }
+}
+
+void kmq_image_free(kmq_image *img)
+{
+    if (!img)
+        return;
+    end_pipeline(img);
+    if (img->loaded)
+        g_object_unref(img->loaded);
+    kmq__free(img->whole);
+    kmq__free(img->path);
+    kmq__free(img);
+}
+
+const kmq_image_info *kmq_image_get_info(const kmq_image *img)
+{
+    return &img->info;
+}
+
+uint32_t kmq_image_strip_rows(const kmq_image *img)
+{
+    return img->strip_rows;
+}
+
+kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err)
+{
+    kmq_status status = KMQ_OK;
+    VipsImage *in = NULL;
+
+    end_pipeline(img);
+    img->in_pass = false;
+    img->failed = false;
+    img->next_row = 0;
+    if (img->whole_ready) {
+        img->in_pass = true;
+        goto done;
+    }
+    if (img->keep_whole && !img->whole) {
+        /* pixels * 3 < 2^63 (width, height < 2^31); size_t may be smaller. */
+        img->whole = kmq__alloc_array((size_t)img->info.pixels, 3);
+        if (!img->whole || img->info.pixels > SIZE_MAX / 3) {
+            status =
+                kmq_err_set(err, KMQ_E_NOMEM, "out of memory keeping a %u x %u image in memory",
+                            img->info.width, img->info.height);
+            goto done;
+        }
+    }
+    if (img->loaded) { /* the first pass reuses the load that read the header */
+        in = img->loaded;
+        img->loaded = NULL;
+    } else {
+        status = check_file(img->path, &(uint64_t){0}, err);
+        if (status != KMQ_OK)
+            goto done;
+        status = load_header(img->path, &in, err);
+        if (status != KMQ_OK)
+            goto done;
+        if ((uint32_t)in->Xsize != img->info.width || (uint32_t)in->Ysize != img->info.height) {
+            status = kmq_err_set(err, KMQ_E_DECODE,
+                                 "the file changed while it was processed (%u x %u, now %d x %d)",
+                                 img->info.width, img->info.height, in->Xsize, in->Ysize);
+            goto done;
+        }
+    }
+    status = normalise(in, img->opts.background, &img->pipe, err);
+    if (status != KMQ_OK)
+        goto done;
+    img->region = vips_region_new(img->pipe);
+    if (!img->region) {
+        status = vips_fail(err, KMQ_E_NOMEM, "cannot start reading the image");
+        goto done;
+    }
+    img->in_pass = true;
+
+done:
+    if (in)
+        g_object_unref(in); /* the pipeline keeps its own reference */
+    if (status != KMQ_OK)
+        end_pipeline(img);
+    return status;
+}
+
+kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uint32_t *rows, kmq_err *err)
+{
+    kmq_status status = KMQ_OK;
+    uint32_t width = img->info.width;
+    size_t row_bytes = (size_t)width * 3;
+
+    if (!img->in_pass) {
+        status = kmq_err_set(err, KMQ_E_ARG, "kmq_image_rewind must start each pass");
+        goto done;
+    }
+    if (img->failed) {
+        status = kmq_err_set(err, KMQ_E_DECODE, "the pass already failed; rewind to retry");
+        goto done;
+    }
+    uint32_t y = img->next_row;
+    uint32_t n = img->info.height - y;
+    if (n > img->strip_rows)
+        n = img->strip_rows;
+    if (n == 0) {
+        *rows = 0;
+        goto done;
+    }
+    if (img->whole_ready) {
+        memcpy(buf, img->whole + (size_t)y * row_bytes, (size_t)n * row_bytes);
+    } else {
+        VipsRect want = {0, (int)y, (int)width, (int)n};
+        if (vips_region_prepare(img->region, &want)) {
+            img->failed = true;
+            status = vips_fail(err, KMQ_E_DECODE, "cannot decode the image");
+            goto done;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            const VipsPel *src = VIPS_REGION_ADDR(img->region, 0, (int)(y + i));
+            memcpy(buf + (size_t)i * row_bytes, src, row_bytes);
+        }
+        if (img->whole)
+            memcpy(img->whole + (size_t)y * row_bytes, buf, (size_t)n * row_bytes);
+        if (y + n == img->info.height) {
+            /* Last strip: close the file now rather than at the next rewind. */
+            end_pipeline(img);
+            img->whole_ready = img->whole != NULL;
+        }
+    }
+    img->next_row = y + n;
+    *rows = n;
+
+done:
+    return status;
+}
+
+kmq_status kmq_image_write_preview(const char *path, const kmq_image_opts *opts, uint32_t max_side,
+                                   const char *out_path, kmq_err *err)
+{
+    kmq_status status = KMQ_OK;
+    kmq_image *probe = NULL;
+    VipsImage *thumb = NULL;
+    VipsImage *flat = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+
+    const char *slash = strrchr(out_path, '/');
+    const char *suffix = strrchr(slash ? slash + 1 : out_path, '.');
+    if (max_side == 0 || max_side > INT32_MAX || !suffix) {
+        status = kmq_err_set(err, KMQ_E_ARG, "preview %s needs a file extension and max_side > 0",
+                             out_path);
+        goto done;
+    }
+    if (!vips_foreign_find_save_buffer(suffix)) {
+        vips_error_clear();
+        status = kmq_err_set(err, KMQ_E_ARG, "libvips cannot save previews as '%s'", suffix);
+        goto done;
+    }
+    /* The same checks as a real open (missing, bomb, ...) before libvips
+     * decodes anything. */
+    status = kmq_image_open(path, opts, &probe, err);
+    if (status != KMQ_OK)
+        goto done;
+    kmq_image_free(probe);
+    probe = NULL;
+    if (vips_thumbnail(path, &thumb, (int)max_side, "height", (int)max_side, "size", VIPS_SIZE_DOWN,
+                       "fail_on", VIPS_FAIL_ON_ERROR, NULL)) {
+        status = vips_fail(err, KMQ_E_DECODE, "cannot make a preview");
+        goto done;
+    }
+    status = normalise(thumb, opts->background, &flat, err);
+    if (status != KMQ_OK)
+        goto done;
+    /* Encode in memory, then write through fsx: a temporary name would hide
+     * the extension libvips picks the format from. */
+    if (vips_image_write_to_buffer(flat, suffix, &buf, &len, "strip", TRUE, NULL)) {
+        status = vips_fail(err, KMQ_E_DECODE, "cannot encode the preview");
+        goto done;
+    }
+    status = kmq_fsx_write_all(out_path, buf, len, false, err);
+
+done:
+    kmq_image_free(probe);
+    if (thumb)
+        g_object_unref(thumb);
+    if (flat)
+        g_object_unref(flat);
+    g_free(buf);
+    return status;
+}

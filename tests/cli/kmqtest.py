@@ -78,7 +78,7 @@ def vips_decode_rgb(path, workdir):
     """Decodes through libvips (the vips CLI) into a binary PPM and returns
     (width, height, bytes)."""
     out = os.path.join(workdir, "decoded.ppm")
-    subprocess.run(["vips", "colourspace", path, out + "[format=binary]", "srgb"],
+    subprocess.run(["vips", "colourspace", path, out, "srgb"],
                    check=True, capture_output=True)
     with open(out, "rb") as f:
         data = f.read()

@@ -58,14 +58,14 @@ unsigned char *tu_read_file(const char *path, size_t *len)
     return buf;
 }
 
-uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height)
+static uint8_t *png_decode(const char *path, png_uint_32 format, uint32_t *width, uint32_t *height)
 {
     png_image image;
     memset(&image, 0, sizeof image);
     image.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&image, path))
         return NULL;
-    image.format = PNG_FORMAT_RGB;
+    image.format = format;
     uint8_t *pixels = malloc(PNG_IMAGE_SIZE(image));
     if (!pixels || !png_image_finish_read(&image, NULL, pixels, 0, NULL)) {
         free(pixels);
@@ -75,4 +75,14 @@ uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height)
     *width = image.width;
     *height = image.height;
     return pixels;
+}
+
+uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height)
+{
+    return png_decode(path, PNG_FORMAT_RGB, width, height);
+}
+
+uint8_t *tu_png_decode_rgba(const char *path, uint32_t *width, uint32_t *height)
+{
+    return png_decode(path, PNG_FORMAT_RGBA, width, height);
 }

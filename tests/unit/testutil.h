@@ -25,4 +25,7 @@ unsigned char *tu_read_file(const char *path, size_t *len);
  * pixel), independent of kmq and libvips. Returns malloc'd pixels or NULL. */
 uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height);
 
+/* The same with PNG_FORMAT_RGBA (4 bytes a pixel, straight alpha). */
+uint8_t *tu_png_decode_rgba(const char *path, uint32_t *width, uint32_t *height);
+
 #endif
