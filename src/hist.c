@@ -1,2 +1,337 @@
-/* hist.c — not yet written. */
-typedef int kmq__stub_hist;
+/* hist.c — distinct-colour histogram (layer L1).
+ *
+ * Counting: a dense table of 2^24 uint32 counts, one per possible colour,
+ * allocated zeroed (the kernel maps its pages lazily, so a small image
+ * touches few of them), plus the list of keys in the order they first
+ * occurred (appended when a count goes 0 -> 1). A count never wraps to 0:
+ * when a colour already has UINT32_MAX pixels, UINT32_MAX of them move to a
+ * tiny side list of (key, extra) and the table restarts at 1. The exact
+ * count is table + extra; the side list is touched only on such a carry
+ * (one per 4.29e9 pixels of one colour), so the per-pixel loop stays one
+ * load, one compare and one store.
+ *
+ * Finishing: the keys are sorted (a two-pass 12-bit radix sort of the key
+ * list when it is short, an in-order scan of the table when it is long; both
+ * give ascending keys), the counts move to a uint64 array, and the table is
+ * rewritten in place as key -> index (UINT32_MAX for absent colours), which
+ * is what the map pass looks up.
+ *
+ * Uses internal.h only; no OpenMP, no I/O. One histogram belongs to one
+ * thread while counting; after finish its read-only getters are thread-safe.
+ */
+#include "kmq/hist.h"
+
+#include "internal.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define TABLE_SIZE KMQ_HIST_MAX_COLORS
+#define KEY_MASK   ((uint32_t)0xffffff)
+/* Pixels counted per reservation of key-list room: the loop below may then
+ * append up to this many new keys without allocating. */
+#define ADD_BLOCK ((size_t)1 << 16)
+/* Up to this many distinct colours the key list is radix-sorted (O(n) on a
+ * short list); above it one scan of the 2^24-entry table is cheaper. The
+ * table must be rewritten in full either way (absent -> UINT32_MAX). */
+#define SORT_LIMIT ((size_t)1 << 20)
+#define RADIX_BITS 12
+#define RADIX_SIZE ((size_t)1 << RADIX_BITS)
+
+typedef struct carry {
+    uint32_t key;
+    uint64_t extra; /* pixels of `key` beyond what the table holds */
+} carry;
+
+struct kmq_hist {
+    uint32_t *table; /* counting: count per key; finished: key -> index */
+    uint32_t *keys;  /* counting: keys by first occurrence; finished: ascending */
+    size_t nkeys;
+    size_t keys_cap;
+    uint64_t *weights; /* finished: count per key, parallel to keys */
+    carry *carries;
+    size_t ncarries;
+    size_t carries_cap;
+    uint64_t pixels;
+    bool finished;
+    bool broken; /* an allocation failed mid-count: the counts are incomplete */
+};
+
+kmq_status kmq_hist_new(kmq_hist **out, kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    kmq_hist *h = kmq__calloc(1, sizeof *h);
+    if (!h) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a histogram");
+        goto done;
+    }
+    h->table = kmq__calloc(TABLE_SIZE, sizeof *h->table);
+    if (!h->table) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the 64 MiB colour table");
+        goto done;
+    }
+    *out = h;
+    h = NULL;
+done:
+    kmq_hist_free(h);
+    return st;
+}
+
+void kmq_hist_free(kmq_hist *h)
+{
+    if (!h)
+        return;
+    kmq__free(h->table);
+    kmq__free(h->keys);
+    kmq__free(h->weights);
+    kmq__free(h->carries);
+    kmq__free(h);
+}
+
+static kmq_status check_counting(const kmq_hist *h, kmq_err *err)
+{
+    if (h->finished)
+        return kmq_err_set(err, KMQ_E_ARG, "histogram is already finished; no more pixels");
+    if (h->broken)
+        return kmq_err_set(err, KMQ_E_ARG,
+                           "histogram is incomplete after a failed allocation; free it");
+    return KMQ_OK;
+}
+
+/* Makes room for `more` further keys (capped at the 2^24 colours there are),
+ * growing geometrically so streaming row by row stays amortised O(1). */
+static kmq_status reserve_keys(kmq_hist *h, size_t more, kmq_err *err)
+{
+    size_t need = h->nkeys + (more < TABLE_SIZE ? more : TABLE_SIZE);
+    if (need > TABLE_SIZE)
+        need = TABLE_SIZE;
+    if (need <= h->keys_cap)
+        return KMQ_OK;
+    size_t cap = h->keys_cap ? h->keys_cap * 2 : ADD_BLOCK;
+    if (cap < need)
+        cap = need;
+    if (cap > TABLE_SIZE)
+        cap = TABLE_SIZE;
+    uint32_t *keys = kmq__realloc(h->keys, cap, sizeof *keys);
+    if (!keys)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a list of %zu colours", cap);
+    h->keys = keys;
+    h->keys_cap = cap;
+    return KMQ_OK;
+}
+
+/* Records `extra` more pixels of `key` than the table holds. */
+static kmq_status add_carry(kmq_hist *h, uint32_t key, uint64_t extra, kmq_err *err)
+{
+    for (size_t i = 0; i < h->ncarries; i++) {
+        if (h->carries[i].key == key) {
+            h->carries[i].extra += extra;
+            return KMQ_OK;
+        }
+    }
+    if (h->ncarries == h->carries_cap) {
+        size_t cap = h->carries_cap ? h->carries_cap * 2 : 4;
+        carry *c = kmq__realloc(h->carries, cap, sizeof *c);
+        if (!c)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a histogram carry");
+        h->carries = c;
+        h->carries_cap = cap;
+    }
+    h->carries[h->ncarries].key = key;
+    h->carries[h->ncarries].extra = extra;
+    h->ncarries++;
+    return KMQ_OK;
+}
+
+kmq_status kmq_hist_add_rgb(kmq_hist *h, const uint8_t *rgb, size_t npix, kmq_err *err)
+{
+    kmq_status st = check_counting(h, err);
+    if (st != KMQ_OK || npix == 0)
+        return st;
+    uint32_t *table = h->table;
+    for (size_t start = 0; start < npix; start += ADD_BLOCK) {
+        size_t end = npix - start < ADD_BLOCK ? npix : start + ADD_BLOCK;
+        /* A failed reservation leaves the histogram as it was (usable). */
+        st = reserve_keys(h, end - start, err);
+        if (st != KMQ_OK)
+            return st;
+        uint32_t *keys = h->keys;
+        size_t nkeys = h->nkeys;
+        for (size_t i = start; i < end; i++) {
+            const uint8_t *px = rgb + 3 * i;
+            uint32_t key = (uint32_t)px[0] << 16 | (uint32_t)px[1] << 8 | px[2];
+            uint32_t c = table[key];
+            /* One unsigned compare sends both 0 (new colour) and
+             * UINT32_MAX (carry) to the rare branch. */
+            if (KMQ_LIKELY(c - 1u < UINT32_MAX - 1u)) {
+                table[key] = c + 1;
+            } else if (c == 0) {
+                keys[nkeys++] = key;
+                table[key] = 1;
+            } else {
+                st = add_carry(h, key, UINT32_MAX, err);
+                if (st != KMQ_OK) {
+                    h->nkeys = nkeys;
+                    h->broken = true;
+                    return st;
+                }
+                table[key] = 1;
+            }
+        }
+        h->nkeys = nkeys;
+        h->pixels += end - start;
+    }
+    return KMQ_OK;
+}
+
+kmq_status kmq_hist_add_color(kmq_hist *h, uint32_t key, uint64_t count, kmq_err *err)
+{
+    kmq_status st = check_counting(h, err);
+    if (st != KMQ_OK)
+        return st;
+    if (key > KEY_MASK)
+        return kmq_err_set(err, KMQ_E_ARG, "colour key 0x%" PRIx32 " has more than 24 bits", key);
+    if (count == 0)
+        return KMQ_OK;
+    if (count > UINT64_MAX - h->pixels)
+        return kmq_err_set(err, KMQ_E_ARG,
+                           "adding %" PRIu64 " pixels would overflow the pixel count", count);
+    uint32_t c = h->table[key];
+    if (c == 0) {
+        st = reserve_keys(h, 1, err);
+        if (st != KMQ_OK)
+            return st;
+    }
+    /* Keep the table part in [1, UINT32_MAX] and move whole multiples of
+     * UINT32_MAX to the side list, as the per-pixel path does. */
+    uint64_t total = (uint64_t)c + count;
+    uint64_t extra = (total - 1) / UINT32_MAX * UINT32_MAX;
+    if (extra > 0) {
+        st = add_carry(h, key, extra, err);
+        if (st != KMQ_OK)
+            return st;
+    }
+    if (c == 0)
+        h->keys[h->nkeys++] = key;
+    h->table[key] = (uint32_t)(total - extra);
+    h->pixels += count;
+    return KMQ_OK;
+}
+
+/* Sorts keys[0..n) ascending: two stable counting passes over 12-bit digits
+ * (keys have 24 bits), keys -> tmp -> keys. */
+static void radix_sort_keys(uint32_t *keys, uint32_t *tmp, size_t n)
+{
+    static const int shifts[2] = {0, RADIX_BITS};
+    uint32_t *src = keys;
+    uint32_t *dst = tmp;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t start[RADIX_SIZE] = {0};
+        int shift = shifts[pass];
+        for (size_t i = 0; i < n; i++)
+            start[(src[i] >> shift) & (RADIX_SIZE - 1)]++;
+        size_t sum = 0;
+        for (size_t d = 0; d < RADIX_SIZE; d++) {
+            size_t count = start[d];
+            start[d] = sum;
+            sum += count;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[start[(src[i] >> shift) & (RADIX_SIZE - 1)]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+}
+
+kmq_status kmq_hist_finish(kmq_hist *h, kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    uint64_t *weights = NULL;
+    uint32_t *tmp = NULL;
+    if (h->finished)
+        return KMQ_OK;
+    if (h->broken)
+        return kmq_err_set(err, KMQ_E_ARG,
+                           "histogram is incomplete after a failed allocation; free it");
+    size_t n = h->nkeys;
+    uint32_t *table = h->table;
+    uint32_t *keys = h->keys;
+    weights = kmq__alloc_array(n, sizeof *weights);
+    if (!weights) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colour counts", n);
+        goto done;
+    }
+    if (n <= SORT_LIMIT) {
+        tmp = kmq__alloc_array(n, sizeof *tmp);
+        if (!tmp) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory sorting %zu colours", n);
+            goto done;
+        }
+        radix_sort_keys(keys, tmp, n);
+        for (size_t i = 0; i < n; i++)
+            weights[i] = table[keys[i]];
+        memset(table, 0xff, TABLE_SIZE * sizeof *table);
+        for (size_t i = 0; i < n; i++)
+            table[keys[i]] = (uint32_t)i;
+    } else {
+        /* Many colours: walk the table in key order; the key list is
+         * overwritten front to back, never ahead of what is read. */
+        size_t m = 0;
+        for (uint32_t key = 0; key < TABLE_SIZE; key++) {
+            uint32_t c = table[key];
+            if (c != 0) {
+                keys[m] = key;
+                weights[m] = c;
+                table[key] = (uint32_t)m++;
+            } else {
+                table[key] = UINT32_MAX;
+            }
+        }
+    }
+    for (size_t i = 0; i < h->ncarries; i++)
+        weights[table[h->carries[i].key]] += h->carries[i].extra;
+    kmq__free(h->carries);
+    h->carries = NULL;
+    h->ncarries = h->carries_cap = 0;
+    h->weights = weights;
+    weights = NULL;
+    h->finished = true;
+done:
+    kmq__free(weights);
+    kmq__free(tmp);
+    return st;
+}
+
+size_t kmq_hist_size(const kmq_hist *h)
+{
+    return h->nkeys;
+}
+
+const uint32_t *kmq_hist_keys(const kmq_hist *h)
+{
+    return h->finished ? h->keys : NULL;
+}
+
+const uint64_t *kmq_hist_weights(const kmq_hist *h)
+{
+    return h->finished ? h->weights : NULL;
+}
+
+uint64_t kmq_hist_pixels(const kmq_hist *h)
+{
+    return h->pixels;
+}
+
+uint32_t kmq_hist_index(const kmq_hist *h, uint32_t key)
+{
+    if (!h->finished || key > KEY_MASK)
+        return UINT32_MAX;
+    return h->table[key];
+}
+
+const uint32_t *kmq_hist_index_table(const kmq_hist *h)
+{
+    return h->finished ? h->table : NULL;
+}

@@ -1,2 +1,775 @@
-/* kmeans.c — not yet written. */
-typedef int kmq__stub_kmeans;
+/* kmeans.c — weighted Lloyd k-means over distinct colours, with restarts
+ * (layer L1).
+ *
+ * Includes kmeans.h, its private kmeans_init.h and L0 (par, internal); no
+ * I/O, no printing.
+ *
+ * Weighted Lloyd. Point i is a distinct colour x_i with weight w_i (its
+ * pixel count). An iteration assigns each point to its nearest centre
+ * (squared Euclidean distance in double; ties go to the lowest index) and
+ * moves centre j to sum_{i in j} w_i x_i / sum_{i in j} w_i. Every pixel of
+ * one colour has the same nearest centre, so this is exactly Lloyd over all
+ * pixels; the sums are integers (channels 0..255, weights are pixel counts)
+ * accumulated in uint64, hence exact and independent of the summation
+ * order. kmq__pts_build bounds the total weight by UINT64_MAX / 255^2 so
+ * that also sum w x^2 (for the variance) cannot overflow.
+ *
+ * Convergence as scikit-learn: tol_abs = tol * mean_c Var_c, the mean over
+ * the three channels of the pixel-weighted variance. After the centre update
+ * of iteration t, stop if shift = sum_j |c_j(t) - c_j(t-1)|^2 <= tol_abs
+ * (converged, iterations = t), or after max_iter iterations. The reported
+ * inertia is sum_i w_i min_j |x_i - c_j|^2 for the final centres, from one
+ * more assignment, whose cluster weights are the reported sizes.
+ *
+ * Empty clusters (no point assigned in an iteration) are reseeded as
+ * scikit-learn does: rank the points by their distance to the centre they
+ * were just assigned to (farthest first, ties: lowest index); the e empty
+ * clusters, in index order, take the e first points of that ranking. Each
+ * such point moves with its weight: its sums leave its old cluster and
+ * become the empty cluster's, whose centre is then the point itself. A
+ * cluster emptied by that move keeps its previous centre.
+ *
+ * Restarts: run r initialises from the stream (seed, k, r) and the run with
+ * the lowest inertia wins (ties: lowest r). k >= n distinct points is
+ * trivial: the points themselves are the centres (inertia 0, iterations 0).
+ *
+ * Threading — one kernel, two drivers (STYLE §4.5). The kernel works on one
+ * chunk of KMQ_CHUNK points: nearest_chunk finds the nearest centres,
+ * accumulate_chunk adds the integer sums into one per-thread slot (padded
+ * to a cache line) and returns the chunk's inertia, stored in one double per
+ * chunk. The chunk-parallel driver (assign_pass given a kmq_par) runs chunks
+ * on par->threads threads; the serial driver (given NULL) runs them in order
+ * and is what each thread uses when restarts run in parallel. Either way the
+ * integer slots are added up after the region and the chunk doubles are
+ * folded in chunk order, so results are the same bits for any thread count
+ * and without OpenMP. kmq_kmeans_fit picks restart-parallel when there are
+ * few points (n < 4 * KMQ_CHUNK, so chunks cannot feed the threads) and
+ * chunk-parallel otherwise. All scratch is allocated before any region.
+ */
+#include "kmq/kmeans.h"
+
+#include "kmeans_init.h"
+#include "kmq/par.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define KEY_MASK ((uint32_t)0xffffff)
+/* Below this many points restarts run in parallel, each run serially. */
+#define FEW_POINTS (4 * KMQ_CHUNK)
+/* uint64 per cache line: sum slots are padded to a multiple of this. */
+#define U64_PER_LINE (KMQ_CACHE_LINE / sizeof(uint64_t))
+
+/* A reseeding candidate: a point, its distance to its assigned centre, and
+ * that centre. */
+typedef struct far_point {
+    double d;
+    size_t i;
+    uint32_t label;
+} far_point;
+
+/* Scratch of one Lloyd run (or one assignment): allocated once, before any
+ * parallel region, and reused by every iteration. */
+typedef struct lloyd_ws {
+    size_t k;
+    int slots;             /* per-thread sum slots = threads of the driver */
+    size_t stride;         /* uint64 per slot: 4k rounded up to a cache line */
+    void *sums_block;      /* allocation holding `sums` */
+    uint64_t *sums;        /* slots * stride, cache-line aligned */
+    double *best;          /* slots * 2 * KMQ_CHUNK: distances, two buffers per slot */
+    uint32_t *lab;         /* slots * KMQ_CHUNK: nearest centre */
+    double *chunk_inertia; /* chunks */
+    far_point *far;        /* chunks * k: farthest points of each chunk */
+    size_t *far_n;         /* chunks */
+    far_point *far_all;    /* k: farthest points overall */
+    size_t *empty;         /* k: clusters left empty */
+    uint64_t *tot;         /* 4k: folded sums w r, w g, w b, w per cluster */
+    double *cur;           /* 3k: centres of this iteration */
+    double *next;          /* 3k: centres after the update */
+    double inertia;        /* of the last assign_pass */
+} lloyd_ws;
+
+typedef struct run_result {
+    double inertia;
+    int iterations;
+    bool converged;
+} run_result;
+
+/* ---- prepared points ---------------------------------------------------- */
+
+kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    memset(out, 0, sizeof *out);
+    if (!pts || pts->n == 0 || !pts->keys || !pts->weights)
+        return kmq_err_set(err, KMQ_E_ARG, "k-means needs at least one colour");
+    const size_t n = pts->n;
+    out->n = n;
+    out->chunks = kmq_par_chunks(n);
+    out->w = pts->weights;
+    out->keys = pts->keys;
+    out->r = kmq__alloc_array(n, sizeof *out->r);
+    out->g = kmq__alloc_array(n, sizeof *out->g);
+    out->b = kmq__alloc_array(n, sizeof *out->b);
+    out->chunk_w = kmq__alloc_array(out->chunks, sizeof *out->chunk_w);
+    if (!out->r || !out->g || !out->b || !out->chunk_w) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colours", n);
+        goto done;
+    }
+    /* Bound on the total weight that keeps sum w x^2 <= W * 255^2 exact. */
+    const uint64_t w_limit = UINT64_MAX / (255u * 255u);
+    uint64_t total = 0;
+    uint64_t s1[3] = {0, 0, 0}, s2[3] = {0, 0, 0};
+    for (size_t ch = 0; ch < out->chunks; ch++) {
+        size_t hi = (ch + 1) * KMQ_CHUNK < n ? (ch + 1) * KMQ_CHUNK : n;
+        uint64_t cw = 0;
+        for (size_t i = ch * KMQ_CHUNK; i < hi; i++) {
+            uint32_t key = pts->keys[i];
+            uint64_t w = pts->weights[i];
+            if (key > KEY_MASK) {
+                st = kmq_err_set(err, KMQ_E_ARG, "colour %zu: key 0x%" PRIx32 " exceeds 24 bits", i,
+                                 key);
+                goto done;
+            }
+            if (w == 0 || w > w_limit - total) {
+                st = kmq_err_set(err, KMQ_E_ARG,
+                                 "colour %zu: weight %" PRIu64
+                                 " is 0 or brings the total above %" PRIu64 " pixels",
+                                 i, w, w_limit);
+                goto done;
+            }
+            total += w;
+            cw += w;
+            uint64_t c[3] = {key >> 16, (key >> 8) & 0xff, key & 0xff};
+            out->r[i] = (float)c[0];
+            out->g[i] = (float)c[1];
+            out->b[i] = (float)c[2];
+            for (int d = 0; d < 3; d++) {
+                s1[d] += w * c[d];
+                s2[d] += w * c[d] * c[d];
+            }
+        }
+        out->chunk_w[ch] = cw;
+    }
+    out->total_w = total;
+    double var_sum = 0.0;
+    for (int d = 0; d < 3; d++) {
+        double mean = (double)s1[d] / (double)total;
+        double var = (double)s2[d] / (double)total - mean * mean;
+        var_sum += var > 0.0 ? var : 0.0;
+    }
+    out->mean_var = var_sum / 3.0;
+done:
+    if (st != KMQ_OK)
+        kmq__pts_free(out);
+    return st;
+}
+
+void kmq__pts_free(kmq__pts *p)
+{
+    kmq__free(p->r);
+    kmq__free(p->g);
+    kmq__free(p->b);
+    kmq__free(p->chunk_w);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- kernels (no pragmas; safe inside a region on disjoint outputs) ---- */
+
+/* Nearest centre of points [lo, lo + m): lab[i] = centre index, and the
+ * squared distances in the returned buffer (best or tmp). Centre-major, so
+ * the inner loop runs over contiguous points; the distances ping-pong
+ * between best and tmp because an in-place update would let GCC turn the
+ * select into a conditional store, which it cannot vectorise. The strict <
+ * keeps the lowest index on ties. This is the hot loop that distance
+ * pruning will replace. */
+static const double *nearest_chunk(const kmq__pts *p, size_t lo, size_t m, const double *cen,
+                                   size_t k, double *best, double *tmp, uint32_t *restrict lab)
+{
+    const float *restrict r = p->r + lo;
+    const float *restrict g = p->g + lo;
+    const float *restrict b = p->b + lo;
+    {
+        const double cr = cen[0], cg = cen[1], cb = cen[2];
+        double *restrict out = best;
+        for (size_t i = 0; i < m; i++) {
+            double dr = r[i] - cr, dg = g[i] - cg, db = b[i] - cb;
+            out[i] = dr * dr + dg * dg + db * db;
+            lab[i] = 0;
+        }
+    }
+    double *src = best, *dst = tmp;
+    for (size_t j = 1; j < k; j++) {
+        const double cr = cen[3 * j], cg = cen[3 * j + 1], cb = cen[3 * j + 2];
+        const uint32_t lj = (uint32_t)j;
+        const double *restrict in = src;
+        double *restrict out = dst;
+        for (size_t i = 0; i < m; i++) {
+            double dr = r[i] - cr, dg = g[i] - cg, db = b[i] - cb;
+            double d = dr * dr + dg * dg + db * db;
+            double bi = in[i];
+            uint32_t li = lab[i];
+            bool closer = d < bi;
+            out[i] = closer ? d : bi;
+            lab[i] = closer ? lj : li;
+        }
+        dst = src;
+        src = out;
+    }
+    return src;
+}
+
+/* Adds the chunk's points to the integer sums of their clusters (w r, w g,
+ * w b, w: exact in uint64), optionally stores the labels, and returns the
+ * chunk's inertia summed in point order. */
+static double accumulate_chunk(const kmq__pts *p, size_t lo, size_t m, const double *best,
+                               const uint32_t *lab, uint64_t *sums, uint8_t *labels)
+{
+    const uint32_t *keys = p->keys + lo;
+    const uint64_t *w = p->w + lo;
+    double inertia = 0.0;
+    for (size_t i = 0; i < m; i++) {
+        uint64_t *s = sums + 4 * (size_t)lab[i];
+        uint32_t key = keys[i];
+        s[0] += w[i] * (key >> 16);
+        s[1] += w[i] * ((key >> 8) & 0xff);
+        s[2] += w[i] * (key & 0xff);
+        s[3] += w[i];
+        inertia += (double)w[i] * best[i];
+    }
+    if (labels)
+        for (size_t i = 0; i < m; i++)
+            labels[lo + i] = (uint8_t)lab[i];
+    return inertia;
+}
+
+static size_t chunk_size(const kmq__pts *p, size_t ch)
+{
+    size_t lo = ch * KMQ_CHUNK;
+    return p->n - lo < KMQ_CHUNK ? p->n - lo : KMQ_CHUNK;
+}
+
+static void assign_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws, int slot,
+                         uint8_t *labels)
+{
+    size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch);
+    double *best = ws->best + (size_t)slot * 2 * KMQ_CHUNK;
+    uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
+    const double *dist = nearest_chunk(p, lo, m, cen, ws->k, best, best + KMQ_CHUNK, lab);
+    ws->chunk_inertia[ch] =
+        accumulate_chunk(p, lo, m, dist, lab, ws->sums + (size_t)slot * ws->stride, labels);
+}
+
+/* Keeps in top[0..*nt) the `e` points farthest from their centre, farthest
+ * first, ties by lowest index (points arrive in index order and only a
+ * strictly larger distance moves ahead). Returns false if fp is not kept. */
+static bool far_insert(far_point *top, size_t *nt, size_t e, far_point fp)
+{
+    size_t pos;
+    if (*nt < e)
+        pos = (*nt)++;
+    else if (fp.d > top[e - 1].d)
+        pos = e - 1;
+    else
+        return false;
+    while (pos > 0 && fp.d > top[pos - 1].d) {
+        top[pos] = top[pos - 1];
+        pos--;
+    }
+    top[pos] = fp;
+    return true;
+}
+
+static void far_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws, int slot,
+                      size_t e)
+{
+    size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch);
+    double *best = ws->best + (size_t)slot * 2 * KMQ_CHUNK;
+    uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
+    const double *dist = nearest_chunk(p, lo, m, cen, ws->k, best, best + KMQ_CHUNK, lab);
+    far_point *top = ws->far + ch * ws->k;
+    size_t nt = 0;
+    for (size_t i = 0; i < m; i++) {
+        far_point fp = {dist[i], lo + i, lab[i]};
+        (void)far_insert(top, &nt, e, fp);
+    }
+    ws->far_n[ch] = nt;
+}
+
+/* ---- drivers ------------------------------------------------------------ */
+
+/* One assignment of all points to `cen`: folded sums into ws->tot, inertia
+ * into ws->inertia, labels (if not NULL) per point. par: chunk-parallel on
+ * ws->slots == par->threads threads; NULL: serial, safe inside a region. */
+static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par, lloyd_ws *ws,
+                        uint8_t *labels)
+{
+    const size_t k = ws->k;
+    int used = 1;
+    if (par && par->threads > 1 && p->chunks > 1) {
+        assert(ws->slots >= par->threads);
+        used = par->threads;
+        memset(ws->sums, 0, (size_t)used * ws->stride * sizeof *ws->sums);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(par->threads) default(none) shared(p, cen, ws, labels)
+#endif
+        {
+            int slot = kmq_par_thread_num();
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (size_t ch = 0; ch < p->chunks; ch++)
+                assign_chunk(p, ch, cen, ws, slot, labels);
+        }
+    } else {
+        memset(ws->sums, 0, ws->stride * sizeof *ws->sums);
+        for (size_t ch = 0; ch < p->chunks; ch++)
+            assign_chunk(p, ch, cen, ws, 0, labels);
+    }
+    /* Integer slots: any order gives the same totals. */
+    memcpy(ws->tot, ws->sums, 4 * k * sizeof *ws->tot);
+    for (int t = 1; t < used; t++) {
+        const uint64_t *s = ws->sums + (size_t)t * ws->stride;
+        for (size_t j = 0; j < 4 * k; j++)
+            ws->tot[j] += s[j];
+    }
+    /* Doubles: chunk order, whatever thread ran which chunk. */
+    double inertia = 0.0;
+    for (size_t ch = 0; ch < p->chunks; ch++)
+        inertia += ws->chunk_inertia[ch];
+    ws->inertia = inertia;
+}
+
+/* The e points farthest from their centres in ws->cur into ws->far_all,
+ * merging per-chunk lists in chunk order (so ties still go to the lowest
+ * index). Same drivers as assign_pass. */
+static void far_pass(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws, size_t e)
+{
+    const double *cen = ws->cur;
+    if (par && par->threads > 1 && p->chunks > 1) {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(par->threads) default(none) shared(p, cen, ws, e)
+#endif
+        {
+            int slot = kmq_par_thread_num();
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (size_t ch = 0; ch < p->chunks; ch++)
+                far_chunk(p, ch, cen, ws, slot, e);
+        }
+    } else {
+        for (size_t ch = 0; ch < p->chunks; ch++)
+            far_chunk(p, ch, cen, ws, 0, e);
+    }
+    size_t nt = 0;
+    for (size_t ch = 0; ch < p->chunks; ch++) {
+        const far_point *top = ws->far + ch * ws->k;
+        /* The chunk's list is sorted: once one is rejected, so is the rest. */
+        for (size_t q = 0; q < ws->far_n[ch]; q++)
+            if (!far_insert(ws->far_all, &nt, e, top[q]))
+                break;
+    }
+    assert(nt == e);
+}
+
+/* Centres of the next iteration from ws->tot into ws->next, reseeding empty
+ * clusters first (see the top of the file). */
+static void update_centers(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws)
+{
+    const size_t k = ws->k;
+    uint64_t *tot = ws->tot;
+    size_t e = 0;
+    for (size_t j = 0; j < k; j++)
+        if (tot[4 * j + 3] == 0)
+            ws->empty[e++] = j;
+    if (e > 0) {
+        /* k <= n points, so at least e points sit in non-empty clusters. */
+        far_pass(p, par, ws, e);
+        for (size_t q = 0; q < e; q++) {
+            const far_point fp = ws->far_all[q];
+            uint64_t w = p->w[fp.i];
+            uint32_t key = p->keys[fp.i];
+            uint64_t c[3] = {key >> 16, (key >> 8) & 0xff, key & 0xff};
+            uint64_t *from = tot + 4 * (size_t)fp.label;
+            uint64_t *to = tot + 4 * ws->empty[q];
+            for (int d = 0; d < 3; d++) {
+                from[d] -= w * c[d];
+                to[d] = w * c[d];
+            }
+            from[3] -= w;
+            to[3] = w;
+        }
+    }
+    for (size_t j = 0; j < k; j++) {
+        uint64_t w = tot[4 * j + 3];
+        for (int d = 0; d < 3; d++)
+            ws->next[3 * j + d] = w > 0 ? (double)tot[4 * j + d] / (double)w : ws->cur[3 * j + d];
+    }
+}
+
+/* Lloyd from ws->cur; on return ws->cur holds the final centres, ws->tot
+ * and ws->inertia their final assignment. par as assign_pass. */
+static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq_par *par,
+                      lloyd_ws *ws, run_result *res)
+{
+    const size_t k = ws->k;
+    int iterations = max_iter;
+    bool converged = false;
+    for (int it = 1; it <= max_iter; it++) {
+        assign_pass(p, ws->cur, par, ws, NULL);
+        update_centers(p, par, ws);
+        double shift = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            double dr = ws->next[3 * j] - ws->cur[3 * j];
+            double dg = ws->next[3 * j + 1] - ws->cur[3 * j + 1];
+            double db = ws->next[3 * j + 2] - ws->cur[3 * j + 2];
+            shift += dr * dr + dg * dg + db * db;
+        }
+        double *t = ws->cur;
+        ws->cur = ws->next;
+        ws->next = t;
+        if (shift <= tol_abs) {
+            iterations = it;
+            converged = true;
+            break;
+        }
+    }
+    assign_pass(p, ws->cur, par, ws, NULL);
+    res->inertia = ws->inertia;
+    res->iterations = iterations;
+    res->converged = converged;
+}
+
+/* ---- workspaces --------------------------------------------------------- */
+
+static void lloyd_ws_free(lloyd_ws *ws)
+{
+    kmq__free(ws->sums_block);
+    kmq__free(ws->best);
+    kmq__free(ws->lab);
+    kmq__free(ws->chunk_inertia);
+    kmq__free(ws->far);
+    kmq__free(ws->far_n);
+    kmq__free(ws->far_all);
+    kmq__free(ws->empty);
+    kmq__free(ws->tot);
+    kmq__free(ws->cur);
+    kmq__free(ws->next);
+    memset(ws, 0, sizeof *ws);
+}
+
+/* Scratch for k clusters and `slots` threads; `reseed`: also the lists for
+ * empty-cluster reseeding (Lloyd needs them, a plain assignment does not). */
+static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq__pts *p, size_t k, int slots, bool reseed,
+                                 kmq_err *err)
+{
+    memset(ws, 0, sizeof *ws);
+    ws->k = k;
+    ws->slots = slots;
+    /* Pad each thread's sums to whole cache lines, and align the block, so
+     * two threads never write to one line. */
+    ws->stride = (4 * k + U64_PER_LINE - 1) / U64_PER_LINE * U64_PER_LINE;
+    ws->sums_block = kmq__alloc_array((size_t)slots * ws->stride + U64_PER_LINE, sizeof(uint64_t));
+    if (ws->sums_block) {
+        uintptr_t a = (uintptr_t)ws->sums_block;
+        a = (a + KMQ_CACHE_LINE - 1) / KMQ_CACHE_LINE * KMQ_CACHE_LINE;
+        ws->sums = (uint64_t *)a;
+    }
+    ws->best = kmq__alloc_array((size_t)slots, 2 * KMQ_CHUNK * sizeof *ws->best);
+    ws->lab = kmq__alloc_array((size_t)slots, KMQ_CHUNK * sizeof *ws->lab);
+    ws->chunk_inertia = kmq__alloc_array(p->chunks, sizeof *ws->chunk_inertia);
+    ws->tot = kmq__alloc_array(4 * k, sizeof *ws->tot);
+    ws->cur = kmq__alloc_array(3 * k, sizeof *ws->cur);
+    ws->next = kmq__alloc_array(3 * k, sizeof *ws->next);
+    bool ok = ws->sums_block && ws->best && ws->lab && ws->chunk_inertia && ws->tot && ws->cur &&
+              ws->next;
+    if (ok && reseed) {
+        ws->far = kmq__alloc_array(p->chunks, k * sizeof *ws->far);
+        ws->far_n = kmq__alloc_array(p->chunks, sizeof *ws->far_n);
+        ws->far_all = kmq__alloc_array(k, sizeof *ws->far_all);
+        ws->empty = kmq__alloc_array(k, sizeof *ws->empty);
+        ok = ws->far && ws->far_n && ws->far_all && ws->empty;
+    }
+    if (ok)
+        return KMQ_OK;
+    lloyd_ws_free(ws);
+    return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for k-means scratch (k = %zu, %zu colours)",
+                       k, p->n);
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+void kmq_fit_clear(kmq_fit *fit)
+{
+    kmq__free(fit->centers);
+    kmq__free(fit->sizes);
+    kmq__free(fit->restart_inertia);
+    memset(fit, 0, sizeof *fit);
+}
+
+static kmq_status check_par(const kmq_par *par, kmq_err *err)
+{
+    if (!par || par->threads < 1)
+        return kmq_err_set(err, KMQ_E_ARG, "k-means needs a thread budget >= 1");
+    return KMQ_OK;
+}
+
+static kmq_status check_run_opts(size_t k, int max_iter, double tol, kmq_err *err)
+{
+    if (k < 1 || k > KMQ_MAX_K)
+        return kmq_err_set(err, KMQ_E_ARG, "k = %zu is outside 1..%d", k, KMQ_MAX_K);
+    if (max_iter < 1)
+        return kmq_err_set(err, KMQ_E_ARG, "max_iter = %d is below 1", max_iter);
+    if (!(tol >= 0.0) || !isfinite(tol))
+        return kmq_err_set(err, KMQ_E_ARG, "tol = %g is not a finite number >= 0", tol);
+    return KMQ_OK;
+}
+
+/* One restart: init from stream (seed, k, r), Lloyd, results copied out. */
+static void run_restart(const kmq__pts *p, const kmq_kmeans_opts *o, int r, double tol_abs,
+                        const kmq_par *par, lloyd_ws *lws, kmq__init_ws *iws, run_result *res,
+                        double *centers, uint64_t *sizes)
+{
+    kmq__init_run(p, o->k, o->init, o->seed, r, par, iws, lws->cur);
+    lloyd_run(p, o->max_iter, tol_abs, par, lws, res);
+    memcpy(centers, lws->cur, 3 * o->k * sizeof *centers);
+    for (size_t j = 0; j < o->k; j++)
+        sizes[j] = lws->tot[4 * j + 3];
+}
+
+kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts, const kmq_par *par,
+                          kmq_fit *out, kmq_err *err)
+{
+    assert(!kmq_par_in_parallel());
+    kmq_status st = KMQ_OK;
+    kmq__pts p = {0};
+    lloyd_ws *lws = NULL;
+    kmq__init_ws *iws = NULL;
+    int nws = 0;
+    double *centers = NULL, *rinertia = NULL, *rcenters = NULL;
+    uint64_t *sizes = NULL, *rsizes = NULL;
+    run_result *res = NULL;
+
+    if (!opts || !out)
+        return kmq_err_set(err, KMQ_E_ARG, "k-means needs options and a result");
+    st = check_par(par, err);
+    if (st == KMQ_OK)
+        st = check_run_opts(opts->k, opts->max_iter, opts->tol, err);
+    if (st != KMQ_OK)
+        return st;
+    if (opts->restarts < 1)
+        return kmq_err_set(err, KMQ_E_ARG, "restarts = %d is below 1", opts->restarts);
+    if (opts->init != KMQ_INIT_KMEANSPP && opts->init != KMQ_INIT_RANDOM)
+        return kmq_err_set(err, KMQ_E_ARG, "unknown k-means init %d", (int)opts->init);
+    st = kmq__pts_build(pts, &p, err);
+    if (st != KMQ_OK)
+        goto done;
+
+    const size_t k = opts->k;
+    const int restarts = opts->restarts;
+    const size_t k_eff = k < p.n ? k : p.n;
+    centers = kmq__alloc_array(3 * k_eff, sizeof *centers);
+    sizes = kmq__alloc_array(k_eff, sizeof *sizes);
+    rinertia = kmq__calloc((size_t)restarts, sizeof *rinertia);
+    if (!centers || !sizes || !rinertia) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a k = %zu result", k);
+        goto done;
+    }
+    double inertia = 0.0;
+    int iterations = 0, best = 0;
+    bool converged = true;
+    if (k >= p.n) {
+        /* Each point is its own centre. */
+        for (size_t j = 0; j < p.n; j++) {
+            centers[3 * j] = p.r[j];
+            centers[3 * j + 1] = p.g[j];
+            centers[3 * j + 2] = p.b[j];
+            sizes[j] = p.w[j];
+        }
+    } else {
+        const bool few = p.n < FEW_POINTS && restarts > 1 && par->threads > 1;
+        nws = few ? (par->threads < restarts ? par->threads : restarts) : 1;
+        const int slots = few ? 1 : par->threads;
+        lws = kmq__calloc((size_t)nws, sizeof *lws);
+        iws = kmq__calloc((size_t)nws, sizeof *iws);
+        res = kmq__alloc_array((size_t)restarts, sizeof *res);
+        rcenters = kmq__alloc_array((size_t)restarts, 3 * k * sizeof *rcenters);
+        rsizes = kmq__alloc_array((size_t)restarts, k * sizeof *rsizes);
+        if (!lws || !iws || !res || !rcenters || !rsizes) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %d k-means restarts", restarts);
+            goto done;
+        }
+        for (int t = 0; t < nws; t++) {
+            st = lloyd_ws_alloc(&lws[t], &p, k, slots, true, err);
+            if (st == KMQ_OK)
+                st = kmq__init_ws_alloc(&iws[t], &p, opts->init, err);
+            if (st != KMQ_OK)
+                goto done;
+        }
+        const double tol_abs = opts->tol * p.mean_var;
+        if (few) {
+            /* Few points: whole restarts per thread, each run serial. The
+             * team is the budget, capped at the number of restarts. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nws) default(none)                       \
+    shared(p, opts, restarts, tol_abs, lws, iws, res, rcenters, rsizes, k)
+#endif
+            for (int r = 0; r < restarts; r++) {
+                int t = kmq_par_thread_num();
+                run_restart(&p, opts, r, tol_abs, NULL, &lws[t], &iws[t], &res[r],
+                            rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k);
+            }
+        } else {
+            for (int r = 0; r < restarts; r++)
+                run_restart(&p, opts, r, tol_abs, par, &lws[0], &iws[0], &res[r],
+                            rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k);
+        }
+        for (int r = 0; r < restarts; r++) {
+            rinertia[r] = res[r].inertia;
+            if (res[r].inertia < res[best].inertia)
+                best = r;
+        }
+        memcpy(centers, rcenters + (size_t)best * 3 * k, 3 * k * sizeof *centers);
+        memcpy(sizes, rsizes + (size_t)best * k, k * sizeof *sizes);
+        inertia = res[best].inertia;
+        iterations = res[best].iterations;
+        converged = res[best].converged;
+    }
+    out->k = k;
+    out->k_effective = k_eff;
+    out->centers = centers;
+    out->sizes = sizes;
+    out->inertia = inertia;
+    out->iterations = iterations;
+    out->converged = converged;
+    out->best_restart = best;
+    out->restarts = restarts;
+    out->restart_inertia = rinertia;
+    centers = NULL;
+    sizes = NULL;
+    rinertia = NULL;
+done:
+    for (int t = 0; t < nws; t++) {
+        if (lws)
+            lloyd_ws_free(&lws[t]);
+        if (iws)
+            kmq__init_ws_free(&iws[t]);
+    }
+    kmq__free(lws);
+    kmq__free(iws);
+    kmq__free(res);
+    kmq__free(rcenters);
+    kmq__free(rsizes);
+    kmq__free(centers);
+    kmq__free(sizes);
+    kmq__free(rinertia);
+    kmq__pts_free(&p);
+    return st;
+}
+
+static kmq_status check_centers(const double *centers, size_t k, kmq_err *err)
+{
+    if (!centers)
+        return kmq_err_set(err, KMQ_E_ARG, "no centres given");
+    for (size_t j = 0; j < 3 * k; j++)
+        if (!isfinite(centers[j]))
+            return kmq_err_set(err, KMQ_E_ARG, "centre %zu is not finite", j / 3);
+    return KMQ_OK;
+}
+
+kmq_status kmq_kmeans_lloyd(const kmq_points *pts, size_t k, const double *init_centers,
+                            int max_iter, double tol, const kmq_par *par, kmq_fit *out,
+                            kmq_err *err)
+{
+    assert(!kmq_par_in_parallel());
+    kmq_status st = KMQ_OK;
+    kmq__pts p = {0};
+    lloyd_ws ws = {0};
+    double *centers = NULL, *rinertia = NULL;
+    uint64_t *sizes = NULL;
+    run_result res;
+
+    if (!out)
+        return kmq_err_set(err, KMQ_E_ARG, "k-means needs a result");
+    st = check_par(par, err);
+    if (st == KMQ_OK)
+        st = check_run_opts(k, max_iter, tol, err);
+    if (st == KMQ_OK)
+        st = check_centers(init_centers, k, err);
+    if (st == KMQ_OK)
+        st = kmq__pts_build(pts, &p, err);
+    if (st != KMQ_OK)
+        goto done;
+    if (k > p.n) {
+        st = kmq_err_set(err, KMQ_E_ARG, "k = %zu exceeds the %zu distinct colours", k, p.n);
+        goto done;
+    }
+    centers = kmq__alloc_array(3 * k, sizeof *centers);
+    sizes = kmq__alloc_array(k, sizeof *sizes);
+    rinertia = kmq__alloc_array(1, sizeof *rinertia);
+    if (!centers || !sizes || !rinertia) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a k = %zu result", k);
+        goto done;
+    }
+    st = lloyd_ws_alloc(&ws, &p, k, par->threads, true, err);
+    if (st != KMQ_OK)
+        goto done;
+    memcpy(ws.cur, init_centers, 3 * k * sizeof *ws.cur);
+    lloyd_run(&p, max_iter, tol * p.mean_var, par, &ws, &res);
+    memcpy(centers, ws.cur, 3 * k * sizeof *centers);
+    for (size_t j = 0; j < k; j++)
+        sizes[j] = ws.tot[4 * j + 3];
+    rinertia[0] = res.inertia;
+    out->k = k;
+    out->k_effective = k;
+    out->centers = centers;
+    out->sizes = sizes;
+    out->inertia = res.inertia;
+    out->iterations = res.iterations;
+    out->converged = res.converged;
+    out->best_restart = 0;
+    out->restarts = 1;
+    out->restart_inertia = rinertia;
+    centers = NULL;
+    sizes = NULL;
+    rinertia = NULL;
+done:
+    lloyd_ws_free(&ws);
+    kmq__free(centers);
+    kmq__free(sizes);
+    kmq__free(rinertia);
+    kmq__pts_free(&p);
+    return st;
+}
+
+kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_t k,
+                             const kmq_par *par, uint8_t *labels, double *inertia, kmq_err *err)
+{
+    assert(!kmq_par_in_parallel());
+    kmq_status st = KMQ_OK;
+    kmq__pts p = {0};
+    lloyd_ws ws = {0};
+    if (!labels || !inertia)
+        return kmq_err_set(err, KMQ_E_ARG, "k-means assignment needs label and inertia storage");
+    if (k < 1 || k > KMQ_MAX_K)
+        return kmq_err_set(err, KMQ_E_ARG, "k = %zu is outside 1..%d", k, KMQ_MAX_K);
+    st = check_par(par, err);
+    if (st == KMQ_OK)
+        st = check_centers(centers, k, err);
+    if (st == KMQ_OK)
+        st = kmq__pts_build(pts, &p, err);
+    if (st == KMQ_OK)
+        st = lloyd_ws_alloc(&ws, &p, k, par->threads, false, err);
+    if (st != KMQ_OK)
+        goto done;
+    assign_pass(&p, centers, par, &ws, labels);
+    *inertia = ws.inertia;
+done:
+    lloyd_ws_free(&ws);
+    kmq__pts_free(&p);
+    return st;
+}

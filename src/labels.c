@@ -1,2 +1,93 @@
-/* labels.c — not yet written. */
-typedef int kmq__stub_labels;
+/* labels.c — colour -> label lookup for the map pass (layer L1).
+ *
+ * Includes labels.h and hist.h (same layer) and internal.h; no I/O.
+ *
+ * A kmq_labels borrows the finished histogram's key -> index table and owns
+ * one uint8 label per distinct colour for each of the nk label sets, stored
+ * set after set. Mapping a pixel is one table lookup (its colour's index)
+ * plus one byte load per set, so a row is labelled for every k of a job at
+ * once while the image streams.
+ *
+ * Threading: no parallel region. kmq_labels_map_row only reads the lookup,
+ * so callers may run it from several threads on disjoint rows.
+ */
+#include "kmq/labels.h"
+
+#include "internal.h"
+
+#include <inttypes.h>
+
+struct kmq_labels {
+    const uint32_t *index; /* borrowed from the histogram: key -> colour index */
+    size_t ncolors;
+    size_t nk;
+    uint8_t *sets; /* nk * ncolors, set after set */
+};
+
+kmq_status kmq_labels_new(const kmq_hist *h, size_t nk, kmq_labels **out, kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    kmq_labels *lab = NULL;
+    if (!h || !out || !kmq_hist_index_table(h))
+        return kmq_err_set(err, KMQ_E_ARG, "labels need a finished histogram");
+    lab = kmq__calloc(1, sizeof *lab);
+    if (!lab) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a label lookup");
+        goto done;
+    }
+    lab->index = kmq_hist_index_table(h);
+    lab->ncolors = kmq_hist_size(h);
+    lab->nk = nk;
+    lab->sets = kmq__calloc(nk, lab->ncolors);
+    if (!lab->sets) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu label sets of %zu colours", nk,
+                         lab->ncolors);
+        goto done;
+    }
+    *out = lab;
+    lab = NULL;
+done:
+    kmq_labels_free(lab);
+    return st;
+}
+
+void kmq_labels_free(kmq_labels *lab)
+{
+    if (!lab)
+        return;
+    kmq__free(lab->sets);
+    kmq__free(lab);
+}
+
+uint8_t *kmq_labels_set(kmq_labels *lab, size_t i)
+{
+    if (i >= lab->nk)
+        return NULL;
+    return lab->sets + i * lab->ncolors;
+}
+
+kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb, size_t width,
+                              uint8_t *const *out_rows, kmq_err *err)
+{
+    if (width == 0)
+        return KMQ_OK;
+    if (!rgb || (lab->nk > 0 && !out_rows))
+        return kmq_err_set(err, KMQ_E_ARG, "label mapping needs a row and output rows");
+    const uint32_t *index = lab->index;
+    const size_t n = lab->ncolors, nk = lab->nk;
+    const uint8_t *sets = lab->sets;
+    for (size_t x = 0; x < width; x++) {
+        const uint8_t *px = rgb + 3 * x;
+        uint32_t key = (uint32_t)px[0] << 16 | (uint32_t)px[1] << 8 | px[2];
+        uint32_t ix = index[key];
+        if (ix == UINT32_MAX)
+            return kmq_err_set(err, KMQ_E_INTERNAL,
+                               "pixel %zu has colour #%06" PRIx32
+                               " that the histogram never counted (the image changed "
+                               "between passes)",
+                               x, key);
+        for (size_t i = 0; i < nk; i++)
+            out_rows[i][x] = sets[i * n + ix];
+    }
+    return KMQ_OK;
+}

@@ -34,6 +34,15 @@ void kmq_hist_free(kmq_hist *h);
 KMQ_MUST_CHECK kmq_status kmq_hist_add_rgb(kmq_hist *h, const uint8_t *rgb, size_t npix,
                                            kmq_err *err);
 
+/* Counts `count` pixels of the one colour `key` (0xRRGGBB) at once, exactly
+ * as `count` calls with that pixel would: for histograms of pre-counted
+ * data, and for tests of counts beyond UINT32_MAX without feeding 4e9
+ * pixels. Only before kmq_hist_finish. Returns KMQ_OK, KMQ_E_NOMEM (the
+ * histogram is unchanged) or KMQ_E_ARG (already finished, key above 24 bits,
+ * the total pixel count would overflow 64 bits). */
+KMQ_MUST_CHECK kmq_status kmq_hist_add_color(kmq_hist *h, uint32_t key, uint64_t count,
+                                             kmq_err *err);
+
 /* Ends counting: sorts the distinct colours by key and builds the index.
  * Returns KMQ_OK or KMQ_E_NOMEM. Idempotent. */
 KMQ_MUST_CHECK kmq_status kmq_hist_finish(kmq_hist *h, kmq_err *err);

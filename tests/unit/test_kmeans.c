@@ -1,0 +1,829 @@
+/* test_kmeans.c — weighted k-means: a per-pixel reference Lloyd on a real
+ * photo, hand-checked small cases, empty-cluster reseeding, thread
+ * invariance on both parallel drivers, the assignment, argument errors and
+ * an allocation-failure sweep. */
+#include "kmq/alloc_hook.h"
+#include "kmq/hist.h"
+#include "kmq/kmeans.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+typedef struct photo {
+    uint8_t *rgb;
+    size_t npix;
+    kmq_hist *hist;
+    kmq_points pts;
+} photo;
+
+/* Decodes a bundled photo with libpng and builds its histogram. Called
+ * inside each test (Check forks; nothing OpenMP runs before that). */
+static photo load_photo(const char *name)
+{
+    photo ph;
+    uint32_t w, h;
+    kmq_err err;
+    kmq_err_clear(&err);
+    ph.rgb = tu_png_decode_rgb(tu_photo(name), &w, &h);
+    ck_assert_ptr_nonnull(ph.rgb);
+    ph.npix = (size_t)w * h;
+    ck_assert_int_eq(kmq_hist_new(&ph.hist, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_hist_add_rgb(ph.hist, ph.rgb, ph.npix, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_hist_finish(ph.hist, &err), KMQ_OK);
+    ph.pts.n = kmq_hist_size(ph.hist);
+    ph.pts.keys = kmq_hist_keys(ph.hist);
+    ph.pts.weights = kmq_hist_weights(ph.hist);
+    return ph;
+}
+
+static void free_photo(photo *ph)
+{
+    kmq_hist_free(ph->hist);
+    free(ph->rgb);
+}
+
+static kmq_kmeans_opts opts_of(size_t k, int restarts, int max_iter, double tol, kmq_init init,
+                               uint64_t seed)
+{
+    kmq_kmeans_opts o;
+    memset(&o, 0, sizeof o);
+    o.k = k;
+    o.restarts = restarts;
+    o.max_iter = max_iter;
+    o.tol = tol;
+    o.init = init;
+    o.seed = seed;
+    return o;
+}
+
+static kmq_par par_of(int threads)
+{
+    kmq_par par;
+    par.threads = threads;
+    return par;
+}
+
+static double rel_diff(double a, double b)
+{
+    double scale = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+    return scale > 0 ? fabs(a - b) / scale : 0.0;
+}
+
+/* ---- 1. reference cross-check against per-pixel Lloyd ----------------------
+ *
+ * An independent Lloyd over every pixel of the photo: no histogram, no
+ * weights, no chunks; the rule of kmeans.h written out plainly. Weighted
+ * k-means over the distinct colours must give the same centres and the same
+ * inertia (relative 1e-9: only the summation order of the inertia differs).
+ */
+
+typedef struct ref_result {
+    double centers[3 * 64];
+    uint64_t sizes[64];
+    double inertia;
+    int iterations;
+    bool converged;
+} ref_result;
+
+static size_t ref_nearest(const uint8_t *px, const double *c, size_t k, double *dist)
+{
+    size_t best = 0;
+    double bd = 0;
+    for (size_t j = 0; j < k; j++) {
+        double dr = px[0] - c[3 * j], dg = px[1] - c[3 * j + 1], db = px[2] - c[3 * j + 2];
+        double d = dr * dr + dg * dg + db * db;
+        if (j == 0 || d < bd) {
+            bd = d;
+            best = j;
+        }
+    }
+    *dist = bd;
+    return best;
+}
+
+static void reference_lloyd(const uint8_t *rgb, size_t npix, size_t k, const double *init,
+                            int max_iter, double tol, ref_result *out)
+{
+    ck_assert_uint_le(k, 64);
+    double cur[3 * 64], next[3 * 64];
+    memcpy(cur, init, 3 * k * sizeof *cur);
+    /* tol relative to the mean per-channel variance of the pixels. */
+    double mean[3] = {0, 0, 0}, var[3] = {0, 0, 0};
+    for (size_t i = 0; i < npix; i++)
+        for (int d = 0; d < 3; d++)
+            mean[d] += rgb[3 * i + d];
+    for (int d = 0; d < 3; d++)
+        mean[d] /= (double)npix;
+    for (size_t i = 0; i < npix; i++)
+        for (int d = 0; d < 3; d++)
+            var[d] += (rgb[3 * i + d] - mean[d]) * (rgb[3 * i + d] - mean[d]);
+    double tol_abs = tol * (var[0] + var[1] + var[2]) / (3.0 * (double)npix);
+
+    out->converged = false;
+    out->iterations = max_iter;
+    for (int it = 1; it <= max_iter; it++) {
+        uint64_t sum[64][3], count[64];
+        memset(sum, 0, sizeof sum);
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < npix; i++) {
+            double dist;
+            size_t j = ref_nearest(rgb + 3 * i, cur, k, &dist);
+            for (int d = 0; d < 3; d++)
+                sum[j][d] += rgb[3 * i + d];
+            count[j]++;
+        }
+        double shift = 0;
+        for (size_t j = 0; j < k; j++) {
+            ck_assert_msg(count[j] > 0, "reference: cluster %zu empty; pick other centres", j);
+            double s2 = 0;
+            for (int d = 0; d < 3; d++) {
+                next[3 * j + d] = (double)sum[j][d] / (double)count[j];
+                s2 += (next[3 * j + d] - cur[3 * j + d]) * (next[3 * j + d] - cur[3 * j + d]);
+            }
+            shift += s2;
+        }
+        memcpy(cur, next, sizeof cur);
+        if (shift <= tol_abs) {
+            out->converged = true;
+            out->iterations = it;
+            break;
+        }
+    }
+    memset(out->sizes, 0, sizeof out->sizes);
+    out->inertia = 0;
+    for (size_t i = 0; i < npix; i++) {
+        double dist;
+        size_t j = ref_nearest(rgb + 3 * i, cur, k, &dist);
+        out->sizes[j]++;
+        out->inertia += dist;
+    }
+    memcpy(out->centers, cur, 3 * k * sizeof *cur);
+}
+
+/* k distinct pixel colours spread over the image. */
+static void pick_initial(const uint8_t *rgb, size_t npix, size_t k, double *init)
+{
+    size_t got = 0;
+    for (size_t step = 0; got < k; step++) {
+        size_t i = (step * 7919 + npix / (2 * k)) % npix;
+        bool seen = false;
+        for (size_t j = 0; j < got; j++)
+            seen |= init[3 * j] == rgb[3 * i] && init[3 * j + 1] == rgb[3 * i + 1] &&
+                    init[3 * j + 2] == rgb[3 * i + 2];
+        if (seen)
+            continue;
+        for (int d = 0; d < 3; d++)
+            init[3 * got + d] = rgb[3 * i + d];
+        got++;
+    }
+}
+
+static void cross_check(size_t k, int max_iter, double tol, int threads)
+{
+    photo ph = load_photo("coffee.png");
+    double init[3 * 64];
+    pick_initial(ph.rgb, ph.npix, k, init);
+    ref_result ref;
+    reference_lloyd(ph.rgb, ph.npix, k, init, max_iter, tol, &ref);
+
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_par par = par_of(threads);
+    kmq_fit fit = {0};
+    ck_assert_int_eq(kmq_kmeans_lloyd(&ph.pts, k, init, max_iter, tol, &par, &fit, &err), KMQ_OK);
+    ck_assert_uint_eq(fit.k_effective, k);
+    ck_assert_int_eq(fit.iterations, ref.iterations);
+    ck_assert_int_eq(fit.converged, ref.converged);
+    for (size_t j = 0; j < 3 * k; j++)
+        ck_assert_msg(rel_diff(fit.centers[j], ref.centers[j]) <= 1e-9,
+                      "k = %zu centre value %zu: %.17g vs reference %.17g", k, j, fit.centers[j],
+                      ref.centers[j]);
+    for (size_t j = 0; j < k; j++)
+        ck_assert_uint_eq(fit.sizes[j], ref.sizes[j]);
+    ck_assert_msg(rel_diff(fit.inertia, ref.inertia) <= 1e-9, "inertia %.17g vs reference %.17g",
+                  fit.inertia, ref.inertia);
+    ck_assert_int_eq(fit.restarts, 1);
+    ck_assert(fit.restart_inertia[0] == fit.inertia);
+    kmq_fit_clear(&fit);
+    free_photo(&ph);
+}
+
+START_TEST(reference_k8_converged)
+{
+    /* tol = 0: runs until the centres stop moving (or 60 iterations). */
+    cross_check(8, 60, 0.0, 1);
+}
+END_TEST
+
+START_TEST(reference_k16_tol)
+{
+    /* scikit-learn's default tol, parallel driver. */
+    cross_check(16, 40, 1e-4, 2);
+}
+END_TEST
+
+START_TEST(reference_k32_capped)
+{
+    /* Stops on max_iter, 3 threads. */
+    cross_check(32, 8, 0.0, 3);
+}
+END_TEST
+
+/* ---- 2. hand-checked small cases ------------------------------------------ */
+
+static uint32_t rgb_key(unsigned r, unsigned g, unsigned b)
+{
+    return (uint32_t)(r << 16 | g << 8 | b);
+}
+
+START_TEST(k1_weighted_mean)
+{
+    /* (10,20,30) x1, (20,20,30) x3, (10,50,90) x2: mean = (90, 180, 300) / 6
+     * = (15, 30, 50). Squared distances to it: 25+100+400 = 525 (x1),
+     * 25+100+400 = 525 (x3), 25+400+1600 = 2025 (x2): inertia = 525 + 1575
+     * + 4050 = 6150. */
+    uint32_t keys[3] = {rgb_key(10, 20, 30), rgb_key(10, 50, 90), rgb_key(20, 20, 30)};
+    uint64_t weights[3] = {1, 2, 3};
+    kmq_points pts = {3, keys, weights};
+    kmq_kmeans_opts o = opts_of(1, 3, 100, 1e-4, KMQ_INIT_KMEANSPP, 7);
+    kmq_par par = par_of(2);
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_fit fit = {0};
+    ck_assert_int_eq(kmq_kmeans_fit(&pts, &o, &par, &fit, &err), KMQ_OK);
+    ck_assert_uint_eq(fit.k_effective, 1);
+    ck_assert(fit.centers[0] == 15.0 && fit.centers[1] == 30.0 && fit.centers[2] == 50.0);
+    ck_assert(fit.inertia == 6150.0);
+    ck_assert_uint_eq(fit.sizes[0], 6);
+    ck_assert(fit.converged);
+    for (int r = 0; r < 3; r++)
+        ck_assert(fit.restart_inertia[r] == 6150.0);
+    ck_assert_int_eq(fit.best_restart, 0);
+    kmq_fit_clear(&fit);
+}
+END_TEST
+
+START_TEST(tiny_1d_by_hand)
+{
+    /* Four colours along R (G = B = 0): r = 0 (w 1), 2 (w 1), 10 (w 2),
+     * 16 (w 1), starting from centres 0 and 16.
+     * Iteration 1: 0, 2 -> c0 (|2-0| < |2-16|); 10 -> c1 (6 < 10); 16 -> c1.
+     *   c0 = (0 + 2) / 2 = 1, c1 = (2*10 + 16) / 3 = 12.
+     * Iteration 2: 0, 2 -> c0 (|2-1| = 1 < 10); 10 -> c1 (2 < 9); 16 -> c1.
+     *   Same centres: shift 0 <= tol -> converged after 2 iterations.
+     * Inertia: (0-1)^2 + (2-1)^2 + 2*(10-12)^2 + (16-12)^2 = 1+1+8+16 = 26,
+     * sizes 2 and 3. 26 is also the optimum over all 2-partitions of the
+     * line ({0},{2,10,10,16} gives 99; {0,2,10,10},{16} gives 83), so the
+     * full fit must find it too. */
+    uint32_t keys[4] = {rgb_key(0, 0, 0), rgb_key(2, 0, 0), rgb_key(10, 0, 0), rgb_key(16, 0, 0)};
+    uint64_t weights[4] = {1, 1, 2, 1};
+    kmq_points pts = {4, keys, weights};
+    double init[6] = {0, 0, 0, 16, 0, 0};
+    kmq_par par = par_of(1);
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_fit fit = {0};
+    ck_assert_int_eq(kmq_kmeans_lloyd(&pts, 2, init, 100, 0.0, &par, &fit, &err), KMQ_OK);
+    ck_assert_int_eq(fit.iterations, 2);
+    ck_assert(fit.converged);
+    ck_assert(fit.centers[0] == 1.0 && fit.centers[3] == 12.0);
+    ck_assert(fit.centers[1] == 0.0 && fit.centers[2] == 0.0 && fit.centers[4] == 0.0);
+    ck_assert_uint_eq(fit.sizes[0], 2);
+    ck_assert_uint_eq(fit.sizes[1], 3);
+    ck_assert(fit.inertia == 26.0);
+    kmq_fit_clear(&fit);
+
+    kmq_kmeans_opts o = opts_of(2, 4, 100, 0.0, KMQ_INIT_KMEANSPP, 3);
+    ck_assert_int_eq(kmq_kmeans_fit(&pts, &o, &par, &fit, &err), KMQ_OK);
+    ck_assert(fit.inertia == 26.0);
+    kmq_fit_clear(&fit);
+}
+END_TEST
+
+/* Four blobs around known centres with integer jitter in [-3, 3] per
+ * channel and varying weights. k-means++ must find the four blobs: each
+ * fitted centre is its blob's weighted mean (computed here) and each size
+ * the blob's total weight. */
+START_TEST(blobs_recovered)
+{
+    static const int centre[4][3] = {{40, 50, 60}, {200, 40, 40}, {60, 210, 90}, {90, 80, 220}};
+    enum { PER = 7 * 7 * 7 };
+    uint32_t keys[4 * PER];
+    uint64_t weights[4 * PER];
+    double mean[4][3] = {{0}};
+    uint64_t total[4] = {0};
+    size_t n = 0;
+    /* Keys must be distinct; blobs are far apart, so they are. Keep them in
+     * key order as a histogram would (not required, but realistic). */
+    for (int b = 0; b < 4; b++)
+        for (int dr = -3; dr <= 3; dr++)
+            for (int dg = -3; dg <= 3; dg++)
+                for (int db = -3; db <= 3; db++) {
+                    unsigned r = (unsigned)(centre[b][0] + dr), g = (unsigned)(centre[b][1] + dg),
+                             bl = (unsigned)(centre[b][2] + db);
+                    uint64_t w = 1 + (uint64_t)((dr + 3) * 5 + (dg + 3) * 3 + (db + 3)) % 4;
+                    keys[n] = rgb_key(r, g, bl);
+                    weights[n] = w;
+                    mean[b][0] += (double)(w * r);
+                    mean[b][1] += (double)(w * g);
+                    mean[b][2] += (double)(w * bl);
+                    total[b] += w;
+                    n++;
+                }
+    kmq_points pts = {n, keys, weights};
+    kmq_kmeans_opts o = opts_of(4, 3, 100, 1e-4, KMQ_INIT_KMEANSPP, 42);
+    kmq_par par = par_of(2);
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_fit fit = {0};
+    ck_assert_int_eq(kmq_kmeans_fit(&pts, &o, &par, &fit, &err), KMQ_OK);
+    ck_assert(fit.converged);
+    for (int b = 0; b < 4; b++) {
+        /* The fitted centre nearest to the true one. */
+        size_t best = 0;
+        double bd = INFINITY;
+        for (size_t j = 0; j < 4; j++) {
+            double d = 0;
+            for (int c = 0; c < 3; c++)
+                d += (fit.centers[3 * j + c] - centre[b][c]) *
+                     (fit.centers[3 * j + c] - centre[b][c]);
+            if (d < bd) {
+                bd = d;
+                best = j;
+            }
+        }
+        ck_assert_double_le(bd, 1.0);
+        for (int c = 0; c < 3; c++)
+            ck_assert_double_eq_tol(fit.centers[3 * best + c], mean[b][c] / (double)total[b],
+                                    1e-12);
+        ck_assert_uint_eq(fit.sizes[best], total[b]);
+    }
+    kmq_fit_clear(&fit);
+}
+END_TEST
+
+START_TEST(k_at_least_n_is_exact)
+{
+    uint32_t keys[5] = {rgb_key(1, 2, 3), rgb_key(9, 9, 9), rgb_key(10, 0, 255), rgb_key(128, 7, 7),
+                        rgb_key(255, 255, 255)};
+    uint64_t weights[5] = {3, 1, 4, 1, 5};
+    kmq_points pts = {5, keys, weights};
+    kmq_par par = par_of(3);
+    for (size_t k = 5; k <= 8; k += 3) {
+        kmq_kmeans_opts o = opts_of(k, 2, 10, 1e-4, KMQ_INIT_RANDOM, 1);
+        kmq_err err;
+        kmq_err_clear(&err);
+        kmq_fit fit = {0};
+        ck_assert_int_eq(kmq_kmeans_fit(&pts, &o, &par, &fit, &err), KMQ_OK);
+        ck_assert_uint_eq(fit.k, k);
+        ck_assert_uint_eq(fit.k_effective, 5);
+        ck_assert(fit.inertia == 0.0);
+        ck_assert_int_eq(fit.iterations, 0);
+        ck_assert(fit.converged);
+        ck_assert_int_eq(fit.restarts, 2);
+        ck_assert(fit.restart_inertia[0] == 0.0 && fit.restart_inertia[1] == 0.0);
+        for (size_t j = 0; j < 5; j++) {
+            ck_assert(fit.centers[3 * j] == (double)(keys[j] >> 16));
+            ck_assert(fit.centers[3 * j + 1] == (double)((keys[j] >> 8) & 0xff));
+            ck_assert(fit.centers[3 * j + 2] == (double)(keys[j] & 0xff));
+            ck_assert_uint_eq(fit.sizes[j], weights[j]);
+        }
+        kmq_fit_clear(&fit);
+    }
+}
+END_TEST
+
+/* ---- empty clusters ------------------------------------------------------- */
+
+START_TEST(empty_cluster_reseeded)
+{
+    /* Colours r = 0, 1, 2, 100, 101 along R, weight 1 each; the third
+     * initial centre (255,255,255) attracts nothing.
+     * It. 1: centres 0, 1, far. 0 -> c0; 1, 2, 100, 101 -> c1; c2 empty.
+     *   The point farthest from its centre is 101 (100^2): it moves to c2.
+     *   c0 = 0, c1 = (1 + 2 + 100) / 3, c2 = 101.
+     * It. 2: 0, 1, 2 -> c0 (2 is 2 from c0, 32.3 from c1); 100, 101 -> c2.
+     *   c1 is empty: farthest from its centre is 2 (distance^2 4 to c0):
+     *   it moves to c1. c0 = 0.5, c1 = 2, c2 = 100.5.
+     * It. 3: 0, 1 -> c0; 2 -> c1; 100, 101 -> c2: no change, converged.
+     * Inertia: 4 * 0.5^2 = 1; sizes 2, 1, 2. */
+    uint32_t keys[5] = {rgb_key(0, 0, 0), rgb_key(1, 0, 0), rgb_key(2, 0, 0), rgb_key(100, 0, 0),
+                        rgb_key(101, 0, 0)};
+    uint64_t weights[5] = {1, 1, 1, 1, 1};
+    kmq_points pts = {5, keys, weights};
+    double init[9] = {0, 0, 0, 1, 0, 0, 255, 255, 255};
+    kmq_par par = par_of(1);
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_fit fit = {0};
+    ck_assert_int_eq(kmq_kmeans_lloyd(&pts, 3, init, 50, 0.0, &par, &fit, &err), KMQ_OK);
+    ck_assert_int_eq(fit.iterations, 3);
+    ck_assert(fit.converged);
+    ck_assert(fit.centers[0] == 0.5 && fit.centers[3] == 2.0 && fit.centers[6] == 100.5);
+    ck_assert_uint_eq(fit.sizes[0], 2);
+    ck_assert_uint_eq(fit.sizes[1], 1);
+    ck_assert_uint_eq(fit.sizes[2], 2);
+    ck_assert(fit.inertia == 1.0);
+    kmq_fit_clear(&fit);
+
+    /* Two empty clusters at once take the two farthest points, in cluster
+     * order: from centres 0, far, far every colour goes to c0; 101 (101^2)
+     * then 100 (100^2) are farthest, so c1 = 101, c2 = 100, c0 = 1.
+     * It. 2 changes nothing: converged, inertia 1 + 0 + 1 = 2. */
+    double init2[9] = {0, 0, 0, 255, 255, 255, 250, 250, 250};
+    ck_assert_int_eq(kmq_kmeans_lloyd(&pts, 3, init2, 50, 0.0, &par, &fit, &err), KMQ_OK);
+    ck_assert_int_eq(fit.iterations, 2);
+    ck_assert(fit.centers[0] == 1.0 && fit.centers[3] == 101.0 && fit.centers[6] == 100.0);
+    ck_assert_uint_eq(fit.sizes[0], 3);
+    ck_assert(fit.inertia == 2.0);
+    kmq_fit_clear(&fit);
+
+    /* Ties in distance go to the lowest index: 0 and 20 are both 10 from
+     * the centre 10; the empty cluster takes 0. */
+    uint32_t keys3[3] = {rgb_key(0, 0, 0), rgb_key(10, 0, 0), rgb_key(20, 0, 0)};
+    kmq_points pts3 = {3, keys3, weights};
+    double init3[6] = {10, 0, 0, 255, 255, 255};
+    ck_assert_int_eq(kmq_kmeans_lloyd(&pts3, 2, init3, 1, 0.0, &par, &fit, &err), KMQ_OK);
+    ck_assert(fit.centers[0] == 15.0 && fit.centers[3] == 0.0);
+    kmq_fit_clear(&fit);
+}
+END_TEST
+
+/* ---- init ------------------------------------------------------------------ */
+
+START_TEST(init_draws_distinct_points)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_par par = par_of(2);
+    for (int m = 0; m < 2; m++) {
+        kmq_init init = m == 0 ? KMQ_INIT_KMEANSPP : KMQ_INIT_RANDOM;
+        double a[3 * 32], b[3 * 32], c[3 * 32];
+        kmq_err err;
+        kmq_err_clear(&err);
+        ck_assert_int_eq(kmq_kmeans_init_centers(&ph.pts, 32, init, 5, 0, &par, a, &err), KMQ_OK);
+        ck_assert_int_eq(kmq_kmeans_init_centers(&ph.pts, 32, init, 5, 0, &par, b, &err), KMQ_OK);
+        ck_assert_int_eq(kmq_kmeans_init_centers(&ph.pts, 32, init, 5, 1, &par, c, &err), KMQ_OK);
+        ck_assert_mem_eq(a, b, sizeof a);       /* same stream, same centres */
+        ck_assert(memcmp(a, c, sizeof a) != 0); /* restart 1 draws differently */
+        for (size_t j = 0; j < 32; j++) {
+            uint32_t key =
+                (uint32_t)a[3 * j] << 16 | (uint32_t)a[3 * j + 1] << 8 | (uint32_t)a[3 * j + 2];
+            ck_assert_uint_ne(kmq_hist_index(ph.hist, key), UINT32_MAX);
+            for (size_t i = 0; i < j; i++)
+                ck_assert(memcmp(a + 3 * i, a + 3 * j, 3 * sizeof *a) != 0);
+        }
+    }
+    free_photo(&ph);
+}
+END_TEST
+
+/* ---- 3. thread invariance ------------------------------------------------ */
+
+static void fit_ok(const kmq_points *pts, const kmq_kmeans_opts *o, int threads, kmq_fit *fit)
+{
+    kmq_par par = par_of(threads);
+    kmq_err err;
+    kmq_err_clear(&err);
+    memset(fit, 0, sizeof *fit);
+    ck_assert_msg(kmq_kmeans_fit(pts, o, &par, fit, &err) == KMQ_OK, "fit: %s", err.msg);
+}
+
+static void assert_same_fit(const kmq_fit *a, const kmq_fit *b)
+{
+    ck_assert_uint_eq(a->k_effective, b->k_effective);
+    ck_assert_mem_eq(a->centers, b->centers, 3 * a->k_effective * sizeof *a->centers);
+    ck_assert_mem_eq(a->sizes, b->sizes, a->k_effective * sizeof *a->sizes);
+    ck_assert_mem_eq(&a->inertia, &b->inertia, sizeof a->inertia);
+    ck_assert_int_eq(a->restarts, b->restarts);
+    ck_assert_mem_eq(a->restart_inertia, b->restart_inertia,
+                     (size_t)a->restarts * sizeof *a->restart_inertia);
+    ck_assert_int_eq(a->iterations, b->iterations);
+    ck_assert_int_eq(a->converged, b->converged);
+    ck_assert_int_eq(a->best_restart, b->best_restart);
+}
+
+static void thread_invariance(const kmq_points *pts, const kmq_kmeans_opts *o)
+{
+    static const int threads[] = {2, 3, 7};
+    kmq_fit ref;
+    fit_ok(pts, o, 1, &ref);
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        kmq_fit fit;
+        fit_ok(pts, o, threads[t], &fit);
+        assert_same_fit(&ref, &fit);
+        kmq_fit_clear(&fit);
+    }
+    kmq_fit_clear(&ref);
+}
+
+/* Many points (n >= 4 * KMQ_CHUNK): restarts run one after the other,
+ * chunks in parallel. All of coffee.png's colours for k = 2, 16, 64; for
+ * k = 256 a five-chunk slice of them (same driver, a fifth of the work),
+ * started by `random` (k-means++ at k = 256 runs on the few-points path). */
+START_TEST(threads_many_points)
+{
+    photo ph = load_photo("coffee.png");
+    ck_assert_uint_ge(ph.pts.n, 4 * KMQ_CHUNK);
+    kmq_kmeans_opts o = opts_of(2, 2, 50, 1e-4, KMQ_INIT_KMEANSPP, 11);
+    thread_invariance(&ph.pts, &o);
+    o = opts_of(16, 2, 10, 1e-4, KMQ_INIT_KMEANSPP, 11);
+    thread_invariance(&ph.pts, &o);
+    o = opts_of(64, 1, 5, 1e-4, KMQ_INIT_KMEANSPP, 11);
+    thread_invariance(&ph.pts, &o);
+    o = opts_of(16, 2, 6, 1e-4, KMQ_INIT_RANDOM, 12);
+    thread_invariance(&ph.pts, &o);
+    kmq_points slice = ph.pts;
+    slice.n = 5 * KMQ_CHUNK - 123;
+    slice.keys += 7000;
+    slice.weights += 7000;
+    o = opts_of(256, 2, 4, 1e-4, KMQ_INIT_RANDOM, 13);
+    thread_invariance(&slice, &o);
+    free_photo(&ph);
+}
+END_TEST
+
+/* A subset under 4 * KMQ_CHUNK colours: restarts run in parallel, each one
+ * serially; with 1 thread the chunk driver runs. Same bits either way. */
+START_TEST(threads_few_points)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_points sub = ph.pts;
+    sub.n = 2 * KMQ_CHUNK + 500; /* several chunks, the last one partial */
+    sub.keys += 2000;
+    sub.weights += 2000;
+    static const size_t ks[] = {2, 16, 64, 256};
+    static const int restarts[] = {4, 3, 3, 2};
+    static const int iters[] = {30, 20, 8, 3};
+    for (size_t i = 0; i < 4; i++) {
+        kmq_kmeans_opts o = opts_of(ks[i], restarts[i], iters[i], 1e-4, KMQ_INIT_KMEANSPP, 21);
+        thread_invariance(&sub, &o);
+    }
+    kmq_kmeans_opts o = opts_of(64, 4, 8, 1e-4, KMQ_INIT_RANDOM, 22);
+    thread_invariance(&sub, &o);
+    free_photo(&ph);
+}
+END_TEST
+
+START_TEST(best_restart_is_lowest_inertia)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_points sub = ph.pts;
+    sub.n = 5000;
+    kmq_kmeans_opts o = opts_of(8, 6, 30, 1e-4, KMQ_INIT_RANDOM, 5);
+    kmq_fit fit;
+    fit_ok(&sub, &o, 2, &fit);
+    ck_assert_int_eq(fit.restarts, 6);
+    for (int r = 0; r < fit.restarts; r++) {
+        if (r < fit.best_restart)
+            ck_assert(fit.restart_inertia[r] > fit.inertia);
+        else
+            ck_assert(fit.restart_inertia[r] >= fit.inertia);
+    }
+    ck_assert(fit.restart_inertia[fit.best_restart] == fit.inertia);
+    uint64_t total = 0;
+    for (size_t j = 0; j < fit.k_effective; j++)
+        total += fit.sizes[j];
+    uint64_t want = 0;
+    for (size_t i = 0; i < sub.n; i++)
+        want += sub.weights[i];
+    ck_assert_uint_eq(total, want);
+    kmq_fit_clear(&fit);
+    free_photo(&ph);
+}
+END_TEST
+
+/* ---- assignment ------------------------------------------------------------ */
+
+START_TEST(assign_matches_brute_force)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_kmeans_opts o = opts_of(12, 2, 15, 1e-4, KMQ_INIT_KMEANSPP, 9);
+    kmq_fit fit;
+    fit_ok(&ph.pts, &o, 2, &fit);
+    uint8_t *labels = malloc(ph.pts.n), *labels1 = malloc(ph.pts.n);
+    ck_assert(labels && labels1);
+    for (int threads = 1; threads <= 3; threads++) {
+        kmq_par par = par_of(threads);
+        kmq_err err;
+        kmq_err_clear(&err);
+        double inertia = -1;
+        ck_assert_int_eq(kmq_kmeans_assign(&ph.pts, fit.centers, 12, &par, labels, &inertia, &err),
+                         KMQ_OK);
+        /* Same kernel and fold as the fit's final assignment: same bits. */
+        ck_assert_mem_eq(&inertia, &fit.inertia, sizeof inertia);
+        if (threads == 1)
+            memcpy(labels1, labels, ph.pts.n);
+        else
+            ck_assert_mem_eq(labels, labels1, ph.pts.n);
+    }
+    for (size_t i = 0; i < ph.pts.n; i++) {
+        uint32_t key = ph.pts.keys[i];
+        uint8_t px[3] = {(uint8_t)(key >> 16), (uint8_t)(key >> 8), (uint8_t)key};
+        double dist;
+        ck_assert_uint_eq(labels1[i], ref_nearest(px, fit.centers, 12, &dist));
+    }
+    free(labels1);
+    free(labels);
+    kmq_fit_clear(&fit);
+    free_photo(&ph);
+}
+END_TEST
+
+/* ---- errors ----------------------------------------------------------------- */
+
+static void expect_arg(kmq_status st, const kmq_err *err, const char *needle)
+{
+    ck_assert_int_eq(st, KMQ_E_ARG);
+    ck_assert_int_eq(err->code, KMQ_E_ARG);
+    ck_assert_msg(strstr(err->msg, needle) != NULL, "message '%s' lacks '%s'", err->msg, needle);
+}
+
+START_TEST(bad_arguments)
+{
+    uint32_t keys[3] = {1, 2, 3};
+    uint64_t weights[3] = {1, 1, 1};
+    kmq_points pts = {3, keys, weights};
+    kmq_par par = par_of(1);
+    kmq_fit fit = {0};
+    kmq_err err;
+    struct {
+        kmq_kmeans_opts o;
+        const char *needle;
+    } bad[] = {
+        {opts_of(0, 1, 10, 0, KMQ_INIT_KMEANSPP, 0), "k = 0"},
+        {opts_of(257, 1, 10, 0, KMQ_INIT_KMEANSPP, 0), "k = 257"},
+        {opts_of(2, 0, 10, 0, KMQ_INIT_KMEANSPP, 0), "restarts = 0"},
+        {opts_of(2, 1, 0, 0, KMQ_INIT_KMEANSPP, 0), "max_iter = 0"},
+        {opts_of(2, 1, 10, -1, KMQ_INIT_KMEANSPP, 0), "tol"},
+        {opts_of(2, 1, 10, NAN, KMQ_INIT_KMEANSPP, 0), "tol"},
+        {opts_of(2, 1, 10, 0, (kmq_init)9, 0), "init"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kmq_err_clear(&err);
+        expect_arg(kmq_kmeans_fit(&pts, &bad[i].o, &par, &fit, &err), &err, bad[i].needle);
+        ck_assert_ptr_null(fit.centers);
+    }
+    kmq_kmeans_opts o = opts_of(2, 1, 10, 0, KMQ_INIT_KMEANSPP, 0);
+    kmq_points empty = {0, keys, weights};
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_fit(&empty, &o, &par, &fit, &err), &err, "at least one colour");
+    uint64_t zero_w[3] = {1, 0, 1};
+    kmq_points zero = {3, keys, zero_w};
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_fit(&zero, &o, &par, &fit, &err), &err, "weight 0");
+    uint32_t wide[3] = {1, 0x1000000, 3};
+    kmq_points wide_pts = {3, wide, weights};
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_fit(&wide_pts, &o, &par, &fit, &err), &err, "24 bits");
+    kmq_par none = par_of(0);
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_fit(&pts, &o, &none, &fit, &err), &err, "thread");
+    double init[12] = {0};
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_lloyd(&pts, 4, init, 10, 0, &par, &fit, &err), &err, "exceeds");
+    init[4] = NAN;
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_lloyd(&pts, 2, init, 10, 0, &par, &fit, &err), &err, "not finite");
+    double centers[12];
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_init_centers(&pts, 4, KMQ_INIT_RANDOM, 0, 0, &par, centers, &err), &err,
+               "k = 4");
+    ck_assert_ptr_null(fit.centers);
+}
+END_TEST
+
+/* ---- 7. allocation-failure sweep ------------------------------------------- */
+
+static void sweep_fit(const kmq_points *pts, const kmq_kmeans_opts *o, int threads)
+{
+    kmq_par par = par_of(threads);
+    int failures = 0;
+    for (long nth = 0;; nth++) {
+        kmq_err err;
+        kmq_err_clear(&err);
+        kmq_fit fit = {0};
+        kmq_alloc_fail_after(nth);
+        kmq_status st = kmq_kmeans_fit(pts, o, &par, &fit, &err);
+        kmq_alloc_fail_after(-1);
+        if (st == KMQ_OK) {
+            ck_assert_ptr_nonnull(fit.centers);
+            kmq_fit_clear(&fit);
+            break;
+        }
+        ck_assert_int_eq(st, KMQ_E_NOMEM);
+        ck_assert_int_eq(err.code, KMQ_E_NOMEM);
+        ck_assert(err.msg[0] != '\0');
+        ck_assert_ptr_null(fit.centers); /* out untouched on failure */
+        failures++;
+        ck_assert_int_lt(failures, 500);
+    }
+    ck_assert_int_ge(failures, 5);
+}
+
+START_TEST(alloc_failure_sweep)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_points sub = ph.pts;
+    /* Few points, restarts in parallel: one workspace per thread. */
+    sub.n = 3000;
+    kmq_kmeans_opts o = opts_of(8, 3, 5, 1e-4, KMQ_INIT_KMEANSPP, 1);
+    sweep_fit(&sub, &o, 3);
+    o.init = KMQ_INIT_RANDOM;
+    sweep_fit(&sub, &o, 3);
+    /* Many points, chunks in parallel. */
+    sub.n = 5 * KMQ_CHUNK;
+    o.init = KMQ_INIT_KMEANSPP;
+    sweep_fit(&sub, &o, 2);
+    /* k >= n. */
+    sub.n = 6;
+    sweep_fit(&sub, &o, 2);
+
+    /* The other drivers. */
+    sub.n = 3000;
+    double init[3 * 8];
+    kmq_par par = par_of(2);
+    for (long nth = 0;; nth++) {
+        kmq_err err;
+        kmq_err_clear(&err);
+        kmq_alloc_fail_after(nth);
+        kmq_status st = kmq_kmeans_init_centers(&sub, 8, KMQ_INIT_KMEANSPP, 1, 0, &par, init, &err);
+        kmq_alloc_fail_after(-1);
+        if (st == KMQ_OK)
+            break;
+        ck_assert_int_eq(st, KMQ_E_NOMEM);
+    }
+    for (long nth = 0;; nth++) {
+        kmq_err err;
+        kmq_err_clear(&err);
+        kmq_fit fit = {0};
+        kmq_alloc_fail_after(nth);
+        kmq_status st = kmq_kmeans_lloyd(&sub, 8, init, 5, 0.0, &par, &fit, &err);
+        kmq_alloc_fail_after(-1);
+        if (st == KMQ_OK) {
+            kmq_fit_clear(&fit);
+            break;
+        }
+        ck_assert_int_eq(st, KMQ_E_NOMEM);
+        ck_assert_ptr_null(fit.centers);
+    }
+    uint8_t labels[3000];
+    for (long nth = 0;; nth++) {
+        kmq_err err;
+        kmq_err_clear(&err);
+        double inertia;
+        kmq_alloc_fail_after(nth);
+        kmq_status st = kmq_kmeans_assign(&sub, init, 8, &par, labels, &inertia, &err);
+        kmq_alloc_fail_after(-1);
+        if (st == KMQ_OK)
+            break;
+        ck_assert_int_eq(st, KMQ_E_NOMEM);
+    }
+    free_photo(&ph);
+}
+END_TEST
+
+static Suite *kmeans_suite(void)
+{
+    Suite *s = suite_create("kmeans");
+    struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {
+        {"reference_k8", reference_k8_converged},
+        {"reference_k16", reference_k16_tol},
+        {"reference_k32", reference_k32_capped},
+        {"k1_mean", k1_weighted_mean},
+        {"tiny_1d", tiny_1d_by_hand},
+        {"blobs", blobs_recovered},
+        {"k_ge_n", k_at_least_n_is_exact},
+        {"empty_cluster", empty_cluster_reseeded},
+        {"init", init_draws_distinct_points},
+        {"threads_many", threads_many_points},
+        {"threads_few", threads_few_points},
+        {"best_restart", best_restart_is_lowest_inertia},
+        {"assign", assign_matches_brute_force},
+        {"args", bad_arguments},
+        {"alloc_sweep", alloc_failure_sweep},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, 300);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(kmeans_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
