@@ -39,7 +39,8 @@ int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FI
     kmq_run_totals totals = {0};
     kmq_err err = {0};
     kmq_status st = kmq_runner_run(job, &opts, &totals, &err);
-    kmq_cli_progress_finish(&progress, &totals, kmq_par_now_s() - t0);
+    if (st == KMQ_OK || st == KMQ_E_INTERRUPTED)
+        kmq_cli_progress_finish(&progress, &totals, kmq_par_now_s() - t0);
     if (st == KMQ_E_INTERRUPTED) {
         fprintf(stderr, "kmq: interrupted; %zu of %zu images done, run it again to finish\n",
                 totals.done + totals.skipped, totals.images);

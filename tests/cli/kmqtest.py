@@ -82,11 +82,24 @@ def vips_decode_rgb(path, workdir):
                    check=True, capture_output=True)
     with open(out, "rb") as f:
         data = f.read()
-    parts = data.split(maxsplit=4)
-    assert parts[0] == b"P6", parts[0]
-    width, height, maxval = int(parts[1]), int(parts[2]), int(parts[3])
+    # Header: magic, width, height, maxval, separated by whitespace, with
+    # "#" comments (libvips writes one); one whitespace byte before the pixels.
+    fields, pos = [], 0
+    while len(fields) < 4:
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos) + 1
+            continue
+        end = pos
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    pixels = data[pos + 1:]
+    assert fields[0] == b"P6", fields[0]
+    width, height, maxval = int(fields[1]), int(fields[2]), int(fields[3])
     assert maxval == 255
-    pixels = parts[4]
     assert len(pixels) == width * height * 3
     return width, height, pixels
 

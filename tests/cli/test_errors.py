@@ -116,10 +116,10 @@ class JobFileErrors(unittest.TestCase):
                    4, "8-2")
 
     def test_k_too_large_for_indexed(self):
-        self.check(f"[run]\noutput = out\n[job a]\ninput = {kt.PHOTOS}\nk = 300\n", 4, "300")
+        self.check(f"[run]\noutput = out\n[job a]\ninput = {kt.PHOTOS}\nk = 300\n", 5, "300")
 
     def test_missing_input(self):
-        self.check(f"[run]\noutput = out\n[job a]\nk = 4\ninput = {kt.PHOTOS}/nope.png\n", 4,
+        self.check(f"[run]\noutput = out\n[job a]\nk = 4\ninput = {kt.PHOTOS}/nope.png\n", 5,
                    "nope.png")
 
     def test_usage(self):
