@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config          # compiler, build
   libvips-dev libpng-dev libinih-dev libjansson-dev check  # libraries
-  libvips-tools python3 python3-pil python3-numpy          # test fixtures, second PNG decoder
+  libvips-tools python3 python3-pil python3-numpy time     # test fixtures, second PNG decoder, peak memory
+  chromium                                                 # opens the HTML report in tests
 )
 
 missing=()

@@ -12,9 +12,11 @@
  *
  * Finishing: the keys are sorted (a two-pass 12-bit radix sort of the key
  * list when it is short, an in-order scan of the table when it is long; both
- * give ascending keys), the counts move to a uint64 array, and the table is
- * rewritten in place as key -> index (UINT32_MAX for absent colours), which
- * is what the map pass looks up.
+ * give ascending keys), the counts move to a uint64 array, and the entries
+ * of the present colours are rewritten in place as key -> index + 1; absent
+ * colours keep their 0. That is what the map pass looks up, and it leaves
+ * untouched the table pages a small image never used (no 64 MiB fill per
+ * image).
  *
  * Uses internal.h only; no OpenMP, no I/O. One histogram belongs to one
  * thread while counting; after finish its read-only getters are thread-safe.
@@ -33,8 +35,7 @@
  * append up to this many new keys without allocating. */
 #define ADD_BLOCK ((size_t)1 << 16)
 /* Up to this many distinct colours the key list is radix-sorted (O(n) on a
- * short list); above it one scan of the 2^24-entry table is cheaper. The
- * table must be rewritten in full either way (absent -> UINT32_MAX). */
+ * short list); above it one scan of the 2^24-entry table is cheaper. */
 #define SORT_LIMIT ((size_t)1 << 20)
 #define RADIX_BITS 12
 #define RADIX_SIZE ((size_t)1 << RADIX_BITS)
@@ -270,11 +271,10 @@ kmq_status kmq_hist_finish(kmq_hist *h, kmq_err *err)
             goto done;
         }
         radix_sort_keys(keys, tmp, n);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             weights[i] = table[keys[i]];
-        memset(table, 0xff, TABLE_SIZE * sizeof *table);
-        for (size_t i = 0; i < n; i++)
-            table[keys[i]] = (uint32_t)i;
+            table[keys[i]] = (uint32_t)i + 1;
+        }
     } else {
         /* Many colours: walk the table in key order; the key list is
          * overwritten front to back, never ahead of what is read. */
@@ -284,14 +284,12 @@ kmq_status kmq_hist_finish(kmq_hist *h, kmq_err *err)
             if (c != 0) {
                 keys[m] = key;
                 weights[m] = c;
-                table[key] = (uint32_t)m++;
-            } else {
-                table[key] = UINT32_MAX;
+                table[key] = (uint32_t)++m;
             }
         }
     }
     for (size_t i = 0; i < h->ncarries; i++)
-        weights[table[h->carries[i].key]] += h->carries[i].extra;
+        weights[table[h->carries[i].key] - 1] += h->carries[i].extra;
     kmq__free(h->carries);
     h->carries = NULL;
     h->ncarries = h->carries_cap = 0;
@@ -328,7 +326,7 @@ uint32_t kmq_hist_index(const kmq_hist *h, uint32_t key)
 {
     if (!h->finished || key > KEY_MASK)
         return UINT32_MAX;
-    return h->table[key];
+    return h->table[key] - 1u; /* absent: 0 - 1 wraps to UINT32_MAX */
 }
 
 const uint32_t *kmq_hist_index_table(const kmq_hist *h)

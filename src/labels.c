@@ -79,7 +79,7 @@ kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb, size_t 
     for (size_t x = 0; x < width; x++) {
         const uint8_t *px = rgb + 3 * x;
         uint32_t key = (uint32_t)px[0] << 16 | (uint32_t)px[1] << 8 | px[2];
-        uint32_t ix = index[key];
+        uint32_t ix = index[key] - 1u; /* absent colours: 0 - 1 = UINT32_MAX */
         if (ix == UINT32_MAX)
             return kmq_err_set(err, KMQ_E_INTERNAL,
                                "pixel %zu has colour #%06" PRIx32

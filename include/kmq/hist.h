@@ -63,8 +63,9 @@ uint64_t kmq_hist_pixels(const kmq_hist *h);
  * colour never occurred. Safe to call from several threads at once. */
 uint32_t kmq_hist_index(const kmq_hist *h, uint32_t key);
 
-/* After finish: the index table itself (2^24 entries, UINT32_MAX for absent
- * colours), for tight loops in the map pass. Owned by h. */
+/* After finish: the index table itself for tight loops in the map pass:
+ * 2^24 entries, each the colour's index + 1, or 0 for a colour that never
+ * occurred. Owned by h. */
 const uint32_t *kmq_hist_index_table(const kmq_hist *h);
 
 #endif

@@ -25,11 +25,33 @@ static const char *option_value(int argc, char **argv, int *i, const char *name)
     return argv[++*i];
 }
 
+/* KMQ_IMAGE_MODE=stream|whole|auto: how images are read (DESIGN §2). The
+ * default, auto, keeps small images decoded between the two passes; the
+ * others exist so tests and benchmarks can compare the paths, whose results
+ * are identical. */
+static bool image_mode_from_env(kmq_image_mode *mode)
+{
+    const char *v = getenv("KMQ_IMAGE_MODE");
+    if (!v || !v[0] || strcmp(v, "auto") == 0)
+        *mode = KMQ_IMAGE_AUTO;
+    else if (strcmp(v, "stream") == 0)
+        *mode = KMQ_IMAGE_STREAM;
+    else if (strcmp(v, "whole") == 0)
+        *mode = KMQ_IMAGE_WHOLE;
+    else {
+        fprintf(stderr, "kmq: KMQ_IMAGE_MODE must be auto, stream or whole, not '%s'\n", v);
+        return false;
+    }
+    return true;
+}
+
 int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FILE *log)
 {
     kmq_cli_progress progress;
     kmq_cli_progress_init(&progress, quiet, log);
     kmq_run_opts opts = *base;
+    if (!image_mode_from_env(&opts.image_mode))
+        return KMQ_EXIT_USAGE;
     opts.progress = kmq_cli_progress_cb;
     opts.progress_ctx = &progress;
     opts.cancel = &kmq_cli_cancel;

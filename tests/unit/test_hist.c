@@ -165,14 +165,14 @@ START_TEST(index_table)
     const uint32_t *table = kmq_hist_index_table(h);
     for (size_t i = 0; i < n; i++) {
         ck_assert_uint_eq(kmq_hist_index(h, keys[i]), i);
-        ck_assert_uint_eq(table[keys[i]], i);
+        ck_assert_uint_eq(table[keys[i]], i + 1);
     }
-    /* Every other entry is absent, and the present ones are exactly n. */
+    /* Every other entry is absent (0), and the present ones are exactly n. */
     size_t present = 0;
     for (uint32_t key = 0; key < (1u << 24); key++) {
-        if (table[key] != UINT32_MAX) {
+        if (table[key] != 0) {
             present++;
-            ck_assert_uint_eq(keys[table[key]], key);
+            ck_assert_uint_eq(keys[table[key] - 1], key);
         }
     }
     ck_assert_uint_eq(present, n);
