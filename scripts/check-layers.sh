@@ -11,8 +11,8 @@ layer_of() {   # module name -> layer number
   case "$1" in
     error|par|rng|alloc|alloc_hook|fsx|internal) echo 0 ;;
     hist|kmeans|kmeans_init|labels|elbow) echo 1 ;;
-    image|image_vips|pngout|job|job_ini|job_internal|summary|summary_json) echo 2 ;;
-    runner|report) echo 3 ;;
+    image|image_vips|pngout|job|job_ini|job_internal|summary|summary_json|plot|plot_svg) echo 2 ;;
+    runner|runner_plots|report|report_html|report_internal) echo 3 ;;
     kmq) echo 4 ;;
     *) echo 9 ;;
   esac
@@ -30,7 +30,7 @@ for f in src/*.c src/*.h include/kmq/*.h; do
     [ "$dep" = "$mod" ] && continue
     # Own header of a split module (job_ini.c -> job.h, image_vips.c -> image.h ...)
     case "$mod:$dep" in
-      job_ini:job|job_ini:job_internal|job:job_internal|job_internal:job|image_vips:image|summary_json:summary|kmeans_init:kmeans|report:runner) continue ;;
+      job_ini:job|job_ini:job_internal|job:job_internal|job_internal:job|image_vips:image|summary_json:summary|plot_svg:plot|kmeans_init:kmeans|report:runner) continue ;;
     esac
     if [ "$theirs" -gt "$mine" ]; then
       bad "$f includes $inc (layer $theirs) from layer $mine"

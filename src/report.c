@@ -1,17 +1,36 @@
 /* report.c — run-level files rebuilt from the summaries on disk (layer L3).
  *
- * run.json and elbow.csv are never assembled from memory: both `kmq run`
- * (at its end) and `kmq report OUT` scan OUT for summary.json files, read
- * them, sort them by (job, rel) and hand them to the summary module. That is
- * what makes a report rebuilt later, or after several shards wrote into one
- * output root, identical to the one a single run writes.
+ * run.json, elbow.csv and index.html are never assembled from memory: both
+ * `kmq run` (at its end) and `kmq report OUT` scan OUT for summary.json
+ * files, read them, sort them by (job, rel) and hand them to the summary
+ * module and to report_html.c. That is what makes a report rebuilt later,
+ * or after several shards wrote into one output root, identical to the one
+ * a single run writes. Without the run's own facts (`kmq report`), those of
+ * the existing run.json are kept (threads, wall time, start, job file); its
+ * status is recomputed from the summaries ("failures" when one failed, else
+ * "complete"), except that "interrupted" is kept.
+ *
+ * Collection-level elbow (run.json "jobs"[].elbow, method
+ * "kneedle-mean-normalised"). Per job, over its ok images: take the k
+ * values every image has; normalise each image's inertia over those k to
+ * [0, 1] ((I - min) / (max - min), so 1 at the smallest k and 0 at the
+ * largest; an image whose curve is flat, e.g. fewer colours than the
+ * smallest k, is left out); average the normalised curves point by point,
+ * so every image weighs the same whatever its size; and run Kneedle (S = 1,
+ * as for single images) on (k, mean). Fewer than 3 common k values, or no
+ * image left: no suggestion (k null). It suggests one k for a collection
+ * whose images are alike; it says nothing about any one image.
  *
  * Serial; no parallel region.
  */
 #include "kmq/runner.h"
 
 #include "internal.h"
+#include "kmq/elbow.h"
 #include "kmq/fsx.h"
+#include "report_internal.h"
+
+#include <math.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,8 +58,7 @@ static void summary_set_clear(summary_set *set)
     memset(set, 0, sizeof *set);
 }
 
-static kmq_status add_summary(summary_set *set, const char *root, const char *rel_dir,
-                              kmq_err *err)
+static kmq_status add_summary(summary_set *set, const char *root, const char *rel_dir, kmq_err *err)
 {
     char *dir = kmq_fsx_join(root, rel_dir);
     char *path = dir ? kmq_fsx_join(dir, "summary.json") : NULL;
@@ -83,8 +101,7 @@ done:
 }
 
 /* Walks `root`/`rel` depth first without following symlinks. */
-static kmq_status scan(summary_set *set, const char *root, const char *rel, int depth,
-                       kmq_err *err)
+static kmq_status scan(summary_set *set, const char *root, const char *rel, int depth, kmq_err *err)
 {
     if (depth > 64)
         return KMQ_OK;
@@ -128,10 +145,94 @@ static int compare_found(const void *a, const void *b)
     return c ? c : strcmp(x->dir, y->dir);
 }
 
+static bool same_job(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+/* Whether summary s has a result for k (results ascend by k). */
+static const kmq_k_result *result_for(const kmq_summary *s, size_t k)
+{
+    for (size_t i = 0; i < s->nresults; i++)
+        if (s->results[i].k == k)
+            return &s->results[i];
+    return NULL;
+}
+
+/* The collection-level elbow of images[from, to) (one job), as described
+ * at the top of the file. */
+static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to, kmq_job_elbow *e,
+                            kmq_err *err)
+{
+    enum { MAXK = 256 }; /* k is 1..256, so at most 256 distinct values */
+    double x[MAXK], mean[MAXK];
+    size_t nk = 0;
+    const kmq_summary *first = NULL;
+    memset(e, 0, sizeof *e);
+    e->job = images[from].summary->job;
+    for (size_t i = from; i < to && !first; i++)
+        if (images[i].summary->ok && images[i].summary->nresults > 0)
+            first = images[i].summary;
+    if (!first)
+        return KMQ_OK;
+    for (size_t j = 0; j < first->nresults && nk < MAXK; j++) {
+        size_t k = first->results[j].k;
+        bool everywhere = true;
+        for (size_t i = from; i < to && everywhere; i++)
+            if (images[i].summary->ok && !result_for(images[i].summary, k))
+                everywhere = false;
+        if (everywhere)
+            x[nk++] = (double)k;
+    }
+    e->nk = nk;
+    if (nk < 3)
+        return KMQ_OK;
+    for (size_t j = 0; j < nk; j++)
+        mean[j] = 0;
+    size_t used = 0;
+    for (size_t i = from; i < to; i++) {
+        const kmq_summary *s = images[i].summary;
+        if (!s->ok)
+            continue;
+        double lo = INFINITY, hi = -INFINITY, v[MAXK];
+        for (size_t j = 0; j < nk; j++) {
+            v[j] = result_for(s, (size_t)x[j])->inertia;
+            lo = fmin(lo, v[j]);
+            hi = fmax(hi, v[j]);
+        }
+        if (!(hi > lo) || !isfinite(hi - lo))
+            continue; /* flat: nothing to say about the elbow */
+        for (size_t j = 0; j < nk; j++)
+            mean[j] += (v[j] - lo) / (hi - lo);
+        used++;
+    }
+    e->images = used;
+    if (used == 0)
+        return KMQ_OK;
+    for (size_t j = 0; j < nk; j++)
+        mean[j] /= (double)used; /* summed in image order: deterministic */
+    size_t index = 0;
+    bool found = false;
+    kmq_err kerr = {0};
+    kmq_status st = kmq_elbow_kneedle(x, mean, nk, 1.0, &found, &index, &kerr);
+    if (st == KMQ_E_NOMEM)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    /* Any other refusal (cannot happen with ascending finite x) is "none". */
+    if (st == KMQ_OK && found) {
+        e->found = true;
+        e->k = (size_t)x[index];
+    }
+    return KMQ_OK;
+}
+
 kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info, kmq_err *err)
 {
     summary_set set = {0};
     kmq_run_image *images = NULL;
+    kmq_job_elbow *elbows = NULL;
+    kmq_run_facts old = {0};
+    char *run_path = NULL;
+    size_t njobs = 0;
     kmq_status st = scan(&set, out_root, "", 0, err);
     if (st != KMQ_OK)
         goto done;
@@ -141,7 +242,8 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info, kmq_
     }
     qsort(set.items, set.n, sizeof *set.items, compare_found);
     images = kmq__alloc_array(set.n, sizeof *images);
-    if (!images) {
+    elbows = kmq__calloc(set.n, sizeof *elbows); /* at most one job per image */
+    if (!images || !elbows) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
         goto done;
     }
@@ -151,9 +253,45 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info, kmq_
         images[i].summary = &set.items[i].summary;
         failed += !set.items[i].summary.ok;
     }
+    for (size_t i = 0; i < set.n;) {
+        size_t j = i + 1;
+        while (j < set.n && same_job(images[j].summary->job, images[i].summary->job))
+            j++;
+        if ((st = job_elbow(images, i, j, &elbows[njobs++], err)) != KMQ_OK)
+            goto done;
+        i = j;
+    }
     kmq_run_info rebuilt = {.status = failed ? "failures" : "complete", .threads = 0};
-    st = kmq_run_write(out_root, info ? info : &rebuilt, images, set.n, err);
+    if (!info) {
+        /* `kmq report`: keep the facts of the run that wrote run.json. */
+        kmq_err ignored = {0};
+        run_path = kmq_fsx_join(out_root, "run.json");
+        if (!run_path) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            goto done;
+        }
+        kmq_status rst = kmq_run_info_read(run_path, &old, &ignored);
+        if (rst == KMQ_E_NOMEM) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            goto done;
+        }
+        if (rst == KMQ_OK) {
+            if (strcmp(old.status, "interrupted") == 0)
+                rebuilt.status = old.status;
+            rebuilt.job_file = old.job_file;
+            rebuilt.threads = old.threads;
+            rebuilt.wall_s = old.wall_s;
+            rebuilt.started_utc = old.started_utc;
+        }
+        info = &rebuilt;
+    }
+    st = kmq_run_write_with_elbows(out_root, info, elbows, njobs, images, set.n, err);
+    if (st == KMQ_OK)
+        st = kmq__report_write_html(out_root, info, elbows, njobs, images, set.n, err);
 done:
+    kmq_run_facts_clear(&old);
+    kmq__free(run_path);
+    kmq__free(elbows);
     kmq__free(images);
     summary_set_clear(&set);
     return st;

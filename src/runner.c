@@ -31,8 +31,10 @@
 #include "kmq/labels.h"
 #include "kmq/pngout.h"
 #include "kmq/rng.h"
+#include "runner_plots.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -40,13 +42,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SUMMARY_NAME "summary.json"
-#define LOCK_NAME ".kmq.lock"
+#define LOCK_NAME    ".kmq.lock"
 
 static bool cancelled(const kmq_run_opts *opts)
 {
@@ -129,7 +130,7 @@ typedef struct image_work {
     kmq_png **labelmaps;     /* nk writers (NULL when not saved) */
     uint64_t *sample_weights;
     uint32_t *sample_keys;
-    double *centers;         /* nk * KMQ_MAX_K * 3 */
+    double *centers; /* nk * KMQ_MAX_K * 3 */
 } image_work;
 
 static void image_work_free(image_work *w, size_t nk)
@@ -178,16 +179,15 @@ static kmq_status histogram_pass(image_work *w, const kmq_run_opts *opts, kmq_er
  * the histogram: a reproducible multinomial sample that needs no second
  * read of the image. The stream is keyed (seed, 0, UINT64_MAX), apart from
  * every restart's stream. */
-static kmq_status draw_sample(image_work *w, const kmq_points *all, uint64_t sample,
-                              uint64_t seed, kmq_points *out, kmq_err *err)
+static kmq_status draw_sample(image_work *w, const kmq_points *all, uint64_t sample, uint64_t seed,
+                              kmq_points *out, kmq_err *err)
 {
     size_t n = all->n;
     uint64_t *cum = kmq__alloc_array(n, sizeof *cum);
     uint64_t *hits = kmq__calloc(n, sizeof *hits);
     kmq_status st = KMQ_OK;
     if (!cum || !hits) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a sample of %" PRIu64,
-                         sample);
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a sample of %" PRIu64, sample);
         goto done;
     }
     uint64_t total = 0;
@@ -215,8 +215,7 @@ static kmq_status draw_sample(image_work *w, const kmq_points *all, uint64_t sam
     w->sample_keys = kmq__alloc_array(m, sizeof *w->sample_keys);
     w->sample_weights = kmq__alloc_array(m, sizeof *w->sample_weights);
     if (!w->sample_keys || !w->sample_weights) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a sample of %" PRIu64,
-                         sample);
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a sample of %" PRIu64, sample);
         goto done;
     }
     for (size_t i = 0, j = 0; i < n; i++) {
@@ -248,9 +247,8 @@ static uint8_t round_channel(double v)
  * labelling of the distinct colours: palette (rounded centres with their
  * pixel counts), inertia, mse, mse_output (exact, in integers, over the
  * distinct colours: every pixel of a colour has the same error). */
-static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit,
-                                  const uint8_t *labels, double inertia, uint64_t pixels,
-                                  kmq_k_result *r, kmq_err *err)
+static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit, const uint8_t *labels,
+                                  double inertia, uint64_t pixels, kmq_k_result *r, kmq_err *err)
 {
     size_t ke = fit->k_effective;
     r->k = fit->k;
@@ -313,8 +311,8 @@ static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const ch
             for (size_t j = 0; j < r->k_effective; j++)
                 memcpy(pal + 3 * j, r->palette[j].rgb, 3);
             char *path = kmq_fsx_join(dir, r->indexed.path);
-            st = path ? kmq_png_open_indexed(path, info->width, info->height, pal,
-                                             r->k_effective, &w->indexed[i], err)
+            st = path ? kmq_png_open_indexed(path, info->width, info->height, pal, r->k_effective,
+                                             &w->indexed[i], err)
                       : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             kmq__free(path);
         }
@@ -461,8 +459,8 @@ static void find_elbow(kmq_summary *s)
 }
 
 /* Copies the config part of the summary from the job (owned copies). */
-static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t seed,
-                              int threads, const char *path, const char *rel, kmq_err *err)
+static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t seed, int threads,
+                              const char *path, const char *rel, kmq_err *err)
 {
     s->path = kmq__strdup(path);
     s->rel = kmq__strdup(rel);
@@ -609,6 +607,9 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
         s->results[i].map_s = map_s;
     fill_compression(s);
     find_elbow(s);
+    st = kmq__runner_write_plots(dir, in->path, &io, s, &all, w.labels, err);
+    if (st != KMQ_OK)
+        goto done;
     s->ok = true;
 
 done:
@@ -643,14 +644,72 @@ static kmq_status make_error_summary(kmq_summary *s, const kmq_err *image_err)
     return KMQ_OK;
 }
 
-/* Removes the files a previous attempt of this image may have left when it
- * wrote fewer or other k values: the summary is rewritten either way. */
-static void remove_file(const char *dir, const char *name)
+/* Whether `name` is a file kmq itself writes into an image folder (README
+ * "Outputs": summary.json, preview.jpg, elbow.svg, restarts.svg, and per k
+ * kK.png, kK.labels.png, kK.palette.png, kK.palette.svg, kK.colors.svg with
+ * K in 1..999 without leading zeros) or a temporary file of fsx. */
+static bool is_image_output(const char *name)
 {
-    char *path = kmq_fsx_join(dir, name);
-    if (path)
-        unlink(path);
-    kmq__free(path);
+    static const char *const fixed[] = {SUMMARY_NAME, "preview.jpg", "elbow.svg", "restarts.svg"};
+    static const char *const per_k[] = {".png", ".labels.png", ".palette.png", ".palette.svg",
+                                        ".colors.svg"};
+    if (strncmp(name, KMQ_FSX_TMP_PREFIX, strlen(KMQ_FSX_TMP_PREFIX)) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(name, fixed[i]) == 0)
+            return true;
+    if (name[0] != 'k' || name[1] < '1' || name[1] > '9')
+        return false;
+    const char *p = name + 2;
+    while (*p >= '0' && *p <= '9' && p - name < 4)
+        p++;
+    for (size_t i = 0; i < sizeof per_k / sizeof per_k[0]; i++)
+        if (strcmp(p, per_k[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Removes every file kmq writes into the image folder `dir` (see
+ * is_image_output), so that an image redone with another k list ends with
+ * exactly the files of its current list, and a failed image with its error
+ * summary alone. Anything else (files of other names, sub-folders) is left
+ * alone, and a symlinked folder is not entered. Best effort: a file that
+ * cannot be removed is overwritten or reported later. */
+static void remove_image_outputs(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (is_image_output(e->d_name) &&
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Removes the temporary files a killed run left in `dir` (fsx names them
+ * with KMQ_FSX_TMP_PREFIX). Only called on folders this process owns: an
+ * image folder it is about to write, or the root under an exclusive lock. */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t prefix = strlen(KMQ_FSX_TMP_PREFIX);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, KMQ_FSX_TMP_PREFIX, prefix) == 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
 }
 
 /* Whether `dir` already holds a finished summary with this hash. */
@@ -678,17 +737,31 @@ static char *image_rel_dir(const kmq_job *job, const kmq_input_file *in)
 /* ------------------------------------------------------------------ */
 /* A whole job                                                         */
 
-static kmq_status lock_output(const char *root, int *fd_out, kmq_err *err)
+/* One writer per output root, except that shards of one job may share it:
+ * every run holds byte 0 of the lock file (exclusively when it processes
+ * everything, shared when it is a shard) and a shard also holds byte 1 + I
+ * exclusively. So a second plain run, or a second copy of the same shard,
+ * is refused, while the N tasks of a job array work side by side. fcntl
+ * record locks are released by the kernel when the process dies, and work
+ * on network file systems where flock may not. */
+static kmq_status lock_output(const char *root, const kmq_run_opts *opts, int *fd_out, kmq_err *err)
 {
     char *path = kmq_fsx_join(root, LOCK_NAME);
     if (!path)
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    bool shard = opts->shard_count > 1;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     kmq_status st = KMQ_OK;
+    struct flock whole = {
+        .l_type = shard ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    struct flock mine = {.l_type = F_WRLCK,
+                         .l_whence = SEEK_SET,
+                         .l_start = 1 + (off_t)opts->shard_index,
+                         .l_len = 1};
     if (fd < 0) {
         st = kmq_err_set(err, KMQ_E_WRITE, "cannot create the lock file %s: %s", path,
                          strerror(errno));
-    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    } else if (fcntl(fd, F_SETLK, &whole) != 0 || (shard && fcntl(fd, F_SETLK, &mine) != 0)) {
         st = kmq_err_set(err, KMQ_E_WRITE,
                          "output folder %s is in use by another kmq run (lock %s is held); "
                          "wait for it to finish or choose another output",
@@ -724,18 +797,20 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     if (st != KMQ_OK)
         goto done;
     for (size_t i = 0; i < inputs.n; i++)
-        totals->images += kmq_runner_in_shard(inputs.items[i].rel, opts->shard_index,
-                                              opts->shard_count);
+        totals->images +=
+            kmq_runner_in_shard(inputs.items[i].rel, opts->shard_index, opts->shard_count);
     if (opts->dry_run)
         goto done;
 
     st = kmq_fsx_mkdirs(job->output, "", err);
     if (st == KMQ_OK)
-        st = lock_output(job->output, &lock_fd, err);
+        st = lock_output(job->output, opts, &lock_fd, err);
     if (st != KMQ_OK) {
         kmq_err_where(err, "%s", job->output);
         goto done;
     }
+    if (opts->shard_count <= 1)
+        remove_stale_temps(job->output);
 
     size_t index = 0;
     for (size_t i = 0; i < inputs.n && st == KMQ_OK; i++) {
@@ -747,8 +822,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             break;
         }
         const kmq_job_spec *spec = &job->jobs[in->job];
-        kmq_progress prog = {.index = index++, .total = totals->images, .job = spec->name,
-                             .path = in->path};
+        kmq_progress prog = {
+            .index = index++, .total = totals->images, .job = spec->name, .path = in->path};
         char *rel_dir = image_rel_dir(job, in);
         char *dir = rel_dir ? kmq_fsx_join(job->output, rel_dir) : NULL;
         char *summary_path = dir ? kmq_fsx_join(dir, SUMMARY_NAME) : NULL;
@@ -772,9 +847,15 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         kmq_status ist = kmq_fsx_mkdirs(job->output, rel_dir, &image_err);
         if (ist == KMQ_OK) {
             /* A re-done image must not keep a stale "done" marker while it
-             * is being rewritten. */
+             * is being rewritten (the marker goes first), nor files of k
+             * values no longer in its list, nor a killed run's temporaries. */
             unlink(summary_path);
+            remove_image_outputs(dir);
             ist = run_image(spec, job->seed, in, dir, opts, &prog, t_run, &s, &image_err);
+            /* A failed or abandoned image keeps no output file: its PNGs
+             * without a summary would look done to a reader. */
+            if (ist != KMQ_OK)
+                remove_image_outputs(dir);
         }
         if (ist == KMQ_E_INTERRUPTED || ist == KMQ_E_NOMEM) {
             kmq_err_set(err, image_err.code, "%s", image_err.msg);
@@ -794,12 +875,19 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         kmq_err write_err = {0};
         if (kmq_summary_write(summary_path, &s, &write_err) != KMQ_OK) {
             /* The image cannot be recorded (disk full, folder gone): it
-             * counts as failed, and the batch goes on. */
+             * counts as failed, its files go (they would look done and
+             * hold space), progress and the log say why, and the batch
+             * goes on; the next run retries it. */
             if (ist == KMQ_OK) {
                 totals->done--;
                 totals->failed++;
+                remove_image_outputs(dir);
+                if (make_error_summary(&s, &write_err) != KMQ_OK) {
+                    st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+                    goto next;
+                }
             }
-            remove_file(dir, SUMMARY_NAME);
+            unlink(summary_path);
         }
         prog.event = KMQ_PROGRESS_IMAGE_DONE;
         prog.summary = &s;
@@ -813,13 +901,13 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
 
     if (st == KMQ_OK || st == KMQ_E_INTERRUPTED) {
         totals->interrupted = st == KMQ_E_INTERRUPTED;
-        kmq_run_info info = {
-            .status = totals->interrupted ? "interrupted"
-                                          : (totals->failed ? "failures" : "complete"),
-            .job_file = job->path && job->path[0] ? job->path : NULL,
-            .threads = opts->par.threads,
-            .wall_s = kmq_par_now_s() - t_run,
-            .started_utc = started};
+        kmq_run_info info = {.status = totals->interrupted
+                                           ? "interrupted"
+                                           : (totals->failed ? "failures" : "complete"),
+                             .job_file = job->path && job->path[0] ? job->path : NULL,
+                             .threads = opts->par.threads,
+                             .wall_s = kmq_par_now_s() - t_run,
+                             .started_utc = started};
         kmq_err report_err = {0};
         kmq_status rst = kmq_report_build(job->output, &info, &report_err);
         if (rst != KMQ_OK && rst != KMQ_E_NOT_FOUND && st == KMQ_OK) {

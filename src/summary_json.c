@@ -55,7 +55,10 @@
  *            error (null | {code, message}), pixels (null if unknown),
  *            k [k of each result], k_effective [same order], elbow_k (number |
  *            null), seconds (the image's seconds.total)}],
- *   jobs [{name, images, ok, failed}] in order of first appearance.
+ *   jobs [{name, images, ok, failed}] in order of first appearance; through
+ *   kmq_run_write_with_elbows each job also has elbow (null | {method
+ *   "kneedle-mean-normalised", k (number | null), images, k_values}), the
+ *   collection-level suggestion computed by the report (report.c).
  *
  * elbow.csv: header "job,image,k,inertia,mse,psnr_db,iterations,seconds",
  * then one row per (ok image, result) in the order given; image = rel (path
@@ -974,8 +977,29 @@ static bool build_run_image(builder *b, json_t *images, const kmq_run_image *im)
            put(o, "seconds", jreal(s->total_s));
 }
 
-static json_t *build_run(builder *b, const kmq_run_info *info, const kmq_run_image *images,
-                         size_t n, job_count *jobs)
+/* A job's "elbow": null without an entry, else {method, k (or null),
+ * images, k_values}. */
+static json_t *build_job_elbow(builder *b, const kmq_job_elbow *elbows, size_t n_elbows,
+                               const char *job)
+{
+    const kmq_job_elbow *e = NULL;
+    for (size_t i = 0; i < n_elbows && !e; i++)
+        if (same_job(elbows[i].job, job))
+            e = &elbows[i];
+    if (!e)
+        return json_null();
+    json_t *o = json_object();
+    if (!o || !put(o, "method", json_string("kneedle-mean-normalised")) ||
+        !put(o, "k", e->found ? ju64(b, "elbow.k", e->k) : json_null()) ||
+        !put_u64(b, o, "images", e->images) || !put_u64(b, o, "k_values", e->nk)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *build_run(builder *b, const kmq_run_info *info, const kmq_job_elbow *elbows,
+                         size_t n_elbows, const kmq_run_image *images, size_t n, job_count *jobs)
 {
     size_t njobs = 0, nok = 0;
     uint64_t pixels = 0;
@@ -1042,6 +1066,8 @@ static json_t *build_run(builder *b, const kmq_run_info *info, const kmq_run_ima
         json_t *o = push_child(arr, json_object());
         if (!o || !put(o, "name", jstr(jobs[j].name)) || !put_u64(b, o, "images", jobs[j].images) ||
             !put_u64(b, o, "ok", jobs[j].ok) || !put_u64(b, o, "failed", jobs[j].failed))
+            goto fail;
+        if (elbows && !put(o, "elbow", build_job_elbow(b, elbows, n_elbows, jobs[j].name)))
             goto fail;
     }
     return root;
@@ -1181,6 +1207,13 @@ static kmq_status build_csv(const kmq_run_image *images, size_t n, char **text, 
 kmq_status kmq_run_write(const char *out_root, const kmq_run_info *info,
                          const kmq_run_image *images, size_t n, kmq_err *err)
 {
+    return kmq_run_write_with_elbows(out_root, info, NULL, 0, images, n, err);
+}
+
+kmq_status kmq_run_write_with_elbows(const char *out_root, const kmq_run_info *info,
+                                     const kmq_job_elbow *elbows, size_t n_elbows,
+                                     const kmq_run_image *images, size_t n, kmq_err *err)
+{
     kmq_status st;
     builder b = {err, KMQ_OK};
     job_count *jobs = NULL;
@@ -1198,7 +1231,7 @@ kmq_status kmq_run_write(const char *out_root, const kmq_run_info *info,
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory building run.json");
         goto done;
     }
-    root = build_run(&b, info, images, n, jobs);
+    root = build_run(&b, info, elbows, n_elbows, images, n, jobs);
     if ((st = built(&b, root, "run.json", err)) != KMQ_OK)
         goto done;
     /* Both documents are formatted before either is written, so a failure
@@ -1224,5 +1257,91 @@ done:
     kmq__free(csv_text);
     kmq__free(run_path);
     kmq__free(csv_path);
+    return st;
+}
+
+/* ---- reading run.json back ---------------------------------------------- */
+
+void kmq_run_facts_clear(kmq_run_facts *f)
+{
+    if (!f)
+        return;
+    kmq__free(f->status);
+    kmq__free(f->job_file);
+    kmq__free(f->started_utc);
+    memset(f, 0, sizeof *f);
+}
+
+/* A string or null member of a run.json; `nullable` says whether null is
+ * allowed. */
+static kmq_status run_str(const json_t *root, const char *key, bool nullable, char **out,
+                          kmq_err *err)
+{
+    json_t *v = json_object_get(root, key);
+    if (v && nullable && json_is_null(v)) {
+        *out = NULL;
+        return KMQ_OK;
+    }
+    if (!v || !json_is_string(v))
+        return kmq_err_set(err, KMQ_E_DECODE,
+                           "not a kmq schema-1 run.json: field \"%s\" is "
+                           "missing or not a string",
+                           key);
+    *out = kmq__strdup(json_string_value(v));
+    return *out ? KMQ_OK : kmq_err_set(err, KMQ_E_NOMEM, "out of memory reading run.json");
+}
+
+kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err)
+{
+    kmq_status st;
+    char *text = NULL;
+    size_t len = 0;
+    json_t *root = NULL;
+    kmq_run_facts f = {0};
+    json_error_t jerr;
+
+    jansson_begin();
+    if ((st = kmq_fsx_read_all(path, SUMMARY_MAX_BYTES, &text, &len, err)) != KMQ_OK)
+        goto done;
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (jansson_oom) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory parsing %s", path);
+        goto done;
+    }
+    if (!root) {
+        st = kmq_err_set(err, KMQ_E_DECODE, "not a kmq run.json: invalid JSON at line %d: %s",
+                         jerr.line, jerr.text);
+        goto done;
+    }
+    json_t *schema = json_object_get(root, "schema");
+    json_t *threads = json_object_get(root, "threads");
+    json_t *sec = json_object_get(root, "seconds");
+    json_t *wall = sec ? json_object_get(sec, "wall") : NULL;
+    if (!json_is_integer(schema) || json_integer_value(schema) != RUN_SCHEMA) {
+        st = kmq_err_set(err, KMQ_E_DECODE, "not a kmq run.json: \"schema\" is not %d", RUN_SCHEMA);
+        goto done;
+    }
+    if (!json_is_integer(threads) || json_integer_value(threads) < 0 ||
+        json_integer_value(threads) > INT_MAX || !(json_is_number(wall) || json_is_null(wall))) {
+        st = kmq_err_set(err, KMQ_E_DECODE,
+                         "not a kmq schema-1 run.json: \"threads\" or \"seconds.wall\" is "
+                         "missing or has the wrong type");
+        goto done;
+    }
+    f.threads = (int)json_integer_value(threads);
+    f.wall_s = json_is_null(wall) ? NAN : json_number_value(wall);
+    if ((st = run_str(root, "status", false, &f.status, err)) != KMQ_OK ||
+        (st = run_str(root, "job_file", true, &f.job_file, err)) != KMQ_OK ||
+        (st = run_str(root, "started_utc", true, &f.started_utc, err)) != KMQ_OK)
+        goto done;
+    *out = f;
+    memset(&f, 0, sizeof f);
+
+done:
+    if (st == KMQ_E_DECODE)
+        kmq_err_where(err, "%s", path);
+    kmq_run_facts_clear(&f);
+    json_decref(root);
+    kmq__free(text);
     return st;
 }

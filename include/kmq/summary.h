@@ -95,6 +95,16 @@ KMQ_MUST_CHECK kmq_status kmq_summary_write(const char *path, const kmq_summary 
  * KMQ_E_DECODE (not a schema-1 summary) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_summary_read(const char *path, kmq_summary *out, kmq_err *err);
 
+/* The elbow suggested for a whole job (run.json "jobs"[].elbow), found by
+ * the caller (the report) from its images' inertia curves. */
+typedef struct kmq_job_elbow {
+    const char *job;         /* job name as in the summaries (NULL: no job name) */
+    bool found;              /* false: no elbow (elbow.k is null) */
+    size_t k;
+    size_t images;           /* images whose curves were combined */
+    size_t nk;               /* k values of the combined curve */
+} kmq_job_elbow;
+
 /* Run-level facts that summaries do not hold. */
 typedef struct kmq_run_info {
     const char *status;      /* "complete", "failures", "interrupted" */
@@ -103,6 +113,26 @@ typedef struct kmq_run_info {
     double wall_s;           /* whole run */
     const char *started_utc; /* ISO 8601 */
 } kmq_run_info;
+
+/* Run-level facts read back from an existing run.json (the fields of
+ * kmq_run_info above, owned). Zero-initialise; kmq_run_facts_clear frees. */
+typedef struct kmq_run_facts {
+    char *status;
+    char *job_file;          /* NULL when null in the file */
+    int threads;
+    double wall_s;
+    char *started_utc;       /* NULL when null in the file */
+} kmq_run_facts;
+
+void kmq_run_facts_clear(kmq_run_facts *f);
+
+/* Reads the run-level facts of the run.json at `path` (what kmq_run_write
+ * wrote from a kmq_run_info), so that `kmq report` can rebuild run.json
+ * without losing them. `out` is written only on success. Returns KMQ_OK,
+ * KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE, KMQ_E_TOO_LARGE, KMQ_E_DECODE (not a
+ * schema-1 run.json) or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out,
+                                            kmq_err *err);
 
 /* One image of a run: its folder relative to the output root and its summary. */
 typedef struct kmq_run_image {
@@ -115,5 +145,15 @@ typedef struct kmq_run_image {
  * KMQ_E_WRITE or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_run_write(const char *out_root, const kmq_run_info *info,
                                         const kmq_run_image *images, size_t n, kmq_err *err);
+
+/* kmq_run_write, and each entry of run.json's "jobs" gets an "elbow" key:
+ * {"method": "kneedle-mean-normalised", "k": number | null, "images",
+ * "k_values"} from the entry of `elbows` (n_elbows, borrowed) with the same
+ * job name, null for a job without one. Same returns. */
+KMQ_MUST_CHECK kmq_status kmq_run_write_with_elbows(const char *out_root,
+                                                    const kmq_run_info *info,
+                                                    const kmq_job_elbow *elbows,
+                                                    size_t n_elbows, const kmq_run_image *images,
+                                                    size_t n, kmq_err *err);
 
 #endif

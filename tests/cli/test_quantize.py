@@ -15,7 +15,12 @@ class Quantize(unittest.TestCase):
         kt.run("quantize", os.path.join(kt.PHOTOS, "coffee.png"), "-k", "3,7", "-o", out,
                "--restarts", "2", "--seed", "5", "--quiet", check_code=0)
         folder = os.path.join(out, "coffee.png")
-        self.assertEqual(sorted(os.listdir(folder)), ["k3.png", "k7.png", "summary.json"])
+        # results, summary, and the report's files (README "Outputs"): two k
+        # values, so no elbow.svg, and a colour-space chart for each k
+        self.assertEqual(sorted(os.listdir(folder)),
+                         ["k3.colors.svg", "k3.palette.svg", "k3.png", "k7.colors.svg",
+                          "k7.palette.svg", "k7.png", "preview.jpg", "restarts.svg",
+                          "summary.json"])
         s = kt.load_json(os.path.join(folder, "summary.json"))
         self.assertEqual(s["config"]["k"], [3, 7])
         self.assertEqual(s["config"]["seed"], 5)
