@@ -47,6 +47,13 @@ struct kmq_png {
     bool out_of_memory; /* an allocation libpng asked for failed */
     int write_errno;    /* errno of the failed fwrite, 0 if none */
     char png_msg[200];  /* libpng's error text */
+    /* Staging (kmq_png_stage): compressed bytes wait here until
+     * kmq_png_flush, so that writing rows does no I/O. */
+    uint8_t *stage;
+    size_t stage_len, stage_cap;
+    uint32_t stage_rows;  /* most rows between two flushes */
+    uint32_t rows_staged; /* rows written since the last flush */
+    bool stage_overflow;
 };
 
 unsigned kmq_png_bit_depth(size_t ncolors)
@@ -92,6 +99,16 @@ static void on_png_free(png_structp png, png_voidp mem)
 static void on_png_write(png_structp png, png_bytep data, size_t len)
 {
     kmq_png *p = png_get_io_ptr(png);
+    if (p->stage) {
+        if (len > p->stage_cap - p->stage_len) {
+            p->stage_overflow = true;
+            png_error(png, "staging buffer overflow");
+        }
+        memcpy(p->stage + p->stage_len, data, len);
+        p->stage_len += len;
+        p->bytes += len;
+        return;
+    }
     errno = 0;
     if (fwrite(data, 1, len, p->file.fp) != len) {
         p->write_errno = errno ? errno : EIO;
@@ -114,6 +131,10 @@ static kmq_status png_failure(kmq_png *p, kmq_err *err)
     if (p->write_errno)
         return kmq_err_set(err, KMQ_E_WRITE, "cannot write %s: %s", p->file.final_path,
                            strerror(p->write_errno));
+    if (p->stage_overflow)
+        return kmq_err_set(err, KMQ_E_INTERNAL,
+                           "%s: compressed rows overflowed their %zu-byte staging buffer",
+                           p->file.final_path, p->stage_cap);
     return kmq_err_set(err, KMQ_E_WRITE, "cannot write %s: libpng: %s", p->file.final_path,
                        p->png_msg);
 }
@@ -160,6 +181,7 @@ static void png_free_all(kmq_png *p)
         png_destroy_write_struct(&p->png, p->info ? &p->info : NULL);
     kmq_fsx_abort(&p->file);
     kmq__free(p->packed);
+    kmq__free(p->stage);
     kmq__free(p);
 }
 
@@ -251,6 +273,9 @@ kmq_status kmq_png_write_row(kmq_png *png, const uint8_t *row, kmq_err *err)
     if (p->rows_done >= p->height)
         return kmq_err_set(err, KMQ_E_ARG, "%s: row %u is past the last row (height %u)",
                            p->file.final_path, p->rows_done, p->height);
+    if (p->stage && p->rows_staged >= p->stage_rows)
+        return kmq_err_set(err, KMQ_E_ARG, "%s: more than %u rows staged without a flush",
+                           p->file.final_path, p->stage_rows);
     size_t samples = (size_t)p->width * (size_t)p->channels;
     if (p->ncolors > 0) {
         for (size_t x = 0; x < samples; x++)
@@ -275,9 +300,56 @@ kmq_status kmq_png_write_row(kmq_png *png, const uint8_t *row, kmq_err *err)
         }
     }
     kmq_status status = write_packed_row(p, err);
-    if (status == KMQ_OK)
+    if (status == KMQ_OK) {
         p->rows_done++;
+        p->rows_staged++;
+    }
     return status;
+}
+
+kmq_status kmq_png_stage(kmq_png *png, uint32_t rows, kmq_err *err)
+{
+    kmq_png *p = png;
+    if (p->stage || rows == 0)
+        return kmq_err_set(err, KMQ_E_ARG, "%s: staging is set once, for at least one row",
+                           p->file.final_path);
+    /* What `rows` rows can add to the output: their deflate bound (input +
+     * 1/1000 + a few bytes per 16 KiB block), plus what deflate held back
+     * from earlier rows (at most one pending block: 16 Ki symbols of <= 6
+     * bytes), libpng's 8 KiB IDAT buffer and chunk headers. Doubling the
+     * input and adding 512 KiB covers all of it with room to spare. */
+    size_t row_bytes = ((size_t)p->width * p->depth * (size_t)p->channels + 7) / 8 + 1;
+    if (row_bytes > (SIZE_MAX - ((size_t)512 << 10)) / 2 / rows)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory staging %u rows of %s", rows,
+                           p->file.final_path);
+    size_t cap = 2 * row_bytes * rows + ((size_t)512 << 10);
+    p->stage = kmq__alloc(cap);
+    if (!p->stage)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory staging %u rows of %s", rows,
+                           p->file.final_path);
+    p->stage_cap = cap;
+    p->stage_rows = rows;
+    p->rows_staged = 0;
+    return KMQ_OK;
+}
+
+kmq_status kmq_png_flush(kmq_png *png, kmq_err *err)
+{
+    kmq_png *p = png;
+    if (p->failed)
+        return kmq_err_set(err, KMQ_E_WRITE, "cannot write %s: an earlier write failed",
+                           p->file.final_path);
+    if (p->stage && p->stage_len > 0) {
+        errno = 0;
+        if (fwrite(p->stage, 1, p->stage_len, p->file.fp) != p->stage_len) {
+            p->failed = true;
+            return kmq_err_set(err, KMQ_E_WRITE, "cannot write %s: %s", p->file.final_path,
+                               strerror(errno ? errno : EIO));
+        }
+    }
+    p->stage_len = 0;
+    p->rows_staged = 0;
+    return KMQ_OK;
 }
 
 kmq_status kmq_png_close(kmq_png *png, uint64_t *bytes, kmq_err *err)
@@ -295,6 +367,13 @@ kmq_status kmq_png_close(kmq_png *png, uint64_t *bytes, kmq_err *err)
                              p->file.final_path, p->rows_done, p->height);
         goto done;
     }
+    /* The end of the stream (the last deflate block, IEND) goes straight to
+     * the file: close runs on one thread. */
+    status = kmq_png_flush(p, err);
+    if (status != KMQ_OK)
+        goto done;
+    kmq__free(p->stage);
+    p->stage = NULL;
     status = write_end(p, err);
     if (status != KMQ_OK)
         goto done;

@@ -17,9 +17,10 @@
  * unusable, interrupted) is returned instead.
  *
  * Threads: the fit and the labelling are OpenMP drivers called from here,
- * one at a time, with the run's budget; the passes themselves stream on this
+ * one at a time, with the run's budget. The passes read strips on this
  * thread (libvips decodes with its own pool, sized by the CLI from the same
- * budget). No region is opened in this file.
+ * budget); the map pass is itself a driver: each strip is labelled and
+ * encoded in one region (encode_strip), never while libvips is working.
  */
 #include "kmq/runner.h"
 
@@ -118,19 +119,29 @@ void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char 
 /* ------------------------------------------------------------------ */
 /* One image                                                           */
 
+/* One PNG being written in the map pass, and the label set it shows. */
+typedef struct map_writer {
+    kmq_png *png;
+    size_t set;
+    kmq_status status; /* outcome of this strip's rows */
+    kmq_err err;
+} map_writer;
+
 /* Everything one image needs while it is processed; freed in one place. */
 typedef struct image_work {
     kmq_image *img;
     kmq_hist *hist;
     kmq_labels *labels;
     uint8_t *strip;          /* strip_rows * width * 3 */
-    uint8_t *label_rows;     /* nk * width: one output row per k */
-    uint8_t **label_row_ptr; /* nk pointers into label_rows */
-    kmq_png **indexed;       /* nk writers (NULL when not saved) */
-    kmq_png **labelmaps;     /* nk writers (NULL when not saved) */
+    uint8_t *label_strip;    /* nk * strip_rows * width: labels of one strip per k */
+    uint8_t **label_row_ptr; /* strip_rows * nk pointers into label_strip, row-major */
+    kmq_status *row_status;  /* strip_rows: map kernel outcome per row */
+    map_writer *writers;     /* every open PNG writer, in (k, kind) order */
+    size_t nwriters;
+    kmq_png **indexed;   /* nk writers (NULL when not saved) */
+    kmq_png **labelmaps; /* nk writers (NULL when not saved) */
     uint64_t *sample_weights;
     uint32_t *sample_keys;
-    double *centers; /* nk * KMQ_MAX_K * 3 */
 } image_work;
 
 static void image_work_free(image_work *w, size_t nk)
@@ -145,11 +156,12 @@ static void image_work_free(image_work *w, size_t nk)
     kmq_hist_free(w->hist);
     kmq_image_free(w->img);
     kmq__free(w->strip);
-    kmq__free(w->label_rows);
+    kmq__free(w->label_strip);
     kmq__free(w->label_row_ptr);
+    kmq__free(w->row_status);
+    kmq__free(w->writers);
     kmq__free(w->sample_weights);
     kmq__free(w->sample_keys);
-    kmq__free(w->centers);
     memset(w, 0, sizeof *w);
 }
 
@@ -294,14 +306,18 @@ static char *k_file_name(size_t k, const char *suffix)
 }
 
 /* Opens one PNG writer per k and file kind the job saves. */
+/* Opens one PNG writer per k and file kind the job saves, each staging
+ * one strip of compressed rows (see map_pass). */
 static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const char *dir,
                                const kmq_summary *s, kmq_err *err)
 {
     size_t nk = s->nresults;
     const kmq_image_info *info = kmq_image_get_info(w->img);
+    uint32_t strip_rows = kmq_image_strip_rows(w->img);
     w->indexed = kmq__calloc(nk, sizeof *w->indexed);
     w->labelmaps = kmq__calloc(nk, sizeof *w->labelmaps);
-    if (!w->indexed || !w->labelmaps)
+    w->writers = kmq__calloc(2 * nk, sizeof *w->writers);
+    if (!w->indexed || !w->labelmaps || !w->writers)
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory opening output files");
     for (size_t i = 0; i < nk; i++) {
         const kmq_k_result *r = &s->results[i];
@@ -315,12 +331,20 @@ static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const ch
                                              &w->indexed[i], err)
                       : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             kmq__free(path);
+            if (st == KMQ_OK) {
+                w->writers[w->nwriters++] = (map_writer){.png = w->indexed[i], .set = i};
+                st = kmq_png_stage(w->indexed[i], strip_rows, err);
+            }
         }
         if (st == KMQ_OK && (spec->save & KMQ_SAVE_LABELS)) {
             char *path = kmq_fsx_join(dir, r->labels.path);
             st = path ? kmq_png_open_grey(path, info->width, info->height, &w->labelmaps[i], err)
                       : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             kmq__free(path);
+            if (st == KMQ_OK) {
+                w->writers[w->nwriters++] = (map_writer){.png = w->labelmaps[i], .set = i};
+                st = kmq_png_stage(w->labelmaps[i], strip_rows, err);
+            }
         }
         if (st != KMQ_OK)
             return st;
@@ -328,9 +352,63 @@ static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const ch
     return KMQ_OK;
 }
 
-/* Pass 2: every pixel to its label for every k, rows written as they come. */
+/* Maps one strip to labels and encodes it: rows are labelled in parallel
+ * (the map kernel, disjoint outputs), then the writers encode their rows
+ * in parallel, one writer per thread at a time, into memory (kmq_png_stage:
+ * no I/O in the region). The first writer to compress a row allocates
+ * libpng's zlib state; a failure there lands in that writer's status, like
+ * any other, and is read after the region. The bytes do not depend on
+ * which thread encodes which writer. */
+static void encode_strip(image_work *w, size_t nk, uint32_t rows, const kmq_par *par)
+{
+    const kmq_image_info *info = kmq_image_get_info(w->img);
+    const size_t width = info->width, row_bytes = width * 3;
+    const size_t strip_rows = kmq_image_strip_rows(w->img);
+    const uint8_t *strip = w->strip;
+    const kmq_labels *labels = w->labels;
+    uint8_t *const *row_ptr = w->label_row_ptr;
+    const uint8_t *label_strip = w->label_strip;
+    kmq_status *row_status = w->row_status;
+    map_writer *writers = w->writers;
+    const size_t nwriters = w->nwriters;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(par->threads) default(none)                                       \
+    shared(strip, labels, row_ptr, label_strip, row_status, writers)                               \
+        firstprivate(nk, rows, width, row_bytes, strip_rows, nwriters)
+#else
+    (void)par;
+#endif
+    {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (uint32_t y = 0; y < rows; y++) {
+            kmq_err ignored = {0}; /* map_pass redoes a failed row for its message */
+            row_status[y] = kmq_labels_map_row(labels, strip + y * row_bytes, width,
+                                               row_ptr + y * nk, &ignored);
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (size_t j = 0; j < nwriters; j++) {
+            map_writer *mw = &writers[j];
+            kmq_err_clear(&mw->err);
+            mw->status = KMQ_OK;
+            for (uint32_t y = 0; y < rows && mw->status == KMQ_OK; y++) {
+                if (row_status[y] != KMQ_OK)
+                    break; /* the strip is lost anyway */
+                mw->status = kmq_png_write_row(
+                    mw->png, label_strip + (mw->set * strip_rows + y) * width, &mw->err);
+            }
+        }
+    }
+}
+
+/* Pass 2: every pixel to its label for every k, strip by strip; each strip
+ * is encoded in parallel, then written to the files in writer order. */
 static kmq_status map_pass(image_work *w, size_t nk, const kmq_run_opts *opts, kmq_err *err)
 {
+    assert(!kmq_par_in_parallel());
     kmq_status st = kmq_image_rewind(w->img, err);
     if (st != KMQ_OK)
         return st;
@@ -343,19 +421,17 @@ static kmq_status map_pass(image_work *w, size_t nk, const kmq_run_opts *opts, k
             return st;
         if (rows == 0)
             return KMQ_OK;
-        for (uint32_t y = 0; y < rows; y++) {
-            st = kmq_labels_map_row(w->labels, w->strip + y * row_bytes, info->width,
-                                    w->label_row_ptr, err);
+        encode_strip(w, nk, rows, &opts->par);
+        for (uint32_t y = 0; y < rows; y++)
+            if (w->row_status[y] != KMQ_OK) /* serially again, for the message */
+                return kmq_labels_map_row(w->labels, w->strip + y * row_bytes, info->width,
+                                          w->label_row_ptr + y * nk, err);
+        for (size_t j = 0; j < w->nwriters; j++) {
+            if (w->writers[j].status != KMQ_OK)
+                return kmq_err_set(err, w->writers[j].status, "%s", w->writers[j].err.msg);
+            st = kmq_png_flush(w->writers[j].png, err);
             if (st != KMQ_OK)
                 return st;
-            for (size_t i = 0; i < nk; i++) {
-                if (w->indexed[i])
-                    st = kmq_png_write_row(w->indexed[i], w->label_row_ptr[i], err);
-                if (st == KMQ_OK && w->labelmaps[i])
-                    st = kmq_png_write_row(w->labelmaps[i], w->label_row_ptr[i], err);
-                if (st != KMQ_OK)
-                    return st;
-            }
         }
         if (cancelled(opts))
             return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
@@ -511,17 +587,23 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     s->pixels = info->pixels;
     size_t strip_bytes = (size_t)kmq_image_strip_rows(w.img) * info->width * 3;
     w.strip = kmq__alloc(strip_bytes);
-    w.label_rows = kmq__alloc_array(nk, info->width);
-    w.label_row_ptr = kmq__alloc_array(nk, sizeof *w.label_row_ptr);
+    uint32_t strip_rows = kmq_image_strip_rows(w.img);
+    size_t strip_pixels = (size_t)strip_rows * info->width;
+    w.label_strip = nk <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nk, strip_pixels) : NULL;
+    w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nk, sizeof *w.label_row_ptr);
+    w.row_status = kmq__alloc_array(strip_rows, sizeof *w.row_status);
     s->results = kmq__calloc(nk, sizeof *s->results);
-    if (!s->format || !w.strip || !w.label_rows || !w.label_row_ptr || !s->results) {
+    if (!s->format || !w.strip || !w.label_strip || !w.label_row_ptr || !w.row_status ||
+        !s->results) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a %" PRIu32 "-pixel-wide image",
                          info->width);
         goto done;
     }
     s->nresults = nk;
-    for (size_t i = 0; i < nk; i++)
-        w.label_row_ptr[i] = w.label_rows + i * info->width;
+    /* Row y's output for set i: label_strip + (i * strip_rows + y) * width. */
+    for (size_t y = 0; y < strip_rows; y++)
+        for (size_t i = 0; i < nk; i++)
+            w.label_row_ptr[y * nk + i] = w.label_strip + (i * strip_rows + y) * info->width;
 
     prog->event = KMQ_PROGRESS_STAGE;
     prog->stage = "histogram";
@@ -845,7 +927,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
 
         kmq_err image_err = {0};
         kmq_status ist = kmq_fsx_mkdirs(job->output, rel_dir, &image_err);
-        if (ist == KMQ_OK) {
+        bool have_dir = ist == KMQ_OK;
+        if (have_dir) {
             /* A re-done image must not keep a stale "done" marker while it
              * is being rewritten (the marker goes first), nor files of k
              * values no longer in its list, nor a killed run's temporaries. */
@@ -873,7 +956,10 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             totals->done++;
         }
         kmq_err write_err = {0};
-        if (kmq_summary_write(summary_path, &s, &write_err) != KMQ_OK) {
+        /* Without a folder of its own (kmq_fsx_mkdirs refused a symlink or
+         * file planted in the output tree) the failure is only reported:
+         * writing its summary there would follow the planted link. */
+        if (have_dir && kmq_summary_write(summary_path, &s, &write_err) != KMQ_OK) {
             /* The image cannot be recorded (disk full, folder gone): it
              * counts as failed, its files go (they would look done and
              * hold space), progress and the log say why, and the batch

@@ -35,6 +35,19 @@ KMQ_MUST_CHECK kmq_status kmq_png_open_grey(const char *path, uint32_t width, ui
  * KMQ_E_WRITE. */
 KMQ_MUST_CHECK kmq_status kmq_png_write_row(kmq_png *png, const uint8_t *row, kmq_err *err);
 
+/* Stages the compressed output of up to `rows` rows in memory instead of
+ * writing it as it comes: kmq_png_write_row then does no I/O, so different
+ * writers can encode the rows of one strip on different threads (one writer
+ * is never used by two threads at once), and kmq_png_flush writes what was
+ * staged afterwards, on one thread. Call once, after open. Returns KMQ_OK,
+ * KMQ_E_ARG or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_png_stage(kmq_png *png, uint32_t rows, kmq_err *err);
+
+/* Writes the staged bytes to the file (a no-op without staging). Writing a
+ * row past `rows` staged rows without a flush is KMQ_E_ARG. Returns KMQ_OK
+ * or KMQ_E_WRITE. */
+KMQ_MUST_CHECK kmq_status kmq_png_flush(kmq_png *png, kmq_err *err);
+
 /* Finishes the file (all rows must have been written), renames it into place,
  * sets *bytes to its size and frees png (also on failure, after removing the
  * temporary file). Returns KMQ_OK, KMQ_E_ARG (rows missing) or KMQ_E_WRITE. */
