@@ -455,6 +455,66 @@ START_TEST(alloc_failure_sweep)
 }
 END_TEST
 
+/* Staged writing (rows compressed into memory, flushed every few rows)
+ * gives the same file bytes as writing straight through, for every bit
+ * depth; a row past the staged limit without a flush is refused. */
+static void write_image(const char *path, size_t k, uint32_t w, uint32_t h, uint32_t stage_rows)
+{
+    uint8_t pal[256 * 3];
+    make_palette(pal, k);
+    kmq_png *png = NULL;
+    kmq_err err = {0};
+    ck_assert_int_eq(kmq_png_open_indexed(path, w, h, pal, k, &png, &err), KMQ_OK);
+    if (stage_rows)
+        ck_assert_int_eq(kmq_png_stage(png, stage_rows, &err), KMQ_OK);
+    uint8_t *row = malloc(w);
+    ck_assert_ptr_nonnull(row);
+    for (uint32_t y = 0; y < h; y++) {
+        for (uint32_t x = 0; x < w; x++)
+            row[x] = label_at(x, y, k);
+        ck_assert_int_eq(kmq_png_write_row(png, row, &err), KMQ_OK);
+        if (stage_rows && (y + 1) % stage_rows == 0)
+            ck_assert_int_eq(kmq_png_flush(png, &err), KMQ_OK);
+    }
+    free(row);
+    uint64_t bytes = 0;
+    ck_assert_int_eq(kmq_png_close(png, &bytes, &err), KMQ_OK);
+}
+
+START_TEST(staged_equals_direct)
+{
+    const char *dir = tu_fresh_dir("pngout-staged");
+    size_t ks[] = {2, 4, 16, 256};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        char direct[4096], staged[4096];
+        path_in(direct, sizeof direct, dir, "direct.png");
+        path_in(staged, sizeof staged, dir, "staged.png");
+        write_image(direct, ks[i], 517, 301, 0);
+        write_image(staged, ks[i], 517, 301, 32);
+        size_t n1 = 0, n2 = 0;
+        unsigned char *a = tu_read_file(direct, &n1);
+        unsigned char *b = tu_read_file(staged, &n2);
+        ck_assert_uint_eq(n1, n2);
+        ck_assert_int_eq(memcmp(a, b, n1), 0);
+        free(a);
+        free(b);
+    }
+    /* More rows than staged without a flush: refused, not overflowed. */
+    char path[4096];
+    path_in(path, sizeof path, dir, "limit.png");
+    uint8_t pal[6] = {0, 0, 0, 255, 255, 255}, row[8] = {0};
+    kmq_png *png = NULL;
+    kmq_err err = {0};
+    ck_assert_int_eq(kmq_png_open_indexed(path, 8, 4, pal, 2, &png, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_png_stage(png, 2, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_png_write_row(png, row, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_png_write_row(png, row, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_png_write_row(png, row, &err), KMQ_E_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "without a flush"));
+    kmq_png_abort(png);
+}
+END_TEST
+
 static Suite *pngout_suite(void)
 {
     Suite *s = suite_create("pngout");
@@ -472,6 +532,7 @@ static Suite *pngout_suite(void)
         {"bad_arguments", bad_arguments},
         {"full_disk", full_disk},
         {"alloc_failure_sweep", alloc_failure_sweep},
+        {"staged_equals_direct", staged_equals_direct},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
