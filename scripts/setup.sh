@@ -13,6 +13,7 @@ packages=(
   libvips-dev libpng-dev libinih-dev libjansson-dev check  # libraries
   libvips-tools python3 python3-pil python3-numpy time     # test fixtures, second PNG decoder, peak memory
   chromium                                                 # opens the HTML report in tests
+  clang libclang-rt-14-dev                                 # libFuzzer targets (fuzz/, scripts/fuzz.sh)
 )
 
 missing=()

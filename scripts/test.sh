@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: layer check, a warnings-as-errors
 # release build with OpenMP, an ASan+UBSan build, and a serial (no OpenMP)
-# build; every build runs all of CTest (Check unit suites + CLI tests).
+# build; every build runs all of CTest (Check unit suites + CLI tests); then
+# a clang build of the libFuzzer targets runs each for a bounded time.
 #
 #   bash scripts/test.sh            everything
 #   KMQ_TEST_QUICK=1 bash scripts/test.sh   release build only
@@ -31,5 +32,9 @@ if [ -z "${KMQ_TEST_QUICK:-}" ]; then
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DKMQ_SANITIZE=ON
   unset LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS
   run_suite build-serial -DCMAKE_BUILD_TYPE=Release -DKMQ_OPENMP=OFF
+  # libFuzzer targets (clang, ASan + UBSan): each runs KMQ_FUZZ_SECONDS
+  # (45 s, both at once) from fuzz/corpus; scripts/fuzz.sh runs them longer.
+  CC=clang run_suite build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKMQ_SANITIZE=ON -DKMQ_FUZZ=ON \
+    -DKMQ_OPENMP=OFF -DKMQ_TESTS=OFF
 fi
 echo "== all test suites passed"

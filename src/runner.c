@@ -777,6 +777,40 @@ static void remove_image_outputs(const char *dir)
     closedir(d);
 }
 
+/* Flushes the files of a finished image (and the folder's entries) to disk
+ * before its summary.json says "done": fsx renames without fsync, so after a
+ * power cut the durable summary could otherwise name a PNG whose data never
+ * reached the disk. Returns KMQ_OK or KMQ_E_WRITE (the image then fails). */
+static kmq_status sync_image_outputs(const char *dir, kmq_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return kmq_err_set(err, KMQ_E_WRITE, "cannot open folder %s: %s", dir, strerror(errno));
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return kmq_err_set(err, KMQ_E_WRITE, "cannot read folder %s: %s", dir, strerror(errno));
+    }
+    kmq_status st = KMQ_OK;
+    struct dirent *e;
+    while (st == KMQ_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || !is_image_output(e->d_name)) /* not temporaries */
+            continue;
+        int f = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (f < 0)
+            continue; /* not a file of ours after all (a symlink, gone) */
+        if (fsync(f) != 0)
+            st = kmq_err_set(err, KMQ_E_WRITE, "cannot flush %s/%s to disk: %s", dir, e->d_name,
+                             strerror(errno));
+        close(f);
+    }
+    if (st == KMQ_OK && fsync(dirfd(d)) != 0)
+        st = kmq_err_set(err, KMQ_E_WRITE, "cannot flush folder %s to disk: %s", dir,
+                         strerror(errno));
+    closedir(d);
+    return st;
+}
+
 /* Removes the temporary files a killed run left in `dir` (fsx names them
  * with KMQ_FSX_TMP_PREFIX). Only called on folders this process owns: an
  * image folder it is about to write, or the root under an exclusive lock. */
@@ -935,6 +969,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             unlink(summary_path);
             remove_image_outputs(dir);
             ist = run_image(spec, job->seed, in, dir, opts, &prog, t_run, &s, &image_err);
+            if (ist == KMQ_OK)
+                ist = sync_image_outputs(dir, &image_err);
             /* A failed or abandoned image keeps no output file: its PNGs
              * without a summary would look done to a reader. */
             if (ist != KMQ_OK)

@@ -68,6 +68,14 @@ int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FI
                 totals.done + totals.skipped, totals.images);
         return KMQ_EXIT_INTERRUPTED;
     }
+    if (st != KMQ_OK && totals.done + totals.skipped + totals.failed > 0) {
+        /* Images were processed and recorded, but the run could not finish
+         * its own files (run.json on a full disk): a failed run, not a
+         * usage error; every image's state is in its summary and the log. */
+        kmq_cli_progress_finish(&progress, &totals, kmq_par_now_s() - t0);
+        kmq_cli_error(&err);
+        return KMQ_EXIT_FAILURES;
+    }
     if (st != KMQ_OK) {
         kmq_cli_error(&err);
         return KMQ_EXIT_USAGE;

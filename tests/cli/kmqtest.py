@@ -112,3 +112,20 @@ def strip_timings(doc):
     if isinstance(doc, list):
         return [strip_timings(v) for v in doc]
     return doc
+
+
+def start(*args, env=None):
+    """Starts kmq in the background (stdout and stderr piped, text); the
+    caller waits or signals it (Popen)."""
+    return subprocess.Popen([KMQ, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, errors="replace")
+
+
+def temp_files(root):
+    """Paths under root of temporary files left by kmq's atomic writes."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + dirnames:
+            if name.startswith(".kmq-tmp."):
+                found.append(os.path.join(dirpath, name))
+    return found
