@@ -66,6 +66,8 @@ class StreamedEqualsWhole(unittest.TestCase):
             "grey.png": ("colourspace", "base.v", "grey.png", "b-w"),
             "strip.tif": ("copy", "base.v", "strip.tif"),
             "tiled.tif": ("copy", "base.v", "tiled.tif[tile,tile-width=64,tile-height=64]"),
+            # The BigTIFF layout (64-bit offsets) that files over 4 GiB need.
+            "big.tif": ("copy", "base.v", "big.tif[bigtiff,tile,compression=deflate]"),
             "lossless.webp": ("copy", "base.v", "lossless.webp[lossless]"),
             "image.v": ("copy", "base.v", "image.v"),
         }
