@@ -3,6 +3,7 @@
  * T = d_max - S / (n - 1) on an even grid; see the top of src/elbow.c). */
 #include "kmq/alloc_hook.h"
 #include "kmq/elbow.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <math.h>
@@ -172,13 +173,9 @@ START_TEST(alloc_failure)
 }
 END_TEST
 
-static Suite *elbow_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("elbow");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const tu_case cases[] = {
         {"inverse", inverse_curve},
         {"sharp", sharp_elbow_and_sensitivity},
         {"line", straight_line_has_no_knee},
@@ -187,19 +184,7 @@ static Suite *elbow_suite(void)
         {"bad_input", bad_input},
         {"alloc", alloc_failure},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(elbow_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    Suite *s = suite_create("elbow");
+    tu_add_cases(s, cases, sizeof cases / sizeof cases[0], 0, NULL);
+    return tu_run_suite(s);
 }

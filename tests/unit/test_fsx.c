@@ -413,13 +413,9 @@ START_TEST(alloc_failure_sweep)
 }
 END_TEST
 
-static Suite *fsx_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("fsx");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const tu_case cases[] = {
         {"commit_is_atomic", commit_is_atomic},
         {"commit_replaces", commit_replaces},
         {"abort_leaves_nothing", abort_leaves_nothing},
@@ -433,19 +429,7 @@ static Suite *fsx_suite(void)
         {"join_cases", join_cases},
         {"alloc_failure_sweep", alloc_failure_sweep},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(fsx_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    Suite *s = suite_create("fsx");
+    tu_add_cases(s, cases, sizeof cases / sizeof cases[0], 0, NULL);
+    return tu_run_suite(s);
 }

@@ -920,13 +920,9 @@ START_TEST(lib_lifecycle)
 }
 END_TEST
 
-static Suite *image_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("image");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const tu_case cases[] = {
         {"coffee_matches_libpng", coffee_matches_libpng},
         {"china_jpeg_plain_decode", china_jpeg_plain_decode},
         {"png_8bit_rgb", png_8bit_rgb},
@@ -954,24 +950,11 @@ static Suite *image_suite(void)
         {"preview", preview},
         {"alloc_failure_sweep", alloc_failure_sweep},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, setup, NULL);
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    Suite *s = suite_create("image");
+    tu_add_cases(s, cases, sizeof cases / sizeof cases[0], 120, setup);
+    /* Starts and stops libvips itself: no fixture. */
     TCase *tc = tcase_create("lib_lifecycle");
     tcase_add_test(tc, lib_lifecycle);
     suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(image_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run_suite(s);
 }

@@ -999,13 +999,9 @@ START_TEST(alloc_failure_sweep_list_inputs)
 }
 END_TEST
 
-static Suite *job_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("job");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const tu_case cases[] = {
         {"example", example_parses_to_documented_values},
         {"example_defaults_k", example_defaults_k_list_applies_to_jobs_without_k},
         {"defaults", defaults_when_keys_absent},
@@ -1032,19 +1028,7 @@ static Suite *job_suite(void)
         {"alloc_sweep_load", alloc_failure_sweep_load},
         {"alloc_sweep_list", alloc_failure_sweep_list_inputs},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(job_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    Suite *s = suite_create("job");
+    tu_add_cases(s, cases, sizeof cases / sizeof cases[0], 0, NULL);
+    return tu_run_suite(s);
 }

@@ -162,32 +162,15 @@ START_TEST(alloc_failure_sweep)
 }
 END_TEST
 
-static Suite *labels_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("labels");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const tu_case cases[] = {
         {"map_rows", map_rows_match_assign},
         {"unknown_colour", unknown_colour_is_internal_error},
         {"unfinished", unfinished_hist_is_an_error},
         {"alloc_sweep", alloc_failure_sweep},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(labels_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    Suite *s = suite_create("labels");
+    tu_add_cases(s, cases, sizeof cases / sizeof cases[0], 120, NULL);
+    return tu_run_suite(s);
 }

@@ -515,13 +515,9 @@ START_TEST(staged_equals_direct)
 }
 END_TEST
 
-static Suite *pngout_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("pngout");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const tu_case cases[] = {
         {"bit_depth", bit_depth},
         {"indexed_roundtrip", indexed_roundtrip},
         {"grey_roundtrip", grey_roundtrip},
@@ -534,19 +530,7 @@ static Suite *pngout_suite(void)
         {"alloc_failure_sweep", alloc_failure_sweep},
         {"staged_equals_direct", staged_equals_direct},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(pngout_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    Suite *s = suite_create("pngout");
+    tu_add_cases(s, cases, sizeof cases / sizeof cases[0], 0, NULL);
+    return tu_run_suite(s);
 }

@@ -1090,13 +1090,9 @@ START_TEST(test_nomem_sweep_run_write)
 }
 END_TEST
 
-static Suite *summary_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("summary");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const tu_case cases[] = {
         {"full_summary_fields", test_full_summary_fields},
         {"clear", test_clear_leaves_zeroed},
         {"round_trip", test_round_trip_identical},
@@ -1118,19 +1114,7 @@ static Suite *summary_suite(void)
         {"nomem_write", test_nomem_sweep_write},
         {"nomem_run_write", test_nomem_sweep_run_write},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(summary_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    Suite *s = suite_create("summary");
+    tu_add_cases(s, cases, sizeof cases / sizeof cases[0], 0, NULL);
+    return tu_run_suite(s);
 }

@@ -86,3 +86,25 @@ uint8_t *tu_png_decode_rgba(const char *path, uint32_t *width, uint32_t *height)
 {
     return png_decode(path, PNG_FORMAT_RGBA, width, height);
 }
+
+void tu_add_cases(Suite *s, const tu_case *cases, size_t n, double timeout_s, SFun setup)
+{
+    for (size_t i = 0; i < n; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        if (setup)
+            tcase_add_checked_fixture(tc, setup, NULL);
+        if (timeout_s > 0)
+            tcase_set_timeout(tc, timeout_s);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+}
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -2,6 +2,7 @@
 #ifndef KMQ_TESTUTIL_H
 #define KMQ_TESTUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,5 +28,20 @@ uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height);
 
 /* The same with PNG_FORMAT_RGBA (4 bytes a pixel, straight alpha). */
 uint8_t *tu_png_decode_rgba(const char *path, uint32_t *width, uint32_t *height);
+
+/* One test of a suite: its TCase name and function. */
+typedef struct tu_case {
+    const char *name;
+    const TTest *test;
+} tu_case;
+
+/* Adds one TCase per case to `s` (one TCase per behaviour, STYLE §6), each
+ * with a timeout of `timeout_s` seconds (0: Check's default) and the
+ * checked fixture `setup` (NULL: none). */
+void tu_add_cases(Suite *s, const tu_case *cases, size_t n, double timeout_s, SFun setup);
+
+/* Runs `s` with Check's defaults (each test forked), frees it, and returns
+ * the exit status for main. */
+int tu_run_suite(Suite *s);
 
 #endif
