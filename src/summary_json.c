@@ -871,28 +871,38 @@ done:
     return st;
 }
 
+/* Reads and parses a JSON file of at most SUMMARY_MAX_BYTES into *root
+ * (caller decrefs). `what` names the document in messages. */
+static kmq_status load_json_file(const char *path, const char *what, json_t **root, kmq_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_error_t jerr;
+    jansson_begin();
+    kmq_status st = kmq_fsx_read_all(path, SUMMARY_MAX_BYTES, &text, &len, err);
+    if (st != KMQ_OK)
+        return st;
+    *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    kmq__free(text);
+    if (jansson_oom) {
+        json_decref(*root);
+        *root = NULL;
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory parsing %s", path);
+    }
+    if (!*root)
+        return kmq_err_set(err, KMQ_E_DECODE, "not a kmq %s: invalid JSON at line %d: %s", what,
+                           jerr.line, jerr.text);
+    return KMQ_OK;
+}
+
 kmq_status kmq_summary_read(const char *path, kmq_summary *out, kmq_err *err)
 {
     kmq_status st;
-    char *text = NULL;
-    size_t len = 0;
     json_t *root = NULL;
     kmq_summary s = {0};
-    json_error_t jerr;
 
-    jansson_begin();
-    if ((st = kmq_fsx_read_all(path, SUMMARY_MAX_BYTES, &text, &len, err)) != KMQ_OK)
+    if ((st = load_json_file(path, "summary", &root, err)) != KMQ_OK)
         goto done;
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (jansson_oom) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory parsing %s", path);
-        goto done;
-    }
-    if (!root) {
-        st = kmq_err_set(err, KMQ_E_DECODE, "not a kmq summary: invalid JSON at line %d: %s",
-                         jerr.line, jerr.text);
-        goto done;
-    }
     if ((st = parse_summary(root, &s, err)) != KMQ_OK)
         goto done;
     *out = s;
@@ -903,7 +913,6 @@ done:
         kmq_err_where(err, "%s", path);
     kmq_summary_clear(&s);
     json_decref(root);
-    kmq__free(text);
     return st;
 }
 
@@ -1294,25 +1303,11 @@ static kmq_status run_str(const json_t *root, const char *key, bool nullable, ch
 kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err)
 {
     kmq_status st;
-    char *text = NULL;
-    size_t len = 0;
     json_t *root = NULL;
     kmq_run_facts f = {0};
-    json_error_t jerr;
 
-    jansson_begin();
-    if ((st = kmq_fsx_read_all(path, SUMMARY_MAX_BYTES, &text, &len, err)) != KMQ_OK)
+    if ((st = load_json_file(path, "run.json", &root, err)) != KMQ_OK)
         goto done;
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (jansson_oom) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory parsing %s", path);
-        goto done;
-    }
-    if (!root) {
-        st = kmq_err_set(err, KMQ_E_DECODE, "not a kmq run.json: invalid JSON at line %d: %s",
-                         jerr.line, jerr.text);
-        goto done;
-    }
     json_t *schema = json_object_get(root, "schema");
     json_t *threads = json_object_get(root, "threads");
     json_t *sec = json_object_get(root, "seconds");
@@ -1342,6 +1337,5 @@ done:
         kmq_err_where(err, "%s", path);
     kmq_run_facts_clear(&f);
     json_decref(root);
-    kmq__free(text);
     return st;
 }
