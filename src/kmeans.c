@@ -29,6 +29,33 @@
  * become the empty cluster's, whose centre is then the point itself. A
  * cluster emptied by that move keeps its previous centre.
  *
+ * Distance pruning (Hamerly 2010, with the neighbour ordering of
+ * Exponion, Newling & Fleuret 2016), used for k >= KMQ__BOUNDS_MIN_K. Each
+ * point keeps its label a, an upper bound u >= D(x, c_a) and a lower bound
+ * l <= min_{j != a} D(x, c_j) (D = Euclidean distance). After the centres
+ * move by drift_j, u += drift_a and l -= max_{j != a} drift_j keep them
+ * valid. Let s_a = half the distance from c_a to its nearest other centre.
+ * If max(l, s_a) >= u + BOUND_EPS, every other centre is at least
+ * BOUND_EPS farther than c_a (for s_a: D(x, c_j) >= D(c_a, c_j) - D(x,
+ * c_a) >= 2 s_a - u), so the plain scan's computed squared distances would
+ * put c_a strictly first: the label is known and nothing is computed.
+ * Otherwise u is tightened to the computed distance to c_a, the test is
+ * retried, and if it still fails scan_point visits the other centres by
+ * ascending distance from c_a and stops at the first one >= 2u + 2
+ * BOUND_EPS away (it and all later ones are then >= u + BOUND_EPS from x).
+ * Exactness: BOUND_EPS = 1e-6 colour units. Squared distances are computed
+ * with a relative error below 6 * 2^-53 (one rounding per operation on
+ * values <= 3 * 255^2), so two exact distances D_a + BOUND_EPS <= D_j can
+ * only compare the same way after rounding (needs BOUND_EPS > ~3e-13); the
+ * bounds themselves carry at most a few ulps of 442 per iteration of
+ * rounding (<< 1e-9 after 300 iterations). So a skipped distance can
+ * neither win nor tie; every distance that can is computed by dist2, the
+ * same expression as the plain loop, and compared as (distance, index), so
+ * the label is the plain Lloyd's, ties to the lowest index. The sums are
+ * the same integers; the inertia of the final pass is computed per point
+ * from the same distances, summed in the same order. Hence the same bits
+ * (the tests compare both implementations on real photos).
+ *
  * Restarts: run r initialises from the stream (seed, k, r) and the run with
  * the lowest inertia wins (ties: lowest r). k >= n distinct points is
  * trivial: the points themselves are the centres (inertia 0, iterations 0).
@@ -39,7 +66,9 @@
  * to a cache line) and returns the chunk's inertia, stored in one double per
  * chunk. The chunk-parallel driver (assign_pass given a kmq_par) runs chunks
  * on par->threads threads; the serial driver (given NULL) runs them in order
- * and is what each thread uses when restarts run in parallel. Either way the
+ * and is what each thread uses when restarts run in parallel. Pruned
+ * passes use the same drivers with bounds_chunk as the kernel; the
+ * per-point bounds are written only by the chunk that owns the point. Either way the
  * integer slots are added up after the region and the chunk doubles are
  * folded in chunk order, so results are the same bits for any thread count
  * and without OpenMP. kmq_kmeans_fit picks restart-parallel when there are
@@ -59,9 +88,12 @@
 
 #define KEY_MASK ((uint32_t)0xffffff)
 /* Below this many points restarts run in parallel, each run serially. */
-#define FEW_POINTS (4 * KMQ_CHUNK)
+#define FEW_POINTS (32 * KMQ_CHUNK)
 /* uint64 per cache line: sum slots are padded to a multiple of this. */
 #define U64_PER_LINE (KMQ_CACHE_LINE / sizeof(uint64_t))
+/* Margin (colour units) by which a bound must decide; see "Distance
+ * pruning" at the top of the file. */
+#define BOUND_EPS 1e-6
 
 /* A reseeding candidate: a point, its distance to its assigned centre, and
  * that centre. */
@@ -90,12 +122,28 @@ typedef struct lloyd_ws {
     double *cur;           /* 3k: centres of this iteration */
     double *next;          /* 3k: centres after the update */
     double inertia;        /* of the last assign_pass */
+    uint64_t evals;        /* distance evaluations of the last assign_pass */
+    /* Bounds (Hamerly) path only, see "Distance pruning" at the top: */
+    bool bounds;       /* this workspace runs the pruned assignment */
+    bool primed;       /* plab/ub/lb describe the points against ws->next */
+    uint8_t *plab;     /* n: label of each point */
+    double *ub;        /* n: upper bound on the distance to its centre */
+    double *lb;        /* n: lower bound on the distance to any other centre */
+    double *sec;       /* slots * 2 * KMQ_CHUNK: second-nearest distances */
+    double *cc;        /* k * k: row a = distances from centre a to the others, ascending */
+    uint8_t *ord;      /* k * k: row a = the centre each cc entry belongs to */
+    double *half;      /* k: half the distance to the nearest other centre */
+    double *drift;     /* k: distance each centre moved since the bounds were set */
+    double drift_max;  /* largest drift, */
+    double drift_max2; /* largest drift of the other centres, */
+    size_t drift_arg;  /* and the centre that has the largest */
 } lloyd_ws;
 
 typedef struct run_result {
     double inertia;
     int iterations;
     bool converged;
+    uint64_t evals; /* distance evaluations, init + Lloyd */
 } run_result;
 
 /* ---- prepared points ---------------------------------------------------- */
@@ -179,15 +227,26 @@ void kmq__pts_free(kmq__pts *p)
 
 /* ---- kernels (no pragmas; safe inside a region on disjoint outputs) ---- */
 
+/* The squared distance exactly as every kernel computes it: float channel
+ * promoted to double, minus the double centre, squares summed r + g + b.
+ * Every path must use this expression (no reordering, and C11 mode keeps
+ * GCC from contracting it to FMA) so that distances are the same bits. */
+static inline double dist2(float r, float g, float b, const double *c)
+{
+    double dr = r - c[0], dg = g - c[1], db = b - c[2];
+    return dr * dr + dg * dg + db * db;
+}
+
 /* Nearest centre of points [lo, lo + m): lab[i] = centre index, and the
  * squared distances in the returned buffer (best or tmp). Centre-major, so
  * the inner loop runs over contiguous points; the distances ping-pong
  * between best and tmp because an in-place update would let GCC turn the
  * select into a conditional store, which it cannot vectorise. The strict <
- * keeps the lowest index on ties. This is the hot loop that distance
- * pruning will replace. */
-static const double *nearest_chunk(const kmq__pts *p, size_t lo, size_t m, const double *cen,
-                                   size_t k, double *best, double *tmp, uint32_t *restrict lab)
+ * keeps the lowest index on ties. The plain path for small k, and the
+ * reference the pruned path is tested against. */
+KMQ__VEC_CLONES static const double *nearest_chunk(const kmq__pts *p, size_t lo, size_t m,
+                                                   const double *cen, size_t k, double *best,
+                                                   double *tmp, uint32_t *restrict lab)
 {
     const float *restrict r = p->r + lo;
     const float *restrict g = p->g + lo;
@@ -224,13 +283,13 @@ static const double *nearest_chunk(const kmq__pts *p, size_t lo, size_t m, const
 
 /* Adds the chunk's points to the integer sums of their clusters (w r, w g,
  * w b, w: exact in uint64), optionally stores the labels, and returns the
- * chunk's inertia summed in point order. */
+ * chunk's inertia summed in point order (0 when best is NULL: the pruned
+ * iterations need no inertia, only the final pass does). */
 static double accumulate_chunk(const kmq__pts *p, size_t lo, size_t m, const double *best,
                                const uint32_t *lab, uint64_t *sums, uint8_t *labels)
 {
     const uint32_t *keys = p->keys + lo;
     const uint64_t *w = p->w + lo;
-    double inertia = 0.0;
     for (size_t i = 0; i < m; i++) {
         uint64_t *s = sums + 4 * (size_t)lab[i];
         uint32_t key = keys[i];
@@ -238,8 +297,11 @@ static double accumulate_chunk(const kmq__pts *p, size_t lo, size_t m, const dou
         s[1] += w[i] * ((key >> 8) & 0xff);
         s[2] += w[i] * (key & 0xff);
         s[3] += w[i];
-        inertia += (double)w[i] * best[i];
     }
+    double inertia = 0.0;
+    if (best)
+        for (size_t i = 0; i < m; i++)
+            inertia += (double)w[i] * best[i];
     if (labels)
         for (size_t i = 0; i < m; i++)
             labels[lo + i] = (uint8_t)lab[i];
@@ -258,9 +320,165 @@ static void assign_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_
     size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch);
     double *best = ws->best + (size_t)slot * 2 * KMQ_CHUNK;
     uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
+    uint64_t *sums = ws->sums + (size_t)slot * ws->stride;
     const double *dist = nearest_chunk(p, lo, m, cen, ws->k, best, best + KMQ_CHUNK, lab);
-    ws->chunk_inertia[ch] =
-        accumulate_chunk(p, lo, m, dist, lab, ws->sums + (size_t)slot * ws->stride, labels);
+    ws->chunk_inertia[ch] = accumulate_chunk(p, lo, m, dist, lab, sums, labels);
+    sums[4 * ws->k] += (uint64_t)m * ws->k;
+}
+
+/* As nearest_chunk, and also the second-smallest distance of each point
+ * (over the other centres; +inf for k = 1) into *second_out. Same
+ * distances, same strict < (lowest index on ties), so the same labels. */
+KMQ__VEC_CLONES static const double *nearest2_chunk(const kmq__pts *p, size_t lo, size_t m,
+                                                    const double *cen, size_t k, double *best,
+                                                    double *sec, uint32_t *restrict lab,
+                                                    const double **second_out)
+{
+    const float *restrict r = p->r + lo;
+    const float *restrict g = p->g + lo;
+    const float *restrict b = p->b + lo;
+    {
+        const double cr = cen[0], cg = cen[1], cb = cen[2];
+        double *restrict out = best;
+        double *restrict out2 = sec;
+        for (size_t i = 0; i < m; i++) {
+            double dr = r[i] - cr, dg = g[i] - cg, db = b[i] - cb;
+            out[i] = dr * dr + dg * dg + db * db;
+            out2[i] = INFINITY;
+            lab[i] = 0;
+        }
+    }
+    double *src = best, *dst = best + KMQ_CHUNK;
+    double *src2 = sec, *dst2 = sec + KMQ_CHUNK;
+    for (size_t j = 1; j < k; j++) {
+        const double cr = cen[3 * j], cg = cen[3 * j + 1], cb = cen[3 * j + 2];
+        const uint32_t lj = (uint32_t)j;
+        const double *restrict in = src;
+        const double *restrict in2 = src2;
+        double *restrict out = dst;
+        double *restrict out2 = dst2;
+        for (size_t i = 0; i < m; i++) {
+            double dr = r[i] - cr, dg = g[i] - cg, db = b[i] - cb;
+            double d = dr * dr + dg * dg + db * db;
+            double bi = in[i], si = in2[i];
+            uint32_t li = lab[i];
+            bool closer = d < bi;
+            double s2 = d < si ? d : si;
+            out[i] = closer ? d : bi;
+            out2[i] = closer ? bi : s2;
+            lab[i] = closer ? lj : li;
+        }
+        dst = src;
+        src = out;
+        dst2 = src2;
+        src2 = out2;
+    }
+    *second_out = src2;
+    return src;
+}
+
+/* Nearest centre of one point currently labelled a, u = sqrt(da) (da =
+ * its computed squared distance to a). The other centres are visited in
+ * ascending distance from a (cc_row, ord_row); the visit stops at the first
+ * one at least 2 u + 2 BOUND_EPS from a: by the triangle inequality it and
+ * all later ones are at least u + BOUND_EPS from the point, so their
+ * computed distances exceed da and they can neither win nor tie. The
+ * visited ones are computed with dist2 and compared as (distance, index)
+ * pairs, so the winner is the plain scan's (smallest distance, lowest index
+ * on ties) whatever the visiting order. Returns the new label; *dbest its
+ * squared distance, *lower a lower bound on the distance to every other
+ * centre; *evals counts the distances computed. */
+static uint32_t scan_point(float x, float y, float z, const double *cen, size_t k,
+                           const double *cc_row, const uint8_t *ord_row, uint32_t a, double da,
+                           double *dbest, double *lower, uint64_t *evals)
+{
+    const double u = sqrt(da);
+    const double lim = 2.0 * u + 2.0 * BOUND_EPS;
+    double bd = da, sd = INFINITY, skip = INFINITY;
+    uint32_t bj = a;
+    size_t q = 0;
+    for (; q + 1 < k; q++) {
+        if (cc_row[q] >= lim) {
+            skip = cc_row[q] - u;
+            break;
+        }
+        uint32_t j = ord_row[q];
+        double d = dist2(x, y, z, cen + 3 * (size_t)j);
+        if (d < bd || (d == bd && j < bj)) {
+            sd = bd;
+            bd = d;
+            bj = j;
+        } else if (d < sd) {
+            sd = d;
+        }
+    }
+    double ls = sqrt(sd);
+    *dbest = bd;
+    *lower = ls < skip ? ls : skip;
+    *evals += q;
+    return bj;
+}
+
+/* The pruned assignment of one chunk against ws->cur (Hamerly's bounds;
+ * see the top of the file). First pass of a run (ws->primed false): all
+ * distances, bounds set from the nearest and second-nearest. Later passes:
+ * bounds moved by the centre drifts; a point is rescanned only when they
+ * cannot prove its label. `final`: also the exact squared distance of every
+ * point to its centre, for the inertia. */
+static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, bool final,
+                         uint8_t *labels)
+{
+    const size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch), k = ws->k;
+    const double *cen = ws->cur;
+    double *best = ws->best + (size_t)slot * 2 * KMQ_CHUNK;
+    uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
+    uint64_t *sums = ws->sums + (size_t)slot * ws->stride;
+    uint8_t *plab = ws->plab + lo;
+    double *ub = ws->ub + lo, *lb = ws->lb + lo;
+    uint64_t evals = 0;
+    const double *dist = best;
+    if (!ws->primed) {
+        double *sec = ws->sec + (size_t)slot * 2 * KMQ_CHUNK;
+        const double *second;
+        dist = nearest2_chunk(p, lo, m, cen, k, best, sec, lab, &second);
+        for (size_t i = 0; i < m; i++) {
+            plab[i] = (uint8_t)lab[i];
+            ub[i] = sqrt(dist[i]);
+            lb[i] = sqrt(second[i]);
+        }
+        evals = (uint64_t)m * k;
+    } else {
+        const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
+        const double *drift = ws->drift, *half = ws->half;
+        const double dmax = ws->drift_max, dmax2 = ws->drift_max2;
+        const size_t darg = ws->drift_arg;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t a = plab[i];
+            double u = ub[i] + drift[a];
+            double l = lb[i] - (a == darg ? dmax2 : dmax);
+            double thr = l > half[a] ? l : half[a];
+            double da = 0.0;
+            if (final || !(thr >= u + BOUND_EPS)) {
+                da = dist2(r[i], g[i], b[i], cen + 3 * (size_t)a);
+                evals++;
+                u = sqrt(da);
+                if (!(thr >= u + BOUND_EPS)) {
+                    double lower;
+                    a = scan_point(r[i], g[i], b[i], cen, k, ws->cc + (size_t)a * k,
+                                   ws->ord + (size_t)a * k, a, da, &da, &lower, &evals);
+                    u = sqrt(da);
+                    l = lower;
+                }
+            }
+            best[i] = da;
+            lab[i] = a;
+            plab[i] = (uint8_t)a;
+            ub[i] = u;
+            lb[i] = l;
+        }
+    }
+    ws->chunk_inertia[ch] = accumulate_chunk(p, lo, m, final ? dist : NULL, lab, sums, labels);
+    sums[4 * k] += evals;
 }
 
 /* Keeps in top[0..*nt) the `e` points farthest from their centre, farthest
@@ -301,46 +519,127 @@ static void far_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws 
 
 /* ---- drivers ------------------------------------------------------------ */
 
-/* One assignment of all points to `cen`: folded sums into ws->tot, inertia
- * into ws->inertia, labels (if not NULL) per point. par: chunk-parallel on
- * ws->slots == par->threads threads; NULL: serial, safe inside a region. */
+/* How assign_pass finds the nearest centres. */
+typedef enum pass_mode {
+    PASS_PLAIN,  /* every distance (assign_chunk) */
+    PASS_BOUNDS, /* pruned (bounds_chunk), no inertia: a Lloyd iteration */
+    PASS_FINAL   /* pruned, with the inertia: the last pass of a run */
+} pass_mode;
+
+static void pass_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws, int slot,
+                       uint8_t *labels, pass_mode mode)
+{
+    if (mode == PASS_PLAIN)
+        assign_chunk(p, ch, cen, ws, slot, labels);
+    else
+        bounds_chunk(p, ch, ws, slot, mode == PASS_FINAL, labels);
+}
+
+/* One assignment of all points to `cen` (pruned modes: cen == ws->cur):
+ * folded sums into ws->tot, inertia into ws->inertia (PASS_BOUNDS: 0),
+ * labels (if not NULL) per point. par: chunk-parallel on ws->slots ==
+ * par->threads threads; NULL: serial, safe inside a region. Pruned chunks
+ * take uneven time, so chunks are handed out dynamically; which thread runs
+ * a chunk changes no result. */
 static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par, lloyd_ws *ws,
-                        uint8_t *labels)
+                        uint8_t *labels, pass_mode mode)
 {
     const size_t k = ws->k;
+    const size_t nsum = 4 * k + 1; /* 4 sums per cluster + the evaluation count */
     int used = 1;
     if (par && par->threads > 1 && p->chunks > 1) {
         assert(ws->slots >= par->threads);
         used = par->threads;
         memset(ws->sums, 0, (size_t)used * ws->stride * sizeof *ws->sums);
 #ifdef _OPENMP
-#pragma omp parallel num_threads(par->threads) default(none) shared(p, cen, ws, labels)
+#pragma omp parallel num_threads(par->threads) default(none) shared(p, cen, ws, labels, mode)
 #endif
         {
             int slot = kmq_par_thread_num();
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
 #endif
             for (size_t ch = 0; ch < p->chunks; ch++)
-                assign_chunk(p, ch, cen, ws, slot, labels);
+                pass_chunk(p, ch, cen, ws, slot, labels, mode);
         }
     } else {
         memset(ws->sums, 0, ws->stride * sizeof *ws->sums);
         for (size_t ch = 0; ch < p->chunks; ch++)
-            assign_chunk(p, ch, cen, ws, 0, labels);
+            pass_chunk(p, ch, cen, ws, 0, labels, mode);
     }
     /* Integer slots: any order gives the same totals. */
-    memcpy(ws->tot, ws->sums, 4 * k * sizeof *ws->tot);
+    memcpy(ws->tot, ws->sums, nsum * sizeof *ws->tot);
     for (int t = 1; t < used; t++) {
         const uint64_t *s = ws->sums + (size_t)t * ws->stride;
-        for (size_t j = 0; j < 4 * k; j++)
+        for (size_t j = 0; j < nsum; j++)
             ws->tot[j] += s[j];
     }
+    ws->evals += ws->tot[4 * k];
     /* Doubles: chunk order, whatever thread ran which chunk. */
     double inertia = 0.0;
     for (size_t ch = 0; ch < p->chunks; ch++)
         inertia += ws->chunk_inertia[ch];
     ws->inertia = inertia;
+}
+
+/* Before a pruned pass (serial, O(k^2)): how far each centre moved since
+ * the bounds were set (ws->next holds those centres), the two largest
+ * moves, and the centre-to-centre distances of ws->cur with half the
+ * distance to each centre's nearest neighbour. */
+static void bounds_prepare(lloyd_ws *ws)
+{
+    const size_t k = ws->k;
+    const double *cen = ws->cur;
+    if (ws->primed) {
+        double m1 = 0.0, m2 = 0.0;
+        size_t arg = 0;
+        for (size_t j = 0; j < k; j++) {
+            double dr = cen[3 * j] - ws->next[3 * j];
+            double dg = cen[3 * j + 1] - ws->next[3 * j + 1];
+            double db = cen[3 * j + 2] - ws->next[3 * j + 2];
+            double d = sqrt(dr * dr + dg * dg + db * db);
+            ws->drift[j] = d;
+            if (d > m1) {
+                m2 = m1;
+                m1 = d;
+                arg = j;
+            } else if (d > m2) {
+                m2 = d;
+            }
+        }
+        ws->drift_max = m1;
+        ws->drift_max2 = m2;
+        ws->drift_arg = arg;
+    }
+    /* Row a: the other centres by ascending distance from a, by insertion
+     * sort from the previous iteration's order (centres move little, so it
+     * is nearly sorted and this is about O(k) a row). Equal distances keep
+     * any order: the scan's result does not depend on it. */
+    for (size_t a = 0; a < k; a++) {
+        double *row = ws->cc + a * k;
+        uint8_t *ord = ws->ord + a * k;
+        const double *ca = cen + 3 * a;
+        if (!ws->primed)
+            for (size_t q = 0, j = 0; j < k; j++)
+                if (j != a)
+                    ord[q++] = (uint8_t)j;
+        for (size_t q = 0; q + 1 < k; q++) {
+            const double *cj = cen + 3 * (size_t)ord[q];
+            double dr = ca[0] - cj[0], dg = ca[1] - cj[1], db = ca[2] - cj[2];
+            double d = sqrt(dr * dr + dg * dg + db * db);
+            uint8_t o = ord[q];
+            size_t t = q;
+            while (t > 0 && row[t - 1] > d) {
+                row[t] = row[t - 1];
+                ord[t] = ord[t - 1];
+                t--;
+            }
+            row[t] = d;
+            ord[t] = o;
+        }
+        row[k - 1] = INFINITY; /* sentinel: the scan stops here */
+        ws->half[a] = k > 1 ? 0.5 * row[0] : INFINITY;
+    }
 }
 
 /* The e points farthest from their centres in ws->cur into ws->far_all,
@@ -412,15 +711,24 @@ static void update_centers(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws)
 }
 
 /* Lloyd from ws->cur; on return ws->cur holds the final centres, ws->tot
- * and ws->inertia their final assignment. par as assign_pass. */
+ * and ws->inertia their final assignment, labels (if not NULL) its labels.
+ * par as assign_pass. ws->bounds picks the pruned passes (same bits). */
 static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq_par *par,
-                      lloyd_ws *ws, run_result *res)
+                      lloyd_ws *ws, run_result *res, uint8_t *labels)
 {
     const size_t k = ws->k;
     int iterations = max_iter;
     bool converged = false;
+    ws->primed = false;
+    ws->evals = 0;
     for (int it = 1; it <= max_iter; it++) {
-        assign_pass(p, ws->cur, par, ws, NULL);
+        if (ws->bounds) {
+            bounds_prepare(ws);
+            assign_pass(p, ws->cur, par, ws, NULL, PASS_BOUNDS);
+            ws->primed = true;
+        } else {
+            assign_pass(p, ws->cur, par, ws, NULL, PASS_PLAIN);
+        }
         update_centers(p, par, ws);
         double shift = 0.0;
         for (size_t j = 0; j < k; j++) {
@@ -438,8 +746,14 @@ static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq
             break;
         }
     }
-    assign_pass(p, ws->cur, par, ws, NULL);
+    if (ws->bounds) {
+        bounds_prepare(ws);
+        assign_pass(p, ws->cur, par, ws, labels, PASS_FINAL);
+    } else {
+        assign_pass(p, ws->cur, par, ws, labels, PASS_PLAIN);
+    }
     res->inertia = ws->inertia;
+    res->evals = ws->evals;
     res->iterations = iterations;
     res->converged = converged;
 }
@@ -459,20 +773,31 @@ static void lloyd_ws_free(lloyd_ws *ws)
     kmq__free(ws->tot);
     kmq__free(ws->cur);
     kmq__free(ws->next);
+    kmq__free(ws->plab);
+    kmq__free(ws->ub);
+    kmq__free(ws->lb);
+    kmq__free(ws->sec);
+    kmq__free(ws->cc);
+    kmq__free(ws->ord);
+    kmq__free(ws->half);
+    kmq__free(ws->drift);
     memset(ws, 0, sizeof *ws);
 }
 
 /* Scratch for k clusters and `slots` threads; `reseed`: also the lists for
- * empty-cluster reseeding (Lloyd needs them, a plain assignment does not). */
+ * empty-cluster reseeding (Lloyd needs them, a plain assignment does not);
+ * `bounds`: also the per-point bounds of the pruned passes. */
 static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq__pts *p, size_t k, int slots, bool reseed,
-                                 kmq_err *err)
+                                 bool bounds, kmq_err *err)
 {
     memset(ws, 0, sizeof *ws);
     ws->k = k;
     ws->slots = slots;
-    /* Pad each thread's sums to whole cache lines, and align the block, so
-     * two threads never write to one line. */
-    ws->stride = (4 * k + U64_PER_LINE - 1) / U64_PER_LINE * U64_PER_LINE;
+    ws->bounds = bounds;
+    /* Pad each thread's sums (4 per cluster + the evaluation count) to
+     * whole cache lines, and align the block, so two threads never write to
+     * one line. */
+    ws->stride = (4 * k + 1 + U64_PER_LINE - 1) / U64_PER_LINE * U64_PER_LINE;
     ws->sums_block = kmq__alloc_array((size_t)slots * ws->stride + U64_PER_LINE, sizeof(uint64_t));
     if (ws->sums_block) {
         uintptr_t a = (uintptr_t)ws->sums_block;
@@ -482,7 +807,7 @@ static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq__pts *p, size_t k, int 
     ws->best = kmq__alloc_array((size_t)slots, 2 * KMQ_CHUNK * sizeof *ws->best);
     ws->lab = kmq__alloc_array((size_t)slots, KMQ_CHUNK * sizeof *ws->lab);
     ws->chunk_inertia = kmq__alloc_array(p->chunks, sizeof *ws->chunk_inertia);
-    ws->tot = kmq__alloc_array(4 * k, sizeof *ws->tot);
+    ws->tot = kmq__alloc_array(4 * k + 1, sizeof *ws->tot);
     ws->cur = kmq__alloc_array(3 * k, sizeof *ws->cur);
     ws->next = kmq__alloc_array(3 * k, sizeof *ws->next);
     bool ok = ws->sums_block && ws->best && ws->lab && ws->chunk_inertia && ws->tot && ws->cur &&
@@ -493,6 +818,17 @@ static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq__pts *p, size_t k, int 
         ws->far_all = kmq__alloc_array(k, sizeof *ws->far_all);
         ws->empty = kmq__alloc_array(k, sizeof *ws->empty);
         ok = ws->far && ws->far_n && ws->far_all && ws->empty;
+    }
+    if (ok && bounds) {
+        ws->plab = kmq__alloc(p->n);
+        ws->ub = kmq__alloc_array(p->n, sizeof *ws->ub);
+        ws->lb = kmq__alloc_array(p->n, sizeof *ws->lb);
+        ws->sec = kmq__alloc_array((size_t)slots, 2 * KMQ_CHUNK * sizeof *ws->sec);
+        ws->cc = kmq__alloc_array(k, k * sizeof *ws->cc);
+        ws->ord = kmq__alloc_array(k, k);
+        ws->half = kmq__alloc_array(k, sizeof *ws->half);
+        ws->drift = kmq__alloc_array(k, sizeof *ws->drift);
+        ok = ws->plab && ws->ub && ws->lb && ws->sec && ws->cc && ws->ord && ws->half && ws->drift;
     }
     if (ok)
         return KMQ_OK;
@@ -529,13 +865,22 @@ static kmq_status check_run_opts(size_t k, int max_iter, double tol, kmq_err *er
     return KMQ_OK;
 }
 
+/* The pruned passes pay an O(n) bound update plus O(k^2) centre distances
+ * per iteration to save most of the n * k distances; below
+ * KMQ__BOUNDS_MIN_K the vectorised brute force is faster. */
+static bool use_bounds(kmq__algo algo, size_t k)
+{
+    return algo == KMQ__ALGO_BOUNDS || (algo == KMQ__ALGO_AUTO && k >= KMQ__BOUNDS_MIN_K);
+}
+
 /* One restart: init from stream (seed, k, r), Lloyd, results copied out. */
 static void run_restart(const kmq__pts *p, const kmq_kmeans_opts *o, int r, double tol_abs,
                         const kmq_par *par, lloyd_ws *lws, kmq__init_ws *iws, run_result *res,
                         double *centers, uint64_t *sizes)
 {
     kmq__init_run(p, o->k, o->init, o->seed, r, par, iws, lws->cur);
-    lloyd_run(p, o->max_iter, tol_abs, par, lws, res);
+    lloyd_run(p, o->max_iter, tol_abs, par, lws, res, NULL);
+    res->evals += iws->evals;
     memcpy(centers, lws->cur, 3 * o->k * sizeof *centers);
     for (size_t j = 0; j < o->k; j++)
         sizes[j] = lws->tot[4 * j + 3];
@@ -543,6 +888,12 @@ static void run_restart(const kmq__pts *p, const kmq_kmeans_opts *o, int r, doub
 
 kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts, const kmq_par *par,
                           kmq_fit *out, kmq_err *err)
+{
+    return kmq__kmeans_fit_algo(pts, opts, par, KMQ__ALGO_AUTO, out, err);
+}
+
+kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *opts,
+                                const kmq_par *par, kmq__algo algo, kmq_fit *out, kmq_err *err)
 {
     assert(!kmq_par_in_parallel());
     kmq_status st = KMQ_OK;
@@ -582,6 +933,7 @@ kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts, co
     double inertia = 0.0;
     int iterations = 0, best = 0;
     bool converged = true;
+    uint64_t evals = 0, iters_total = 0;
     if (k >= p.n) {
         /* Each point is its own centre. */
         for (size_t j = 0; j < p.n; j++) {
@@ -604,9 +956,9 @@ kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts, co
             goto done;
         }
         for (int t = 0; t < nws; t++) {
-            st = lloyd_ws_alloc(&lws[t], &p, k, slots, true, err);
+            st = lloyd_ws_alloc(&lws[t], &p, k, slots, true, use_bounds(algo, k), err);
             if (st == KMQ_OK)
-                st = kmq__init_ws_alloc(&iws[t], &p, opts->init, err);
+                st = kmq__init_ws_alloc(&iws[t], &p, opts->init, k, algo, err);
             if (st != KMQ_OK)
                 goto done;
         }
@@ -630,6 +982,8 @@ kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts, co
         }
         for (int r = 0; r < restarts; r++) {
             rinertia[r] = res[r].inertia;
+            evals += res[r].evals;
+            iters_total += (uint64_t)res[r].iterations;
             if (res[r].inertia < res[best].inertia)
                 best = r;
         }
@@ -649,6 +1003,8 @@ kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts, co
     out->best_restart = best;
     out->restarts = restarts;
     out->restart_inertia = rinertia;
+    out->distance_evals = evals;
+    out->iterations_total = iters_total;
     centers = NULL;
     sizes = NULL;
     rinertia = NULL;
@@ -685,6 +1041,14 @@ kmq_status kmq_kmeans_lloyd(const kmq_points *pts, size_t k, const double *init_
                             int max_iter, double tol, const kmq_par *par, kmq_fit *out,
                             kmq_err *err)
 {
+    return kmq__kmeans_lloyd_algo(pts, k, init_centers, max_iter, tol, par, KMQ__ALGO_AUTO, out,
+                                  NULL, err);
+}
+
+kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double *init_centers,
+                                  int max_iter, double tol, const kmq_par *par, kmq__algo algo,
+                                  kmq_fit *out, uint8_t *labels, kmq_err *err)
+{
     assert(!kmq_par_in_parallel());
     kmq_status st = KMQ_OK;
     kmq__pts p = {0};
@@ -715,11 +1079,11 @@ kmq_status kmq_kmeans_lloyd(const kmq_points *pts, size_t k, const double *init_
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a k = %zu result", k);
         goto done;
     }
-    st = lloyd_ws_alloc(&ws, &p, k, par->threads, true, err);
+    st = lloyd_ws_alloc(&ws, &p, k, par->threads, true, use_bounds(algo, k), err);
     if (st != KMQ_OK)
         goto done;
     memcpy(ws.cur, init_centers, 3 * k * sizeof *ws.cur);
-    lloyd_run(&p, max_iter, tol * p.mean_var, par, &ws, &res);
+    lloyd_run(&p, max_iter, tol * p.mean_var, par, &ws, &res, labels);
     memcpy(centers, ws.cur, 3 * k * sizeof *centers);
     for (size_t j = 0; j < k; j++)
         sizes[j] = ws.tot[4 * j + 3];
@@ -734,6 +1098,8 @@ kmq_status kmq_kmeans_lloyd(const kmq_points *pts, size_t k, const double *init_
     out->best_restart = 0;
     out->restarts = 1;
     out->restart_inertia = rinertia;
+    out->distance_evals = res.evals;
+    out->iterations_total = (uint64_t)res.iterations;
     centers = NULL;
     sizes = NULL;
     rinertia = NULL;
@@ -763,10 +1129,10 @@ kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_
     if (st == KMQ_OK)
         st = kmq__pts_build(pts, &p, err);
     if (st == KMQ_OK)
-        st = lloyd_ws_alloc(&ws, &p, k, par->threads, false, err);
+        st = lloyd_ws_alloc(&ws, &p, k, par->threads, false, false, err);
     if (st != KMQ_OK)
         goto done;
-    assign_pass(&p, centers, par, &ws, labels);
+    assign_pass(&p, centers, par, &ws, labels, PASS_PLAIN);
     *inertia = ws.inertia;
 done:
     lloyd_ws_free(&ws);

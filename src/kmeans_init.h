@@ -15,11 +15,41 @@
 #include "internal.h"
 #include "kmq/kmeans.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Most k-means++ local trials: 2 + floor(ln 256) = 7. */
 #define KMQ__MAX_TRIALS 7
+
+/* Which implementation runs Lloyd and k-means++. AUTO picks by k (rule in
+ * kmeans.c); PLAIN is the brute-force reference (every distance computed),
+ * kept so that tests can check that BOUNDS (distance pruning) gives the same
+ * bits. */
+typedef enum kmq__algo { KMQ__ALGO_AUTO = 0, KMQ__ALGO_PLAIN = 1, KMQ__ALGO_BOUNDS = 2 } kmq__algo;
+
+/* The brute-force kernels are also compiled for AVX2 and picked at load
+ * time (GCC function multi-versioning; the default build still runs on any
+ * x86-64). The clones compute the same IEEE operations in the same order:
+ * AVX2 brings no FMA, and C11 mode keeps GCC from contracting a * b + c
+ * (-ffp-contract=off), so the ISA never changes a result bit. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define KMQ__VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef KMQ__VEC_CLONES
+#define KMQ__VEC_CLONES
+#endif
+
+/* Selection rule of KMQ__ALGO_AUTO, measured on china.jpg (96,615
+ * colours, README "Performance"): Lloyd runs with Hamerly bounds from this
+ * k up (below, the AVX2 brute force is faster than the O(n) bound upkeep
+ * per iteration); */
+#define KMQ__BOUNDS_MIN_K 24
+/* k-means++ prunes its distances from this k up (below, the per-point test
+ * costs about what the distance it saves costs). */
+#define KMQ__PRUNE_MIN_K 128
 
 /* Points as the kernels read them: coordinates in structure-of-arrays form
  * (float holds 0..255 exactly, at half the memory of double), weights and
@@ -51,10 +81,20 @@ typedef struct kmq__init_ws {
     double *chunk_pot;    /* k-means++: chunks * KMQ__MAX_TRIALS, trial potentials per chunk */
     uint64_t *chunk_w;    /* random: chunks, weight of the points not yet drawn */
     unsigned char *taken; /* random: n, 1 once a point is a centre */
+    /* Pruned k-means++ only (prune = true): */
+    bool prune;
+    size_t k;              /* centres this workspace was sized for */
+    uint8_t *near;         /* n: index of the chosen centre at distance sqrt(d2) */
+    double *rmax2;         /* chunks * k: max d2 of the chunk's points per nearest centre */
+    double *ccsq;          /* (KMQ__MAX_TRIALS + 1) * k: |candidate - centre j|^2 */
+    uint64_t *chunk_evals; /* chunks: distance evaluations of the last pass */
+    uint64_t evals;        /* distance evaluations of the last kmq__init_run */
 } kmq__init_ws;
 
+/* Scratch for k centres; algo decides whether k-means++ prunes (AUTO and
+ * BOUNDS do, PLAIN does not: same bits either way). */
 KMQ_PRIVATE kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init,
-                                          kmq_err *err);
+                                          size_t k, kmq__algo algo, kmq_err *err);
 KMQ_PRIVATE void kmq__init_ws_free(kmq__init_ws *ws);
 
 /* Draws k <= p->n distinct points as initial centres (k * 3 doubles) from
@@ -62,5 +102,21 @@ KMQ_PRIVATE void kmq__init_ws_free(kmq__init_ws *ws);
  * NULL: serial, safe inside a parallel region. Cannot fail. */
 KMQ_PRIVATE void kmq__init_run(const kmq__pts *p, size_t k, kmq_init init, uint64_t seed,
                                int restart, const kmq_par *par, kmq__init_ws *ws, double *centers);
+
+/* The public kmq_kmeans_init_centers / kmq_kmeans_fit / kmq_kmeans_lloyd
+ * with the implementation chosen (they pass KMQ__ALGO_AUTO). For tests and
+ * benchmarks: every algo gives the same bits. kmq__kmeans_lloyd_algo also
+ * writes the final assignment into labels[n] when labels is not NULL.
+ * Drivers. */
+KMQ_PRIVATE kmq_status kmq__kmeans_init_algo(const kmq_points *pts, size_t k, kmq_init init,
+                                             uint64_t seed, int restart, const kmq_par *par,
+                                             kmq__algo algo, double *centers, kmq_err *err);
+KMQ_PRIVATE kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *opts,
+                                            const kmq_par *par, kmq__algo algo, kmq_fit *out,
+                                            kmq_err *err);
+KMQ_PRIVATE kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k,
+                                              const double *init_centers, int max_iter, double tol,
+                                              const kmq_par *par, kmq__algo algo, kmq_fit *out,
+                                              uint8_t *labels, kmq_err *err);
 
 #endif

@@ -57,6 +57,9 @@ typedef struct kmq_fit {
     int best_restart;       /* index of the best run (lowest inertia, ties: lowest index) */
     int restarts;           /* number of runs */
     double *restart_inertia; /* restarts entries, in restart order */
+    uint64_t distance_evals; /* point-centre distances computed, all runs (init + Lloyd):
+                                a work measure for benchmarks, same for any thread count */
+    uint64_t iterations_total; /* Lloyd iterations summed over all runs */
 } kmq_fit;
 
 /* Releases what fit owns and zeroes it. */

@@ -1,12 +1,453 @@
-/* cmd_bench.c — `kmq bench`: thread-scaling study (layer L4). */
+/* cmd_bench.c — `kmq bench`: thread-scaling study of the k-means fit
+ * (layer L4, DESIGN §3 and §6).
+ *
+ * A fixed, reproducible workload: one photo (a bundled one by default) is
+ * decoded and its distinct-colour histogram built once; then for every k
+ * the full fit (restarts x (k-means++ + Lloyd), seed fixed) runs at 1, 2,
+ * 4, ... threads up to --threads-max (and that count itself), --repeat
+ * times each, and the median wall time is kept. Reported per thread count:
+ * time per fit, time per Lloyd iteration (fit time / iterations of all
+ * restarts), distance evaluations per second (counted by the library),
+ * speedup and parallel efficiency against 1 thread. Every thread count
+ * must give the same bits (centres, sizes, inertia, iterations, evaluation
+ * count, DESIGN §2); if one does not, bench says which and exits 1.
+ *
+ * Writes a table to stdout, JSON (--json, default bench-results.json) and
+ * an SVG plot of speedup against threads (--svg, default the JSON path
+ * with .svg), written directly here: the plot is a few lines of SVG.
+ */
 #include "cli.h"
 
+#include "kmq/hist.h"
+#include "kmq/image.h"
+#include "kmq/kmeans.h"
+#include "kmq/par.h"
+
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#define MAX_KS        16
+#define MAX_TC        16
+#define MAX_REPEAT    100
+#define DEFAULT_IMAGE "data/photos/china.jpg"
+
+typedef struct bench_row {
+    int threads;
+    double fit_s; /* median */
+    double min_s, max_s;
+    double iter_s; /* fit_s / iterations_total */
+    double evals_per_s;
+    double speedup, efficiency;
+    bool identical; /* same bits as 1 thread */
+} bench_row;
+
+typedef struct bench_k {
+    size_t k;
+    uint64_t iterations_total, evals;
+    double inertia, mse;
+    int nrows;
+    bench_row rows[MAX_TC];
+} bench_k;
+
+static int usage_error(void)
+{
+    fprintf(stderr, "usage: kmq bench [--image PATH] [--k K1,K2,...] [--restarts R] "
+                    "[--threads-max N] [--repeat N] [--seed S] [--json FILE] [--svg FILE] "
+                    "[--quiet]\n");
+    return KMQ_EXIT_USAGE;
+}
+
+static const char *value_of(int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen(name);
+    if (strncmp(argv[*i], name, len) == 0 && argv[*i][len] == '=')
+        return argv[*i] + len + 1;
+    if (strcmp(argv[*i], name) != 0)
+        return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "kmq bench: %s needs a value\n", name);
+        return "";
+    }
+    return argv[++*i];
+}
+
+static bool parse_ks(const char *text, size_t *ks, int *nk)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    *nk = 0;
+    for (char *sp = NULL, *w = strtok_r(buf, ", ", &sp); w; w = strtok_r(NULL, ", ", &sp)) {
+        unsigned long long v;
+        if (*nk >= MAX_KS || !kmq_cli_parse_uint("--k", w, KMQ_MAX_K, &v) || v < 1)
+            return false;
+        ks[(*nk)++] = (size_t)v;
+    }
+    return *nk > 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static bool same_fit(const kmq_fit *a, const kmq_fit *b)
+{
+    return a->k_effective == b->k_effective &&
+           memcmp(a->centers, b->centers, 3 * a->k_effective * sizeof *a->centers) == 0 &&
+           memcmp(a->sizes, b->sizes, a->k_effective * sizeof *a->sizes) == 0 &&
+           memcmp(&a->inertia, &b->inertia, sizeof a->inertia) == 0 &&
+           a->iterations == b->iterations && a->iterations_total == b->iterations_total &&
+           a->distance_evals == b->distance_evals && a->best_restart == b->best_restart;
+}
+
+/* Histogram of the whole image; false after printing an error. */
+static bool load_hist(const char *path, kmq_hist **out, uint64_t *pixels, uint32_t *w, uint32_t *h)
+{
+    kmq_err err = {0};
+    kmq_image *img = NULL;
+    kmq_hist *hist = NULL;
+    uint8_t *buf = NULL;
+    bool ok = false;
+    kmq_image_opts io;
+    memset(&io, 0, sizeof io);
+    io.background[0] = io.background[1] = io.background[2] = 255;
+    io.mode = KMQ_IMAGE_STREAM;
+    if (kmq_image_open(path, &io, &img, &err) != KMQ_OK)
+        goto done;
+    const kmq_image_info *info = kmq_image_get_info(img);
+    buf = malloc((size_t)kmq_image_strip_rows(img) * info->width * 3);
+    if (!buf) {
+        kmq_err_set(&err, KMQ_E_NOMEM, "out of memory for a strip of %u pixels", info->width);
+        goto done;
+    }
+    if (kmq_hist_new(&hist, &err) != KMQ_OK || kmq_image_rewind(img, &err) != KMQ_OK)
+        goto done;
+    for (;;) {
+        uint32_t rows = 0;
+        if (kmq_image_read_strip(img, buf, &rows, &err) != KMQ_OK)
+            goto done;
+        if (rows == 0)
+            break;
+        if (kmq_hist_add_rgb(hist, buf, (size_t)rows * info->width, &err) != KMQ_OK)
+            goto done;
+    }
+    if (kmq_hist_finish(hist, &err) != KMQ_OK)
+        goto done;
+    *pixels = info->pixels;
+    *w = info->width;
+    *h = info->height;
+    *out = hist;
+    hist = NULL;
+    ok = true;
+done:
+    if (!ok) {
+        if (!err.where[0])
+            kmq_err_where(&err, "%s", path);
+        kmq_cli_error(&err);
+    }
+    free(buf);
+    kmq_hist_free(hist);
+    kmq_image_free(img);
+    return ok;
+}
+
+static void json_escape(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static bool write_json(const char *path, const char *image, uint32_t w, uint32_t h, uint64_t pixels,
+                       size_t colors, double hist_s, int restarts, int repeat, uint64_t seed,
+                       int threads_max, const bench_k *res, int nk, bool all_same)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "kmq bench: cannot write %s\n", path);
+        return false;
+    }
+    struct utsname un;
+    memset(&un, 0, sizeof un);
+    uname(&un);
+    fprintf(f,
+            "{\n  \"schema\": 1,\n  \"kmq_version\": \"%s\",\n  \"machine\": ", KMQ_VERSION_STRING);
+    json_escape(f, un.machine);
+    fprintf(f, ",\n  \"host\": ");
+    json_escape(f, un.nodename);
+    fprintf(f, ",\n  \"image\": ");
+    json_escape(f, image);
+    fprintf(f,
+            ",\n  \"width\": %u, \"height\": %u, \"pixels\": %llu, \"unique_colors\": %zu,\n"
+            "  \"histogram_s\": %.6f,\n  \"restarts\": %d, \"repeat\": %d, \"seed\": %llu, "
+            "\"threads_max\": %d,\n  \"identical_across_threads\": %s,\n  \"results\": [\n",
+            w, h, (unsigned long long)pixels, colors, hist_s, restarts, repeat,
+            (unsigned long long)seed, threads_max, all_same ? "true" : "false");
+    for (int i = 0; i < nk; i++) {
+        const bench_k *b = &res[i];
+        fprintf(f,
+                "    {\"k\": %zu, \"inertia\": %.17g, \"mse\": %.17g, \"iterations_total\": %llu, "
+                "\"distance_evals\": %llu, \"threads\": [\n",
+                b->k, b->inertia, b->mse, (unsigned long long)b->iterations_total,
+                (unsigned long long)b->evals);
+        for (int t = 0; t < b->nrows; t++) {
+            const bench_row *r = &b->rows[t];
+            fprintf(f,
+                    "      {\"threads\": %d, \"fit_s\": %.6f, \"fit_min_s\": %.6f, \"fit_max_s\": "
+                    "%.6f, \"iteration_s\": %.9f, \"distance_evals_per_s\": %.6g, \"speedup\": "
+                    "%.4f, \"efficiency\": %.4f, \"identical\": %s}%s\n",
+                    r->threads, r->fit_s, r->min_s, r->max_s, r->iter_s, r->evals_per_s, r->speedup,
+                    r->efficiency, r->identical ? "true" : "false", t + 1 < b->nrows ? "," : "");
+        }
+        fprintf(f, "    ]}%s\n", i + 1 < nk ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    return fclose(f) == 0;
+}
+
+/* Speedup against threads: one line per k, the ideal as a dashed diagonal. */
+static bool write_svg(const char *path, const char *image, const bench_k *res, int nk,
+                      int threads_max)
+{
+    static const char *colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                    "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "kmq bench: cannot write %s\n", path);
+        return false;
+    }
+    const double W = 520, H = 360, L = 60, R = 130, T = 40, B = 50;
+    double ymax = threads_max;
+    for (int i = 0; i < nk; i++)
+        for (int t = 0; t < res[i].nrows; t++)
+            ymax = res[i].rows[t].speedup > ymax ? res[i].rows[t].speedup : ymax;
+    const double xmax = threads_max > 1 ? threads_max : 2;
+#define SX(v) (L + ((v)-1.0) / (xmax - 1.0) * (W - L - R))
+#define SY(v) (H - B - (v) / ymax * (H - T - B))
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"%.0f\" y=\"22\" font-size=\"14\">kmq bench: fit speedup vs threads</text>\n",
+            W, H, L);
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", L,
+            H - B, W - R, H - B);
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", L,
+            H - B, L, (double)T);
+    for (int x = 1; x <= (int)xmax; x++)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n", SX(x),
+                H - B + 16, x);
+    for (int y = 0; y <= (int)ymax; y++)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%d</text>\n", L - 6, SY(y) + 4,
+                y);
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">threads</text>\n"
+            "<text x=\"16\" y=\"%.1f\" transform=\"rotate(-90 16 %.1f)\" "
+            "text-anchor=\"middle\">speedup</text>\n",
+            (L + W - R) / 2, H - 12, (T + H - B) / 2, (T + H - B) / 2);
+    fprintf(f,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"grey\" "
+            "stroke-dasharray=\"4 4\"/>\n",
+            SX(1), SY(1), SX(xmax), SY(xmax));
+    for (int i = 0; i < nk; i++) {
+        const char *c = colours[i % 8];
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
+        for (int t = 0; t < res[i].nrows; t++)
+            fprintf(f, "%.1f,%.1f ", SX(res[i].rows[t].threads), SY(res[i].rows[t].speedup));
+        fprintf(f, "\"/>\n");
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">k = %zu</text>\n", W - R + 12,
+                T + 16.0 * (i + 1), c, res[i].k);
+    }
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"grey\">ideal</text>\n", W - R + 12,
+            T + 16.0 * (nk + 1));
+    fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" fill=\"grey\">", L, H - 2);
+    for (const char *s = image; *s; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else
+            fputc(*s, f);
+    }
+    fprintf(f, "</text>\n</svg>\n");
+#undef SX
+#undef SY
+    return fclose(f) == 0;
+}
 
 int kmq_cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "kmq bench: not part of this build yet\n");
-    return KMQ_EXIT_USAGE;
+    const char *image = DEFAULT_IMAGE, *json = "bench-results.json", *svg = NULL;
+    size_t ks[MAX_KS] = {16, 64, 256};
+    int nk = 3;
+    unsigned long long restarts = 10, threads_max = 0, repeat = 3, seed = 0;
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if ((v = value_of(argc, argv, &i, "--image"))) {
+            if (!*v)
+                return usage_error();
+            image = v;
+        } else if ((v = value_of(argc, argv, &i, "--k"))) {
+            if (!parse_ks(v, ks, &nk))
+                return usage_error();
+        } else if ((v = value_of(argc, argv, &i, "--restarts"))) {
+            if (!kmq_cli_parse_uint("--restarts", v, 10000, &restarts) || restarts < 1)
+                return usage_error();
+        } else if ((v = value_of(argc, argv, &i, "--threads-max"))) {
+            if (!kmq_cli_parse_uint("--threads-max", v, 1024, &threads_max))
+                return usage_error();
+        } else if ((v = value_of(argc, argv, &i, "--repeat"))) {
+            if (!kmq_cli_parse_uint("--repeat", v, MAX_REPEAT, &repeat) || repeat < 1)
+                return usage_error();
+        } else if ((v = value_of(argc, argv, &i, "--seed"))) {
+            if (!kmq_cli_parse_uint("--seed", v, UINT64_MAX, &seed))
+                return usage_error();
+        } else if ((v = value_of(argc, argv, &i, "--json"))) {
+            if (!*v)
+                return usage_error();
+            json = v;
+        } else if ((v = value_of(argc, argv, &i, "--svg"))) {
+            if (!*v)
+                return usage_error();
+            svg = v;
+        } else if (strcmp(argv[i], "--quiet") == 0) {
+            quiet = true;
+        } else {
+            fprintf(stderr, "kmq bench: unknown option '%s'\n", argv[i]);
+            return usage_error();
+        }
+    }
+    int tmax = kmq_cli_start(argv[0], (int)threads_max);
+    if (tmax < 1)
+        return KMQ_EXIT_USAGE;
+    char svg_buf[4096];
+    if (!svg) {
+        size_t len = strlen(json);
+        if (len > 5 && strcmp(json + len - 5, ".json") == 0)
+            len -= 5;
+        snprintf(svg_buf, sizeof svg_buf, "%.*s.svg", (int)len, json);
+        svg = svg_buf;
+    }
+    /* 1, 2, 4, ... below tmax, then tmax. */
+    int tcs[MAX_TC], ntc = 0;
+    for (int t = 1; t < tmax && ntc < MAX_TC - 1; t *= 2)
+        tcs[ntc++] = t;
+    tcs[ntc++] = tmax;
+
+    kmq_hist *hist = NULL;
+    uint64_t pixels = 0;
+    uint32_t w = 0, h = 0;
+    double t0 = kmq_par_now_s();
+    if (!load_hist(image, &hist, &pixels, &w, &h)) {
+        if (strcmp(image, DEFAULT_IMAGE) == 0)
+            fprintf(stderr, "kmq bench: run it from the source tree or give --image PATH\n");
+        return KMQ_EXIT_FAILURES;
+    }
+    double hist_s = kmq_par_now_s() - t0;
+    kmq_points pts = {kmq_hist_size(hist), kmq_hist_keys(hist), kmq_hist_weights(hist)};
+    if (!quiet)
+        printf("kmq bench: %s, %ux%u = %llu pixels, %zu distinct colours (histogram %.3f s)\n"
+               "restarts %llu, seed %llu, median of %llu runs, threads 1..%d\n\n",
+               image, w, h, (unsigned long long)pixels, pts.n, hist_s, restarts, seed, repeat,
+               tmax);
+    bench_k *res = calloc((size_t)nk, sizeof *res);
+    if (!res) {
+        kmq_hist_free(hist);
+        fprintf(stderr, "kmq bench: out of memory\n");
+        return KMQ_EXIT_FAILURES;
+    }
+    bool all_same = true, failed = false;
+    double times[MAX_REPEAT];
+    if (!quiet)
+        printf("%5s %7s %10s %12s %12s %8s %6s %9s\n", "k", "threads", "fit_s", "iter_ms",
+               "Mevals/s", "speedup", "eff", "identical");
+    for (int i = 0; i < nk && !failed; i++) {
+        bench_k *b = &res[i];
+        b->k = ks[i];
+        kmq_fit ref = {0};
+        kmq_kmeans_opts o = {.k = ks[i],
+                             .restarts = (int)restarts,
+                             .max_iter = 300,
+                             .tol = 1e-4,
+                             .init = KMQ_INIT_KMEANSPP,
+                             .seed = seed};
+        for (int t = 0; t < ntc && !failed; t++) {
+            kmq_par par = {.threads = tcs[t]};
+            bench_row *r = &b->rows[b->nrows++];
+            r->threads = tcs[t];
+            r->identical = true;
+            for (unsigned long long q = 0; q < repeat; q++) {
+                kmq_fit fit = {0};
+                kmq_err err = {0};
+                double s = kmq_par_now_s();
+                kmq_status st = kmq_kmeans_fit(&pts, &o, &par, &fit, &err);
+                times[q] = kmq_par_now_s() - s;
+                if (st != KMQ_OK) {
+                    kmq_cli_error(&err);
+                    failed = true;
+                    break;
+                }
+                if (t == 0 && q == 0) {
+                    ref = fit;
+                    continue;
+                }
+                if (!same_fit(&ref, &fit))
+                    r->identical = false;
+                kmq_fit_clear(&fit);
+            }
+            if (failed)
+                break;
+            qsort(times, repeat, sizeof *times, cmp_double);
+            r->fit_s =
+                repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
+            r->min_s = times[0];
+            r->max_s = times[repeat - 1];
+            r->iter_s = ref.iterations_total ? r->fit_s / (double)ref.iterations_total : 0.0;
+            r->evals_per_s = r->fit_s > 0 ? (double)ref.distance_evals / r->fit_s : 0.0;
+            r->speedup = r->fit_s > 0 ? b->rows[0].fit_s / r->fit_s : 0.0;
+            r->efficiency = r->speedup / r->threads;
+            all_same = all_same && r->identical;
+            if (!quiet)
+                printf("%5zu %7d %10.4f %12.4f %12.1f %8.2f %6.2f %9s\n", b->k, r->threads,
+                       r->fit_s, 1e3 * r->iter_s, r->evals_per_s / 1e6, r->speedup, r->efficiency,
+                       r->identical ? "yes" : "NO");
+        }
+        b->iterations_total = ref.iterations_total;
+        b->evals = ref.distance_evals;
+        b->inertia = ref.inertia;
+        b->mse = pixels ? ref.inertia / (double)pixels : 0.0;
+        kmq_fit_clear(&ref);
+    }
+    int code = KMQ_EXIT_OK;
+    if (failed) {
+        code = KMQ_EXIT_FAILURES;
+    } else {
+        if (!write_json(json, image, w, h, pixels, pts.n, hist_s, (int)restarts, (int)repeat, seed,
+                        tmax, res, nk, all_same) ||
+            !write_svg(svg, image, res, nk, tmax))
+            code = KMQ_EXIT_FAILURES;
+        else if (!quiet)
+            printf("\nwrote %s and %s\n", json, svg);
+        if (!all_same) {
+            fprintf(stderr, "kmq bench: results DIFFER between thread counts (see 'identical' "
+                            "above): the determinism contract is broken\n");
+            code = KMQ_EXIT_FAILURES;
+        }
+    }
+    free(res);
+    kmq_hist_free(hist);
+    return code;
 }

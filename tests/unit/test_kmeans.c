@@ -1,9 +1,12 @@
 /* test_kmeans.c — weighted k-means: a per-pixel reference Lloyd on a real
  * photo, hand-checked small cases, empty-cluster reseeding, thread
  * invariance on both parallel drivers, the assignment, argument errors and
- * an allocation-failure sweep. */
+ * an allocation-failure sweep; the distance-pruned Lloyd and k-means++
+ * against the plain ones, bit for bit, on real photos. */
+#include "kmeans_init.h"
 #include "kmq/alloc_hook.h"
 #include "kmq/hist.h"
+#include "kmq/image.h"
 #include "kmq/kmeans.h"
 #include "testutil.h"
 
@@ -45,6 +48,43 @@ static void free_photo(photo *ph)
 {
     kmq_hist_free(ph->hist);
     free(ph->rgb);
+}
+
+/* Any bundled photo (JPEG too) through libvips, histogram only (rgb NULL).
+ * Called inside the test, after Check's fork. */
+static photo load_photo_vips(const char *name)
+{
+    photo ph;
+    memset(&ph, 0, sizeof ph);
+    kmq_err err;
+    kmq_err_clear(&err);
+    ck_assert_msg(kmq_image_lib_init("test_kmeans", 1, &err) == KMQ_OK, "%s", err.msg);
+    kmq_image_opts io;
+    memset(&io, 0, sizeof io);
+    io.background[0] = io.background[1] = io.background[2] = 255;
+    io.mode = KMQ_IMAGE_STREAM;
+    kmq_image *img = NULL;
+    ck_assert_msg(kmq_image_open(tu_photo(name), &io, &img, &err) == KMQ_OK, "%s", err.msg);
+    const kmq_image_info *info = kmq_image_get_info(img);
+    uint8_t *buf = malloc((size_t)kmq_image_strip_rows(img) * info->width * 3);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(kmq_hist_new(&ph.hist, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_image_rewind(img, &err), KMQ_OK);
+    for (;;) {
+        uint32_t rows = 0;
+        ck_assert_int_eq(kmq_image_read_strip(img, buf, &rows, &err), KMQ_OK);
+        if (rows == 0)
+            break;
+        ck_assert_int_eq(kmq_hist_add_rgb(ph.hist, buf, (size_t)rows * info->width, &err), KMQ_OK);
+        ph.npix += (size_t)rows * info->width;
+    }
+    ck_assert_int_eq(kmq_hist_finish(ph.hist, &err), KMQ_OK);
+    free(buf);
+    kmq_image_free(img);
+    ph.pts.n = kmq_hist_size(ph.hist);
+    ph.pts.keys = kmq_hist_keys(ph.hist);
+    ph.pts.weights = kmq_hist_weights(ph.hist);
+    return ph;
 }
 
 static kmq_kmeans_opts opts_of(size_t k, int restarts, int max_iter, double tol, kmq_init init,
@@ -787,13 +827,186 @@ START_TEST(alloc_failure_sweep)
 }
 END_TEST
 
-static Suite *kmeans_suite(void)
+/* ---- 8. distance pruning = plain Lloyd, bit for bit ---------------------- */
+
+/* Pruned k-means++ draws the same centres as the plain one (threads: the
+ * pruned run's budget; the plain one runs serially). */
+static void same_init(const kmq_points *pts, size_t k, kmq_init init, int restart, int threads,
+                      double *centers)
 {
-    Suite *s = suite_create("kmeans");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_par one = par_of(1), par = par_of(threads);
+    double *plain = malloc(3 * k * sizeof *plain);
+    ck_assert_ptr_nonnull(plain);
+    ck_assert_msg(kmq__kmeans_init_algo(pts, k, init, 77, restart, &one, KMQ__ALGO_PLAIN, plain,
+                                        &err) == KMQ_OK,
+                  "%s", err.msg);
+    ck_assert_msg(kmq__kmeans_init_algo(pts, k, init, 77, restart, &par, KMQ__ALGO_BOUNDS, centers,
+                                        &err) == KMQ_OK,
+                  "%s", err.msg);
+    ck_assert_mem_eq(plain, centers, 3 * k * sizeof *plain);
+    free(plain);
+}
+
+/* From the same centres, Lloyd capped at each of caps[] iterations (tol)
+ * gives the same labels, centres, sizes, inertia and iteration count with
+ * and without pruning; the pruned run uses `threads`, the plain one 1. */
+static void same_lloyd(const kmq_points *pts, size_t k, const double *init, const int *caps,
+                       size_t ncaps, double tol, int threads)
+{
+    kmq_par one = par_of(1), par = par_of(threads);
+    uint8_t *la = malloc(pts->n), *lb = malloc(pts->n);
+    ck_assert(la && lb);
+    for (size_t c = 0; c < ncaps; c++) {
+        kmq_err err;
+        kmq_err_clear(&err);
+        kmq_fit a = {0}, b = {0};
+        ck_assert_msg(kmq__kmeans_lloyd_algo(pts, k, init, caps[c], tol, &one, KMQ__ALGO_PLAIN, &a,
+                                             la, &err) == KMQ_OK,
+                      "%s", err.msg);
+        ck_assert_msg(kmq__kmeans_lloyd_algo(pts, k, init, caps[c], tol, &par, KMQ__ALGO_BOUNDS, &b,
+                                             lb, &err) == KMQ_OK,
+                      "%s", err.msg);
+        ck_assert_mem_eq(la, lb, pts->n);
+        assert_same_fit(&a, &b);
+        /* Pruning is the point: it computed fewer distances (k >= 16). */
+        if (k >= 16 && a.iterations >= 3)
+            ck_assert_uint_lt(b.distance_evals, a.distance_evals);
+        kmq_fit_clear(&a);
+        kmq_fit_clear(&b);
+    }
+    free(la);
+    free(lb);
+}
+
+/* china.jpg (96,615 colours): k-means++ for k = 2, 16, 64, 256, then Lloyd
+ * at several iteration caps (every iteration up to 3, then longer runs;
+ * tol = 0 runs each cap in full, tol = 1e-4 stops where the default
+ * would). Chunk-parallel pruned runs at 2 and 3 threads. */
+START_TEST(bounds_exact_china)
+{
+    photo ph = load_photo_vips("china.jpg");
+    ck_assert_uint_gt(ph.pts.n, 90000);
+    double *init = malloc(3 * 256 * sizeof *init);
+    ck_assert_ptr_nonnull(init);
+    static const int caps2[] = {1, 2, 3, 300};
+    same_init(&ph.pts, 2, KMQ_INIT_KMEANSPP, 0, 2, init);
+    same_lloyd(&ph.pts, 2, init, caps2, 4, 1e-4, 2);
+    static const int caps16[] = {1, 2, 3, 300};
+    same_init(&ph.pts, 16, KMQ_INIT_KMEANSPP, 1, 3, init);
+    same_lloyd(&ph.pts, 16, init, caps16, 4, 1e-4, 3);
+    static const int caps64[] = {2, 12};
+    same_init(&ph.pts, 64, KMQ_INIT_KMEANSPP, 2, 2, init);
+    same_lloyd(&ph.pts, 64, init, caps64, 2, 0.0, 2);
+    static const int caps256[] = {1, 2, 7};
+    same_init(&ph.pts, 256, KMQ_INIT_KMEANSPP, 3, 2, init);
+    same_lloyd(&ph.pts, 256, init, caps256, 3, 0.0, 2);
+    free(init);
+    free_photo(&ph);
+}
+END_TEST
+
+/* coffee.png: the same on another photo (serial pruned runs), k-means++ and
+ * random starts, and whole fits (restarts, both parallel drivers) with the
+ * pruned and the plain implementation. */
+START_TEST(bounds_exact_coffee)
+{
+    photo ph = load_photo("coffee.png");
+    double *init = malloc(3 * 256 * sizeof *init);
+    ck_assert_ptr_nonnull(init);
+    static const int caps[] = {1, 3, 300};
+    static const size_t ks[] = {2, 16, 64};
+    for (size_t i = 0; i < 3; i++) {
+        same_init(&ph.pts, ks[i], KMQ_INIT_KMEANSPP, (int)i, 1, init);
+        same_lloyd(&ph.pts, ks[i], init, caps, ks[i] == 64 ? 2 : 3, 1e-4, 1);
+    }
+    static const int caps256[] = {2, 6};
+    same_init(&ph.pts, 256, KMQ_INIT_RANDOM, 0, 1, init);
+    same_lloyd(&ph.pts, 256, init, caps256, 2, 0.0, 1);
+    /* Whole fits: chunk-parallel (all colours) and restart-parallel (a
+     * subset under 4 chunks), AUTO and BOUNDS against PLAIN. */
+    kmq_points sub = ph.pts;
+    sub.n = 3 * KMQ_CHUNK + 77;
+    const kmq_points *sets[] = {&ph.pts, &sub};
+    for (size_t q = 0; q < 2; q++) {
+        kmq_kmeans_opts o =
+            opts_of(q == 0 ? 16 : 64, 3, q == 0 ? 300 : 8, 1e-4, KMQ_INIT_KMEANSPP, 5);
+        kmq_err err;
+        kmq_err_clear(&err);
+        kmq_par par = par_of(2);
+        kmq_fit a = {0}, b = {0}, c = {0};
+        ck_assert(kmq__kmeans_fit_algo(sets[q], &o, &par, KMQ__ALGO_PLAIN, &a, &err) == KMQ_OK);
+        ck_assert(kmq__kmeans_fit_algo(sets[q], &o, &par, KMQ__ALGO_BOUNDS, &b, &err) == KMQ_OK);
+        ck_assert(kmq_kmeans_fit(sets[q], &o, &par, &c, &err) == KMQ_OK);
+        assert_same_fit(&a, &b);
+        assert_same_fit(&a, &c);
+        kmq_fit_clear(&a);
+        kmq_fit_clear(&b);
+        kmq_fit_clear(&c);
+    }
+    free(init);
+    free_photo(&ph);
+}
+END_TEST
+
+/* Ties and coincident centres: duplicated initial centres (distance 0
+ * between centres, equal distances for every point) and a symmetric layout
+ * where points sit exactly between two centres. Lowest index must win in
+ * both implementations. */
+START_TEST(bounds_ties)
+{
+    uint32_t keys[64];
+    uint64_t weights[64];
+    for (size_t i = 0; i < 64; i++) {
+        unsigned v = (unsigned)(i * 4);
+        keys[i] = rgb_key(v, v, 255 - v);
+        weights[i] = 1 + i % 3;
+    }
+    kmq_points pts = {64, keys, weights};
+    /* Centres 0 and 2 coincide; 1 and 3 are mirror images around the
+     * middle colour; 4 sits exactly between 1 and 3. */
+    double init[3 * 5] = {10, 10, 245, 200, 200, 55, 10, 10, 245, 52, 52, 203, 126, 126, 129};
+    static const int caps[] = {1, 2, 5, 50};
+    same_lloyd(&pts, 5, init, caps, 4, 0.0, 1);
+    same_lloyd(&pts, 5, init, caps, 4, 0.0, 3);
+}
+END_TEST
+
+/* Thread invariance of the pruned fit on a real photo where AUTO would not
+ * prune (k = 2), and of k = 256 k-means++ (pruned) on the chunk driver. */
+START_TEST(bounds_threads)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_kmeans_opts o = opts_of(2, 2, 50, 1e-4, KMQ_INIT_KMEANSPP, 3);
+    kmq_fit ref = {0};
+    kmq_err err;
+    kmq_err_clear(&err);
+    static const int threads[] = {1, 2, 3, 7};
+    for (size_t t = 0; t < 4; t++) {
+        kmq_par par = par_of(threads[t]);
+        kmq_fit fit = {0};
+        ck_assert(kmq__kmeans_fit_algo(&ph.pts, &o, &par, KMQ__ALGO_BOUNDS, &fit, &err) == KMQ_OK);
+        if (t == 0)
+            ref = fit;
+        else {
+            assert_same_fit(&ref, &fit);
+            ck_assert_uint_eq(ref.distance_evals, fit.distance_evals);
+            kmq_fit_clear(&fit);
+        }
+    }
+    kmq_fit_clear(&ref);
+    kmq_points slice = ph.pts;
+    slice.n = 5 * KMQ_CHUNK + 300;
+    o = opts_of(256, 1, 3, 1e-4, KMQ_INIT_KMEANSPP, 4);
+    thread_invariance(&slice, &o);
+    free_photo(&ph);
+}
+END_TEST
+
+int main(void)
+{
+    const tu_case cases[] = {
         {"reference_k8", reference_k8_converged},
         {"reference_k16", reference_k16_tol},
         {"reference_k32", reference_k32_capped},
@@ -809,21 +1022,12 @@ static Suite *kmeans_suite(void)
         {"assign", assign_matches_brute_force},
         {"args", bad_arguments},
         {"alloc_sweep", alloc_failure_sweep},
+        {"bounds_china", bounds_exact_china},
+        {"bounds_coffee", bounds_exact_coffee},
+        {"bounds_ties", bounds_ties},
+        {"bounds_threads", bounds_threads},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 300);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(kmeans_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    Suite *s = suite_create("kmeans");
+    tu_add_cases(s, cases, sizeof cases / sizeof cases[0], 300, NULL);
+    return tu_run_suite(s);
 }

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""Side-by-side k-means colour quantization: kmq vs the tools a user would
+otherwise pick, on the same pixels, same k, 2 threads each (see run.sh).
+
+mse is computed the same way for everybody (DESIGN §2): for fitters that
+return centres (scikit-learn, OpenCV, faiss, kmq) the inertia of the returned
+labels/centres divided by the pixel count; for tools that only write an image
+(pngquant, ImageMagick, libvips, and kmq's own written PNG as mse_output) the
+squared RGB error between output and input pixels, summed over channels,
+averaged over pixels. Times: wall clock of the fit (fitters) or of the whole
+command (tools). Writes JSON + a markdown table.
+"""
+import argparse, glob, json, os, platform, shutil, subprocess, sys, tempfile, time
+
+import numpy as np
+from PIL import Image
+
+
+def load(path):
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8)
+
+
+def mse_labels(X, centers, labels):
+    d = X - centers[labels]
+    return float(np.einsum("ij,ij->", d, d)) / len(X)
+
+
+def mse_images(a, b):
+    d = a.astype(np.float64) - b.astype(np.float64)
+    return float(np.einsum("ijk,ijk->", d, d)) / (a.shape[0] * a.shape[1])
+
+
+def timed(cmd, env=None):
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--png", required=True)
+    ap.add_argument("--label", required=True)
+    ap.add_argument("--k", default="16,64,256")
+    ap.add_argument("--kmq", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip", default="", help="comma list of method names to skip")
+    ap.add_argument("--out", required=True, help="JSON file to append results to")
+    a = ap.parse_args()
+    skip = set(filter(None, a.skip.split(",")))
+    img = load(a.png)
+    X = img.reshape(-1, 3).astype(np.float64)
+    npix = len(X)
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), VIPS_CONCURRENCY=str(a.threads),
+               MAGICK_THREAD_LIMIT=str(a.threads))
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="kmq-peers.")
+
+    def add(method, k, seconds, mse, note=""):
+        rows.append(dict(image=a.label, pixels=npix, method=method, k=k, seconds=seconds,
+                         mse=mse, note=note))
+        print(f"  {a.label} k={k:<4} {method:<38} {seconds:9.3f} s  mse {mse:9.3f} {note}",
+              flush=True)
+
+    for k in [int(v) for v in a.k.split(",")]:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            threadpool_limits = None
+        try:
+            from sklearn.cluster import KMeans
+            for n_init in (1, 10):
+                name = f"sklearn lloyd n_init={n_init}"
+                if name in skip or f"sklearn{n_init}" in skip:
+                    continue
+                km = KMeans(n_clusters=k, n_init=n_init, algorithm="lloyd", random_state=0)
+                t = time.perf_counter()
+                if threadpool_limits:
+                    with threadpool_limits(a.threads):
+                        km.fit(X)
+                else:
+                    km.fit(X)
+                dt = time.perf_counter() - t
+                add(name, k, dt, float(km.inertia_) / npix)
+        except ImportError:
+            print("  (scikit-learn not installed: run.sh --install)")
+        if "opencv" not in skip:
+            try:
+                import cv2
+                cv2.setNumThreads(a.threads)
+                crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 300, 1e-4)
+                Xf = X.astype(np.float32)
+                t = time.perf_counter()
+                _, lab, cen = cv2.kmeans(Xf, k, None, crit, 1, cv2.KMEANS_PP_CENTERS)
+                dt = time.perf_counter() - t
+                add("OpenCV kmeans++ attempts=1", k, dt,
+                    mse_labels(X, cen.astype(np.float64), lab.ravel()))
+            except ImportError:
+                print("  (OpenCV not installed: run.sh --install)")
+        if "faiss" not in skip:
+            try:
+                import faiss
+                faiss.omp_set_num_threads(a.threads)
+                Xf = np.ascontiguousarray(X.astype(np.float32))
+                km = faiss.Kmeans(3, k, niter=50, seed=1, max_points_per_centroid=1 << 30)
+                t = time.perf_counter()
+                km.train(Xf)
+                _, lab = km.index.search(Xf, 1)
+                dt = time.perf_counter() - t
+                add("faiss Kmeans niter=50", k, dt,
+                    mse_labels(X, km.centroids.astype(np.float64), lab.ravel()))
+            except ImportError:
+                print("  (faiss not installed: run.sh --install)")
+        tools = []
+        if shutil.which("pngquant"):
+            tools.append(("pngquant --speed 1 --nofs", lambda o: [
+                "pngquant", "--speed", "1", "--nofs", "--force", "--output", o, str(k), a.png]))
+        if os.path.exists("/usr/bin/convert"):
+            tools.append(("ImageMagick -colors +dither", lambda o: [
+                "/usr/bin/convert", a.png, "+dither", "-colors", str(k), o]))
+        # libvips 8.14's palette save takes a bit depth (1, 2, 4, 8), not a
+        # colour count: it can only be asked for 2, 4, 16 or 256 colours.
+        if shutil.which("vips") and k in (2, 4, 16, 256):
+            bits = {2: 1, 4: 2, 16: 4, 256: 8}[k]
+            tools.append(("vips palette save (dither=0)", lambda o: [
+                "vips", "copy", a.png, f"{o}[palette,bitdepth={bits},dither=0]"]))
+        for name, cmd in tools:
+            if name.split()[0] in skip:
+                continue
+            o = os.path.join(tmp, f"out-{k}.png")
+            try:
+                dt = timed(cmd(o), env)
+            except subprocess.CalledProcessError as e:
+                print(f"  {name} failed: {e}")
+                continue
+            add(name, k, dt, mse_images(img, load(o)))
+        # kmq: restarts=10 fit time from the summary; restarts=1 end to end.
+        for restarts in (10, 1):
+            od = os.path.join(tmp, f"kmq-{k}-{restarts}")
+            shutil.rmtree(od, ignore_errors=True)
+            dt = timed([a.kmq, "quantize", a.png, "-k", str(k), "--restarts", str(restarts),
+                        "--threads", str(a.threads), "-o", od, "--quiet"], env)
+            summ = json.load(open(glob.glob(os.path.join(od, "*", "summary.json"))[0]))
+            r = summ["results"][0]
+            if restarts == 10:
+                add("kmq restarts=10 (fit)", k, r["seconds"]["fit"], r["mse"],
+                    f"end to end {dt:.3f} s")
+            else:
+                add("kmq quantize restarts=1 (end to end)", k, dt, r["mse_output"],
+                    f"fit mse {r['mse']:.3f}, PNG {r['files']['indexed']['bytes']} B")
+    shutil.rmtree(tmp, ignore_errors=True)
+    old = json.load(open(a.out)) if os.path.exists(a.out) else {"rows": []}
+    old["rows"] += rows
+    old["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, " + \
+        next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    old["threads"] = a.threads
+    json.dump(old, open(a.out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

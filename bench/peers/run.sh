@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of kmq with scikit-learn, OpenCV, faiss, pngquant,
+# ImageMagick and libvips on the same pixels, same k, 2 threads each.
+#
+#   bash bench/peers/run.sh [--install] [--k 16,64,256] [--no-big] [--big-skip LIST]
+#
+# --install   apt-get the peers first (python3-sklearn python3-opencv
+#             python3-faiss pngquant imagemagick libvips-tools python3-pil)
+# --no-big    skip the >= 12 MP photo. That photo is generated at run time:
+#             /work/shared/images/ladybird.jpg (4 MP) upscaled x1.75 with
+#             libvips (~12.5 MP); it is never committed.
+# --big-skip  methods skipped on the big photo (default: sklearn10, i.e.
+#             scikit-learn n_init=10, which takes hours there at k = 256)
+#
+# Writes bench/results/peers.json and bench/results/peers.md; prints rows.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ks=16,64,256; big=1; install=0; big_skip=sklearn10; threads=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --install) install=1 ;;
+    --k) ks=$2; shift ;;
+    --no-big) big=0 ;;
+    --big-skip) big_skip=$2; shift ;;
+    *) echo "unknown option $1"; exit 2 ;;
+  esac
+  shift
+done
+if [ "$install" = 1 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-sklearn python3-opencv \
+    python3-faiss pngquant imagemagick libvips-tools python3-pil python3-numpy
+fi
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+kmq=${KMQ:-build/kmq}
+[ -x "$kmq" ] || { echo "build kmq first (bash scripts/setup.sh) or set KMQ=path"; exit 2; }
+command -v vips >/dev/null || { echo "needs the vips command (libvips-tools; --install)"; exit 2; }
+mkdir -p bench/results
+out=bench/results/peers.json
+rm -f "$out"
+work=$(mktemp -d "${TMPDIR:-/tmp}/kmq-peers.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# Everybody reads the same pixels: the JPEG decoded once into a PNG.
+vips copy data/photos/china.jpg "$work/china.png"
+echo "china.jpg (640x427):"
+/usr/bin/python3 bench/peers/peers.py --png "$work/china.png" --label china.jpg --k "$ks" \
+  --kmq "$kmq" --threads $threads --out "$out"
+if [ "$big" = 1 ]; then
+  src=/work/shared/images/ladybird.jpg
+  if [ -f "$src" ]; then
+    vips resize "$src" "$work/big.png" 1.75
+    w=$(vipsheader -f width "$work/big.png"); h=$(vipsheader -f height "$work/big.png")
+    echo "ladybird.jpg x1.75 = ${w}x${h} ($((w * h)) pixels, generated):"
+    /usr/bin/python3 bench/peers/peers.py --png "$work/big.png" \
+      --label "ladybird x1.75 ${w}x${h}" --k "$ks" --kmq "$kmq" --threads $threads \
+      --skip "$big_skip" --out "$out"
+  else
+    echo "skipping the >= 12 MP photo: $src is not there"
+  fi
+fi
+/usr/bin/python3 - "$out" > bench/results/peers.md <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"Machine: {d['machine']}; {d['threads']} threads for every tool.\n")
+print("| image | k | method | seconds | mse | note |")
+print("|---|---|---|---|---|---|")
+for r in d["rows"]:
+    print(f"| {r['image']} | {r['k']} | {r['method']} | {r['seconds']:.3f} | {r['mse']:.2f} | {r['note']} |")
+PY
+cat bench/results/peers.md
