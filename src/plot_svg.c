@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "kmq/fsx.h"
+#include "kmq/strbuf.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -34,77 +35,26 @@
 
 /* ---- text buffer --------------------------------------------------------- */
 
-typedef struct svg_buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} svg_buf;
-
-static void sb_put(svg_buf *b, const char *p, size_t n)
-{
-    if (b->failed || n == 0)
-        return;
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 8192;
-        while (cap - b->len < n) {
-            if (cap > SIZE_MAX / 2) {
-                b->failed = true;
-                return;
-            }
-            cap *= 2;
-        }
-        char *grown = kmq__realloc(b->data, cap, 1);
-        if (!grown) {
-            b->failed = true;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-static void sb_str(svg_buf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-/* Integers and strings only: %f would follow the locale. */
-__attribute__((format(printf, 2, 3))) static void sb_fmt(svg_buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        b->failed = true;
-        return;
-    }
-    sb_put(b, tmp, (size_t)n);
-}
-
-static void sb_num(svg_buf *b, double v, int decimals)
+static void sb_num(kmq_strbuf *b, double v, int decimals)
 {
     char num[40];
-    sb_str(b, kmq_plot_format_number(v, decimals, num));
+    kmq_strbuf_str(b, kmq_plot_format_number(v, decimals, num));
 }
 
 /* A coordinate: one decimal is finer than a screen pixel needs. */
-static void sb_xy(svg_buf *b, double v)
+static void sb_xy(kmq_strbuf *b, double v)
 {
     sb_num(b, v, 1);
 }
 
-static void sb_esc(svg_buf *b, const char *s)
+static void sb_esc(kmq_strbuf *b, const char *s)
 {
     char *e = kmq_plot_escape(s);
     if (!e) {
         b->failed = true;
         return;
     }
-    sb_str(b, e);
+    kmq_strbuf_str(b, e);
     kmq__free(e);
 }
 
@@ -320,107 +270,107 @@ static const char *axis_scale_note(const axis *a, char out[48])
 }
 
 /* Gridlines, tick marks and labels of a y axis spanning x0..x1. */
-static void draw_y_axis(svg_buf *b, const axis *ya, double x0, double x1)
+static void draw_y_axis(kmq_strbuf *b, const axis *ya, double x0, double x1)
 {
     size_t nt = axis_ticks(ya);
     for (size_t i = 0; i < nt; i++) {
         double t = axis_tick(ya, i);
         double y = axis_px(ya, t * pow(10.0, ya->exp10));
-        sb_str(b, "<line class=\"grid\" x1=\"");
+        kmq_strbuf_str(b, "<line class=\"grid\" x1=\"");
         sb_xy(b, x0);
-        sb_str(b, "\" x2=\"");
+        kmq_strbuf_str(b, "\" x2=\"");
         sb_xy(b, x1);
-        sb_str(b, "\" y1=\"");
+        kmq_strbuf_str(b, "\" y1=\"");
         sb_xy(b, y);
-        sb_str(b, "\" y2=\"");
+        kmq_strbuf_str(b, "\" y2=\"");
         sb_xy(b, y);
-        sb_str(b, "\" stroke=\"#e3e3e3\"/>\n<text class=\"tick-label\" x=\"");
+        kmq_strbuf_str(b, "\" stroke=\"#e3e3e3\"/>\n<text class=\"tick-label\" x=\"");
         sb_xy(b, x0 - 6);
-        sb_str(b, "\" y=\"");
+        kmq_strbuf_str(b, "\" y=\"");
         sb_xy(b, y + 4);
-        sb_str(b, "\" text-anchor=\"end\">");
+        kmq_strbuf_str(b, "\" text-anchor=\"end\">");
         sb_num(b, t, ya->decimals);
-        sb_str(b, "</text>\n");
+        kmq_strbuf_str(b, "</text>\n");
     }
 }
 
 /* Tick marks and labels of an x axis at height y (labels only if asked). */
-static void draw_x_axis(svg_buf *b, const axis *xa, double y, bool labels)
+static void draw_x_axis(kmq_strbuf *b, const axis *xa, double y, bool labels)
 {
     size_t nt = axis_ticks(xa);
     for (size_t i = 0; i < nt; i++) {
         double t = axis_tick(xa, i);
         double x = axis_px(xa, t * pow(10.0, xa->exp10));
-        sb_str(b, "<line x1=\"");
+        kmq_strbuf_str(b, "<line x1=\"");
         sb_xy(b, x);
-        sb_str(b, "\" x2=\"");
+        kmq_strbuf_str(b, "\" x2=\"");
         sb_xy(b, x);
-        sb_str(b, "\" y1=\"");
+        kmq_strbuf_str(b, "\" y1=\"");
         sb_xy(b, y);
-        sb_str(b, "\" y2=\"");
+        kmq_strbuf_str(b, "\" y2=\"");
         sb_xy(b, y + 5);
-        sb_str(b, "\" stroke=\"#555\"/>\n");
+        kmq_strbuf_str(b, "\" stroke=\"#555\"/>\n");
         if (labels) {
-            sb_str(b, "<text class=\"tick-label\" x=\"");
+            kmq_strbuf_str(b, "<text class=\"tick-label\" x=\"");
             sb_xy(b, x);
-            sb_str(b, "\" y=\"");
+            kmq_strbuf_str(b, "\" y=\"");
             sb_xy(b, y + 18);
-            sb_str(b, "\" text-anchor=\"middle\">");
+            kmq_strbuf_str(b, "\" text-anchor=\"middle\">");
             sb_num(b, t, xa->decimals);
-            sb_str(b, "</text>\n");
+            kmq_strbuf_str(b, "</text>\n");
         }
     }
 }
 
-static void draw_frame(svg_buf *b, double x0, double y0, double x1, double y1)
+static void draw_frame(kmq_strbuf *b, double x0, double y0, double x1, double y1)
 {
-    sb_str(b, "<rect x=\"");
+    kmq_strbuf_str(b, "<rect x=\"");
     sb_xy(b, x0);
-    sb_str(b, "\" y=\"");
+    kmq_strbuf_str(b, "\" y=\"");
     sb_xy(b, y0);
-    sb_str(b, "\" width=\"");
+    kmq_strbuf_str(b, "\" width=\"");
     sb_xy(b, x1 - x0);
-    sb_str(b, "\" height=\"");
+    kmq_strbuf_str(b, "\" height=\"");
     sb_xy(b, y1 - y0);
-    sb_str(b, "\" fill=\"none\" stroke=\"#555\"/>\n");
+    kmq_strbuf_str(b, "\" fill=\"none\" stroke=\"#555\"/>\n");
 }
 
 /* A text element; `anchor` is start, middle or end; `cls` a class name. */
-static void draw_text(svg_buf *b, double x, double y, const char *anchor, const char *cls,
+static void draw_text(kmq_strbuf *b, double x, double y, const char *anchor, const char *cls,
                       const char *extra, const char *text)
 {
-    sb_fmt(b, "<text class=\"%s\" x=\"", cls);
+    kmq_strbuf_fmt(b, "<text class=\"%s\" x=\"", cls);
     sb_xy(b, x);
-    sb_str(b, "\" y=\"");
+    kmq_strbuf_str(b, "\" y=\"");
     sb_xy(b, y);
-    sb_fmt(b, "\" text-anchor=\"%s\"%s%s>", anchor, extra[0] ? " " : "", extra);
+    kmq_strbuf_fmt(b, "\" text-anchor=\"%s\"%s%s>", anchor, extra[0] ? " " : "", extra);
     sb_esc(b, text);
-    sb_str(b, "</text>\n");
+    kmq_strbuf_str(b, "</text>\n");
 }
 
-static void svg_begin(svg_buf *b, int w, int h, const char *title)
+static void svg_begin(kmq_strbuf *b, int w, int h, const char *title)
 {
-    sb_fmt(b,
-           "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-           "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
-           "height=\"%d\" viewBox=\"0 0 %d %d\" " FONT " font-size=\"12\" fill=\"#222\">\n",
-           w, h, w, h);
-    sb_str(b, "<title>");
+    kmq_strbuf_fmt(b,
+                   "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
+                   "height=\"%d\" viewBox=\"0 0 %d %d\" " FONT " font-size=\"12\" fill=\"#222\">\n",
+                   w, h, w, h);
+    kmq_strbuf_str(b, "<title>");
     sb_esc(b, title ? title : "");
-    sb_fmt(b, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", w, h);
+    kmq_strbuf_fmt(b, "</title>\n<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", w, h);
     if (title && title[0])
         draw_text(b, 12, 20, "start", "title", "font-size=\"14\" font-weight=\"bold\"", title);
 }
 
-static kmq_status svg_finish(svg_buf *b, const char *path, kmq_err *err)
+static kmq_status svg_finish(kmq_strbuf *b, const char *path, kmq_err *err)
 {
-    sb_str(b, "</svg>\n");
+    kmq_strbuf_str(b, "</svg>\n");
     kmq_status st;
     if (b->failed)
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing %s", path);
     else
         st = kmq_fsx_write_all(path, b->data, b->len, false, err);
-    kmq__free(b->data);
+    kmq_strbuf_clear(b);
     memset(b, 0, sizeof *b);
     return st;
 }
@@ -433,33 +383,33 @@ static void hex_colour(const uint8_t *rgb, char out[8])
 /* ---- elbow chart -------------------------------------------------------- */
 
 /* One panel's polyline and dots; non-finite values are skipped. */
-static void draw_series(svg_buf *b, const axis *xa, const axis *ya, const size_t *k,
+static void draw_series(kmq_strbuf *b, const axis *xa, const axis *ya, const size_t *k,
                         const double *v, size_t n, const char *colour, const char *what,
                         const char *unit, int decimals)
 {
-    sb_fmt(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour);
+    kmq_strbuf_fmt(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour);
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(v[i]))
             continue;
         if (!first)
-            sb_str(b, " ");
+            kmq_strbuf_str(b, " ");
         first = false;
         sb_xy(b, axis_px(xa, (double)k[i]));
-        sb_str(b, ",");
+        kmq_strbuf_str(b, ",");
         sb_xy(b, axis_px(ya, v[i]));
     }
-    sb_str(b, "\"/>\n");
+    kmq_strbuf_str(b, "\"/>\n");
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(v[i]))
             continue;
-        sb_str(b, "<circle cx=\"");
+        kmq_strbuf_str(b, "<circle cx=\"");
         sb_xy(b, axis_px(xa, (double)k[i]));
-        sb_str(b, "\" cy=\"");
+        kmq_strbuf_str(b, "\" cy=\"");
         sb_xy(b, axis_px(ya, v[i]));
-        sb_fmt(b, "\" r=\"3\" fill=\"%s\"><title>k = %zu: %s ", colour, k[i], what);
+        kmq_strbuf_fmt(b, "\" r=\"3\" fill=\"%s\"><title>k = %zu: %s ", colour, k[i], what);
         sb_num(b, v[i], decimals);
-        sb_fmt(b, "%s</title></circle>\n", unit);
+        kmq_strbuf_fmt(b, "%s</title></circle>\n", unit);
     }
 }
 
@@ -487,7 +437,7 @@ kmq_status kmq_plot_elbow(const char *path, const char *title, const size_t *k,
     }
     enum { W = 640, H = 470, L = 84, R = 620 };
     const double top0 = 58, top1 = 228, bot0 = 272, bot1 = 412;
-    svg_buf b = {0};
+    kmq_strbuf b = {0};
     axis xa, ya, pa;
     char note[48];
     nice_axis(&xa, (double)k[0], (double)k[n - 1], n <= 16 ? (int)n : 8, false, true, L + 12,
@@ -521,25 +471,26 @@ kmq_status kmq_plot_elbow(const char *path, const char *title, const size_t *k,
 
     if (elbow_index != KMQ_PLOT_NONE) {
         double x = axis_px(&xa, (double)k[elbow_index]);
-        sb_str(&b, "<g class=\"elbow-marker\" stroke=\"#d62728\">\n<line x1=\"");
+        kmq_strbuf_str(&b, "<g class=\"elbow-marker\" stroke=\"#d62728\">\n<line x1=\"");
         sb_xy(&b, x);
-        sb_str(&b, "\" x2=\"");
+        kmq_strbuf_str(&b, "\" x2=\"");
         sb_xy(&b, x);
-        sb_fmt(&b, "\" y1=\"%d\" y2=\"%d\" stroke-dasharray=\"5 4\" stroke-width=\"1.5\"/>\n",
-               (int)top0, (int)bot1);
-        sb_str(&b, "<circle cx=\"");
+        kmq_strbuf_fmt(&b,
+                       "\" y1=\"%d\" y2=\"%d\" stroke-dasharray=\"5 4\" stroke-width=\"1.5\"/>\n",
+                       (int)top0, (int)bot1);
+        kmq_strbuf_str(&b, "<circle cx=\"");
         sb_xy(&b, x);
-        sb_str(&b, "\" cy=\"");
+        kmq_strbuf_str(&b, "\" cy=\"");
         sb_xy(&b, axis_px(&ya, inertia[elbow_index]));
-        sb_str(&b, "\" r=\"8\" fill=\"none\" stroke-width=\"2.5\"/>\n");
+        kmq_strbuf_str(&b, "\" r=\"8\" fill=\"none\" stroke-width=\"2.5\"/>\n");
         if (isfinite(psnr_db[elbow_index])) {
-            sb_str(&b, "<circle cx=\"");
+            kmq_strbuf_str(&b, "<circle cx=\"");
             sb_xy(&b, x);
-            sb_str(&b, "\" cy=\"");
+            kmq_strbuf_str(&b, "\" cy=\"");
             sb_xy(&b, axis_px(&pa, psnr_db[elbow_index]));
-            sb_str(&b, "\" r=\"8\" fill=\"none\" stroke-width=\"2.5\"/>\n");
+            kmq_strbuf_str(&b, "\" r=\"8\" fill=\"none\" stroke-width=\"2.5\"/>\n");
         }
-        sb_str(&b, "</g>\n");
+        kmq_strbuf_str(&b, "</g>\n");
         snprintf(label, sizeof label, "elbow: k = %zu", k[elbow_index]);
         bool right = x < (L + R) / 2.0;
         draw_text(&b, right ? x + 8 : x - 8, top0 + 16, right ? "start" : "end", "elbow-label",
@@ -584,35 +535,36 @@ kmq_status kmq_plot_restarts(const char *path, const char *title, const kmq_plot
     const double top = 70;
     double bottom = top + ROW * (double)n;
     int h = (int)bottom + 56;
-    svg_buf b = {0};
+    kmq_strbuf b = {0};
     axis xa;
     nice_axis(&xa, 0, rmax > 0 ? rmax : 1, 5, true, false, L + 8, R - 8);
     svg_begin(&b, W, h, title);
     /* legend */
-    sb_str(&b, "<g class=\"legend\">\n"
-               "<circle cx=\"18\" cy=\"40\" r=\"5\" fill=\"#2ca02c\" stroke=\"#145214\"/>\n"
-               "<text x=\"28\" y=\"44\">best restart (kept)</text>\n"
-               "<rect x=\"163\" y=\"35\" width=\"10\" height=\"10\" fill=\"#d62728\"/>\n"
-               "<text x=\"179\" y=\"44\">worst restart</text>\n"
-               "<circle cx=\"293\" cy=\"40\" r=\"4\" fill=\"#7f7f7f\" fill-opacity=\"0.6\"/>\n"
-               "<text x=\"302\" y=\"44\">other restarts</text>\n</g>\n");
+    kmq_strbuf_str(&b,
+                   "<g class=\"legend\">\n"
+                   "<circle cx=\"18\" cy=\"40\" r=\"5\" fill=\"#2ca02c\" stroke=\"#145214\"/>\n"
+                   "<text x=\"28\" y=\"44\">best restart (kept)</text>\n"
+                   "<rect x=\"163\" y=\"35\" width=\"10\" height=\"10\" fill=\"#d62728\"/>\n"
+                   "<text x=\"179\" y=\"44\">worst restart</text>\n"
+                   "<circle cx=\"293\" cy=\"40\" r=\"4\" fill=\"#7f7f7f\" fill-opacity=\"0.6\"/>\n"
+                   "<text x=\"302\" y=\"44\">other restarts</text>\n</g>\n");
     draw_text(&b, R + 8, top - 6, "start", "axis-label", "", "best inertia");
-    sb_fmt(&b, "<text class=\"axis-label\" x=\"%d\" y=\"", L - 8);
+    kmq_strbuf_fmt(&b, "<text class=\"axis-label\" x=\"%d\" y=\"", L - 8);
     sb_xy(&b, top - 6);
-    sb_str(&b, "\" text-anchor=\"end\">k</text>\n");
+    kmq_strbuf_str(&b, "\" text-anchor=\"end\">k</text>\n");
     /* vertical gridlines at the ticks */
     size_t nt = axis_ticks(&xa);
     for (size_t t = 0; t < nt; t++) {
         double x = axis_px(&xa, axis_tick(&xa, t) * pow(10.0, xa.exp10));
-        sb_str(&b, "<line class=\"grid\" x1=\"");
+        kmq_strbuf_str(&b, "<line class=\"grid\" x1=\"");
         sb_xy(&b, x);
-        sb_str(&b, "\" x2=\"");
+        kmq_strbuf_str(&b, "\" x2=\"");
         sb_xy(&b, x);
-        sb_str(&b, "\" y1=\"");
+        kmq_strbuf_str(&b, "\" y1=\"");
         sb_xy(&b, top);
-        sb_str(&b, "\" y2=\"");
+        kmq_strbuf_str(&b, "\" y2=\"");
         sb_xy(&b, bottom);
-        sb_str(&b, "\" stroke=\"#e3e3e3\"/>\n");
+        kmq_strbuf_str(&b, "\" stroke=\"#e3e3e3\"/>\n");
     }
     for (size_t i = 0; i < n; i++) {
         const kmq_plot_strip *s = &strips[i];
@@ -625,11 +577,11 @@ kmq_status kmq_plot_restarts(const char *path, const char *title, const kmq_plot
         char num[40], label[96];
         snprintf(label, sizeof label, "%zu", s->k);
         draw_text(&b, L - 8, y + 4, "end", "tick-label", "", label);
-        sb_fmt(&b, "<line x1=\"%d\" x2=\"%d\" y1=\"", L, R);
+        kmq_strbuf_fmt(&b, "<line x1=\"%d\" x2=\"%d\" y1=\"", L, R);
         sb_xy(&b, y);
-        sb_str(&b, "\" y2=\"");
+        kmq_strbuf_str(&b, "\" y2=\"");
         sb_xy(&b, y);
-        sb_str(&b, "\" stroke=\"#cfcfcf\"/>\n");
+        kmq_strbuf_str(&b, "\" stroke=\"#cfcfcf\"/>\n");
         for (int pass = 0; pass < 3; pass++) { /* others, then worst, then best on top */
             for (size_t j = 0; j < s->n; j++) {
                 bool is_best = j == s->best, is_worst = j == worst && !is_best;
@@ -638,26 +590,27 @@ kmq_status kmq_plot_restarts(const char *path, const char *title, const kmq_plot
                 double r = rel_pct(s->inertia[j], best);
                 double x = isfinite(r) ? axis_px(&xa, r) : xa.p1;
                 if (is_worst) {
-                    sb_str(&b, "<rect class=\"worst\" x=\"");
+                    kmq_strbuf_str(&b, "<rect class=\"worst\" x=\"");
                     sb_xy(&b, x - 5);
-                    sb_str(&b, "\" y=\"");
+                    kmq_strbuf_str(&b, "\" y=\"");
                     sb_xy(&b, y - 5);
-                    sb_str(&b, "\" width=\"10\" height=\"10\" fill=\"#d62728\">");
+                    kmq_strbuf_str(&b, "\" width=\"10\" height=\"10\" fill=\"#d62728\">");
                 } else {
-                    sb_str(&b, is_best ? "<circle class=\"best\" cx=\"" : "<circle cx=\"");
+                    kmq_strbuf_str(&b, is_best ? "<circle class=\"best\" cx=\"" : "<circle cx=\"");
                     sb_xy(&b, x);
-                    sb_str(&b, "\" cy=\"");
+                    kmq_strbuf_str(&b, "\" cy=\"");
                     sb_xy(&b, y);
-                    sb_str(&b, is_best ? "\" r=\"5\" fill=\"#2ca02c\" stroke=\"#145214\">"
-                                       : "\" r=\"4\" fill=\"#7f7f7f\" fill-opacity=\"0.6\">");
+                    kmq_strbuf_str(&b, is_best
+                                           ? "\" r=\"5\" fill=\"#2ca02c\" stroke=\"#145214\">"
+                                           : "\" r=\"4\" fill=\"#7f7f7f\" fill-opacity=\"0.6\">");
                 }
-                sb_fmt(&b, "<title>k = %zu, restart %zu: inertia ", s->k, j);
-                sb_str(&b, kmq_plot_format_number(s->inertia[j], 0, num));
-                sb_str(&b, " (+");
-                sb_str(&b, kmq_plot_format_number(r, 3, num));
-                sb_str(&b, is_worst ? " %, worst)</title></rect>\n"
-                                    : (is_best ? " %, best)</title></circle>\n"
-                                               : " %)</title></circle>\n"));
+                kmq_strbuf_fmt(&b, "<title>k = %zu, restart %zu: inertia ", s->k, j);
+                kmq_strbuf_str(&b, kmq_plot_format_number(s->inertia[j], 0, num));
+                kmq_strbuf_str(&b, " (+");
+                kmq_strbuf_str(&b, kmq_plot_format_number(r, 3, num));
+                kmq_strbuf_str(&b, is_worst ? " %, worst)</title></rect>\n"
+                                            : (is_best ? " %, best)</title></circle>\n"
+                                                       : " %)</title></circle>\n"));
             }
         }
         /* best inertia, 4 significant digits with a power of ten */
@@ -692,7 +645,7 @@ kmq_status kmq_plot_rgb_projections(const char *path, const char *title, const u
     enum { W = 870, H = 330, SIDE = 230, GAP = 60, L = 54, TOP = 44 };
     static const int pairs[3][2] = {{0, 1}, {1, 2}, {0, 2}}; /* R-G, G-B, R-B */
     static const char *const names[3] = {"R", "G", "B"};
-    svg_buf b = {0};
+    kmq_strbuf b = {0};
     svg_begin(&b, W, H, title);
     char label[64], hex[8];
     for (int p = 0; p < 3; p++) {
@@ -701,11 +654,11 @@ kmq_status kmq_plot_rgb_projections(const char *path, const char *title, const u
         axis xa, ya;
         nice_axis(&xa, 0, 250, 5, true, true, x0, x0 + SIDE * 250.0 / 255.0);
         nice_axis(&ya, 0, 250, 5, true, true, y0 + SIDE, y0 + SIDE - SIDE * 250.0 / 255.0);
-        sb_str(&b, "<rect x=\"");
+        kmq_strbuf_str(&b, "<rect x=\"");
         sb_xy(&b, x0);
-        sb_str(&b, "\" y=\"");
+        kmq_strbuf_str(&b, "\" y=\"");
         sb_xy(&b, y0);
-        sb_fmt(&b, "\" width=\"%d\" height=\"%d\" fill=\"#f2f2f2\"/>\n", SIDE, SIDE);
+        kmq_strbuf_fmt(&b, "\" width=\"%d\" height=\"%d\" fill=\"#f2f2f2\"/>\n", SIDE, SIDE);
         draw_y_axis(&b, &ya, x0, x0 + SIDE);
         draw_x_axis(&b, &xa, y0 + SIDE, true);
         /* one path per cluster: a 2.4 px square per point */
@@ -716,33 +669,33 @@ kmq_status kmq_plot_rgb_projections(const char *path, const char *title, const u
                     continue;
                 if (!any) {
                     hex_colour(palette + 3 * c, hex);
-                    sb_fmt(&b,
-                           "<path fill=\"%s\" stroke=\"#000\" stroke-opacity=\"0.25\" "
-                           "stroke-width=\"0.3\" d=\"",
-                           hex);
+                    kmq_strbuf_fmt(&b,
+                                   "<path fill=\"%s\" stroke=\"#000\" stroke-opacity=\"0.25\" "
+                                   "stroke-width=\"0.3\" d=\"",
+                                   hex);
                     any = true;
                 }
                 double px = x0 + SIDE * rgb[3 * i + (size_t)cx] / 255.0 - 1.2;
                 double py = y0 + SIDE - SIDE * rgb[3 * i + (size_t)cy] / 255.0 - 1.2;
-                sb_str(&b, "M");
+                kmq_strbuf_str(&b, "M");
                 sb_xy(&b, px);
-                sb_str(&b, " ");
+                kmq_strbuf_str(&b, " ");
                 sb_xy(&b, py);
-                sb_str(&b, "h2.4v2.4h-2.4z");
+                kmq_strbuf_str(&b, "h2.4v2.4h-2.4z");
             }
             if (any)
-                sb_str(&b, "\"/>\n");
+                kmq_strbuf_str(&b, "\"/>\n");
         }
         for (size_t c = 0; c < m; c++) {
             hex_colour(palette + 3 * c, hex);
-            sb_str(&b, "<circle class=\"centre\" cx=\"");
+            kmq_strbuf_str(&b, "<circle class=\"centre\" cx=\"");
             sb_xy(&b, x0 + SIDE * palette[3 * c + (size_t)cx] / 255.0);
-            sb_str(&b, "\" cy=\"");
+            kmq_strbuf_str(&b, "\" cy=\"");
             sb_xy(&b, y0 + SIDE - SIDE * palette[3 * c + (size_t)cy] / 255.0);
-            sb_fmt(&b,
-                   "\" r=\"6\" fill=\"%s\" stroke=\"#000\" stroke-width=\"1.5\">"
-                   "<title>colour %zu: %s</title></circle>\n",
-                   hex, c, hex);
+            kmq_strbuf_fmt(&b,
+                           "\" r=\"6\" fill=\"%s\" stroke=\"#000\" stroke-width=\"1.5\">"
+                           "<title>colour %zu: %s</title></circle>\n",
+                           hex, c, hex);
         }
         draw_frame(&b, x0, y0, x0 + SIDE, y0 + SIDE);
         snprintf(label, sizeof label, "%s (0\u2013255)", names[cx]);
@@ -780,7 +733,7 @@ kmq_status kmq_plot_palette(const char *path, const char *title, const uint8_t *
         order[j] = v;
     }
     enum { W = 320, H = 102, L = 12, R = 308, Y0 = 30, Y1 = 62 };
-    svg_buf b = {0};
+    kmq_strbuf b = {0};
     svg_begin(&b, W, H, title);
     axis xa;
     nice_axis(&xa, 0, 100, 5, true, true, L, R);
@@ -791,14 +744,14 @@ kmq_status kmq_plot_palette(const char *path, const char *title, const uint8_t *
         double share = (double)pixels[order[i]] / total;
         double w = share * (R - L);
         hex_colour(c, hex);
-        sb_str(&b, "<rect x=\"");
+        kmq_strbuf_str(&b, "<rect x=\"");
         sb_xy(&b, x);
-        sb_fmt(&b, "\" y=\"%d\" width=\"", Y0);
+        kmq_strbuf_fmt(&b, "\" y=\"%d\" width=\"", Y0);
         sb_xy(&b, w);
-        sb_fmt(&b, "\" height=\"%d\" fill=\"%s\"><title>%s: %" PRIu64 " pixels, ", Y1 - Y0, hex,
-               hex, pixels[order[i]]);
-        sb_str(&b, kmq_plot_format_number(share * 100.0, 2, num));
-        sb_str(&b, " %</title></rect>\n");
+        kmq_strbuf_fmt(&b, "\" height=\"%d\" fill=\"%s\"><title>%s: %" PRIu64 " pixels, ", Y1 - Y0,
+                       hex, hex, pixels[order[i]]);
+        kmq_strbuf_str(&b, kmq_plot_format_number(share * 100.0, 2, num));
+        kmq_strbuf_str(&b, " %</title></rect>\n");
         if (w >= 58) {
             /* Rec. 601 luma decides dark or light text */
             double luma = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];

@@ -25,6 +25,7 @@
 #include "report_internal.h"
 
 #include "kmq/fsx.h"
+#include "kmq/strbuf.h"
 #include "kmq/plot.h"
 
 #include <inttypes.h>
@@ -41,55 +42,27 @@
 /* ---- text buffer (sticky failure) ------------------------------------- */
 
 typedef struct page {
-    char *data;
-    size_t len, cap;
-    bool failed;
+    kmq_strbuf buf;
     const char *root; /* output root, for existence checks */
 } page;
 
 static void put(page *p, const char *s, size_t n)
 {
-    if (p->failed || n == 0)
-        return;
-    if (n > p->cap - p->len) {
-        size_t cap = p->cap ? p->cap : 65536;
-        while (cap - p->len < n) {
-            if (cap > SIZE_MAX / 2) {
-                p->failed = true;
-                return;
-            }
-            cap *= 2;
-        }
-        char *grown = kmq__realloc(p->data, cap, 1);
-        if (!grown) {
-            p->failed = true;
-            return;
-        }
-        p->data = grown;
-        p->cap = cap;
-    }
-    memcpy(p->data + p->len, s, n);
-    p->len += n;
+    kmq_strbuf_put(&p->buf, s, n);
 }
 
 static void raw(page *p, const char *s)
 {
-    put(p, s, strlen(s));
+    kmq_strbuf_str(&p->buf, s);
 }
 
 /* Integers and trusted strings only (%f would follow the locale). */
 __attribute__((format(printf, 2, 3))) static void fmt(page *p, const char *f, ...)
 {
-    char tmp[1024];
     va_list ap;
     va_start(ap, f);
-    int n = vsnprintf(tmp, sizeof tmp, f, ap);
+    kmq_strbuf_vfmt(&p->buf, f, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        p->failed = true;
-        return;
-    }
-    put(p, tmp, (size_t)n);
 }
 
 /* User text, HTML-escaped. */
@@ -97,7 +70,7 @@ static void esc(page *p, const char *s)
 {
     char *e = kmq_plot_escape(s);
     if (!e) {
-        p->failed = true;
+        p->buf.failed = true;
         return;
     }
     raw(p, e);
@@ -209,7 +182,7 @@ static bool exists(page *p, const char *dir, const char *name)
     struct stat sb;
     bool yes = f && stat(f, &sb) == 0 && S_ISREG(sb.st_mode);
     if (!d || !f)
-        p->failed = true;
+        p->buf.failed = true;
     kmq__free(d);
     kmq__free(f);
     return yes;
@@ -570,13 +543,13 @@ kmq_status kmq__report_write_html(const char *out_root, const kmq_run_info *info
             " from the summary.json files under this folder; <code>kmq report "
             "OUTDIR</code> rebuilds it. Static page: no script, no network.</footer>\n"
             "</body>\n</html>\n");
-    if (p.failed) {
+    if (p.buf.failed) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory formatting index.html");
         goto done;
     }
-    st = kmq_fsx_write_all(path, p.data, p.len, false, err);
+    st = kmq_fsx_write_all(path, p.buf.data, p.buf.len, false, err);
 done:
-    kmq__free(p.data);
+    kmq_strbuf_clear(&p.buf);
     kmq__free(path);
     return st;
 }

@@ -82,6 +82,7 @@
  */
 #include "internal.h"
 #include "kmq/fsx.h"
+#include "kmq/strbuf.h"
 #include "kmq/summary.h"
 
 #include <inttypes.h>
@@ -1088,47 +1089,9 @@ fail:
 
 /* ---- elbow.csv ---------------------------------------------------------- */
 
-/* A growing text buffer whose failure is sticky: appends after a failed one
- * do nothing, and the caller checks `failed` once at the end. */
-typedef struct text_buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} text_buf;
-
-static void tb_put(text_buf *tb, const void *p, size_t n)
-{
-    if (tb->failed || n == 0)
-        return;
-    if (n > tb->cap - tb->len) {
-        size_t cap = tb->cap ? tb->cap : 4096;
-        while (cap - tb->len < n) {
-            if (cap > SIZE_MAX / 2) {
-                tb->failed = true;
-                return;
-            }
-            cap *= 2;
-        }
-        char *grown = kmq__realloc(tb->data, cap, 1);
-        if (!grown) {
-            tb->failed = true;
-            return;
-        }
-        tb->data = grown;
-        tb->cap = cap;
-    }
-    memcpy(tb->data + tb->len, p, n);
-    tb->len += n;
-}
-
-static void tb_str(text_buf *tb, const char *s)
-{
-    tb_put(tb, s, strlen(s));
-}
-
 /* One CSV field: UTF-8 repaired as in JSON strings, quoted (RFC 4180) when
  * it holds a comma, a double quote, CR or LF. */
-static void tb_csv_field(text_buf *tb, const char *s)
+static void tb_csv_field(kmq_strbuf *tb, const char *s)
 {
     if (!s)
         return;
@@ -1136,27 +1099,27 @@ static void tb_csv_field(text_buf *tb, const char *s)
     const unsigned char *u = (const unsigned char *)s;
     size_t n = strlen(s);
     if (quote)
-        tb_put(tb, "\"", 1);
+        kmq_strbuf_put(tb, "\"", 1);
     for (size_t i = 0; i < n;) {
         size_t l = utf8_seq_len(u + i, n - i);
         if (l == 0) {
-            tb_put(tb, replacement_char, 3);
+            kmq_strbuf_put(tb, replacement_char, 3);
             i++;
         } else if (s[i] == '"') {
-            tb_put(tb, "\"\"", 2);
+            kmq_strbuf_put(tb, "\"\"", 2);
             i++;
         } else {
-            tb_put(tb, s + i, l);
+            kmq_strbuf_put(tb, s + i, l);
             i += l;
         }
     }
     if (quote)
-        tb_put(tb, "\"", 1);
+        kmq_strbuf_put(tb, "\"", 1);
 }
 
 /* A real formatted exactly as in the JSON documents (jansson, %.17g,
  * locale-independent); nothing (an empty field) when not finite. */
-static void tb_real(text_buf *tb, json_t *scratch, double x)
+static void tb_real(kmq_strbuf *tb, json_t *scratch, double x)
 {
     char num[64];
     if (!isfinite(x))
@@ -1167,19 +1130,19 @@ static void tb_real(text_buf *tb, json_t *scratch, double x)
         tb->failed = true;
         return;
     }
-    tb_put(tb, num, n);
+    kmq_strbuf_put(tb, num, n);
 }
 
 static kmq_status build_csv(const kmq_run_image *images, size_t n, char **text, size_t *len,
                             kmq_err *err)
 {
-    text_buf tb = {0};
+    kmq_strbuf tb = {0};
     json_t *scratch = json_real(0.0);
     char num[48];
 
     if (!scratch)
         tb.failed = true;
-    tb_str(&tb, "job,image,k,inertia,mse,psnr_db,iterations,seconds\n");
+    kmq_strbuf_str(&tb, "job,image,k,inertia,mse,psnr_db,iterations,seconds\n");
     for (size_t i = 0; i < n && !tb.failed; i++) {
         const kmq_summary *s = images[i].summary;
         if (!s->ok)
@@ -1187,25 +1150,25 @@ static kmq_status build_csv(const kmq_run_image *images, size_t n, char **text, 
         for (size_t j = 0; j < s->nresults; j++) {
             const kmq_k_result *r = &s->results[j];
             tb_csv_field(&tb, s->job);
-            tb_put(&tb, ",", 1);
+            kmq_strbuf_put(&tb, ",", 1);
             tb_csv_field(&tb, s->rel ? s->rel : s->path);
             snprintf(num, sizeof num, ",%zu,", r->k);
-            tb_str(&tb, num);
+            kmq_strbuf_str(&tb, num);
             tb_real(&tb, scratch, r->inertia);
-            tb_put(&tb, ",", 1);
+            kmq_strbuf_put(&tb, ",", 1);
             tb_real(&tb, scratch, r->mse);
-            tb_put(&tb, ",", 1);
+            kmq_strbuf_put(&tb, ",", 1);
             if (r->mse_output != 0.0)
                 tb_real(&tb, scratch, r->psnr_db);
             snprintf(num, sizeof num, ",%d,", r->iterations);
-            tb_str(&tb, num);
+            kmq_strbuf_str(&tb, num);
             tb_real(&tb, scratch, r->fit_s + r->map_s);
-            tb_put(&tb, "\n", 1);
+            kmq_strbuf_put(&tb, "\n", 1);
         }
     }
     json_decref(scratch);
     if (tb.failed || jansson_oom) {
-        kmq__free(tb.data);
+        kmq_strbuf_clear(&tb);
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory formatting elbow.csv");
     }
     *text = tb.data;
