@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/utsname.h>
 
 #define MAX_KS        16
@@ -347,12 +348,29 @@ int kmq_cmd_bench(int argc, char **argv)
         tcs[ntc++] = t;
     tcs[ntc++] = tmax;
 
+    /* The default photo is found from the source tree, or beside a build
+     * folder of it (build/kmq -> data/photos), wherever kmq is started. */
+    char near_exe[4096];
+    if (strcmp(image, DEFAULT_IMAGE) == 0 && access(image, R_OK) != 0) {
+        ssize_t n = readlink("/proc/self/exe", near_exe, sizeof near_exe - 1);
+        if (n > 0) {
+            near_exe[n] = '\0';
+            char *slash = strrchr(near_exe, '/');
+            if (slash &&
+                (size_t)(slash - near_exe) + sizeof("/../" DEFAULT_IMAGE) < sizeof near_exe) {
+                strcpy(slash, "/../" DEFAULT_IMAGE);
+                if (access(near_exe, R_OK) == 0)
+                    image = near_exe;
+            }
+        }
+    }
+
     kmq_hist *hist = NULL;
     uint64_t pixels = 0;
     uint32_t w = 0, h = 0;
     double t0 = kmq_par_now_s();
     if (!load_hist(image, &hist, &pixels, &w, &h)) {
-        if (strcmp(image, DEFAULT_IMAGE) == 0)
+        if (image == near_exe || strcmp(image, DEFAULT_IMAGE) == 0)
             fprintf(stderr, "kmq bench: run it from the source tree or give --image PATH\n");
         return KMQ_EXIT_FAILURES;
     }

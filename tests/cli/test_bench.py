@@ -1,0 +1,43 @@
+"""kmq bench: the thread-scaling study runs every thread count, checks that
+all of them give identical results, and writes JSON and an SVG plot."""
+import json
+import os
+import unittest
+import xml.etree.ElementTree as ET
+
+import kmqtest as kt
+
+
+class Bench(unittest.TestCase):
+    def test_scaling_study(self):
+        d = kt.fresh_dir("bench")
+        out = os.path.join(d, "b.json")
+        proc = kt.run("bench", "--image", os.path.join(kt.PHOTOS, "coffee.png"), "--k", "4,16",
+                      "--restarts", "1", "--threads-max", "3", "--repeat", "1", "--json", out,
+                      check_code=0)
+        self.assertIn("identical", proc.stdout + proc.stderr)
+        with open(out) as f:
+            doc = json.load(f)
+        self.assertTrue(doc["identical_across_threads"])
+        self.assertEqual(doc["unique_colors"], 94478)
+        self.assertEqual([r["k"] for r in doc["results"]], [4, 16])
+        for r in doc["results"]:
+            threads = [t["threads"] for t in r["threads"]]
+            self.assertEqual(threads, [1, 2, 3])
+            self.assertTrue(all(t["identical"] for t in r["threads"]))
+            self.assertEqual(r["threads"][0]["speedup"], 1.0)
+            for t in r["threads"]:
+                self.assertGreater(t["fit_s"], 0)
+                self.assertAlmostEqual(t["efficiency"], t["speedup"] / t["threads"], places=3)
+            self.assertGreater(r["distance_evals"], 0)
+            self.assertAlmostEqual(r["mse"], r["inertia"] / doc["pixels"], places=6)
+        root = ET.parse(os.path.join(d, "b.svg")).getroot()
+        self.assertTrue(root.tag.endswith("svg"))
+
+    def test_bad_option(self):
+        self.assertEqual(kt.run("bench", "--frobnicate").returncode, 2)
+        self.assertEqual(kt.run("bench", "--k", "0").returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
