@@ -46,7 +46,7 @@
 /* Rows per strip: enough to amortise the per-call overhead of
  * vips_region_prepare, bounded so one strip stays below STRIP_MAX_BYTES
  * whatever the width (libvips allows widths up to 10^7). */
-#define STRIP_ROWS      32
+#define STRIP_ROWS      128
 #define STRIP_MAX_BYTES ((uint64_t)8 * 1024 * 1024)
 #define VIPS_MAX_STAGES 12
 
@@ -395,6 +395,12 @@ static void end_pipeline(kmq_image *img)
     }
 }
 
+void kmq_image_end_pass(kmq_image *img)
+{
+    end_pipeline(img);
+    img->in_pass = false;
+}
+
 void kmq_image_free(kmq_image *img)
 {
     if (!img)
@@ -576,6 +582,46 @@ done:
         g_object_unref(thumb);
     if (flat)
         g_object_unref(flat);
+    g_free(buf);
+    return status;
+}
+
+kmq_status kmq_image_save_rgb(const char *out_path, const uint8_t *rgb, uint32_t width,
+                              uint32_t height, kmq_err *err)
+{
+    kmq_status status = KMQ_OK;
+    VipsImage *img = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    const char *slash = strrchr(out_path, '/');
+    const char *suffix = strrchr(slash ? slash + 1 : out_path, '.');
+    if (!suffix || width == 0 || height == 0 || width > INT32_MAX || height > INT32_MAX) {
+        status = kmq_err_set(err, KMQ_E_ARG, "cannot save %u x %u pixels as %s", width, height,
+                             out_path);
+        goto done;
+    }
+    if (!vips_foreign_find_save_buffer(suffix)) {
+        vips_error_clear();
+        status = kmq_err_set(err, KMQ_E_ARG, "libvips cannot save images as '%s'", suffix);
+        goto done;
+    }
+    img = vips_image_new_from_memory(rgb, (size_t)width * height * 3, (int)width, (int)height, 3,
+                                     VIPS_FORMAT_UCHAR);
+    if (!img) {
+        status = vips_fail(err, KMQ_E_NOMEM, "cannot wrap the pixels to save");
+        goto done;
+    }
+    img->Type = VIPS_INTERPRETATION_sRGB;
+    /* Encode in memory, then write through fsx: a temporary name would hide
+     * the extension libvips picks the format from. */
+    if (vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE, NULL)) {
+        status = vips_fail(err, KMQ_E_DECODE, "cannot encode the image");
+        goto done;
+    }
+    status = kmq_fsx_write_all(out_path, buf, len, false, err);
+done:
+    if (img)
+        g_object_unref(img);
     g_free(buf);
     return status;
 }

@@ -76,18 +76,38 @@ kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb, size_t 
     const uint32_t *index = lab->index;
     const size_t n = lab->ncolors, nk = lab->nk;
     const uint8_t *sets = lab->sets;
-    for (size_t x = 0; x < width; x++) {
-        const uint8_t *px = rgb + 3 * x;
-        uint32_t key = (uint32_t)px[0] << 16 | (uint32_t)px[1] << 8 | px[2];
-        uint32_t ix = index[key] - 1u; /* absent colours: 0 - 1 = UINT32_MAX */
-        if (ix == UINT32_MAX)
+    /* Blocks of pixels: first every colour's index (the one random access
+     * into the 64 MiB table), then one set at a time, so each set's labels
+     * stay in cache and the output pointer is loaded once per block. */
+    enum { BLOCK = 512 };
+    uint32_t ixs[BLOCK];
+    for (size_t x0 = 0; x0 < width; x0 += BLOCK) {
+        size_t len = width - x0 < BLOCK ? width - x0 : BLOCK;
+        const uint8_t *px = rgb + 3 * x0;
+        uint32_t missing = 0;
+        for (size_t j = 0; j < len; j++) {
+            uint32_t key = (uint32_t)px[3 * j] << 16 | (uint32_t)px[3 * j + 1] << 8 | px[3 * j + 2];
+            uint32_t slot = index[key]; /* index + 1; 0: never counted */
+            missing |= slot == 0;
+            ixs[j] = slot - 1u;
+        }
+        if (missing) {
+            size_t j = 0;
+            while (ixs[j] != UINT32_MAX)
+                j++;
+            uint32_t key = (uint32_t)px[3 * j] << 16 | (uint32_t)px[3 * j + 1] << 8 | px[3 * j + 2];
             return kmq_err_set(err, KMQ_E_INTERNAL,
                                "pixel %zu has colour #%06" PRIx32
                                " that the histogram never counted (the image changed "
                                "between passes)",
-                               x, key);
-        for (size_t i = 0; i < nk; i++)
-            out_rows[i][x] = sets[i * n + ix];
+                               x0 + j, key);
+        }
+        for (size_t i = 0; i < nk; i++) {
+            const uint8_t *set = sets + i * n;
+            uint8_t *out = out_rows[i] + x0;
+            for (size_t j = 0; j < len; j++)
+                out[j] = set[ixs[j]];
+        }
     }
     return KMQ_OK;
 }

@@ -264,6 +264,40 @@ kmq_status kmq_png_open_grey(const char *path, uint32_t width, uint32_t height, 
     return png_open(path, width, height, PNG_COLOR_TYPE_GRAY, NULL, 0, out, err);
 }
 
+/* Packs `samples` indices below 2^depth (depth 1, 2 or 4) into bytes, the
+ * leftmost pixel in the high bits as PNG wants; the padding bits of the last
+ * byte are zero. Whole bytes are built in straight-line code. */
+static void pack_row(uint8_t *out, const uint8_t *row, size_t samples, unsigned depth)
+{
+    size_t per_byte = 8 / depth, whole = samples / per_byte;
+    switch (depth) {
+    case 4:
+        for (size_t i = 0; i < whole; i++)
+            out[i] = (uint8_t)(row[2 * i] << 4 | row[2 * i + 1]);
+        break;
+    case 2:
+        for (size_t i = 0; i < whole; i++) {
+            const uint8_t *r = row + 4 * i;
+            out[i] = (uint8_t)(r[0] << 6 | r[1] << 4 | r[2] << 2 | r[3]);
+        }
+        break;
+    default:
+        for (size_t i = 0; i < whole; i++) {
+            const uint8_t *r = row + 8 * i;
+            out[i] = (uint8_t)(r[0] << 7 | r[1] << 6 | r[2] << 5 | r[3] << 4 | r[4] << 3 |
+                               r[5] << 2 | r[6] << 1 | r[7]);
+        }
+        break;
+    }
+    size_t rest = samples - whole * per_byte;
+    if (rest > 0) {
+        uint8_t last = 0;
+        for (size_t j = 0; j < rest; j++)
+            last |= (uint8_t)(row[whole * per_byte + j] << (8 - depth * (unsigned)(j + 1)));
+        out[whole] = last;
+    }
+}
+
 kmq_status kmq_png_write_row(kmq_png *png, const uint8_t *row, kmq_err *err)
 {
     kmq_png *p = png;
@@ -278,26 +312,25 @@ kmq_status kmq_png_write_row(kmq_png *png, const uint8_t *row, kmq_err *err)
                            p->file.final_path, p->stage_rows);
     size_t samples = (size_t)p->width * (size_t)p->channels;
     if (p->ncolors > 0) {
+        /* One pass for the largest index (it vectorises); the column is
+         * looked up only when there is something to report. */
+        uint8_t largest = 0;
         for (size_t x = 0; x < samples; x++)
-            if (row[x] >= p->ncolors)
-                return kmq_err_set(err, KMQ_E_ARG,
-                                   "%s: palette index %u at column %zu of row %u is out of range "
-                                   "(%zu colours)",
-                                   p->file.final_path, (unsigned)row[x], x, p->rows_done,
-                                   p->ncolors);
+            largest = row[x] > largest ? row[x] : largest;
+        if (largest >= p->ncolors) {
+            size_t x = 0;
+            while (row[x] < p->ncolors)
+                x++;
+            return kmq_err_set(err, KMQ_E_ARG,
+                               "%s: palette index %u at column %zu of row %u is out of range "
+                               "(%zu colours)",
+                               p->file.final_path, (unsigned)row[x], x, p->rows_done, p->ncolors);
+        }
     }
     if (p->depth == 8) {
         memcpy(p->packed, row, samples);
     } else {
-        /* Leftmost pixel in the high bits (PNG packs big-endian within a
-         * byte); the padding bits of the last byte stay zero. */
-        unsigned per_byte = 8 / p->depth;
-        size_t nbytes = (samples + per_byte - 1) / per_byte;
-        memset(p->packed, 0, nbytes);
-        for (size_t x = 0; x < samples; x++) {
-            unsigned shift = 8 - p->depth * (unsigned)(x % per_byte + 1);
-            p->packed[x / per_byte] |= (uint8_t)(row[x] << shift);
-        }
+        pack_row(p->packed, row, samples, p->depth);
     }
     kmq_status status = write_packed_row(p, err);
     if (status == KMQ_OK) {

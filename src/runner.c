@@ -31,8 +31,10 @@
 #include "kmq/kmeans.h"
 #include "kmq/labels.h"
 #include "kmq/pngout.h"
+#include "kmq/preview.h"
 #include "kmq/rng.h"
 #include "runner_plots.h"
+#include "strip_reader.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -132,11 +134,13 @@ typedef struct image_work {
     kmq_image *img;
     kmq_hist *hist;
     kmq_labels *labels;
-    uint8_t *strip;          /* strip_rows * width * 3 */
-    uint8_t *label_strip;    /* nk * strip_rows * width: labels of one strip per k */
-    uint8_t **label_row_ptr; /* strip_rows * nk pointers into label_strip, row-major */
-    kmq_status *row_status;  /* strip_rows: map kernel outcome per row */
-    map_writer *writers;     /* every open PNG writer, in (k, kind) order */
+    kmq__strip_reader *reader; /* the pass in progress */
+    kmq_preview *preview;      /* averaged from the histogram pass, for the report */
+    const uint8_t *strip;      /* its current strip (owned by the reader) */
+    uint8_t *label_strip;      /* nk * strip_rows * width: labels of one strip per k */
+    uint8_t **label_row_ptr;   /* strip_rows * nk pointers into label_strip, row-major */
+    kmq_status *row_status;    /* strip_rows: map kernel outcome per row */
+    map_writer *writers;       /* every open PNG writer, in (k, kind) order */
     size_t nwriters;
     kmq_png **indexed;   /* nk writers (NULL when not saved) */
     kmq_png **labelmaps; /* nk writers (NULL when not saved) */
@@ -154,8 +158,9 @@ static void image_work_free(image_work *w, size_t nk)
     kmq__free(w->labelmaps);
     kmq_labels_free(w->labels);
     kmq_hist_free(w->hist);
+    kmq__strip_reader_free(w->reader); /* joins its thread: before the image goes */
     kmq_image_free(w->img);
-    kmq__free(w->strip);
+    kmq_preview_free(w->preview);
     kmq__free(w->label_strip);
     kmq__free(w->label_row_ptr);
     kmq__free(w->row_status);
@@ -165,16 +170,25 @@ static void image_work_free(image_work *w, size_t nk)
     memset(w, 0, sizeof *w);
 }
 
+/* Starts a pass: strips decoded one ahead on a reader thread when the
+ * budget has more than one thread. */
+static kmq_status start_pass(image_work *w, const kmq_run_opts *opts, kmq_err *err)
+{
+    kmq__strip_reader_free(w->reader);
+    w->reader = NULL;
+    return kmq__strip_reader_start(w->img, opts->par.threads > 1, &w->reader, err);
+}
+
 /* Pass 1: every pixel into the histogram. */
 static kmq_status histogram_pass(image_work *w, const kmq_run_opts *opts, kmq_err *err)
 {
-    kmq_status st = kmq_image_rewind(w->img, err);
+    kmq_status st = start_pass(w, opts, err);
     if (st != KMQ_OK)
         return st;
     const kmq_image_info *info = kmq_image_get_info(w->img);
     for (;;) {
         uint32_t rows = 0;
-        st = kmq_image_read_strip(w->img, w->strip, &rows, err);
+        st = kmq__strip_reader_next(w->reader, &w->strip, &rows, err);
         if (st != KMQ_OK)
             return st;
         if (rows == 0)
@@ -182,6 +196,7 @@ static kmq_status histogram_pass(image_work *w, const kmq_run_opts *opts, kmq_er
         st = kmq_hist_add_rgb(w->hist, w->strip, (size_t)rows * info->width, err);
         if (st != KMQ_OK)
             return st;
+        kmq_preview_add_rows(w->preview, w->strip, rows);
         if (cancelled(opts))
             return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
     }
@@ -409,14 +424,14 @@ static void encode_strip(image_work *w, size_t nk, uint32_t rows, const kmq_par 
 static kmq_status map_pass(image_work *w, size_t nk, const kmq_run_opts *opts, kmq_err *err)
 {
     assert(!kmq_par_in_parallel());
-    kmq_status st = kmq_image_rewind(w->img, err);
+    kmq_status st = start_pass(w, opts, err);
     if (st != KMQ_OK)
         return st;
     const kmq_image_info *info = kmq_image_get_info(w->img);
     size_t row_bytes = (size_t)info->width * 3;
     for (;;) {
         uint32_t rows = 0;
-        st = kmq_image_read_strip(w->img, w->strip, &rows, err);
+        st = kmq__strip_reader_next(w->reader, &w->strip, &rows, err);
         if (st != KMQ_OK)
             return st;
         if (rows == 0)
@@ -585,16 +600,13 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     s->height = info->height;
     s->bands = info->bands;
     s->pixels = info->pixels;
-    size_t strip_bytes = (size_t)kmq_image_strip_rows(w.img) * info->width * 3;
-    w.strip = kmq__alloc(strip_bytes);
     uint32_t strip_rows = kmq_image_strip_rows(w.img);
     size_t strip_pixels = (size_t)strip_rows * info->width;
     w.label_strip = nk <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nk, strip_pixels) : NULL;
     w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nk, sizeof *w.label_row_ptr);
     w.row_status = kmq__alloc_array(strip_rows, sizeof *w.row_status);
     s->results = kmq__calloc(nk, sizeof *s->results);
-    if (!s->format || !w.strip || !w.label_strip || !w.label_row_ptr || !w.row_status ||
-        !s->results) {
+    if (!s->format || !w.label_strip || !w.label_row_ptr || !w.row_status || !s->results) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a %" PRIu32 "-pixel-wide image",
                          info->width);
         goto done;
@@ -611,6 +623,8 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     report_progress(opts, prog, t_run);
     double t_hist = kmq_par_now_s();
     st = kmq_hist_new(&w.hist, err);
+    if (st == KMQ_OK)
+        st = kmq_preview_new(info->width, info->height, KMQ_PREVIEW_SIDE, &w.preview, err);
     if (st == KMQ_OK)
         st = histogram_pass(&w, opts, err);
     if (st == KMQ_OK)
@@ -689,7 +703,7 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
         s->results[i].map_s = map_s;
     fill_compression(s);
     find_elbow(s);
-    st = kmq__runner_write_plots(dir, in->path, &io, s, &all, w.labels, err);
+    st = kmq__runner_write_plots(dir, w.preview, s, &all, w.labels, err);
     if (st != KMQ_OK)
         goto done;
     s->ok = true;

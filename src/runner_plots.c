@@ -250,9 +250,9 @@ static kmq_status write_colours(const char *dir, const kmq_summary *s, size_t i,
     return st;
 }
 
-kmq_status kmq__runner_write_plots(const char *dir, const char *image_path,
-                                   const kmq_image_opts *io, const kmq_summary *s,
-                                   const kmq_points *all, kmq_labels *labels, kmq_err *err)
+kmq_status kmq__runner_write_plots(const char *dir, const kmq_preview *preview_pixels,
+                                   const kmq_summary *s, const kmq_points *all, kmq_labels *labels,
+                                   kmq_err *err)
 {
     kmq_status st = KMQ_OK;
     size_t *idx = kmq__alloc_array(KMQ_PLOT_SAMPLE, sizeof *idx);
@@ -265,7 +265,9 @@ kmq_status kmq__runner_write_plots(const char *dir, const char *image_path,
         goto done;
     }
     const char *rel = s->rel ? s->rel : s->path;
-    st = kmq_image_write_preview(image_path, io, KMQ_PREVIEW_SIDE, preview, err);
+    uint32_t pw = 0, ph = 0;
+    const uint8_t *pixels = kmq_preview_pixels(preview_pixels, &pw, &ph);
+    st = kmq_image_save_rgb(preview, pixels, pw, ph, err);
     if (st != KMQ_OK)
         goto done;
     title = kmq__asprintf("%s: inertia and PSNR against k", rel ? rel : "");

@@ -9,6 +9,7 @@
 #include "kmq/image.h"
 #include "kmq/kmeans.h"
 #include "kmq/labels.h"
+#include "kmq/preview.h"
 #include "kmq/summary.h"
 
 /* Most distinct colours drawn in a colour-space chart. */
@@ -20,19 +21,18 @@
 #define KMQ_PLOT_ALL_COLOURS_MAX_K 4
 
 /* Writes the report files of one finished image into `dir` (its folder):
- * preview.jpg (the image at most KMQ_PREVIEW_SIDE pixels on its longest
- * side, from `image_path` opened with `io`), elbow.svg (>= 3 k values),
+ * preview.jpg (`preview_pixels`, averaged from the histogram pass with
+ * longest side KMQ_PREVIEW_SIDE), elbow.svg (>= 3 k values),
  * restarts.svg, kK.palette.svg for every k and kK.colors.svg for the
  * featured k values (see runner_plots.c). `s` must hold the results, with
  * elbow and compression filled; `all` is the image's distinct colours and
  * `labels` their labels for every k of s (index i of s->results is set i).
  * All borrowed. Deterministic: the sample is drawn from a stream keyed by
  * s->seed. No parallel region. Returns KMQ_OK, or the status of the first
- * file that could not be made (KMQ_E_WRITE, KMQ_E_NOMEM, a preview's
- * decode error). */
-KMQ_PRIVATE kmq_status kmq__runner_write_plots(const char *dir, const char *image_path,
-                                               const kmq_image_opts *io, const kmq_summary *s,
-                                               const kmq_points *all, kmq_labels *labels,
-                                               kmq_err *err);
+ * file that could not be made (KMQ_E_WRITE, KMQ_E_NOMEM, the preview's
+ * encode error). */
+KMQ_PRIVATE kmq_status kmq__runner_write_plots(const char *dir, const kmq_preview *preview_pixels,
+                                               const kmq_summary *s, const kmq_points *all,
+                                               kmq_labels *labels, kmq_err *err);
 
 #endif

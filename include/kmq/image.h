@@ -34,12 +34,12 @@ typedef struct kmq_image_opts {
 } kmq_image_opts;
 
 typedef struct kmq_image_info {
-    uint64_t bytes;   /* file size */
-    char format[16];  /* "jpeg", "png", "tiff", "webp", "gif", "vips", ... */
+    uint64_t bytes;  /* file size */
+    char format[16]; /* "jpeg", "png", "tiff", "webp", "gif", "vips", ... */
     uint32_t width;
     uint32_t height;
-    int bands;        /* bands of the file before normalisation */
-    uint64_t pixels;  /* width * height */
+    int bands;       /* bands of the file before normalisation */
+    uint64_t pixels; /* width * height */
 } kmq_image_info;
 
 typedef struct kmq_image kmq_image;
@@ -73,6 +73,12 @@ uint32_t kmq_image_strip_rows(const kmq_image *img);
  * pass too. Returns KMQ_OK or a decode/open error. */
 KMQ_MUST_CHECK kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err);
 
+/* Ends the pass in progress and releases its decoder state. libvips binds
+ * a reading region to the thread that made it, so a pass started on one
+ * thread (kmq_image_rewind) must be ended on that same thread; a later read
+ * needs a new rewind. */
+void kmq_image_end_pass(kmq_image *img);
+
 /* Reads the next strip of normalised pixels (interleaved RGB, width * 3
  * bytes a row) into `buf`, which holds strip_rows * width * 3 bytes, and
  * sets *rows (0 at the end of the pass). A truncated or corrupt file fails
@@ -86,5 +92,12 @@ KMQ_MUST_CHECK kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uin
 KMQ_MUST_CHECK kmq_status kmq_image_write_preview(const char *path, const kmq_image_opts *opts,
                                                   uint32_t max_side, const char *out_path,
                                                   kmq_err *err);
+
+/* Encodes `width` x `height` pixels of interleaved 8-bit RGB as an image
+ * file at `out_path` (format from its extension, e.g. .jpg), atomically.
+ * Returns KMQ_OK, KMQ_E_ARG (no known extension), KMQ_E_DECODE (the
+ * encoder failed), KMQ_E_WRITE or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_image_save_rgb(const char *out_path, const uint8_t *rgb,
+                                             uint32_t width, uint32_t height, kmq_err *err);
 
 #endif
