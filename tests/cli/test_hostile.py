@@ -77,7 +77,10 @@ class HostileBatch(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = kt.fresh_dir("hostile")
+        # The batch lives one level down, so that "nothing appeared beside
+        # the output root" is checked in a folder no other test writes to.
+        cls.dir = os.path.join(kt.fresh_dir("hostile"), "batch")
+        os.makedirs(cls.dir)
         cls.inp = os.path.join(cls.dir, "in")
         os.makedirs(cls.inp)
         inp = cls.inp
