@@ -7,7 +7,7 @@
 # --install   apt-get the peers first (python3-sklearn python3-opencv
 #             python3-faiss pngquant imagemagick libvips-tools python3-pil)
 # --no-big    skip the >= 12 MP photo. That photo is generated at run time:
-#             /work/shared/images/ladybird.jpg (4 MP) upscaled x1.75 with
+#             ../shared/images/ladybird.jpg (4 MP, beside the repo) upscaled x1.75 with
 #             libvips (~12.5 MP); it is never committed.
 # --big-skip  methods skipped on the big photo (default: sklearn10, i.e.
 #             scikit-learn n_init=10, which takes hours there at k = 256)
@@ -46,7 +46,7 @@ echo "china.jpg (640x427):"
 /usr/bin/python3 bench/peers/peers.py --png "$work/china.png" --label china.jpg --k "$ks" \
   --kmq "$kmq" --threads $threads --out "$out"
 if [ "$big" = 1 ]; then
-  src=/work/shared/images/ladybird.jpg
+  src=../shared/images/ladybird.jpg
   if [ -f "$src" ]; then
     vips resize "$src" "$work/big.png" 1.75
     w=$(vipsheader -f width "$work/big.png"); h=$(vipsheader -f height "$work/big.png")
