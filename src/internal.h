@@ -8,12 +8,12 @@
 #include <stdint.h>
 
 #if defined(__GNUC__)
-#define KMQ_PRIVATE __attribute__((visibility("hidden")))
-#define KMQ_LIKELY(x) __builtin_expect(!!(x), 1)
+#define KMQ_PRIVATE     __attribute__((visibility("hidden")))
+#define KMQ_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define KMQ_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define KMQ_PRIVATE
-#define KMQ_LIKELY(x) (x)
+#define KMQ_LIKELY(x)   (x)
 #define KMQ_UNLIKELY(x) (x)
 #endif
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #if defined(__GNUC__)
-#define KMQ_MUST_CHECK __attribute__((warn_unused_result))
+#define KMQ_MUST_CHECK         __attribute__((warn_unused_result))
 #define KMQ_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
 #else
 #define KMQ_MUST_CHECK

@@ -26,15 +26,15 @@ typedef struct kmq_job_input {
 /* One [job NAME] section with [defaults] applied. */
 typedef struct kmq_job_spec {
     char *name;
-    int line;          /* line of the section header */
-    size_t *k;         /* ascending, distinct */
+    int line;  /* line of the section header */
+    size_t *k; /* ascending, distinct */
     size_t nk;
     int restarts;
     int max_iter;
     double tol;
     kmq_init init;
-    uint64_t sample;   /* 0: all pixels */
-    unsigned save;     /* KMQ_SAVE_* bits */
+    uint64_t sample; /* 0: all pixels */
+    unsigned save;   /* KMQ_SAVE_* bits */
     uint8_t background[3];
     uint64_t max_pixels;
     bool recursive;
@@ -49,7 +49,7 @@ typedef struct kmq_job {
     char *output;   /* output root, resolved against base_dir */
     int threads;    /* 0: all cores */
     uint64_t seed;
-    bool flat;      /* image folders directly under output (kmq quantize) */
+    bool flat; /* image folders directly under output (kmq quantize) */
     kmq_job_spec *jobs;
     size_t njobs;
 } kmq_job;
@@ -99,9 +99,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
 
 /* One image file a job will process. */
 typedef struct kmq_input_file {
-    char *path;     /* as opened */
-    char *rel;      /* path relative to its input root; unique within the job */
-    size_t job;     /* index into kmq_job.jobs */
+    char *path; /* as opened */
+    char *rel;  /* path relative to its input root; unique within the job */
+    size_t job; /* index into kmq_job.jobs */
 } kmq_input_file;
 
 typedef struct kmq_input_list {

@@ -47,18 +47,18 @@ typedef struct kmq_kmeans_opts {
 /* Result of a fit. Plain data: zero-initialise, fill with kmq_kmeans_fit,
  * release with kmq_fit_clear. */
 typedef struct kmq_fit {
-    size_t k;               /* as requested */
-    size_t k_effective;     /* min(k, distinct points) */
-    double *centers;        /* k_effective * 3 (r, g, b), unrounded */
-    uint64_t *sizes;        /* k_effective: pixels (weight) per cluster */
-    double inertia;         /* sum of w * squared distance to the nearest centre */
-    int iterations;         /* Lloyd iterations of the best run */
-    bool converged;         /* best run stopped on tol, not max_iter */
-    int best_restart;       /* index of the best run (lowest inertia, ties: lowest index) */
-    int restarts;           /* number of runs */
-    double *restart_inertia; /* restarts entries, in restart order */
-    uint64_t distance_evals; /* point-centre distances computed, all runs (init + Lloyd):
-                                a work measure for benchmarks, same for any thread count */
+    size_t k;                  /* as requested */
+    size_t k_effective;        /* min(k, distinct points) */
+    double *centers;           /* k_effective * 3 (r, g, b), unrounded */
+    uint64_t *sizes;           /* k_effective: pixels (weight) per cluster */
+    double inertia;            /* sum of w * squared distance to the nearest centre */
+    int iterations;            /* Lloyd iterations of the best run */
+    bool converged;            /* best run stopped on tol, not max_iter */
+    int best_restart;          /* index of the best run (lowest inertia, ties: lowest index) */
+    int restarts;              /* number of runs */
+    double *restart_inertia;   /* restarts entries, in restart order */
+    uint64_t distance_evals;   /* point-centre distances computed, all runs (init + Lloyd):
+                                  a work measure for benchmarks, same for any thread count */
     uint64_t iterations_total; /* Lloyd iterations summed over all runs */
 } kmq_fit;
 
@@ -90,8 +90,8 @@ KMQ_MUST_CHECK kmq_status kmq_kmeans_init_centers(const kmq_points *pts, size_t 
 /* Nearest centre (lowest index on ties) of each point into labels[n], and
  * the inertia of that assignment (sum of w * squared distance, folded in
  * chunk order). `centers` has k * 3 doubles. Driver. */
-KMQ_MUST_CHECK kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers,
-                                            size_t k, const kmq_par *par, uint8_t *labels,
-                                            double *inertia, kmq_err *err);
+KMQ_MUST_CHECK kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_t k,
+                                            const kmq_par *par, uint8_t *labels, double *inertia,
+                                            kmq_err *err);
 
 #endif

@@ -35,7 +35,6 @@ uint8_t *kmq_labels_set(kmq_labels *lab, size_t i);
  * passes). Kernel: no parallel region; safe to call from one concurrently
  * with disjoint outputs. */
 KMQ_MUST_CHECK kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb,
-                                             size_t width, uint8_t *const *out_rows,
-                                             kmq_err *err);
+                                             size_t width, uint8_t *const *out_rows, kmq_err *err);
 
 #endif

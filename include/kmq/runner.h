@@ -32,24 +32,24 @@ typedef enum kmq_progress_event {
 
 typedef struct kmq_progress {
     kmq_progress_event event;
-    size_t index;         /* 0-based position among this run's images */
-    size_t total;         /* images this run processes (after sharding) */
+    size_t index; /* 0-based position among this run's images */
+    size_t total; /* images this run processes (after sharding) */
     const char *job;
     const char *path;
-    const char *stage;    /* KMQ_PROGRESS_STAGE only */
-    size_t k;             /* the k being fitted, or 0 */
+    const char *stage;          /* KMQ_PROGRESS_STAGE only */
+    size_t k;                   /* the k being fitted, or 0 */
     const kmq_summary *summary; /* IMAGE_DONE only; borrowed for the call */
-    double elapsed_s;     /* since the run started */
+    double elapsed_s;           /* since the run started */
 } kmq_progress;
 
 typedef void (*kmq_progress_fn)(void *ctx, const kmq_progress *p);
 
 typedef struct kmq_run_opts {
     kmq_par par;
-    bool force;             /* redo images already done */
-    bool dry_run;           /* list what would run, process nothing */
-    unsigned shard_index;   /* process images whose path hash % shard_count == shard_index */
-    unsigned shard_count;   /* 0 or 1: all images */
+    bool force;           /* redo images already done */
+    bool dry_run;         /* list what would run, process nothing */
+    unsigned shard_index; /* process images whose path hash % shard_count == shard_index */
+    unsigned shard_count; /* 0 or 1: all images */
     kmq_image_mode image_mode;
     kmq_progress_fn progress; /* may be NULL */
     void *progress_ctx;
@@ -57,10 +57,10 @@ typedef struct kmq_run_opts {
 } kmq_run_opts;
 
 typedef struct kmq_run_totals {
-    size_t images;   /* in this run (after sharding) */
-    size_t done;     /* processed now, ok */
-    size_t skipped;  /* already done (resume) */
-    size_t failed;   /* error summaries */
+    size_t images;  /* in this run (after sharding) */
+    size_t done;    /* processed now, ok */
+    size_t skipped; /* already done (resume) */
+    size_t failed;  /* error summaries */
     bool interrupted;
 } kmq_run_totals;
 

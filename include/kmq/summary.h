@@ -19,7 +19,7 @@
 #define KMQ_SUMMARY_SCHEMA 1
 
 typedef struct kmq_file_info {
-    char *path;     /* relative to the image folder; NULL: not written */
+    char *path; /* relative to the image folder; NULL: not written */
     uint64_t bytes;
     int bits_per_pixel;
 } kmq_file_info;
@@ -36,12 +36,12 @@ typedef struct kmq_k_result {
     double inertia;
     double mse;
     double mse_output;
-    double psnr_db;        /* ignored (null) when mse_output == 0 */
+    double psnr_db; /* ignored (null) when mse_output == 0 */
     int iterations;
     bool converged;
     int restarts;
     int best_restart;
-    double *restart_inertia; /* restarts entries */
+    double *restart_inertia;    /* restarts entries */
     kmq_palette_entry *palette; /* k_effective entries */
     kmq_file_info indexed, labels, swatch;
     uint64_t raw_bytes, packed_bytes, png_bytes;
@@ -53,11 +53,11 @@ typedef struct kmq_k_result {
  * every owned string and array. */
 typedef struct kmq_summary {
     bool ok;
-    char *error_code;    /* stable code (kmq_status_name) when !ok */
+    char *error_code; /* stable code (kmq_status_name) when !ok */
     char *error_message;
     /* input */
     char *path;
-    char *rel;           /* path relative to the input root */
+    char *rel; /* path relative to the input root */
     uint64_t bytes;
     char *format;
     uint32_t width, height;
@@ -69,14 +69,14 @@ typedef struct kmq_summary {
     size_t nk;
     int restarts, max_iter;
     double tol;
-    char *init;          /* "kmeans++" | "random" */
+    char *init; /* "kmeans++" | "random" */
     uint64_t seed, sample;
     int threads;
-    char *hash;          /* config hash (resume key), hex */
+    char *hash; /* config hash (resume key), hex */
     /* results, ascending k */
     kmq_k_result *results;
     size_t nresults;
-    bool has_elbow;      /* elbow.k is a number (else null) */
+    bool has_elbow; /* elbow.k is a number (else null) */
     size_t elbow_k;
     double histogram_s, total_s;
 } kmq_summary;
@@ -87,8 +87,7 @@ void kmq_summary_clear(kmq_summary *s);
  * KMQ_OK, KMQ_E_WRITE, KMQ_E_NOMEM or KMQ_E_ARG (an unsigned value above
  * 2^63 - 1, which JSON readers cannot hold exactly; an array NULL with a
  * non-zero count). */
-KMQ_MUST_CHECK kmq_status kmq_summary_write(const char *path, const kmq_summary *s,
-                                            kmq_err *err);
+KMQ_MUST_CHECK kmq_status kmq_summary_write(const char *path, const kmq_summary *s, kmq_err *err);
 
 /* Reads a summary.json back (every field above). Returns KMQ_OK,
  * KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE, KMQ_E_TOO_LARGE (over 64 MiB),
@@ -98,17 +97,17 @@ KMQ_MUST_CHECK kmq_status kmq_summary_read(const char *path, kmq_summary *out, k
 /* The elbow suggested for a whole job (run.json "jobs"[].elbow), found by
  * the caller (the report) from its images' inertia curves. */
 typedef struct kmq_job_elbow {
-    const char *job;         /* job name as in the summaries (NULL: no job name) */
-    bool found;              /* false: no elbow (elbow.k is null) */
+    const char *job; /* job name as in the summaries (NULL: no job name) */
+    bool found;      /* false: no elbow (elbow.k is null) */
     size_t k;
-    size_t images;           /* images whose curves were combined */
-    size_t nk;               /* k values of the combined curve */
+    size_t images; /* images whose curves were combined */
+    size_t nk;     /* k values of the combined curve */
 } kmq_job_elbow;
 
 /* Run-level facts that summaries do not hold. */
 typedef struct kmq_run_info {
-    const char *status;      /* "complete", "failures", "interrupted" */
-    const char *job_file;    /* may be NULL */
+    const char *status;   /* "complete", "failures", "interrupted" */
+    const char *job_file; /* may be NULL */
     int threads;
     double wall_s;           /* whole run */
     const char *started_utc; /* ISO 8601 */
@@ -118,10 +117,10 @@ typedef struct kmq_run_info {
  * kmq_run_info above, owned). Zero-initialise; kmq_run_facts_clear frees. */
 typedef struct kmq_run_facts {
     char *status;
-    char *job_file;          /* NULL when null in the file */
+    char *job_file; /* NULL when null in the file */
     int threads;
     double wall_s;
-    char *started_utc;       /* NULL when null in the file */
+    char *started_utc; /* NULL when null in the file */
 } kmq_run_facts;
 
 void kmq_run_facts_clear(kmq_run_facts *f);
@@ -131,12 +130,11 @@ void kmq_run_facts_clear(kmq_run_facts *f);
  * without losing them. `out` is written only on success. Returns KMQ_OK,
  * KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE, KMQ_E_TOO_LARGE, KMQ_E_DECODE (not a
  * schema-1 run.json) or KMQ_E_NOMEM. */
-KMQ_MUST_CHECK kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out,
-                                            kmq_err *err);
+KMQ_MUST_CHECK kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err);
 
 /* One image of a run: its folder relative to the output root and its summary. */
 typedef struct kmq_run_image {
-    const char *dir;         /* relative to the output root */
+    const char *dir; /* relative to the output root */
     const kmq_summary *summary;
 } kmq_run_image;
 
@@ -150,10 +148,9 @@ KMQ_MUST_CHECK kmq_status kmq_run_write(const char *out_root, const kmq_run_info
  * {"method": "kneedle-mean-normalised", "k": number | null, "images",
  * "k_values"} from the entry of `elbows` (n_elbows, borrowed) with the same
  * job name, null for a job without one. Same returns. */
-KMQ_MUST_CHECK kmq_status kmq_run_write_with_elbows(const char *out_root,
-                                                    const kmq_run_info *info,
-                                                    const kmq_job_elbow *elbows,
-                                                    size_t n_elbows, const kmq_run_image *images,
-                                                    size_t n, kmq_err *err);
+KMQ_MUST_CHECK kmq_status kmq_run_write_with_elbows(const char *out_root, const kmq_run_info *info,
+                                                    const kmq_job_elbow *elbows, size_t n_elbows,
+                                                    const kmq_run_image *images, size_t n,
+                                                    kmq_err *err);
 
 #endif

@@ -14,12 +14,7 @@
 #include <stdio.h>
 
 /* Exit codes of DESIGN §3. */
-enum {
-    KMQ_EXIT_OK = 0,
-    KMQ_EXIT_FAILURES = 1,
-    KMQ_EXIT_USAGE = 2,
-    KMQ_EXIT_INTERRUPTED = 130
-};
+enum { KMQ_EXIT_OK = 0, KMQ_EXIT_FAILURES = 1, KMQ_EXIT_USAGE = 2, KMQ_EXIT_INTERRUPTED = 130 };
 
 /* Set by SIGINT/SIGTERM; the runner polls it. */
 extern atomic_int kmq_cli_cancel;
@@ -43,8 +38,8 @@ int kmq_cli_start(const char *argv0, int threads);
  * otherwise and into the log file. */
 typedef struct kmq_cli_progress {
     bool quiet;
-    bool live;     /* stderr is a terminal */
-    FILE *log;     /* may be NULL */
+    bool live; /* stderr is a terminal */
+    FILE *log; /* may be NULL */
     size_t ok, failed, skipped;
     bool line_open; /* a live line is on screen */
 } kmq_cli_progress;

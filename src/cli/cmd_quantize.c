@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *value_of(int argc, char **argv, int *i, const char *shortname,
-                            const char *name)
+static const char *value_of(int argc, char **argv, int *i, const char *shortname, const char *name)
 {
     const char *arg = argv[*i];
     size_t len = strlen(name);

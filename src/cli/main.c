@@ -49,8 +49,8 @@ bool kmq_cli_parse_uint(const char *option, const char *text, unsigned long long
     errno = 0;
     unsigned long long v = strtoull(text, &end, 10);
     if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 || v > max) {
-        fprintf(stderr, "kmq: %s expects a whole number from 0 to %llu, not '%s'\n", option,
-                max, text);
+        fprintf(stderr, "kmq: %s expects a whole number from 0 to %llu, not '%s'\n", option, max,
+                text);
         return false;
     }
     *out = v;

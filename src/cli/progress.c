@@ -59,8 +59,7 @@ static void plain_line(FILE *out, const kmq_progress *ev)
     if (ev->event == KMQ_PROGRESS_IMAGE_SKIP) {
         fputs(": already done, skipped\n", out);
     } else if (ev->summary && ev->summary->ok) {
-        fprintf(out, ": ok, %zu k values, %.2f s\n", ev->summary->nresults,
-                ev->summary->total_s);
+        fprintf(out, ": ok, %zu k values, %.2f s\n", ev->summary->nresults, ev->summary->total_s);
     } else if (ev->summary) {
         fprintf(out, ": FAILED (%s) ", ev->summary->error_code);
         put_clean(out, ev->summary->error_message ? ev->summary->error_message : "", 4096);
