@@ -8,7 +8,7 @@
  * decoding to grey rows. width * height is checked against max_pixels
  * before any pixel is decoded (decompression bombs).
  *
- * Normalise (the same lazy pipeline for every pass and for previews):
+ * Normalise (the same lazy pipeline for every pass):
  *   decode LABQ/RAD coding -> fix an interpretation libvips cannot convert
  *   -> split off alpha -> colour to sRGB uchar (vips_colourspace: B_W and
  *   GREY16 are replicated, 16-bit is shifted, CMYK/LAB/scRGB converted)
@@ -528,61 +528,6 @@ kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uint32_t *rows, km
     *rows = n;
 
 done:
-    return status;
-}
-
-kmq_status kmq_image_write_preview(const char *path, const kmq_image_opts *opts, uint32_t max_side,
-                                   const char *out_path, kmq_err *err)
-{
-    kmq_status status = KMQ_OK;
-    kmq_image *probe = NULL;
-    VipsImage *thumb = NULL;
-    VipsImage *flat = NULL;
-    void *buf = NULL;
-    size_t len = 0;
-
-    const char *slash = strrchr(out_path, '/');
-    const char *suffix = strrchr(slash ? slash + 1 : out_path, '.');
-    if (max_side == 0 || max_side > INT32_MAX || !suffix) {
-        status = kmq_err_set(err, KMQ_E_ARG, "preview %s needs a file extension and max_side > 0",
-                             out_path);
-        goto done;
-    }
-    if (!vips_foreign_find_save_buffer(suffix)) {
-        vips_error_clear();
-        status = kmq_err_set(err, KMQ_E_ARG, "libvips cannot save previews as '%s'", suffix);
-        goto done;
-    }
-    /* The same checks as a real open (missing, bomb, ...) before libvips
-     * decodes anything. */
-    status = kmq_image_open(path, opts, &probe, err);
-    if (status != KMQ_OK)
-        goto done;
-    kmq_image_free(probe);
-    probe = NULL;
-    if (vips_thumbnail(path, &thumb, (int)max_side, "height", (int)max_side, "size", VIPS_SIZE_DOWN,
-                       "fail_on", VIPS_FAIL_ON_ERROR, NULL)) {
-        status = vips_fail(err, KMQ_E_DECODE, "cannot make a preview");
-        goto done;
-    }
-    status = normalise(thumb, opts->background, &flat, err);
-    if (status != KMQ_OK)
-        goto done;
-    /* Encode in memory, then write through fsx: a temporary name would hide
-     * the extension libvips picks the format from. */
-    if (vips_image_write_to_buffer(flat, suffix, &buf, &len, "strip", TRUE, NULL)) {
-        status = vips_fail(err, KMQ_E_DECODE, "cannot encode the preview");
-        goto done;
-    }
-    status = kmq_fsx_write_all(out_path, buf, len, false, err);
-
-done:
-    kmq_image_free(probe);
-    if (thumb)
-        g_object_unref(thumb);
-    if (flat)
-        g_object_unref(flat);
-    g_free(buf);
     return status;
 }
 

@@ -86,13 +86,6 @@ void kmq_image_end_pass(kmq_image *img);
 KMQ_MUST_CHECK kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uint32_t *rows,
                                                kmq_err *err);
 
-/* Writes a downscaled copy of `path` (longest side at most `max_side`,
- * flattened onto opts->background) as an 8-bit sRGB file at `out_path`
- * (format from its extension, e.g. .jpg), atomically. For the report. */
-KMQ_MUST_CHECK kmq_status kmq_image_write_preview(const char *path, const kmq_image_opts *opts,
-                                                  uint32_t max_side, const char *out_path,
-                                                  kmq_err *err);
-
 /* Encodes `width` x `height` pixels of interleaved 8-bit RGB as an image
  * file at `out_path` (format from its extension, e.g. .jpg), atomically.
  * Returns KMQ_OK, KMQ_E_ARG (no known extension), KMQ_E_DECODE (the
