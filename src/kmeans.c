@@ -143,8 +143,14 @@ typedef struct run_result {
     double inertia;
     int iterations;
     bool converged;
+    bool cancelled; /* stopped by the cancel flag: the run is not a result */
     uint64_t evals; /* distance evaluations, init + Lloyd */
 } run_result;
+
+static bool cancel_requested(const atomic_int *cancel)
+{
+    return cancel && atomic_load(cancel) != 0;
+}
 
 /* ---- prepared points ---------------------------------------------------- */
 
@@ -714,14 +720,19 @@ static void update_centers(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws)
  * and ws->inertia their final assignment, labels (if not NULL) its labels.
  * par as assign_pass. ws->bounds picks the pruned passes (same bits). */
 static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq_par *par,
-                      lloyd_ws *ws, run_result *res, uint8_t *labels)
+                      lloyd_ws *ws, run_result *res, uint8_t *labels, const atomic_int *cancel)
 {
     const size_t k = ws->k;
     int iterations = max_iter;
     bool converged = false;
     ws->primed = false;
     ws->evals = 0;
+    res->cancelled = false;
     for (int it = 1; it <= max_iter; it++) {
+        if (cancel_requested(cancel)) {
+            res->cancelled = true;
+            return;
+        }
         if (ws->bounds) {
             bounds_prepare(ws);
             assign_pass(p, ws->cur, par, ws, NULL, PASS_BOUNDS);
@@ -878,8 +889,14 @@ static void run_restart(const kmq__pts *p, const kmq_kmeans_opts *o, int r, doub
                         const kmq_par *par, lloyd_ws *lws, kmq__init_ws *iws, run_result *res,
                         double *centers, uint64_t *sizes)
 {
+    if (cancel_requested(o->cancel)) {
+        res->cancelled = true;
+        return;
+    }
     kmq__init_run(p, o->k, o->init, o->seed, r, par, iws, lws->cur);
-    lloyd_run(p, o->max_iter, tol_abs, par, lws, res, NULL);
+    lloyd_run(p, o->max_iter, tol_abs, par, lws, res, NULL, o->cancel);
+    if (res->cancelled)
+        return;
     res->evals += iws->evals;
     memcpy(centers, lws->cur, 3 * o->k * sizeof *centers);
     for (size_t j = 0; j < o->k; j++)
@@ -979,6 +996,13 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
             for (int r = 0; r < restarts; r++)
                 run_restart(&p, opts, r, tol_abs, par, &lws[0], &iws[0], &res[r],
                             rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k);
+        }
+        for (int r = 0; r < restarts; r++) {
+            if (res[r].cancelled) {
+                st =
+                    kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted during the fit of k = %zu", k);
+                goto done;
+            }
         }
         for (int r = 0; r < restarts; r++) {
             rinertia[r] = res[r].inertia;
@@ -1083,7 +1107,7 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     if (st != KMQ_OK)
         goto done;
     memcpy(ws.cur, init_centers, 3 * k * sizeof *ws.cur);
-    lloyd_run(&p, max_iter, tol * p.mean_var, par, &ws, &res, labels);
+    lloyd_run(&p, max_iter, tol * p.mean_var, par, &ws, &res, labels, NULL);
     memcpy(centers, ws.cur, 3 * k * sizeof *centers);
     for (size_t j = 0; j < k; j++)
         sizes[j] = ws.tot[4 * j + 3];

@@ -660,7 +660,8 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
                               .max_iter = spec->max_iter,
                               .tol = spec->tol,
                               .init = spec->init,
-                              .seed = seed};
+                              .seed = seed,
+                              .cancel = opts->cancel};
         st = kmq_kmeans_fit(&fit_pts, &ko, &opts->par, &fit, err);
         if (st != KMQ_OK)
             goto done;

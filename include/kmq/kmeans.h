@@ -19,6 +19,7 @@
 #include "kmq/error.h"
 #include "kmq/par.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,10 @@ typedef struct kmq_kmeans_opts {
     double tol;   /* >= 0, relative to the data's mean per-channel variance */
     kmq_init init;
     uint64_t seed;
+    /* Polled before each restart and each Lloyd iteration: non-zero stops
+     * the fit with KMQ_E_INTERRUPTED. NULL: never. Reading it changes no
+     * result of a fit that runs to the end. */
+    const atomic_int *cancel;
 } kmq_kmeans_opts;
 
 /* Result of a fit. Plain data: zero-initialise, fill with kmq_kmeans_fit,
@@ -68,7 +73,8 @@ void kmq_fit_clear(kmq_fit *fit);
 /* Full fit: `restarts` runs of init + Lloyd, the best kept. k above the
  * number of distinct points fits k_effective = n clusters (each point its
  * own centre, inertia 0). Driver. Returns KMQ_OK, KMQ_E_ARG (bad options,
- * no points) or KMQ_E_NOMEM. `out` is written only on success. */
+ * no points), KMQ_E_INTERRUPTED (opts->cancel was set) or KMQ_E_NOMEM. `out` is written only on
+ * success. */
 KMQ_MUST_CHECK kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts,
                                          const kmq_par *par, kmq_fit *out, kmq_err *err);
 

@@ -1004,9 +1004,43 @@ START_TEST(bounds_threads)
 }
 END_TEST
 
+/* A cancel flag stops the fit (before any restart here) with
+ * KMQ_E_INTERRUPTED and leaves the result untouched; a clear flag changes
+ * nothing. */
+START_TEST(cancel_flag)
+{
+    uint32_t keys[64];
+    uint64_t weights[64];
+    for (uint32_t i = 0; i < 64; i++) {
+        keys[i] = i * 0x030507u;
+        weights[i] = 1 + i % 5;
+    }
+    kmq_points pts = {64, keys, weights};
+    atomic_int flag = 1;
+    kmq_kmeans_opts o = {
+        .k = 4, .restarts = 3, .max_iter = 50, .tol = 1e-4, .seed = 1, .cancel = &flag};
+    kmq_par par = {.threads = 2};
+    kmq_fit fit = {0};
+    kmq_err err = {0};
+    ck_assert_int_eq(kmq_kmeans_fit(&pts, &o, &par, &fit, &err), KMQ_E_INTERRUPTED);
+    ck_assert_ptr_null(fit.centers);
+    atomic_store(&flag, 0);
+    kmq_fit with_flag = {0}, without = {0};
+    kmq_err_clear(&err);
+    ck_assert_int_eq(kmq_kmeans_fit(&pts, &o, &par, &with_flag, &err), KMQ_OK);
+    o.cancel = NULL;
+    ck_assert_int_eq(kmq_kmeans_fit(&pts, &o, &par, &without, &err), KMQ_OK);
+    ck_assert_int_eq(memcmp(with_flag.centers, without.centers, 12 * sizeof(double)), 0);
+    ck_assert(with_flag.inertia == without.inertia);
+    kmq_fit_clear(&with_flag);
+    kmq_fit_clear(&without);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
+        {"cancel_flag", cancel_flag},
         {"reference_k8", reference_k8_converged},
         {"reference_k16", reference_k16_tol},
         {"reference_k32", reference_k32_capped},
