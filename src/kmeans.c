@@ -111,7 +111,7 @@ typedef struct lloyd_ws {
     size_t stride;         /* uint64 per slot: 4k rounded up to a cache line */
     void *sums_block;      /* allocation holding `sums` */
     uint64_t *sums;        /* slots * stride, cache-line aligned */
-    double *best;          /* slots * 2 * KMQ_CHUNK: distances, two buffers per slot */
+    double *best;          /* slots * 3 * KMQ_CHUNK: distances, three buffers per slot */
     uint32_t *lab;         /* slots * KMQ_CHUNK: nearest centre */
     double *chunk_inertia; /* chunks */
     far_point *far;        /* chunks * k: farthest points of each chunk */
@@ -121,6 +121,10 @@ typedef struct lloyd_ws {
     uint64_t *tot;         /* 4k: folded sums w r, w g, w b, w per cluster */
     double *cur;           /* 3k: centres of this iteration */
     double *next;          /* 3k: centres after the update */
+    bool f32;              /* plain passes through the float32 kernel (same labels) */
+    float *cen_f32;        /* 3k: ws->cur as float, for that kernel */
+    uint8_t *acc_lab;      /* n: the label each point is counted under in tot */
+    bool counted;          /* tot holds the sums of acc_lab: passes add changes only */
     double inertia;        /* of the last assign_pass */
     uint64_t evals;        /* distance evaluations of the last assign_pass */
     /* Bounds (Hamerly) path only, see "Distance pruning" at the top: */
@@ -169,7 +173,9 @@ kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err)
     out->g = kmq__alloc_array(n, sizeof *out->g);
     out->b = kmq__alloc_array(n, sizeof *out->b);
     out->chunk_w = kmq__alloc_array(out->chunks, sizeof *out->chunk_w);
-    if (!out->r || !out->g || !out->b || !out->chunk_w) {
+    out->blocks = (n + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    out->box = kmq__alloc_array(out->blocks, 6 * sizeof *out->box);
+    if (!out->r || !out->g || !out->b || !out->chunk_w || !out->box) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colours", n);
         goto done;
     }
@@ -209,6 +215,21 @@ kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err)
         out->chunk_w[ch] = cw;
     }
     out->total_w = total;
+    for (size_t blk = 0; blk < out->blocks; blk++) {
+        size_t lo = blk * KMQ__BLOCK, hi = lo + KMQ__BLOCK < n ? lo + KMQ__BLOCK : n;
+        float *box = out->box + 6 * blk;
+        for (int d = 0; d < 3; d++) {
+            box[d] = 255.0f;
+            box[3 + d] = 0.0f;
+        }
+        for (size_t i = lo; i < hi; i++) {
+            const float c[3] = {out->r[i], out->g[i], out->b[i]};
+            for (int d = 0; d < 3; d++) {
+                box[d] = c[d] < box[d] ? c[d] : box[d];
+                box[3 + d] = c[d] > box[3 + d] ? c[d] : box[3 + d];
+            }
+        }
+    }
     double var_sum = 0.0;
     for (int d = 0; d < 3; d++) {
         double mean = (double)s1[d] / (double)total;
@@ -228,6 +249,7 @@ void kmq__pts_free(kmq__pts *p)
     kmq__free(p->g);
     kmq__free(p->b);
     kmq__free(p->chunk_w);
+    kmq__free(p->box);
     memset(p, 0, sizeof *p);
 }
 
@@ -287,22 +309,140 @@ KMQ__VEC_CLONES static const double *nearest_chunk(const kmq__pts *p, size_t lo,
     return src;
 }
 
+/* Margin (squared colour units) by which the float32 nearest must beat the
+ * float32 second-nearest to be the exact answer; see nearest_f32_chunk. */
+#define F32_MARGIN 0.25f
+
+/* Nearest and second-nearest centre of points [lo, lo + m) in float32, 8
+ * lanes to the 4 of double; centres cf as float. The result is then exact
+ * where the two differ by more than F32_MARGIN, by this bound: x is an
+ * integer in 0..255 (exact), c in [0, 255], fl(c) within 2^-24 * 255 =
+ * 1.6e-5 of c, so each float difference is within 3.1e-5 of x - c; its
+ * square within 3.1e-5 * 511 + 2^-24 * 255^2 = 0.020 of (x - c)^2; the two
+ * additions add at most 2^-24 * (2 + 3) * 255^2 = 0.020. So a float
+ * distance is within 0.08 of the exact one, and the double distance (as
+ * dist2 computes it) within 1e-10: a float gap above 0.25 > 2 * 0.08 means
+ * the double distances order the same way, strictly, so the plain double
+ * scan picks the same centre. Smaller gaps are rescanned in double by the
+ * caller. Buffers and ping-pong as nearest2_chunk; returns the nearest and
+ * second distances through *d1, *d2. */
+/* One centre (cr, cg, cb; index lj) against points in float32: nearest and
+ * second distances in -> out. A function of its own, with restrict
+ * parameters, because GCC 12 does not vectorise this loop inside the loop
+ * over centres. */
+KMQ__VEC_CLONES __attribute__((noinline)) static void
+f32_step(const float *restrict r, const float *restrict g, const float *restrict b, size_t m,
+         float cr, float cg, float cb, uint32_t lj, const float *restrict in,
+         const float *restrict in2, float *restrict out, float *restrict out2,
+         uint32_t *restrict lab)
+{
+    for (size_t i = 0; i < m; i++) {
+        float dr = r[i] - cr, dg = g[i] - cg, db = b[i] - cb;
+        float d = dr * dr + dg * dg + db * db;
+        float bi = in[i], si = in2[i];
+        uint32_t li = lab[i];
+        bool closer = d < bi;
+        float s2 = d < si ? d : si;
+        out[i] = closer ? d : bi;
+        out2[i] = closer ? bi : s2;
+        lab[i] = closer ? lj : li;
+    }
+}
+
+/* Points per f32_step call: the nine arrays it touches (5 read, 3 written,
+ * lab both) then stay in L1 across the loop over centres. */
+#define F32_SUB 512
+
+static void nearest_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const float *cf, size_t k,
+                              float *buf, uint32_t *lab, const float **d1, const float **d2)
+{
+    const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
+    float *b1 = buf, *b1n = buf + KMQ_CHUNK, *b2 = buf + 2 * KMQ_CHUNK, *b2n = buf + 3 * KMQ_CHUNK;
+    for (size_t i = 0; i < m; i++) {
+        b1[i] = INFINITY;
+        b2[i] = INFINITY;
+        lab[i] = 0;
+    }
+    /* Centre 0 against +inf: d < inf always, so lab stays 0 and b1 = d.
+     * After k steps the results are in b1 when k is even, else in b1n. */
+    for (size_t s0 = 0; s0 < m; s0 += F32_SUB) {
+        const size_t len = m - s0 < F32_SUB ? m - s0 : F32_SUB;
+        float *x1 = b1 + s0, *x1n = b1n + s0, *x2 = b2 + s0, *x2n = b2n + s0;
+        for (size_t j = 0; j < k; j++) {
+            f32_step(r + s0, g + s0, b + s0, len, cf[3 * j], cf[3 * j + 1], cf[3 * j + 2],
+                     (uint32_t)j, x1, x2, x1n, x2n, lab + s0);
+            float *t = x1;
+            x1 = x1n;
+            x1n = t;
+            t = x2;
+            x2 = x2n;
+            x2n = t;
+        }
+    }
+    *d1 = k % 2 == 0 ? b1 : b1n;
+    *d2 = k % 2 == 0 ? b2 : b2n;
+}
+
+/* The plain scan of one point in double: smallest dist2, lowest index on
+ * ties (strict <, ascending j), exactly as nearest_chunk decides. */
+static uint32_t nearest_exact(float x, float y, float z, const double *cen, size_t k)
+{
+    double bd = dist2(x, y, z, cen);
+    uint32_t bj = 0;
+    for (size_t j = 1; j < k; j++) {
+        double d = dist2(x, y, z, cen + 3 * j);
+        if (d < bd) {
+            bd = d;
+            bj = (uint32_t)j;
+        }
+    }
+    return bj;
+}
+
 /* Adds the chunk's points to the integer sums of their clusters (w r, w g,
  * w b, w: exact in uint64), optionally stores the labels, and returns the
  * chunk's inertia summed in point order (0 when best is NULL: the pruned
- * iterations need no inertia, only the final pass does). */
+ * iterations need no inertia, only the final pass does). Given acc_lab
+ * (ws->counted), the sums already count every point under acc_lab[i]: only
+ * the points whose label changed move, from their old cluster's sums to
+ * the new one's (uint64 wraps, and the totals come out the same integers as
+ * a full recount, since addition is exact). */
 static double accumulate_chunk(const kmq__pts *p, size_t lo, size_t m, const double *best,
-                               const uint32_t *lab, uint64_t *sums, uint8_t *labels)
+                               const uint32_t *lab, uint64_t *sums, uint8_t *labels,
+                               uint8_t *acc_lab, bool counted)
 {
     const uint32_t *keys = p->keys + lo;
     const uint64_t *w = p->w + lo;
-    for (size_t i = 0; i < m; i++) {
-        uint64_t *s = sums + 4 * (size_t)lab[i];
-        uint32_t key = keys[i];
-        s[0] += w[i] * (key >> 16);
-        s[1] += w[i] * ((key >> 8) & 0xff);
-        s[2] += w[i] * (key & 0xff);
-        s[3] += w[i];
+    uint8_t *prev = acc_lab + lo;
+    if (counted) {
+        for (size_t i = 0; i < m; i++) {
+            if (lab[i] == prev[i])
+                continue;
+            uint64_t *from = sums + 4 * (size_t)prev[i];
+            uint64_t *to = sums + 4 * (size_t)lab[i];
+            uint32_t key = keys[i];
+            uint64_t wr = w[i] * (key >> 16), wg = w[i] * ((key >> 8) & 0xff),
+                     wb = w[i] * (key & 0xff);
+            from[0] -= wr;
+            from[1] -= wg;
+            from[2] -= wb;
+            from[3] -= w[i];
+            to[0] += wr;
+            to[1] += wg;
+            to[2] += wb;
+            to[3] += w[i];
+            prev[i] = (uint8_t)lab[i];
+        }
+    } else {
+        for (size_t i = 0; i < m; i++) {
+            uint64_t *s = sums + 4 * (size_t)lab[i];
+            uint32_t key = keys[i];
+            s[0] += w[i] * (key >> 16);
+            s[1] += w[i] * ((key >> 8) & 0xff);
+            s[2] += w[i] * (key & 0xff);
+            s[3] += w[i];
+            prev[i] = (uint8_t)lab[i];
+        }
     }
     double inertia = 0.0;
     if (best)
@@ -320,15 +460,87 @@ static size_t chunk_size(const kmq__pts *p, size_t ch)
     return p->n - lo < KMQ_CHUNK ? p->n - lo : KMQ_CHUNK;
 }
 
+/* assign_chunk through the float32 kernel: the same labels (see
+ * nearest_f32_chunk; close calls are rescanned in double) and, when the
+ * inertia is wanted (`final`), the same double distance to the winner. */
+static void assign_f32_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws,
+                             int slot, uint8_t *labels, bool final)
+{
+    size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch), k = ws->k;
+    double *best = ws->best + (size_t)slot * 3 * KMQ_CHUNK;
+    uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
+    uint64_t *sums = ws->sums + (size_t)slot * ws->stride;
+    const float *d1, *d2;
+    nearest_f32_chunk(p, lo, m, ws->cen_f32, k, (float *)best, lab, &d1, &d2);
+    const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
+    uint64_t evals = (uint64_t)m * k;
+    if (!ws->counted || final) {
+        for (size_t i = 0; i < m; i++) {
+            if (!(d2[i] - d1[i] > F32_MARGIN)) {
+                lab[i] = nearest_exact(r[i], g[i], b[i], cen, k);
+                evals += k;
+            }
+        }
+        double *dist = NULL;
+        if (final) {
+            dist = best + 2 * KMQ_CHUNK;
+            for (size_t i = 0; i < m; i++)
+                dist[i] = dist2(r[i], g[i], b[i], cen + 3 * (size_t)lab[i]);
+        }
+        ws->chunk_inertia[ch] =
+            accumulate_chunk(p, lo, m, dist, lab, sums, labels, ws->acc_lab, ws->counted);
+        sums[4 * k] += evals;
+        return;
+    }
+    /* A Lloyd iteration: list (branch-free) the points that are close
+     * calls or changed cluster; only they need more work. */
+    uint8_t *prev = ws->acc_lab + lo;
+    uint32_t *todo = (uint32_t *)(best + 2 * KMQ_CHUNK);
+    size_t nt = 0;
+    for (size_t i = 0; i < m; i++) {
+        todo[nt] = (uint32_t)i;
+        nt += !(d2[i] - d1[i] > F32_MARGIN) | (lab[i] != prev[i]);
+    }
+    const uint32_t *keys = p->keys + lo;
+    const uint64_t *w = p->w + lo;
+    for (size_t q = 0; q < nt; q++) {
+        const size_t i = todo[q];
+        uint32_t a = lab[i];
+        if (!(d2[i] - d1[i] > F32_MARGIN)) {
+            a = nearest_exact(r[i], g[i], b[i], cen, k);
+            evals += k;
+        }
+        if (a != prev[i]) {
+            uint64_t *from = sums + 4 * (size_t)prev[i];
+            uint64_t *to = sums + 4 * (size_t)a;
+            uint32_t key = keys[i];
+            uint64_t wr = w[i] * (key >> 16), wg = w[i] * ((key >> 8) & 0xff),
+                     wb = w[i] * (key & 0xff);
+            from[0] -= wr;
+            from[1] -= wg;
+            from[2] -= wb;
+            from[3] -= w[i];
+            to[0] += wr;
+            to[1] += wg;
+            to[2] += wb;
+            to[3] += w[i];
+            prev[i] = (uint8_t)a;
+        }
+    }
+    ws->chunk_inertia[ch] = 0.0;
+    sums[4 * k] += evals;
+}
+
 static void assign_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws, int slot,
                          uint8_t *labels)
 {
     size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch);
-    double *best = ws->best + (size_t)slot * 2 * KMQ_CHUNK;
+    double *best = ws->best + (size_t)slot * 3 * KMQ_CHUNK;
     uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
     uint64_t *sums = ws->sums + (size_t)slot * ws->stride;
     const double *dist = nearest_chunk(p, lo, m, cen, ws->k, best, best + KMQ_CHUNK, lab);
-    ws->chunk_inertia[ch] = accumulate_chunk(p, lo, m, dist, lab, sums, labels);
+    ws->chunk_inertia[ch] =
+        accumulate_chunk(p, lo, m, dist, lab, sums, labels, ws->acc_lab, ws->counted);
     sums[4 * ws->k] += (uint64_t)m * ws->k;
 }
 
@@ -436,7 +648,7 @@ static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, b
 {
     const size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch), k = ws->k;
     const double *cen = ws->cur;
-    double *best = ws->best + (size_t)slot * 2 * KMQ_CHUNK;
+    double *best = ws->best + (size_t)slot * 3 * KMQ_CHUNK;
     uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
     uint64_t *sums = ws->sums + (size_t)slot * ws->stride;
     uint8_t *plab = ws->plab + lo;
@@ -453,7 +665,7 @@ static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, b
             lb[i] = sqrt(second[i]);
         }
         evals = (uint64_t)m * k;
-    } else {
+    } else if (final) {
         const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
         const double *drift = ws->drift, *half = ws->half;
         const double dmax = ws->drift_max, dmax2 = ws->drift_max2;
@@ -463,18 +675,15 @@ static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, b
             double u = ub[i] + drift[a];
             double l = lb[i] - (a == darg ? dmax2 : dmax);
             double thr = l > half[a] ? l : half[a];
-            double da = 0.0;
-            if (final || !(thr >= u + BOUND_EPS)) {
-                da = dist2(r[i], g[i], b[i], cen + 3 * (size_t)a);
-                evals++;
+            double da = dist2(r[i], g[i], b[i], cen + 3 * (size_t)a);
+            evals++;
+            u = sqrt(da);
+            if (!(thr >= u + BOUND_EPS)) {
+                double lower;
+                a = scan_point(r[i], g[i], b[i], cen, k, ws->cc + (size_t)a * k,
+                               ws->ord + (size_t)a * k, a, da, &da, &lower, &evals);
                 u = sqrt(da);
-                if (!(thr >= u + BOUND_EPS)) {
-                    double lower;
-                    a = scan_point(r[i], g[i], b[i], cen, k, ws->cc + (size_t)a * k,
-                                   ws->ord + (size_t)a * k, a, da, &da, &lower, &evals);
-                    u = sqrt(da);
-                    l = lower;
-                }
+                l = lower;
             }
             best[i] = da;
             lab[i] = a;
@@ -482,8 +691,70 @@ static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, b
             ub[i] = u;
             lb[i] = l;
         }
+    } else {
+        /* A Lloyd iteration: move every bound by the drifts (branch-free,
+         * so it vectorises), listing the points whose bounds fail; only
+         * those are looked at again, and only their labels can change,
+         * so only they are passed to the sums. */
+        const double *drift = ws->drift, *half = ws->half;
+        const double dmax = ws->drift_max, dmax2 = ws->drift_max2;
+        const uint32_t darg = (uint32_t)ws->drift_arg;
+        uint32_t *todo = lab; /* chunk offsets of the points to look at */
+        size_t nt = 0;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t a = plab[i];
+            double u = ub[i] + drift[a];
+            double l = lb[i] - (a == darg ? dmax2 : dmax);
+            double thr = l > half[a] ? l : half[a];
+            ub[i] = u;
+            lb[i] = l;
+            todo[nt] = (uint32_t)i;
+            nt += !(thr >= u + BOUND_EPS);
+        }
+        const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
+        const uint32_t *keys = p->keys + lo;
+        const uint64_t *w = p->w + lo;
+        uint8_t *prev = ws->acc_lab + lo;
+        assert(ws->counted);
+        for (size_t q = 0; q < nt; q++) {
+            const size_t i = todo[q];
+            uint32_t a = plab[i];
+            double thr = lb[i] > half[a] ? lb[i] : half[a];
+            double da = dist2(r[i], g[i], b[i], cen + 3 * (size_t)a);
+            evals++;
+            double u = sqrt(da);
+            if (!(thr >= u + BOUND_EPS)) {
+                double lower;
+                a = scan_point(r[i], g[i], b[i], cen, k, ws->cc + (size_t)a * k,
+                               ws->ord + (size_t)a * k, a, da, &da, &lower, &evals);
+                u = sqrt(da);
+                lb[i] = lower;
+                plab[i] = (uint8_t)a;
+            }
+            ub[i] = u;
+            if (a != prev[i]) {
+                uint64_t *from = sums + 4 * (size_t)prev[i];
+                uint64_t *to = sums + 4 * (size_t)a;
+                uint32_t key = keys[i];
+                uint64_t wr = w[i] * (key >> 16), wg = w[i] * ((key >> 8) & 0xff),
+                         wb = w[i] * (key & 0xff);
+                from[0] -= wr;
+                from[1] -= wg;
+                from[2] -= wb;
+                from[3] -= w[i];
+                to[0] += wr;
+                to[1] += wg;
+                to[2] += wb;
+                to[3] += w[i];
+                prev[i] = (uint8_t)a;
+            }
+        }
+        ws->chunk_inertia[ch] = 0.0;
+        sums[4 * k] += evals;
+        return;
     }
-    ws->chunk_inertia[ch] = accumulate_chunk(p, lo, m, final ? dist : NULL, lab, sums, labels);
+    ws->chunk_inertia[ch] = accumulate_chunk(p, lo, m, final ? dist : NULL, lab, sums, labels,
+                                             ws->acc_lab, ws->counted);
     sums[4 * k] += evals;
 }
 
@@ -511,7 +782,7 @@ static void far_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws 
                       size_t e)
 {
     size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch);
-    double *best = ws->best + (size_t)slot * 2 * KMQ_CHUNK;
+    double *best = ws->best + (size_t)slot * 3 * KMQ_CHUNK;
     uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
     const double *dist = nearest_chunk(p, lo, m, cen, ws->k, best, best + KMQ_CHUNK, lab);
     far_point *top = ws->far + ch * ws->k;
@@ -527,9 +798,11 @@ static void far_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws 
 
 /* How assign_pass finds the nearest centres. */
 typedef enum pass_mode {
-    PASS_PLAIN,  /* every distance (assign_chunk) */
-    PASS_BOUNDS, /* pruned (bounds_chunk), no inertia: a Lloyd iteration */
-    PASS_FINAL   /* pruned, with the inertia: the last pass of a run */
+    PASS_PLAIN,     /* every distance (assign_chunk) */
+    PASS_F32,       /* every distance in float32, close calls in double; no inertia */
+    PASS_F32_FINAL, /* the same, with the inertia */
+    PASS_BOUNDS,    /* pruned (bounds_chunk), no inertia: a Lloyd iteration */
+    PASS_FINAL      /* pruned, with the inertia: the last pass of a run */
 } pass_mode;
 
 static void pass_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws, int slot,
@@ -537,6 +810,8 @@ static void pass_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws
 {
     if (mode == PASS_PLAIN)
         assign_chunk(p, ch, cen, ws, slot, labels);
+    else if (mode == PASS_F32 || mode == PASS_F32_FINAL)
+        assign_f32_chunk(p, ch, cen, ws, slot, labels, mode == PASS_F32_FINAL);
     else
         bounds_chunk(p, ch, ws, slot, mode == PASS_FINAL, labels);
 }
@@ -553,6 +828,9 @@ static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par
     const size_t k = ws->k;
     const size_t nsum = 4 * k + 1; /* 4 sums per cluster + the evaluation count */
     int used = 1;
+    if (mode == PASS_F32 || mode == PASS_F32_FINAL)
+        for (size_t j = 0; j < 3 * k; j++)
+            ws->cen_f32[j] = (float)cen[j];
     if (par && par->threads > 1 && p->chunks > 1) {
         assert(ws->slots >= par->threads);
         used = par->threads;
@@ -573,13 +851,17 @@ static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par
         for (size_t ch = 0; ch < p->chunks; ch++)
             pass_chunk(p, ch, cen, ws, 0, labels, mode);
     }
-    /* Integer slots: any order gives the same totals. */
-    memcpy(ws->tot, ws->sums, nsum * sizeof *ws->tot);
-    for (int t = 1; t < used; t++) {
+    /* Integer slots (sums, or changes of the sums once counted): any order
+     * gives the same totals. */
+    if (!ws->counted)
+        memset(ws->tot, 0, nsum * sizeof *ws->tot);
+    ws->tot[4 * k] = 0;
+    for (int t = 0; t < used; t++) {
         const uint64_t *s = ws->sums + (size_t)t * ws->stride;
         for (size_t j = 0; j < nsum; j++)
             ws->tot[j] += s[j];
     }
+    ws->counted = true;
     ws->evals += ws->tot[4 * k];
     /* Doubles: chunk order, whatever thread ran which chunk. */
     double inertia = 0.0;
@@ -696,6 +978,7 @@ static void update_centers(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws)
         far_pass(p, par, ws, e);
         for (size_t q = 0; q < e; q++) {
             const far_point fp = ws->far_all[q];
+            assert(fp.label == ws->acc_lab[fp.i]);
             uint64_t w = p->w[fp.i];
             uint32_t key = p->keys[fp.i];
             uint64_t c[3] = {key >> 16, (key >> 8) & 0xff, key & 0xff};
@@ -707,6 +990,7 @@ static void update_centers(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws)
             }
             from[3] -= w;
             to[3] = w;
+            ws->acc_lab[fp.i] = (uint8_t)ws->empty[q];
         }
     }
     for (size_t j = 0; j < k; j++) {
@@ -726,6 +1010,7 @@ static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq
     int iterations = max_iter;
     bool converged = false;
     ws->primed = false;
+    ws->counted = false;
     ws->evals = 0;
     res->cancelled = false;
     for (int it = 1; it <= max_iter; it++) {
@@ -738,7 +1023,7 @@ static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq
             assign_pass(p, ws->cur, par, ws, NULL, PASS_BOUNDS);
             ws->primed = true;
         } else {
-            assign_pass(p, ws->cur, par, ws, NULL, PASS_PLAIN);
+            assign_pass(p, ws->cur, par, ws, NULL, ws->f32 ? PASS_F32 : PASS_PLAIN);
         }
         update_centers(p, par, ws);
         double shift = 0.0;
@@ -761,7 +1046,7 @@ static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq
         bounds_prepare(ws);
         assign_pass(p, ws->cur, par, ws, labels, PASS_FINAL);
     } else {
-        assign_pass(p, ws->cur, par, ws, labels, PASS_PLAIN);
+        assign_pass(p, ws->cur, par, ws, labels, ws->f32 ? PASS_F32_FINAL : PASS_PLAIN);
     }
     res->inertia = ws->inertia;
     res->evals = ws->evals;
@@ -785,6 +1070,8 @@ static void lloyd_ws_free(lloyd_ws *ws)
     kmq__free(ws->cur);
     kmq__free(ws->next);
     kmq__free(ws->plab);
+    kmq__free(ws->acc_lab);
+    kmq__free(ws->cen_f32);
     kmq__free(ws->ub);
     kmq__free(ws->lb);
     kmq__free(ws->sec);
@@ -815,14 +1102,16 @@ static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq__pts *p, size_t k, int 
         a = (a + KMQ_CACHE_LINE - 1) / KMQ_CACHE_LINE * KMQ_CACHE_LINE;
         ws->sums = (uint64_t *)a;
     }
-    ws->best = kmq__alloc_array((size_t)slots, 2 * KMQ_CHUNK * sizeof *ws->best);
+    ws->best = kmq__alloc_array((size_t)slots, 3 * KMQ_CHUNK * sizeof *ws->best);
     ws->lab = kmq__alloc_array((size_t)slots, KMQ_CHUNK * sizeof *ws->lab);
     ws->chunk_inertia = kmq__alloc_array(p->chunks, sizeof *ws->chunk_inertia);
     ws->tot = kmq__alloc_array(4 * k + 1, sizeof *ws->tot);
     ws->cur = kmq__alloc_array(3 * k, sizeof *ws->cur);
     ws->next = kmq__alloc_array(3 * k, sizeof *ws->next);
+    ws->acc_lab = kmq__alloc(p->n);
+    ws->cen_f32 = kmq__alloc_array(3 * k, sizeof *ws->cen_f32);
     bool ok = ws->sums_block && ws->best && ws->lab && ws->chunk_inertia && ws->tot && ws->cur &&
-              ws->next;
+              ws->next && ws->acc_lab && ws->cen_f32;
     if (ok && reseed) {
         ws->far = kmq__alloc_array(p->chunks, k * sizeof *ws->far);
         ws->far_n = kmq__alloc_array(p->chunks, sizeof *ws->far_n);
@@ -974,6 +1263,7 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
         }
         for (int t = 0; t < nws; t++) {
             st = lloyd_ws_alloc(&lws[t], &p, k, slots, true, use_bounds(algo, k), err);
+            lws[t].f32 = algo != KMQ__ALGO_PLAIN;
             if (st == KMQ_OK)
                 st = kmq__init_ws_alloc(&iws[t], &p, opts->init, k, algo, err);
             if (st != KMQ_OK)
@@ -1106,6 +1396,7 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     st = lloyd_ws_alloc(&ws, &p, k, par->threads, true, use_bounds(algo, k), err);
     if (st != KMQ_OK)
         goto done;
+    ws.f32 = algo != KMQ__ALGO_PLAIN;
     memcpy(ws.cur, init_centers, 3 * k * sizeof *ws.cur);
     lloyd_run(&p, max_iter, tol * p.mean_var, par, &ws, &res, labels, NULL);
     memcpy(centers, ws.cur, 3 * k * sizeof *centers);
@@ -1156,7 +1447,7 @@ kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_
         st = lloyd_ws_alloc(&ws, &p, k, par->threads, false, false, err);
     if (st != KMQ_OK)
         goto done;
-    assign_pass(&p, centers, par, &ws, labels, PASS_PLAIN);
+    assign_pass(&p, centers, par, &ws, labels, PASS_F32_FINAL);
     *inertia = ws.inertia;
 done:
     lloyd_ws_free(&ws);

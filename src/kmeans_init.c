@@ -15,25 +15,32 @@
  * over the pixels, except that one draw picks a colour, never a second
  * pixel of a colour already chosen (its D^2 is 0, so it has no mass).
  *
- * Drawing in proportion to w_i D_i^2 uses a chunked prefix sum: per-chunk
- * sums S_c (summed in point order), a serial prefix over chunks to find the
- * chunk holding the target v = u * phi (u uniform in [0, 1)), then a scan
- * inside that chunk for the first point whose running sum exceeds
- * v - prefix. Points with zero mass can never be drawn. Should rounding
- * push v past the end, the last point with positive mass is taken. The
- * first centre uses the same scheme on exact integer weights
- * (kmq_rng_below(W)), so it involves no rounding at all.
+ * Sums. Points are grouped in blocks of KMQ__BLOCK consecutive points
+ * (KMQ__BLOCK divides KMQ_CHUNK, so a chunk is a whole number of blocks).
+ * Every potential is a block sum (w_i D_i^2 in point order) folded in block
+ * order into a chunk sum, and chunk sums folded in chunk order: one fixed
+ * order, whatever the threads or the pruning.
  *
- * Pruning (k >= KMQ__PRUNE_MIN_K). Every point keeps near[i], a chosen
- * centre at squared distance d2[i], and each chunk keeps rmax2[j] >= the
- * largest d2 of its points whose near is j. For a candidate c: if |c -
- * c_j|^2 >= 4 d2[i] with j = near[i], then |x - c| >= |c - c_j| - |x - c_j|
- * >= sqrt(d2[i]), so min(d2[i], |x - c|^2) = d2[i] and the distance is not
- * computed; if that holds for every j against rmax2, the whole chunk keeps
- * its current sum, which is bit for bit the sum the plain pass would form
- * (same terms, same order). All coordinates here are integers (centres are
- * points), so these squared distances are exact integers and the test is
- * exact: the same candidates, the same choice, the same centres.
+ * Drawing in proportion to w_i D_i^2 walks that same structure: the chunk
+ * whose running sum passes the target v = u * phi (u uniform in [0, 1)),
+ * then the block inside it, then the point inside the block whose running
+ * sum passes what is left. Points with zero mass can never be drawn. Should
+ * rounding push the target past the end, the last point with positive mass
+ * (of the chunk, or of the block) is taken. The first centre uses the same
+ * walk on exact integer weights (kmq_rng_below(W)), so it involves no
+ * rounding at all.
+ *
+ * Pruning (every k; KMQ__ALGO_PLAIN turns it off for the tests). The points
+ * come in Morton order of their colour (hist.h), so a block is a small box
+ * of the RGB cube; kmq__pts holds each block's bounding box, and the init
+ * keeps each block's largest D^2. A candidate c whose squared distance to
+ * the box is >= that largest D^2 is at least D_i from every point of the
+ * block, so min(D_i^2, |x_i - c|^2) = D_i^2 for all of them: the block's
+ * sum for c is its current sum, bit for bit the sum the plain pass would
+ * form (same terms, same order), and nothing is computed. The same test
+ * skips blocks when D^2 is updated. All coordinates are integers (centres
+ * are points), so these squared distances are exact integers and the test
+ * is exact: the same candidates, the same choice, the same centres.
  *
  * `random` draws k distinct points without replacement, each draw with
  * probability proportional to the weight among the points not yet drawn;
@@ -74,6 +81,12 @@ static void set_center(const kmq__pts *p, size_t i, double *center)
     center[2] = p->b[i];
 }
 
+static size_t block_end(const kmq__pts *p, size_t blk)
+{
+    size_t hi = (blk + 1) * KMQ__BLOCK;
+    return hi < p->n ? hi : p->n;
+}
+
 /* The point where the running weight first exceeds v (v < the sum of
  * chunk_w), skipping points marked in `taken` (may be NULL). */
 static size_t pick_by_weight(const kmq__pts *p, const uint64_t *chunk_w, const unsigned char *taken,
@@ -95,10 +108,24 @@ static size_t pick_by_weight(const kmq__pts *p, const uint64_t *chunk_w, const u
     return hi - 1;
 }
 
+/* Squared distance from c to block blk's bounding box (0 inside). Exact for
+ * integer c: the box corners are integers. */
+static double box_dist2(const kmq__pts *p, size_t blk, const double *c)
+{
+    const float *box = p->box + 6 * blk; /* min r, g, b, max r, g, b */
+    double s = 0.0;
+    for (int d = 0; d < 3; d++) {
+        double below = box[d] - c[d], above = c[d] - box[3 + d];
+        double gap = below > 0.0 ? below : above > 0.0 ? above : 0.0;
+        s += gap * gap;
+    }
+    return s;
+}
+
 /* Kernel: D^2 of points [lo, hi) against centre c (first: replace, else
- * keep the minimum); returns sum w D^2 of the chunk in point order. */
-KMQ__VEC_CLONES static double update_chunk(const kmq__pts *p, size_t lo, size_t hi, const double *c,
-                                           bool first, double *d2)
+ * keep the minimum); returns sum w D^2 in point order, *dmax the largest D^2. */
+KMQ__VEC_CLONES static double update_block(const kmq__pts *p, size_t lo, size_t hi, const double *c,
+                                           bool first, double *d2, double *dmax)
 {
     const double cr = c[0], cg = c[1], cb = c[2];
     if (first) {
@@ -113,34 +140,42 @@ KMQ__VEC_CLONES static double update_chunk(const kmq__pts *p, size_t lo, size_t 
             d2[i] = d < d2[i] ? d : d2[i];
         }
     }
-    double s = 0.0;
-    for (size_t i = lo; i < hi; i++)
+    double s = 0.0, m = 0.0;
+    for (size_t i = lo; i < hi; i++) {
         s += (double)p->w[i] * d2[i];
+        m = d2[i] > m ? d2[i] : m;
+    }
+    *dmax = m;
     return s;
 }
 
-/* Kernel: for each of the ntrials candidates, sum w min(D^2, |x - c|^2)
- * over points [lo, hi) in point order, into pot[t]. Each sum is a chain of
- * dependent additions in point order (that order is what makes it the same
- * bits everywhere); running the trials side by side in one pass over the
- * points lets the chains overlap instead of waiting on each other. */
-KMQ__VEC_CLONES static void trial_chunk(const kmq__pts *p, size_t lo, size_t hi, const double *d2,
-                                        const double *cand, size_t ntrials, double *pot)
+/* Kernel: for each of the ntrials candidates in `live`, sum w min(D^2,
+ * |x - c|^2) over points [lo, hi) in point order, into out[q]. Each sum is a
+ * chain of dependent additions in point order (that order is what makes it
+ * the same bits everywhere); running the trials side by side in one pass
+ * over the points lets the chains overlap instead of waiting on each other. */
+KMQ__VEC_CLONES static void trial_block(const kmq__pts *p, size_t lo, size_t hi, const double *d2,
+                                        const double *cand, const size_t *live, size_t nl,
+                                        double *out)
 {
-    double s[KMQ__MAX_TRIALS];
-    for (size_t t = 0; t < ntrials; t++)
-        s[t] = 0.0;
+    double s[KMQ__MAX_TRIALS], cr[KMQ__MAX_TRIALS], cg[KMQ__MAX_TRIALS], cb[KMQ__MAX_TRIALS];
+    for (size_t q = 0; q < nl; q++) {
+        s[q] = 0.0;
+        cr[q] = cand[3 * live[q]];
+        cg[q] = cand[3 * live[q] + 1];
+        cb[q] = cand[3 * live[q] + 2];
+    }
     for (size_t i = lo; i < hi; i++) {
         const double wi = (double)p->w[i], di = d2[i];
-        for (size_t t = 0; t < ntrials; t++) {
-            double dr = p->r[i] - cand[3 * t], dg = p->g[i] - cand[3 * t + 1],
-                   db = p->b[i] - cand[3 * t + 2];
+        const double x = p->r[i], y = p->g[i], z = p->b[i];
+        for (size_t q = 0; q < nl; q++) {
+            double dr = x - cr[q], dg = y - cg[q], db = z - cb[q];
             double d = dr * dr + dg * dg + db * db;
-            s[t] += wi * (d < di ? d : di);
+            s[q] += wi * (d < di ? d : di);
         }
     }
-    for (size_t t = 0; t < ntrials; t++)
-        pot[t] = s[t];
+    for (size_t q = 0; q < nl; q++)
+        out[q] = s[q];
 }
 
 static size_t chunk_end(const kmq__pts *p, size_t ch)
@@ -149,188 +184,116 @@ static size_t chunk_end(const kmq__pts *p, size_t ch)
     return hi < p->n ? hi : p->n;
 }
 
-/* Whether a candidate c can lower D^2 of any point of a chunk: ccsq[j] =
- * |c - c_j|^2 for the nc centres chosen so far, rmax2[j] = the largest D^2
- * among the chunk's points whose nearest is c_j. See "Pruning" at the top. */
-static bool chunk_touched(const double *ccsq, const double *rmax2, size_t nc)
+/* Kernel: D^2 of chunk ch against centre number cj (at c), block by block;
+ * blocks the centre cannot reach keep their sums (see "Pruning"). Sets the
+ * chunk's sum: its block sums folded in block order. */
+static void update_one(const kmq__pts *p, size_t ch, const double *c, size_t cj, kmq__init_ws *ws)
 {
-    for (size_t j = 0; j < nc; j++)
-        if (ccsq[j] < 4.0 * rmax2[j])
-            return true;
-    return false;
-}
-
-/* Kernel, pruned update_chunk of chunk ch for centre number cj (cj = 0:
- * the first centre, every distance; otherwise ccsq[j] = |c - c_j|^2 for
- * j < cj). Keeps near[] and the chunk's rmax2 row; returns the chunk's sum
- * w D^2 in point order, the same bits as update_chunk. */
-static double update_chunk_pruned(const kmq__pts *p, size_t ch, const double *c, size_t cj,
-                                  const double *ccsq, kmq__init_ws *ws)
-{
-    const size_t lo = ch * KMQ_CHUNK, hi = chunk_end(p, ch);
-    double *d2 = ws->d2;
-    uint8_t *near = ws->near;
-    double *rmax2 = ws->rmax2 + ch * ws->k;
-    uint64_t n = 0;
-    if (cj == 0) {
-        for (size_t i = lo; i < hi; i++) {
-            double dr = p->r[i] - c[0], dg = p->g[i] - c[1], db = p->b[i] - c[2];
-            d2[i] = dr * dr + dg * dg + db * db;
-            near[i] = 0;
-        }
-        n = hi - lo;
-    } else {
-        if (!chunk_touched(ccsq, rmax2, cj))
-            return ws->chunk_sum[ch];
-        for (size_t i = lo; i < hi; i++) {
-            if (ccsq[near[i]] >= 4.0 * d2[i])
-                continue;
-            double dr = p->r[i] - c[0], dg = p->g[i] - c[1], db = p->b[i] - c[2];
-            double d = dr * dr + dg * dg + db * db;
-            n++;
-            if (d < d2[i]) {
-                d2[i] = d;
-                near[i] = (uint8_t)cj;
-            }
-        }
-    }
-    ws->chunk_evals[ch] += n;
-    for (size_t j = 0; j <= cj; j++)
-        rmax2[j] = 0.0;
+    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK,
+                 b1 = (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    uint64_t evals = 0;
     double s = 0.0;
-    for (size_t i = lo; i < hi; i++) {
-        s += (double)p->w[i] * d2[i];
-        double *r = rmax2 + near[i];
-        *r = d2[i] > *r ? d2[i] : *r;
-    }
-    return s;
-}
-
-/* Kernel, pruned trial_chunk of chunk ch with nc centres chosen: ccsq holds
- * ws->k entries per candidate. Same sums, same order as trial_chunk;
- * candidates that touch no point of the chunk take the chunk's current sum,
- * which is that same sum. */
-static void trial_chunk_pruned(const kmq__pts *p, size_t ch, const double *cand, size_t ntrials,
-                               size_t nc, kmq__init_ws *ws, double *pot)
-{
-    const size_t lo = ch * KMQ_CHUNK, hi = chunk_end(p, ch);
-    const double *d2 = ws->d2;
-    const uint8_t *near = ws->near;
-    const double *rmax2 = ws->rmax2 + ch * ws->k;
-    size_t live[KMQ__MAX_TRIALS];
-    size_t nl = 0;
-    for (size_t t = 0; t < ntrials; t++) {
-        if (chunk_touched(ws->ccsq + t * ws->k, rmax2, nc))
-            live[nl++] = t;
-        else
-            pot[t] = ws->chunk_sum[ch];
-    }
-    if (nl == 0)
-        return;
-    double s[KMQ__MAX_TRIALS];
-    for (size_t q = 0; q < nl; q++)
-        s[q] = 0.0;
-    uint64_t n = 0;
-    for (size_t i = lo; i < hi; i++) {
-        const double wi = (double)p->w[i], di = d2[i], lim = 4.0 * di;
-        const size_t j = near[i];
-        for (size_t q = 0; q < nl; q++) {
-            const size_t t = live[q];
-            double v = di;
-            if (ws->ccsq[t * ws->k + j] < lim) {
-                double dr = p->r[i] - cand[3 * t], dg = p->g[i] - cand[3 * t + 1],
-                       db = p->b[i] - cand[3 * t + 2];
-                double d = dr * dr + dg * dg + db * db;
-                n++;
-                v = d < v ? d : v;
-            }
-            s[q] += wi * v;
+    for (size_t blk = b0; blk < b1; blk++) {
+        if (cj == 0 || !ws->prune || box_dist2(p, blk, c) < ws->block_max[blk]) {
+            size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+            ws->block_sum[blk] = update_block(p, lo, hi, c, cj == 0, ws->d2, &ws->block_max[blk]);
+            evals += hi - lo;
         }
+        s += ws->block_sum[blk];
     }
-    for (size_t q = 0; q < nl; q++)
-        pot[live[q]] = s[q];
-    ws->chunk_evals[ch] += n;
+    ws->chunk_sum[ch] = s;
+    ws->chunk_evals[ch] += evals;
 }
 
-static void update_one(const kmq__pts *p, size_t ch, const double *c, size_t cj, const double *ccsq,
-                       kmq__init_ws *ws)
-{
-    if (ws->prune) {
-        ws->chunk_sum[ch] = update_chunk_pruned(p, ch, c, cj, ccsq, ws);
-    } else {
-        size_t lo = ch * KMQ_CHUNK, hi = chunk_end(p, ch);
-        ws->chunk_sum[ch] = update_chunk(p, lo, hi, c, cj == 0, ws->d2);
-        ws->chunk_evals[ch] += hi - lo;
-    }
-}
-
-static void trial_one(const kmq__pts *p, size_t ch, const double *cand, size_t ntrials, size_t nc,
+/* Kernel: the candidates' potentials over chunk ch, block by block, folded
+ * in block order into ws->chunk_pot; candidates that cannot reach a block
+ * take its current sum, which is that same sum. */
+static void trial_one(const kmq__pts *p, size_t ch, const double *cand, size_t ntrials,
                       kmq__init_ws *ws)
 {
-    double *pot = ws->chunk_pot + ch * KMQ__MAX_TRIALS;
-    if (ws->prune) {
-        trial_chunk_pruned(p, ch, cand, ntrials, nc, ws, pot);
-    } else {
-        size_t lo = ch * KMQ_CHUNK, hi = chunk_end(p, ch);
-        trial_chunk(p, lo, hi, ws->d2, cand, ntrials, pot);
-        ws->chunk_evals[ch] += ntrials * (hi - lo);
+    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK,
+                 b1 = (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    double pot[KMQ__MAX_TRIALS], part[KMQ__MAX_TRIALS];
+    size_t live[KMQ__MAX_TRIALS];
+    uint64_t evals = 0;
+    for (size_t t = 0; t < ntrials; t++)
+        pot[t] = 0.0;
+    for (size_t blk = b0; blk < b1; blk++) {
+        const double bsum = ws->block_sum[blk];
+        size_t nl = 0;
+        for (size_t t = 0; t < ntrials; t++) {
+            if (!ws->prune || box_dist2(p, blk, cand + 3 * t) < ws->block_max[blk])
+                live[nl++] = t;
+            else
+                part[t] = bsum;
+        }
+        if (nl > 0) {
+            size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+            double out[KMQ__MAX_TRIALS];
+            trial_block(p, lo, hi, ws->d2, cand, live, nl, out);
+            for (size_t q = 0; q < nl; q++)
+                part[live[q]] = out[q];
+            evals += nl * (hi - lo);
+        }
+        for (size_t t = 0; t < ntrials; t++)
+            pot[t] += part[t];
     }
+    memcpy(ws->chunk_pot + ch * KMQ__MAX_TRIALS, pot, ntrials * sizeof *pot);
+    ws->chunk_evals[ch] += evals;
 }
 
-/* Driver: D^2 against centre number cj (at c) for all chunks; ccsq as
- * update_chunk_pruned. Pruned chunks take uneven time: dynamic schedule. */
-static void update_pass(const kmq__pts *p, const double *c, size_t cj, const double *ccsq,
-                        const kmq_par *par, kmq__init_ws *ws)
+/* Driver: D^2 against centre number cj (at c) for all chunks. Pruned chunks
+ * take uneven time: dynamic schedule. */
+static void update_pass(const kmq__pts *p, const double *c, size_t cj, const kmq_par *par,
+                        kmq__init_ws *ws)
 {
     const size_t chunks = p->chunks;
     if (par && par->threads > 1 && chunks > 1) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(par->threads) default(none)              \
-    shared(p, c, cj, ccsq, ws, chunks)
+    shared(p, c, cj, ws, chunks)
 #endif
         for (size_t ch = 0; ch < chunks; ch++)
-            update_one(p, ch, c, cj, ccsq, ws);
+            update_one(p, ch, c, cj, ws);
     } else {
         for (size_t ch = 0; ch < chunks; ch++)
-            update_one(p, ch, c, cj, ccsq, ws);
+            update_one(p, ch, c, cj, ws);
     }
 }
 
-/* Driver: the candidates' potentials per chunk, nc centres chosen. */
-static void trial_pass(const kmq__pts *p, const double *cand, size_t ntrials, size_t nc,
-                       const kmq_par *par, kmq__init_ws *ws)
+/* Driver: the candidates' potentials per chunk. */
+static void trial_pass(const kmq__pts *p, const double *cand, size_t ntrials, const kmq_par *par,
+                       kmq__init_ws *ws)
 {
     const size_t chunks = p->chunks;
     if (par && par->threads > 1 && chunks > 1) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(par->threads) default(none)              \
-    shared(p, cand, ntrials, nc, ws, chunks)
+    shared(p, cand, ntrials, ws, chunks)
 #endif
         for (size_t ch = 0; ch < chunks; ch++)
-            trial_one(p, ch, cand, ntrials, nc, ws);
+            trial_one(p, ch, cand, ntrials, ws);
     } else {
         for (size_t ch = 0; ch < chunks; ch++)
-            trial_one(p, ch, cand, ntrials, nc, ws);
+            trial_one(p, ch, cand, ntrials, ws);
     }
 }
 
-/* The last point of chunk ch with positive mass w D^2 (there is one). */
-static size_t last_positive(const kmq__pts *p, const kmq__init_ws *ws, size_t ch)
+/* The last point of [lo, hi) with positive mass w D^2, or SIZE_MAX. */
+static size_t last_positive(const kmq__pts *p, const kmq__init_ws *ws, size_t lo, size_t hi)
 {
-    size_t lo = ch * KMQ_CHUNK;
-    for (size_t i = chunk_end(p, ch); i > lo; i--)
+    for (size_t i = hi; i > lo; i--)
         if ((double)p->w[i - 1] * ws->d2[i - 1] > 0.0)
             return i - 1;
-    assert(!"chunk with positive sum has no positive point");
-    return lo;
+    return SIZE_MAX;
 }
 
-/* A point drawn with probability w D^2 / phi, for v = u * phi. */
+/* A point drawn with probability w D^2 / phi, for v = u * phi: the walk of
+ * "Sums" at the top. */
 static size_t pick_by_potential(const kmq__pts *p, const kmq__init_ws *ws, double v)
 {
     double acc = 0.0;
-    size_t last = 0;
-    size_t ch;
+    size_t last = 0, ch;
     for (ch = 0; ch < p->chunks; ch++) {
         double s = ws->chunk_sum[ch];
         if (s > 0.0)
@@ -339,44 +302,45 @@ static size_t pick_by_potential(const kmq__pts *p, const kmq__init_ws *ws, doubl
             break;
         acc += s;
     }
-    if (ch == p->chunks)
-        return last_positive(p, ws, last);
-    /* acc <= v, so the local target is >= 0 and only a point with positive
-     * mass can lift the running sum above it. */
-    double local = v - acc;
-    double s = 0.0;
-    for (size_t i = ch * KMQ_CHUNK; i < chunk_end(p, ch); i++) {
-        s += (double)p->w[i] * ws->d2[i];
-        if (s > local)
+    if (ch == p->chunks) {
+        size_t i = last_positive(p, ws, last * KMQ_CHUNK, chunk_end(p, last));
+        assert(i != SIZE_MAX);
+        return i;
+    }
+    /* acc <= v, so each local target is >= 0 and only a point with
+     * positive mass can lift a running sum above it. */
+    double local = v - acc, bacc = 0.0;
+    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK,
+                 b1 = (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    size_t blk;
+    for (blk = b0; blk < b1; blk++) {
+        if (bacc + ws->block_sum[blk] > local)
+            break;
+        bacc += ws->block_sum[blk];
+    }
+    if (blk < b1) {
+        double target = local - bacc, s = 0.0;
+        for (size_t i = blk * KMQ__BLOCK; i < block_end(p, blk); i++) {
+            s += (double)p->w[i] * ws->d2[i];
+            if (s > target)
+                return i;
+        }
+        size_t i = last_positive(p, ws, blk * KMQ__BLOCK, block_end(p, blk));
+        if (i != SIZE_MAX)
             return i;
     }
-    return last_positive(p, ws, ch);
-}
-
-/* ccsq rows of the pruned passes: |candidate t - centre j|^2 for the nc
- * centres chosen so far. All coordinates are integers, so these are exact. */
-static void candidate_distances(const double *cand, size_t ntrials, const double *centers,
-                                size_t nc, kmq__init_ws *ws)
-{
-    for (size_t t = 0; t < ntrials; t++) {
-        double *row = ws->ccsq + t * ws->k;
-        for (size_t j = 0; j < nc; j++) {
-            double dr = cand[3 * t] - centers[3 * j];
-            double dg = cand[3 * t + 1] - centers[3 * j + 1];
-            double db = cand[3 * t + 2] - centers[3 * j + 2];
-            row[j] = dr * dr + dg * dg + db * db;
-        }
-    }
+    size_t i = last_positive(p, ws, ch * KMQ_CHUNK, chunk_end(p, ch));
+    assert(i != SIZE_MAX);
+    return i;
 }
 
 static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_par *par,
                          kmq__init_ws *ws, double *centers)
 {
-    assert(!ws->prune || k <= ws->k);
     memset(ws->chunk_evals, 0, p->chunks * sizeof *ws->chunk_evals);
     size_t first = pick_by_weight(p, p->chunk_w, NULL, kmq_rng_below(rng, p->total_w));
     set_center(p, first, centers);
-    update_pass(p, centers, 0, NULL, par, ws);
+    update_pass(p, centers, 0, par, ws);
     const size_t ntrials = trials_for(k);
     double cand[3 * KMQ__MAX_TRIALS];
     size_t cand_idx[KMQ__MAX_TRIALS];
@@ -388,9 +352,7 @@ static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_pa
             cand_idx[t] = pick_by_potential(p, ws, kmq_rng_uniform(rng) * phi);
             set_center(p, cand_idx[t], cand + 3 * t);
         }
-        if (ws->prune)
-            candidate_distances(cand, ntrials, centers, c, ws);
-        trial_pass(p, cand, ntrials, c, par, ws);
+        trial_pass(p, cand, ntrials, par, ws);
         size_t best = 0;
         double best_pot = 0.0;
         for (size_t t = 0; t < ntrials; t++) {
@@ -403,7 +365,7 @@ static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_pa
             }
         }
         set_center(p, cand_idx[best], centers + 3 * c);
-        update_pass(p, centers + 3 * c, c, ws->prune ? ws->ccsq + best * ws->k : NULL, par, ws);
+        update_pass(p, centers + 3 * c, c, par, ws);
     }
     ws->evals = 0;
     for (size_t ch = 0; ch < p->chunks; ch++)
@@ -442,8 +404,7 @@ kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init
 {
     memset(ws, 0, sizeof *ws);
     ws->k = k;
-    ws->prune = init == KMQ_INIT_KMEANSPP &&
-                (algo == KMQ__ALGO_BOUNDS || (algo == KMQ__ALGO_AUTO && k >= KMQ__PRUNE_MIN_K));
+    ws->prune = init == KMQ_INIT_KMEANSPP && algo != KMQ__ALGO_PLAIN;
     if (init == KMQ_INIT_RANDOM) {
         ws->chunk_w = kmq__alloc_array(p->chunks, sizeof *ws->chunk_w);
         ws->taken = kmq__alloc(p->n);
@@ -454,14 +415,10 @@ kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init
         ws->chunk_sum = kmq__alloc_array(p->chunks, sizeof *ws->chunk_sum);
         ws->chunk_pot = kmq__alloc_array(p->chunks, KMQ__MAX_TRIALS * sizeof *ws->chunk_pot);
         ws->chunk_evals = kmq__alloc_array(p->chunks, sizeof *ws->chunk_evals);
-        bool ok = ws->d2 && ws->chunk_sum && ws->chunk_pot && ws->chunk_evals;
-        if (ok && ws->prune) {
-            ws->near = kmq__alloc(p->n);
-            ws->rmax2 = kmq__alloc_array(p->chunks, k * sizeof *ws->rmax2);
-            ws->ccsq = kmq__alloc_array(KMQ__MAX_TRIALS, k * sizeof *ws->ccsq);
-            ok = ws->near && ws->rmax2 && ws->ccsq;
-        }
-        if (ok)
+        ws->block_sum = kmq__alloc_array(p->blocks, sizeof *ws->block_sum);
+        ws->block_max = kmq__alloc_array(p->blocks, sizeof *ws->block_max);
+        if (ws->d2 && ws->chunk_sum && ws->chunk_pot && ws->chunk_evals && ws->block_sum &&
+            ws->block_max)
             return KMQ_OK;
     }
     kmq__init_ws_free(ws);
@@ -476,9 +433,8 @@ void kmq__init_ws_free(kmq__init_ws *ws)
     kmq__free(ws->chunk_pot);
     kmq__free(ws->chunk_w);
     kmq__free(ws->taken);
-    kmq__free(ws->near);
-    kmq__free(ws->rmax2);
-    kmq__free(ws->ccsq);
+    kmq__free(ws->block_sum);
+    kmq__free(ws->block_max);
     kmq__free(ws->chunk_evals);
     memset(ws, 0, sizeof *ws);
 }

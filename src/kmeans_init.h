@@ -47,9 +47,10 @@ typedef enum kmq__algo { KMQ__ALGO_AUTO = 0, KMQ__ALGO_PLAIN = 1, KMQ__ALGO_BOUN
  * k up (below, the AVX2 brute force is faster than the O(n) bound upkeep
  * per iteration); */
 #define KMQ__BOUNDS_MIN_K 24
-/* k-means++ prunes its distances from this k up (below, the per-point test
- * costs about what the distance it saves costs). */
-#define KMQ__PRUNE_MIN_K 128
+/* k-means++ prunes by blocks of this many consecutive points (Morton order
+ * makes them small boxes of colour space); a divisor of KMQ_CHUNK. */
+#define KMQ__BLOCK            ((size_t)256)
+#define KMQ__BLOCKS_PER_CHUNK (KMQ_CHUNK / KMQ__BLOCK)
 
 /* Points as the kernels read them: coordinates in structure-of-arrays form
  * (float holds 0..255 exactly, at half the memory of double), weights and
@@ -63,6 +64,8 @@ typedef struct kmq__pts {
     const uint64_t *w;    /* borrowed */
     const uint32_t *keys; /* borrowed */
     uint64_t *chunk_w;    /* owned, chunks: total weight of each chunk */
+    size_t blocks;        /* ceil(n / KMQ__BLOCK) */
+    float *box;           /* owned, 6 per block: min r, g, b, max r, g, b of its points */
     uint64_t total_w;     /* sum of the weights, <= UINT64_MAX / 255^2 */
     double mean_var;      /* mean over the 3 channels of the weighted variance */
 } kmq__pts;
@@ -76,17 +79,15 @@ KMQ_PRIVATE void kmq__pts_free(kmq__pts *p);
 /* Scratch of one initialisation run: everything kmq__init_run writes
  * besides the centres, so that it allocates nothing. */
 typedef struct kmq__init_ws {
-    double *d2;           /* k-means++: n, squared distance to the nearest chosen centre */
-    double *chunk_sum;    /* k-means++: chunks, sum of w * d2 per chunk */
-    double *chunk_pot;    /* k-means++: chunks * KMQ__MAX_TRIALS, trial potentials per chunk */
-    uint64_t *chunk_w;    /* random: chunks, weight of the points not yet drawn */
-    unsigned char *taken; /* random: n, 1 once a point is a centre */
-    /* Pruned k-means++ only (prune = true): */
-    bool prune;
+    double *d2;            /* k-means++: n, squared distance to the nearest chosen centre */
+    double *chunk_sum;     /* k-means++: chunks, sum of w * d2 per chunk */
+    double *chunk_pot;     /* k-means++: chunks * KMQ__MAX_TRIALS, trial potentials per chunk */
+    uint64_t *chunk_w;     /* random: chunks, weight of the points not yet drawn */
+    unsigned char *taken;  /* random: n, 1 once a point is a centre */
+    double *block_sum;     /* k-means++: blocks, sum of w * d2 per block */
+    double *block_max;     /* k-means++: blocks, largest d2 of the block */
+    bool prune;            /* k-means++ skips blocks a centre cannot reach */
     size_t k;              /* centres this workspace was sized for */
-    uint8_t *near;         /* n: index of the chosen centre at distance sqrt(d2) */
-    double *rmax2;         /* chunks * k: max d2 of the chunk's points per nearest centre */
-    double *ccsq;          /* (KMQ__MAX_TRIALS + 1) * k: |candidate - centre j|^2 */
     uint64_t *chunk_evals; /* chunks: distance evaluations of the last pass */
     uint64_t evals;        /* distance evaluations of the last kmq__init_run */
 } kmq__init_ws;

@@ -2,7 +2,7 @@
  *
  * Includes labels.h and hist.h (same layer) and internal.h; no I/O.
  *
- * A kmq_labels borrows the finished histogram's key -> index table and owns
+ * A kmq_labels borrows the finished histogram's colour -> index lookup and owns
  * one uint8 label per distinct colour for each of the nk label sets, stored
  * set after set. Mapping a pixel is one table lookup (its colour's index)
  * plus one byte load per set, so a row is labelled for every k of a job at
@@ -18,7 +18,7 @@
 #include <inttypes.h>
 
 struct kmq_labels {
-    const uint32_t *index; /* borrowed from the histogram: key -> colour index */
+    const kmq_hist *hist; /* borrowed, finished: colour -> index */
     size_t ncolors;
     size_t nk;
     uint8_t *sets; /* nk * ncolors, set after set */
@@ -28,14 +28,14 @@ kmq_status kmq_labels_new(const kmq_hist *h, size_t nk, kmq_labels **out, kmq_er
 {
     kmq_status st = KMQ_OK;
     kmq_labels *lab = NULL;
-    if (!h || !out || !kmq_hist_index_table(h))
+    if (!h || !out || !kmq_hist_keys(h))
         return kmq_err_set(err, KMQ_E_ARG, "labels need a finished histogram");
     lab = kmq__calloc(1, sizeof *lab);
     if (!lab) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a label lookup");
         goto done;
     }
-    lab->index = kmq_hist_index_table(h);
+    lab->hist = h;
     lab->ncolors = kmq_hist_size(h);
     lab->nk = nk;
     lab->sets = kmq__calloc(nk, lab->ncolors);
@@ -73,7 +73,6 @@ kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb, size_t 
         return KMQ_OK;
     if (!rgb || (lab->nk > 0 && !out_rows))
         return kmq_err_set(err, KMQ_E_ARG, "label mapping needs a row and output rows");
-    const uint32_t *index = lab->index;
     const size_t n = lab->ncolors, nk = lab->nk;
     const uint8_t *sets = lab->sets;
     /* Blocks of pixels: first every colour's index (the one random access
@@ -84,14 +83,7 @@ kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb, size_t 
     for (size_t x0 = 0; x0 < width; x0 += BLOCK) {
         size_t len = width - x0 < BLOCK ? width - x0 : BLOCK;
         const uint8_t *px = rgb + 3 * x0;
-        uint32_t missing = 0;
-        for (size_t j = 0; j < len; j++) {
-            uint32_t key = (uint32_t)px[3 * j] << 16 | (uint32_t)px[3 * j + 1] << 8 | px[3 * j + 2];
-            uint32_t slot = index[key]; /* index + 1; 0: never counted */
-            missing |= slot == 0;
-            ixs[j] = slot - 1u;
-        }
-        if (missing) {
+        if (!kmq_hist_index_rgb(lab->hist, px, len, ixs)) {
             size_t j = 0;
             while (ixs[j] != UINT32_MAX)
                 j++;

@@ -1,8 +1,10 @@
 /* hist.h — distinct-colour histogram (layer L1).
  *
  * Built from RGB rows in one streaming pass; afterwards it holds the distinct
- * colours sorted by key (0xRRGGBB) with their pixel counts, and answers
- * "index of this colour" in O(1) for the map pass. Memory is bounded by the
+ * colours in Morton (Z-curve) order of (r, g, b) with their pixel counts,
+ * and answers "index of this colour" in O(1) for the map pass. Morton order
+ * keeps colours that are close in RGB close in the list, which k-means
+ * uses to prune runs of points. Memory is bounded by the
  * colour space (a 2^24-entry table, 64 MiB) plus 12 bytes per distinct colour,
  * independent of the number of pixels.
  *
@@ -14,6 +16,7 @@
 
 #include "kmq/error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,14 +46,15 @@ KMQ_MUST_CHECK kmq_status kmq_hist_add_rgb(kmq_hist *h, const uint8_t *rgb, size
 KMQ_MUST_CHECK kmq_status kmq_hist_add_color(kmq_hist *h, uint32_t key, uint64_t count,
                                              kmq_err *err);
 
-/* Ends counting: sorts the distinct colours by key and builds the index.
+/* Ends counting: sorts the distinct colours in Morton order and builds the index.
  * Returns KMQ_OK or KMQ_E_NOMEM. Idempotent. */
 KMQ_MUST_CHECK kmq_status kmq_hist_finish(kmq_hist *h, kmq_err *err);
 
 /* After finish: number of distinct colours. */
 size_t kmq_hist_size(const kmq_hist *h);
 
-/* After finish: keys (0xRRGGBB), ascending, kmq_hist_size() of them. Owned by h. */
+/* After finish: keys (0xRRGGBB) in Morton order of (r, g, b): bits r7 g7 b7
+ * r6 ... g0 b0 ascending. kmq_hist_size() of them. Owned by h. */
 const uint32_t *kmq_hist_keys(const kmq_hist *h);
 
 /* After finish: pixel count of each key, parallel to kmq_hist_keys(). Owned by h. */
@@ -63,9 +67,11 @@ uint64_t kmq_hist_pixels(const kmq_hist *h);
  * colour never occurred. Safe to call from several threads at once. */
 uint32_t kmq_hist_index(const kmq_hist *h, uint32_t key);
 
-/* After finish: the index table itself for tight loops in the map pass:
- * 2^24 entries, each the colour's index + 1, or 0 for a colour that never
- * occurred. Owned by h. */
-const uint32_t *kmq_hist_index_table(const kmq_hist *h);
+/* After finish: out[i] = index of the colour of pixel i of `npix`
+ * interleaved 8-bit RGB pixels, UINT32_MAX for a colour never counted. For
+ * the tight loop of the map pass. Returns false if some colour was never
+ * counted (or the histogram is not finished: then out is untouched). Safe
+ * to call from several threads at once. */
+bool kmq_hist_index_rgb(const kmq_hist *h, const uint8_t *rgb, size_t npix, uint32_t *out);
 
 #endif

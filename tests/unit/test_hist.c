@@ -21,22 +21,38 @@ static void put_key(uint8_t *px, uint32_t key)
     px[2] = (uint8_t)key;
 }
 
-static int cmp_u32(const void *a, const void *b)
+/* Morton code by the definition, bit by bit: r7 g7 b7 r6 ... g0 b0. */
+static uint32_t morton_of(uint32_t key)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint32_t code = 0;
+    for (int bit = 7; bit >= 0; bit--)
+        for (int ch = 0; ch < 3; ch++)
+            code = code << 1 | ((key >> (16 - 8 * ch + bit)) & 1u);
+    return code;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
 }
 
-/* Naive reference: sort every pixel's key, count runs. Returns the number of
- * distinct keys; keys/counts are malloc'd. */
+/* Naive reference: sort every pixel's key by its Morton code, count runs.
+ * Returns the number of distinct keys; keys/counts are malloc'd. */
 static size_t naive_count(const uint8_t *rgb, size_t npix, uint32_t **keys_out,
                           uint64_t **counts_out)
 {
+    uint64_t *tagged = malloc(npix * sizeof *tagged);
     uint32_t *all = malloc(npix * sizeof *all);
-    ck_assert_ptr_nonnull(all);
+    ck_assert(tagged && all);
+    for (size_t i = 0; i < npix; i++) {
+        uint32_t key = key_of(rgb + 3 * i);
+        tagged[i] = (uint64_t)morton_of(key) << 32 | key;
+    }
+    qsort(tagged, npix, sizeof *tagged, cmp_u64);
     for (size_t i = 0; i < npix; i++)
-        all[i] = key_of(rgb + 3 * i);
-    qsort(all, npix, sizeof *all, cmp_u32);
+        all[i] = (uint32_t)tagged[i];
+    free(tagged);
     uint32_t *keys = malloc((npix + 1) * sizeof *keys);
     uint64_t *counts = malloc((npix + 1) * sizeof *counts);
     ck_assert(keys && counts);
@@ -113,7 +129,7 @@ START_TEST(counts_match_naive)
     check_against_naive(h, rgb, npix);
     const uint32_t *keys = kmq_hist_keys(h);
     for (size_t i = 1; i < kmq_hist_size(h); i++)
-        ck_assert_uint_lt(keys[i - 1], keys[i]);
+        ck_assert_uint_lt(morton_of(keys[i - 1]), morton_of(keys[i]));
     ck_assert_uint_eq(keys[0], 0);
     ck_assert_uint_eq(keys[kmq_hist_size(h) - 1], 0xffffff);
     kmq_hist_free(h);
@@ -162,24 +178,36 @@ START_TEST(index_table)
     kmq_hist *h = hist_rows(rgb, npix);
     size_t n = kmq_hist_size(h);
     const uint32_t *keys = kmq_hist_keys(h);
-    const uint32_t *table = kmq_hist_index_table(h);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         ck_assert_uint_eq(kmq_hist_index(h, keys[i]), i);
-        ck_assert_uint_eq(table[keys[i]], i + 1);
-    }
-    /* Every other entry is absent (0), and the present ones are exactly n. */
+    /* Every other colour is absent: walk all 2^24 and count the present. */
     size_t present = 0;
     for (uint32_t key = 0; key < (1u << 24); key++) {
-        if (table[key] != 0) {
+        uint32_t ix = kmq_hist_index(h, key);
+        if (ix != UINT32_MAX) {
             present++;
-            ck_assert_uint_eq(keys[table[key] - 1], key);
+            ck_assert_uint_eq(keys[ix], key);
         }
     }
     ck_assert_uint_eq(present, n);
     ck_assert_uint_eq(kmq_hist_index(h, 0x1000000u), UINT32_MAX);
-    /* Each pixel's colour maps to its key. */
-    for (size_t i = 0; i < npix; i++)
+    /* Each pixel's colour maps to its key, one at a time and in bulk. */
+    uint32_t *ixs = malloc(npix * sizeof *ixs);
+    ck_assert_ptr_nonnull(ixs);
+    ck_assert(kmq_hist_index_rgb(h, rgb, npix, ixs));
+    for (size_t i = 0; i < npix; i++) {
         ck_assert_uint_eq(keys[kmq_hist_index(h, key_of(rgb + 3 * i))], key_of(rgb + 3 * i));
+        ck_assert_uint_eq(ixs[i], kmq_hist_index(h, key_of(rgb + 3 * i)));
+    }
+    /* A colour never counted: reported, and marked UINT32_MAX. */
+    uint32_t absent = 0;
+    while (kmq_hist_index(h, absent) != UINT32_MAX)
+        absent++;
+    put_key(rgb + 3 * 7, absent);
+    ck_assert(!kmq_hist_index_rgb(h, rgb, 10, ixs));
+    ck_assert_uint_eq(ixs[7], UINT32_MAX);
+    ck_assert_uint_ne(ixs[6], UINT32_MAX);
+    free(ixs);
     kmq_hist_free(h);
     free(rgb);
 }
@@ -220,6 +248,7 @@ START_TEST(wrap_exact)
     ck_assert_uint_eq(kmq_hist_size(h), 3);
     const uint32_t *keys = kmq_hist_keys(h);
     const uint64_t *weights = kmq_hist_weights(h);
+    /* Morton order: c = 0x000001 < a = 0x102030 < b = 0xabcdef there too. */
     ck_assert_uint_eq(keys[0], c);
     ck_assert_uint_eq(keys[1], a);
     ck_assert_uint_eq(keys[2], b);

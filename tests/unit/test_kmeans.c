@@ -851,7 +851,9 @@ static void same_init(const kmq_points *pts, size_t k, kmq_init init, int restar
 
 /* From the same centres, Lloyd capped at each of caps[] iterations (tol)
  * gives the same labels, centres, sizes, inertia and iteration count with
- * and without pruning; the pruned run uses `threads`, the plain one 1. */
+ * and without pruning, and with the automatic choice (for k below
+ * KMQ__BOUNDS_MIN_K the float32 kernel with double rescans of close calls);
+ * the pruned and automatic runs use `threads`, the plain one 1. */
 static void same_lloyd(const kmq_points *pts, size_t k, const double *init, const int *caps,
                        size_t ncaps, double tol, int threads)
 {
@@ -870,6 +872,13 @@ static void same_lloyd(const kmq_points *pts, size_t k, const double *init, cons
                       "%s", err.msg);
         ck_assert_mem_eq(la, lb, pts->n);
         assert_same_fit(&a, &b);
+        kmq_fit f = {0};
+        ck_assert_msg(kmq__kmeans_lloyd_algo(pts, k, init, caps[c], tol, &par, KMQ__ALGO_AUTO, &f,
+                                             lb, &err) == KMQ_OK,
+                      "%s", err.msg);
+        ck_assert_mem_eq(la, lb, pts->n);
+        assert_same_fit(&a, &f);
+        kmq_fit_clear(&f);
         /* Pruning is the point: it computed fewer distances (k >= 16). */
         if (k >= 16 && a.iterations >= 3)
             ck_assert_uint_lt(b.distance_evals, a.distance_evals);
