@@ -56,6 +56,18 @@
  * from the same distances, summed in the same order. Hence the same bits
  * (the tests compare both implementations on real photos).
  *
+ * Float32 brute force (k < KMQ__BOUNDS_MIN_K, not KMQ__ALGO_PLAIN): the
+ * nearest and second-nearest centre in float32, 8 lanes; where they differ
+ * by more than F32_MARGIN the label is provably the double loop's (bound in
+ * nearest_f32_chunk), otherwise the point is rescanned in double. The
+ * inertia of the final pass uses dist2 to the winner, as the plain loop.
+ *
+ * Incremental sums: the integer sums of an iteration are those of the
+ * previous one plus, for each point that changed cluster, its move from the
+ * old cluster to the new (acc_lab records the cluster each point is counted
+ * in; reseeding moves update it too). Integer addition is exact, so the
+ * totals are the same integers as a full recount.
+ *
  * Restarts: run r initialises from the stream (seed, k, r) and the run with
  * the lowest inertia wins (ties: lowest r). k >= n distinct points is
  * trivial: the points themselves are the centres (inertia 0, iterations 0).
@@ -383,6 +395,32 @@ static void nearest_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const floa
     *d2 = k % 2 == 0 ? b2 : b2n;
 }
 
+/* Below every exact squared distance to a centre other than the float32
+ * winner, when the winner is sure: the float second less this (> 0.08, the
+ * error bound in nearest_f32_chunk). */
+#define F32_SLACK 0.125
+
+/* As nearest_exact, and the second-smallest dist2 into *second (+inf for
+ * k = 1). */
+static uint32_t nearest_exact2(float x, float y, float z, const double *cen, size_t k,
+                               double *second)
+{
+    double bd = dist2(x, y, z, cen), sd = INFINITY;
+    uint32_t bj = 0;
+    for (size_t j = 1; j < k; j++) {
+        double d = dist2(x, y, z, cen + 3 * j);
+        if (d < bd) {
+            sd = bd;
+            bd = d;
+            bj = (uint32_t)j;
+        } else if (d < sd) {
+            sd = d;
+        }
+    }
+    *second = sd;
+    return bj;
+}
+
 /* The plain scan of one point in double: smallest dist2, lowest index on
  * ties (strict <, ascending j), exactly as nearest_chunk decides. */
 static uint32_t nearest_exact(float x, float y, float z, const double *cen, size_t k)
@@ -544,57 +582,6 @@ static void assign_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_
     sums[4 * ws->k] += (uint64_t)m * ws->k;
 }
 
-/* As nearest_chunk, and also the second-smallest distance of each point
- * (over the other centres; +inf for k = 1) into *second_out. Same
- * distances, same strict < (lowest index on ties), so the same labels. */
-KMQ__VEC_CLONES static const double *nearest2_chunk(const kmq__pts *p, size_t lo, size_t m,
-                                                    const double *cen, size_t k, double *best,
-                                                    double *sec, uint32_t *restrict lab,
-                                                    const double **second_out)
-{
-    const float *restrict r = p->r + lo;
-    const float *restrict g = p->g + lo;
-    const float *restrict b = p->b + lo;
-    {
-        const double cr = cen[0], cg = cen[1], cb = cen[2];
-        double *restrict out = best;
-        double *restrict out2 = sec;
-        for (size_t i = 0; i < m; i++) {
-            double dr = r[i] - cr, dg = g[i] - cg, db = b[i] - cb;
-            out[i] = dr * dr + dg * dg + db * db;
-            out2[i] = INFINITY;
-            lab[i] = 0;
-        }
-    }
-    double *src = best, *dst = best + KMQ_CHUNK;
-    double *src2 = sec, *dst2 = sec + KMQ_CHUNK;
-    for (size_t j = 1; j < k; j++) {
-        const double cr = cen[3 * j], cg = cen[3 * j + 1], cb = cen[3 * j + 2];
-        const uint32_t lj = (uint32_t)j;
-        const double *restrict in = src;
-        const double *restrict in2 = src2;
-        double *restrict out = dst;
-        double *restrict out2 = dst2;
-        for (size_t i = 0; i < m; i++) {
-            double dr = r[i] - cr, dg = g[i] - cg, db = b[i] - cb;
-            double d = dr * dr + dg * dg + db * db;
-            double bi = in[i], si = in2[i];
-            uint32_t li = lab[i];
-            bool closer = d < bi;
-            double s2 = d < si ? d : si;
-            out[i] = closer ? d : bi;
-            out2[i] = closer ? bi : s2;
-            lab[i] = closer ? lj : li;
-        }
-        dst = src;
-        src = out;
-        dst2 = src2;
-        src2 = out2;
-    }
-    *second_out = src2;
-    return src;
-}
-
 /* Nearest centre of one point currently labelled a, u = sqrt(da) (da =
  * its computed squared distance to a). The other centres are visited in
  * ascending distance from a (cc_row, ord_row); the visit stops at the first
@@ -656,15 +643,30 @@ static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, b
     uint64_t evals = 0;
     const double *dist = best;
     if (!ws->primed) {
-        double *sec = ws->sec + (size_t)slot * 2 * KMQ_CHUNK;
-        const double *second;
-        dist = nearest2_chunk(p, lo, m, cen, k, best, sec, lab, &second);
-        for (size_t i = 0; i < m; i++) {
-            plab[i] = (uint8_t)lab[i];
-            ub[i] = sqrt(dist[i]);
-            lb[i] = sqrt(second[i]);
-        }
+        /* First pass: nearest and second in float32 (ws->cen_f32, set by
+         * bounds_prepare); the upper bound is the exact double distance to
+         * the winner, the lower bound the float second less F32_SLACK,
+         * which is below every other exact distance (nearest_f32_chunk's
+         * error bound). Close calls are rescanned in double. */
+        const float *d1, *d2;
+        float *fbuf = (float *)(ws->sec + (size_t)slot * 2 * KMQ_CHUNK);
+        nearest_f32_chunk(p, lo, m, ws->cen_f32, k, fbuf, lab, &d1, &d2);
+        const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
         evals = (uint64_t)m * k;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t a = lab[i];
+            double second = (double)d2[i] - F32_SLACK;
+            if (!(d2[i] - d1[i] > F32_MARGIN)) {
+                a = nearest_exact2(r[i], g[i], b[i], cen, k, &second);
+                evals += k;
+            }
+            double da = dist2(r[i], g[i], b[i], cen + 3 * (size_t)a);
+            best[i] = da;
+            lab[i] = a;
+            plab[i] = (uint8_t)a;
+            ub[i] = sqrt(da);
+            lb[i] = second > 0.0 ? sqrt(second) : 0.0;
+        }
     } else if (final) {
         const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
         const double *drift = ws->drift, *half = ws->half;
@@ -874,10 +876,43 @@ static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par
  * the bounds were set (ws->next holds those centres), the two largest
  * moves, and the centre-to-centre distances of ws->cur with half the
  * distance to each centre's nearest neighbour. */
-static void bounds_prepare(lloyd_ws *ws)
+/* Row a of the centre-to-centre table of ws->cur (see bounds_prepare). */
+static void prepare_row(lloyd_ws *ws, size_t a)
 {
     const size_t k = ws->k;
     const double *cen = ws->cur;
+    double *row = ws->cc + a * k;
+    uint8_t *ord = ws->ord + a * k;
+    const double *ca = cen + 3 * a;
+    if (!ws->primed)
+        for (size_t q = 0, j = 0; j < k; j++)
+            if (j != a)
+                ord[q++] = (uint8_t)j;
+    for (size_t q = 0; q + 1 < k; q++) {
+        const double *cj = cen + 3 * (size_t)ord[q];
+        double dr = ca[0] - cj[0], dg = ca[1] - cj[1], db = ca[2] - cj[2];
+        double d = sqrt(dr * dr + dg * dg + db * db);
+        uint8_t o = ord[q];
+        size_t t = q;
+        while (t > 0 && row[t - 1] > d) {
+            row[t] = row[t - 1];
+            ord[t] = ord[t - 1];
+            t--;
+        }
+        row[t] = d;
+        ord[t] = o;
+    }
+    row[k - 1] = INFINITY; /* sentinel: the scan stops here */
+    ws->half[a] = k > 1 ? 0.5 * row[0] : INFINITY;
+}
+
+static void bounds_prepare(lloyd_ws *ws, const kmq_par *par)
+{
+    const size_t k = ws->k;
+    const double *cen = ws->cur;
+    if (!ws->primed)
+        for (size_t j = 0; j < 3 * k; j++)
+            ws->cen_f32[j] = (float)cen[j];
     if (ws->primed) {
         double m1 = 0.0, m2 = 0.0;
         size_t arg = 0;
@@ -903,30 +938,16 @@ static void bounds_prepare(lloyd_ws *ws)
      * sort from the previous iteration's order (centres move little, so it
      * is nearly sorted and this is about O(k) a row). Equal distances keep
      * any order: the scan's result does not depend on it. */
-    for (size_t a = 0; a < k; a++) {
-        double *row = ws->cc + a * k;
-        uint8_t *ord = ws->ord + a * k;
-        const double *ca = cen + 3 * a;
-        if (!ws->primed)
-            for (size_t q = 0, j = 0; j < k; j++)
-                if (j != a)
-                    ord[q++] = (uint8_t)j;
-        for (size_t q = 0; q + 1 < k; q++) {
-            const double *cj = cen + 3 * (size_t)ord[q];
-            double dr = ca[0] - cj[0], dg = ca[1] - cj[1], db = ca[2] - cj[2];
-            double d = sqrt(dr * dr + dg * dg + db * db);
-            uint8_t o = ord[q];
-            size_t t = q;
-            while (t > 0 && row[t - 1] > d) {
-                row[t] = row[t - 1];
-                ord[t] = ord[t - 1];
-                t--;
-            }
-            row[t] = d;
-            ord[t] = o;
-        }
-        row[k - 1] = INFINITY; /* sentinel: the scan stops here */
-        ws->half[a] = k > 1 ? 0.5 * row[0] : INFINITY;
+    if (par && par->threads > 1 && k >= 64) {
+        /* Rows are independent; O(k^2) is worth a region from k = 64. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(par->threads) default(none) shared(ws, k)
+#endif
+        for (size_t a = 0; a < k; a++)
+            prepare_row(ws, a);
+    } else {
+        for (size_t a = 0; a < k; a++)
+            prepare_row(ws, a);
     }
 }
 
@@ -1019,7 +1040,7 @@ static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq
             return;
         }
         if (ws->bounds) {
-            bounds_prepare(ws);
+            bounds_prepare(ws, par);
             assign_pass(p, ws->cur, par, ws, NULL, PASS_BOUNDS);
             ws->primed = true;
         } else {
@@ -1043,7 +1064,7 @@ static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq
         }
     }
     if (ws->bounds) {
-        bounds_prepare(ws);
+        bounds_prepare(ws, par);
         assign_pass(p, ws->cur, par, ws, labels, PASS_FINAL);
     } else {
         assign_pass(p, ws->cur, par, ws, labels, ws->f32 ? PASS_F32_FINAL : PASS_PLAIN);
