@@ -437,6 +437,22 @@ static uint32_t nearest_exact(float x, float y, float z, const double *cen, size
     return bj;
 }
 
+/* Moves one point (colour key, weight w) from cluster `from` to cluster
+ * `to` in the integer sums (uint64: exact; wraps only transiently). */
+static inline void move_point(uint64_t *sums, uint32_t from, uint32_t to, uint32_t key, uint64_t w)
+{
+    uint64_t wr = w * (key >> 16), wg = w * ((key >> 8) & 0xff), wb = w * (key & 0xff);
+    uint64_t *f = sums + 4 * (size_t)from, *t = sums + 4 * (size_t)to;
+    f[0] -= wr;
+    f[1] -= wg;
+    f[2] -= wb;
+    f[3] -= w;
+    t[0] += wr;
+    t[1] += wg;
+    t[2] += wb;
+    t[3] += w;
+}
+
 /* Adds the chunk's points to the integer sums of their clusters (w r, w g,
  * w b, w: exact in uint64), optionally stores the labels, and returns the
  * chunk's inertia summed in point order (0 when best is NULL: the pruned
@@ -456,19 +472,7 @@ static double accumulate_chunk(const kmq__pts *p, size_t lo, size_t m, const dou
         for (size_t i = 0; i < m; i++) {
             if (lab[i] == prev[i])
                 continue;
-            uint64_t *from = sums + 4 * (size_t)prev[i];
-            uint64_t *to = sums + 4 * (size_t)lab[i];
-            uint32_t key = keys[i];
-            uint64_t wr = w[i] * (key >> 16), wg = w[i] * ((key >> 8) & 0xff),
-                     wb = w[i] * (key & 0xff);
-            from[0] -= wr;
-            from[1] -= wg;
-            from[2] -= wb;
-            from[3] -= w[i];
-            to[0] += wr;
-            to[1] += wg;
-            to[2] += wb;
-            to[3] += w[i];
+            move_point(sums, prev[i], lab[i], keys[i], w[i]);
             prev[i] = (uint8_t)lab[i];
         }
     } else {
@@ -549,19 +553,7 @@ static void assign_f32_chunk(const kmq__pts *p, size_t ch, const double *cen, ll
             evals += k;
         }
         if (a != prev[i]) {
-            uint64_t *from = sums + 4 * (size_t)prev[i];
-            uint64_t *to = sums + 4 * (size_t)a;
-            uint32_t key = keys[i];
-            uint64_t wr = w[i] * (key >> 16), wg = w[i] * ((key >> 8) & 0xff),
-                     wb = w[i] * (key & 0xff);
-            from[0] -= wr;
-            from[1] -= wg;
-            from[2] -= wb;
-            from[3] -= w[i];
-            to[0] += wr;
-            to[1] += wg;
-            to[2] += wb;
-            to[3] += w[i];
+            move_point(sums, prev[i], a, keys[i], w[i]);
             prev[i] = (uint8_t)a;
         }
     }
@@ -735,19 +727,7 @@ static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, b
             }
             ub[i] = u;
             if (a != prev[i]) {
-                uint64_t *from = sums + 4 * (size_t)prev[i];
-                uint64_t *to = sums + 4 * (size_t)a;
-                uint32_t key = keys[i];
-                uint64_t wr = w[i] * (key >> 16), wg = w[i] * ((key >> 8) & 0xff),
-                         wb = w[i] * (key & 0xff);
-                from[0] -= wr;
-                from[1] -= wg;
-                from[2] -= wb;
-                from[3] -= w[i];
-                to[0] += wr;
-                to[1] += wg;
-                to[2] += wb;
-                to[3] += w[i];
+                move_point(sums, prev[i], a, keys[i], w[i]);
                 prev[i] = (uint8_t)a;
             }
         }
