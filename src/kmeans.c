@@ -145,7 +145,7 @@ typedef struct lloyd_ws {
     uint8_t *plab;     /* n: label of each point */
     double *ub;        /* n: upper bound on the distance to its centre */
     double *lb;        /* n: lower bound on the distance to any other centre */
-    double *sec;       /* slots * 2 * KMQ_CHUNK: second-nearest distances */
+    double *sec;       /* slots * 2 * KMQ_CHUNK: the float32 buffers of the first pass */
     double *cc;        /* k * k: row a = distances from centre a to the others, ascending */
     uint8_t *ord;      /* k * k: row a = the centre each cc entry belongs to */
     double *half;      /* k: half the distance to the nearest other centre */
@@ -325,19 +325,6 @@ KMQ__VEC_CLONES static const double *nearest_chunk(const kmq__pts *p, size_t lo,
  * float32 second-nearest to be the exact answer; see nearest_f32_chunk. */
 #define F32_MARGIN 0.25f
 
-/* Nearest and second-nearest centre of points [lo, lo + m) in float32, 8
- * lanes to the 4 of double; centres cf as float. The result is then exact
- * where the two differ by more than F32_MARGIN, by this bound: x is an
- * integer in 0..255 (exact), c in [0, 255], fl(c) within 2^-24 * 255 =
- * 1.6e-5 of c, so each float difference is within 3.1e-5 of x - c; its
- * square within 3.1e-5 * 511 + 2^-24 * 255^2 = 0.020 of (x - c)^2; the two
- * additions add at most 2^-24 * (2 + 3) * 255^2 = 0.020. So a float
- * distance is within 0.08 of the exact one, and the double distance (as
- * dist2 computes it) within 1e-10: a float gap above 0.25 > 2 * 0.08 means
- * the double distances order the same way, strictly, so the plain double
- * scan picks the same centre. Smaller gaps are rescanned in double by the
- * caller. Buffers and ping-pong as nearest2_chunk; returns the nearest and
- * second distances through *d1, *d2. */
 /* One centre (cr, cg, cb; index lj) against points in float32: nearest and
  * second distances in -> out. A function of its own, with restrict
  * parameters, because GCC 12 does not vectorise this loop inside the loop
@@ -365,6 +352,20 @@ f32_step(const float *restrict r, const float *restrict g, const float *restrict
  * lab both) then stay in L1 across the loop over centres. */
 #define F32_SUB 512
 
+/* Nearest and second-nearest centre of points [lo, lo + m) in float32, 8
+ * lanes to the 4 of double; centres cf as float. The result is then exact
+ * where the two differ by more than F32_MARGIN, by this bound: x is an
+ * integer in 0..255 (exact), c in [0, 255], fl(c) within 2^-24 * 255 =
+ * 1.6e-5 of c, so each float difference is within 3.1e-5 of x - c; its
+ * square within 3.1e-5 * 511 + 2^-24 * 255^2 = 0.020 of (x - c)^2; the two
+ * additions add at most 2^-24 * (2 + 3) * 255^2 = 0.020. So a float
+ * distance is within 0.08 of the exact one, and the double distance (as
+ * dist2 computes it) within 1e-10: a float gap above 0.25 > 2 * 0.08 means
+ * the double distances order the same way, strictly, so the plain double
+ * scan picks the same centre. Smaller gaps are rescanned in double by the
+ * caller. buf holds four KMQ_CHUNK float buffers (nearest and second,
+ * ping-ponged between steps); returns the nearest and second distances
+ * through *d1, *d2. */
 static void nearest_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const float *cf, size_t k,
                               float *buf, uint32_t *lab, const float **d1, const float **d2)
 {
@@ -1266,7 +1267,7 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
             st = lloyd_ws_alloc(&lws[t], &p, k, slots, true, use_bounds(algo, k), err);
             lws[t].f32 = algo != KMQ__ALGO_PLAIN;
             if (st == KMQ_OK)
-                st = kmq__init_ws_alloc(&iws[t], &p, opts->init, k, algo, err);
+                st = kmq__init_ws_alloc(&iws[t], &p, opts->init, algo, err);
             if (st != KMQ_OK)
                 goto done;
         }

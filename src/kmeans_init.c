@@ -184,13 +184,18 @@ static size_t chunk_end(const kmq__pts *p, size_t ch)
     return hi < p->n ? hi : p->n;
 }
 
+/* One past the last block of chunk ch (its first is ch * KMQ__BLOCKS_PER_CHUNK). */
+static size_t chunk_blocks_end(const kmq__pts *p, size_t ch)
+{
+    return (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
+}
+
 /* Kernel: D^2 of chunk ch against centre number cj (at c), block by block;
  * blocks the centre cannot reach keep their sums (see "Pruning"). Sets the
  * chunk's sum: its block sums folded in block order. */
 static void update_one(const kmq__pts *p, size_t ch, const double *c, size_t cj, kmq__init_ws *ws)
 {
-    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK,
-                 b1 = (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
     uint64_t evals = 0;
     double s = 0.0;
     for (size_t blk = b0; blk < b1; blk++) {
@@ -211,8 +216,7 @@ static void update_one(const kmq__pts *p, size_t ch, const double *c, size_t cj,
 static void trial_one(const kmq__pts *p, size_t ch, const double *cand, size_t ntrials,
                       kmq__init_ws *ws)
 {
-    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK,
-                 b1 = (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
     double pot[KMQ__MAX_TRIALS], part[KMQ__MAX_TRIALS];
     size_t live[KMQ__MAX_TRIALS];
     uint64_t evals = 0;
@@ -310,8 +314,7 @@ static size_t pick_by_potential(const kmq__pts *p, const kmq__init_ws *ws, doubl
     /* acc <= v, so each local target is >= 0 and only a point with
      * positive mass can lift a running sum above it. */
     double local = v - acc, bacc = 0.0;
-    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK,
-                 b1 = (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
     size_t blk;
     for (blk = b0; blk < b1; blk++) {
         if (bacc + ws->block_sum[blk] > local)
@@ -399,11 +402,10 @@ void kmq__init_run(const kmq__pts *p, size_t k, kmq_init init, uint64_t seed, in
         kmeanspp_run(p, k, &rng, par, ws, centers);
 }
 
-kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init, size_t k,
-                              kmq__algo algo, kmq_err *err)
+kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init, kmq__algo algo,
+                              kmq_err *err)
 {
     memset(ws, 0, sizeof *ws);
-    ws->k = k;
     ws->prune = init == KMQ_INIT_KMEANSPP && algo != KMQ__ALGO_PLAIN;
     if (init == KMQ_INIT_RANDOM) {
         ws->chunk_w = kmq__alloc_array(p->chunks, sizeof *ws->chunk_w);
@@ -467,7 +469,7 @@ kmq_status kmq__kmeans_init_algo(const kmq_points *pts, size_t k, kmq_init init,
                          p.n < KMQ_MAX_K ? p.n : (size_t)KMQ_MAX_K, KMQ_MAX_K, p.n);
         goto done;
     }
-    st = kmq__init_ws_alloc(&ws, &p, init, k, algo, err);
+    st = kmq__init_ws_alloc(&ws, &p, init, algo, err);
     if (st != KMQ_OK)
         goto done;
     kmq__init_run(&p, k, init, seed, restart, par, &ws, centers);

@@ -87,15 +87,15 @@ typedef struct kmq__init_ws {
     double *block_sum;     /* k-means++: blocks, sum of w * d2 per block */
     double *block_max;     /* k-means++: blocks, largest d2 of the block */
     bool prune;            /* k-means++ skips blocks a centre cannot reach */
-    size_t k;              /* centres this workspace was sized for */
     uint64_t *chunk_evals; /* chunks: distance evaluations of the last pass */
     uint64_t evals;        /* distance evaluations of the last kmq__init_run */
 } kmq__init_ws;
 
-/* Scratch for k centres; algo decides whether k-means++ prunes (AUTO and
- * BOUNDS do, PLAIN does not: same bits either way). */
+/* Scratch for one initialisation over p (any k); algo decides whether
+ * k-means++ prunes (AUTO and BOUNDS do, PLAIN does not: same bits either
+ * way). */
 KMQ_PRIVATE kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init,
-                                          size_t k, kmq__algo algo, kmq_err *err);
+                                          kmq__algo algo, kmq_err *err);
 KMQ_PRIVATE void kmq__init_ws_free(kmq__init_ws *ws);
 
 /* Draws k <= p->n distinct points as initial centres (k * 3 doubles) from
