@@ -325,32 +325,86 @@ KMQ__VEC_CLONES static const double *nearest_chunk(const kmq__pts *p, size_t lo,
  * float32 second-nearest to be the exact answer; see nearest_f32_chunk. */
 #define F32_MARGIN 0.25f
 
-/* One centre (cr, cg, cb; index lj) against points in float32: nearest and
- * second distances in -> out. A function of its own, with restrict
- * parameters, because GCC 12 does not vectorise this loop inside the loop
- * over centres. */
-KMQ__VEC_CLONES __attribute__((noinline)) static void
-f32_step(const float *restrict r, const float *restrict g, const float *restrict b, size_t m,
-         float cr, float cg, float cb, uint32_t lj, const float *restrict in,
-         const float *restrict in2, float *restrict out, float *restrict out2,
-         uint32_t *restrict lab)
+/* Points per register block of the float32 scan: one AVX2 vector. GCC's
+ * vector extension keeps the lanes' state in registers for the whole loop
+ * over centres (plain arrays get scalarised); the SSE2 clone splits each
+ * operation in two halves. */
+#define F32_LANES 8
+typedef float f32x8 __attribute__((vector_size(4 * F32_LANES)));
+typedef int32_t i32x8 __attribute__((vector_size(4 * F32_LANES)));
+
+/* Lanes of a where mask is set (all ones), else of b (a macro: a
+ * function returning a vector would warn about the AVX ABI). */
+#define SELECT_I32(mask, a, b) (((a) & (mask)) | ((b) & ~(mask)))
+
+/* Nearest and second distances and the nearest label of 2 * F32_LANES
+ * points (x, y, z) over all k centres cf (read from L1). Two independent
+ * groups per step hide the latency of the compare-and-select chain. Ties
+ * keep the lower index (strict <), as the double scan. */
+static inline void f32_lanes(const float *x, const float *y, const float *z, const float *cf,
+                             size_t k, float *d1, float *d2, uint32_t *lab)
 {
-    for (size_t i = 0; i < m; i++) {
-        float dr = r[i] - cr, dg = g[i] - cg, db = b[i] - cb;
-        float d = dr * dr + dg * dg + db * db;
-        float bi = in[i], si = in2[i];
-        uint32_t li = lab[i];
-        bool closer = d < bi;
-        float s2 = d < si ? d : si;
-        out[i] = closer ? d : bi;
-        out2[i] = closer ? bi : s2;
-        lab[i] = closer ? lj : li;
+    f32x8 px0, py0, pz0, px1, py1, pz1;
+    memcpy(&px0, x, sizeof px0);
+    memcpy(&py0, y, sizeof py0);
+    memcpy(&pz0, z, sizeof pz0);
+    memcpy(&px1, x + F32_LANES, sizeof px1);
+    memcpy(&py1, y + F32_LANES, sizeof py1);
+    memcpy(&pz1, z + F32_LANES, sizeof pz1);
+    f32x8 bd0 = px0 * 0.0f + INFINITY, sd0 = bd0, bd1 = bd0, sd1 = bd0;
+    i32x8 bl0 = (i32x8){0}, bl1 = bl0, jv = bl0;
+    for (size_t j = 0; j < k; j++) {
+        const float cr = cf[3 * j], cg = cf[3 * j + 1], cb = cf[3 * j + 2];
+        f32x8 dr0 = px0 - cr, dg0 = py0 - cg, db0 = pz0 - cb;
+        f32x8 dr1 = px1 - cr, dg1 = py1 - cg, db1 = pz1 - cb;
+        f32x8 d0 = dr0 * dr0 + dg0 * dg0 + db0 * db0;
+        f32x8 d1v = dr1 * dr1 + dg1 * dg1 + db1 * db1;
+        i32x8 c0 = d0 < bd0, c1 = d1v < bd1;
+        i32x8 s0 = SELECT_I32(d0 < sd0, (i32x8)d0, (i32x8)sd0);
+        i32x8 s1 = SELECT_I32(d1v < sd1, (i32x8)d1v, (i32x8)sd1);
+        sd0 = (f32x8)SELECT_I32(c0, (i32x8)bd0, s0);
+        sd1 = (f32x8)SELECT_I32(c1, (i32x8)bd1, s1);
+        bd0 = (f32x8)SELECT_I32(c0, (i32x8)d0, (i32x8)bd0);
+        bd1 = (f32x8)SELECT_I32(c1, (i32x8)d1v, (i32x8)bd1);
+        bl0 = SELECT_I32(c0, jv, bl0);
+        bl1 = SELECT_I32(c1, jv, bl1);
+        jv += 1;
     }
+    memcpy(d1, &bd0, sizeof bd0);
+    memcpy(d1 + F32_LANES, &bd1, sizeof bd1);
+    memcpy(d2, &sd0, sizeof sd0);
+    memcpy(d2 + F32_LANES, &sd1, sizeof sd1);
+    memcpy(lab, &bl0, sizeof bl0);
+    memcpy(lab + F32_LANES, &bl1, sizeof bl1);
 }
 
-/* Points per f32_step call: the nine arrays it touches (5 read, 3 written,
- * lab both) then stay in L1 across the loop over centres. */
-#define F32_SUB 512
+KMQ__VEC_CLONES static void f32_scan(const float *restrict r, const float *restrict g,
+                                     const float *restrict b, size_t m, const float *restrict cf,
+                                     size_t k, float *restrict d1, float *restrict d2,
+                                     uint32_t *restrict lab)
+{
+    size_t i = 0;
+    for (; i + 2 * F32_LANES <= m; i += 2 * F32_LANES)
+        f32_lanes(r + i, g + i, b + i, cf, k, d1 + i, d2 + i, lab + i);
+    if (i < m) {
+        /* The tail padded with copies of its last point. */
+        float x[2 * F32_LANES], y[2 * F32_LANES], z[2 * F32_LANES];
+        float o1[2 * F32_LANES], o2[2 * F32_LANES];
+        uint32_t ol[2 * F32_LANES];
+        for (size_t t = 0; t < 2 * F32_LANES; t++) {
+            size_t src = i + t < m ? i + t : m - 1;
+            x[t] = r[src];
+            y[t] = g[src];
+            z[t] = b[src];
+        }
+        f32_lanes(x, y, z, cf, k, o1, o2, ol);
+        for (size_t t = 0; i + t < m; t++) {
+            d1[i + t] = o1[t];
+            d2[i + t] = o2[t];
+            lab[i + t] = ol[t];
+        }
+    }
+}
 
 /* Nearest and second-nearest centre of points [lo, lo + m) in float32, 8
  * lanes to the 4 of double; centres cf as float. The result is then exact
@@ -363,37 +417,14 @@ f32_step(const float *restrict r, const float *restrict g, const float *restrict
  * dist2 computes it) within 1e-10: a float gap above 0.25 > 2 * 0.08 means
  * the double distances order the same way, strictly, so the plain double
  * scan picks the same centre. Smaller gaps are rescanned in double by the
- * caller. buf holds four KMQ_CHUNK float buffers (nearest and second,
- * ping-ponged between steps); returns the nearest and second distances
- * through *d1, *d2. */
+ * caller. buf holds two KMQ_CHUNK float buffers; returns the nearest and
+ * second distances through *d1, *d2. */
 static void nearest_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const float *cf, size_t k,
                               float *buf, uint32_t *lab, const float **d1, const float **d2)
 {
-    const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
-    float *b1 = buf, *b1n = buf + KMQ_CHUNK, *b2 = buf + 2 * KMQ_CHUNK, *b2n = buf + 3 * KMQ_CHUNK;
-    for (size_t i = 0; i < m; i++) {
-        b1[i] = INFINITY;
-        b2[i] = INFINITY;
-        lab[i] = 0;
-    }
-    /* Centre 0 against +inf: d < inf always, so lab stays 0 and b1 = d.
-     * After k steps the results are in b1 when k is even, else in b1n. */
-    for (size_t s0 = 0; s0 < m; s0 += F32_SUB) {
-        const size_t len = m - s0 < F32_SUB ? m - s0 : F32_SUB;
-        float *x1 = b1 + s0, *x1n = b1n + s0, *x2 = b2 + s0, *x2n = b2n + s0;
-        for (size_t j = 0; j < k; j++) {
-            f32_step(r + s0, g + s0, b + s0, len, cf[3 * j], cf[3 * j + 1], cf[3 * j + 2],
-                     (uint32_t)j, x1, x2, x1n, x2n, lab + s0);
-            float *t = x1;
-            x1 = x1n;
-            x1n = t;
-            t = x2;
-            x2 = x2n;
-            x2n = t;
-        }
-    }
-    *d1 = k % 2 == 0 ? b1 : b1n;
-    *d2 = k % 2 == 0 ? b2 : b2n;
+    f32_scan(p->r + lo, p->g + lo, p->b + lo, m, cf, k, buf, buf + KMQ_CHUNK, lab);
+    *d1 = buf;
+    *d2 = buf + KMQ_CHUNK;
 }
 
 /* Below every exact squared distance to a centre other than the float32
@@ -503,6 +534,19 @@ static size_t chunk_size(const kmq__pts *p, size_t ch)
     return p->n - lo < KMQ_CHUNK ? p->n - lo : KMQ_CHUNK;
 }
 
+/* flag[i] = 1 where point i of a chunk is a float32 close call or its
+ * nearest centre differs from prev[i], else 0; zero up to the next multiple
+ * of 8 so the caller can skip 8 flags at a time. */
+KMQ__VEC_CLONES static void flag_todo(const float *restrict d1, const float *restrict d2,
+                                      const uint32_t *restrict lab, const uint8_t *restrict prev,
+                                      size_t m, uint8_t *restrict flag)
+{
+    for (size_t i = 0; i < m; i++)
+        flag[i] = (uint8_t)(!(d2[i] - d1[i] > F32_MARGIN) | (lab[i] != prev[i]));
+    for (size_t i = m; i % 8 != 0; i++)
+        flag[i] = 0;
+}
+
 /* assign_chunk through the float32 kernel: the same labels (see
  * nearest_f32_chunk; close calls are rescanned in double) and, when the
  * inertia is wanted (`final`), the same double distance to the winner. */
@@ -535,27 +579,30 @@ static void assign_f32_chunk(const kmq__pts *p, size_t ch, const double *cen, ll
         sums[4 * k] += evals;
         return;
     }
-    /* A Lloyd iteration: list (branch-free) the points that are close
-     * calls or changed cluster; only they need more work. */
+    /* A Lloyd iteration: flag (vectorised) the points that are close calls
+     * or changed cluster; only they need more work, and they are few. */
     uint8_t *prev = ws->acc_lab + lo;
-    uint32_t *todo = (uint32_t *)(best + 2 * KMQ_CHUNK);
-    size_t nt = 0;
-    for (size_t i = 0; i < m; i++) {
-        todo[nt] = (uint32_t)i;
-        nt += !(d2[i] - d1[i] > F32_MARGIN) | (lab[i] != prev[i]);
-    }
+    uint8_t *flag = (uint8_t *)(best + KMQ_CHUNK);
+    flag_todo(d1, d2, lab, prev, m, flag);
     const uint32_t *keys = p->keys + lo;
     const uint64_t *w = p->w + lo;
-    for (size_t q = 0; q < nt; q++) {
-        const size_t i = todo[q];
-        uint32_t a = lab[i];
-        if (!(d2[i] - d1[i] > F32_MARGIN)) {
-            a = nearest_exact(r[i], g[i], b[i], cen, k);
-            evals += k;
-        }
-        if (a != prev[i]) {
-            move_point(sums, prev[i], a, keys[i], w[i]);
-            prev[i] = (uint8_t)a;
+    for (size_t i0 = 0; i0 < m; i0 += 8) {
+        uint64_t word;
+        memcpy(&word, flag + i0, sizeof word);
+        if (!word)
+            continue;
+        for (size_t i = i0; i < i0 + 8 && i < m; i++) {
+            if (!flag[i])
+                continue;
+            uint32_t a = lab[i];
+            if (!(d2[i] - d1[i] > F32_MARGIN)) {
+                a = nearest_exact(r[i], g[i], b[i], cen, k);
+                evals += k;
+            }
+            if (a != prev[i]) {
+                move_point(sums, prev[i], a, keys[i], w[i]);
+                prev[i] = (uint8_t)a;
+            }
         }
     }
     ws->chunk_inertia[ch] = 0.0;
