@@ -8,7 +8,9 @@ labels/centres divided by the pixel count; for tools that only write an image
 (pngquant, ImageMagick, libvips, and kmq's own written PNG as mse_output) the
 squared RGB error between output and input pixels, summed over channels,
 averaged over pixels. Times: wall clock of the fit (fitters) or of the whole
-command (tools). Writes JSON + a markdown table.
+command (tools). A best of 10 random starts moves with the draws (single
+fits differ by about 1 % in mse), so --seeds N repeats the two best-of-10
+rows with N seeds each and reports medians. Writes JSON + a markdown table.
 """
 import argparse, glob, json, os, platform, shutil, subprocess, sys, tempfile, time
 
@@ -30,6 +32,18 @@ def mse_images(a, b):
     return float(np.einsum("ijk,ijk->", d, d)) / (a.shape[0] * a.shape[1])
 
 
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
+
+
+def seeds_note(mses):
+    """Names the spread of a best-of-10 row run with several seeds."""
+    if len(mses) < 2:
+        return ""
+    return f"median of {len(mses)} seeds, mse {min(mses):.2f}..{max(mses):.2f}"
+
+
 def timed(cmd, env=None):
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -44,6 +58,9 @@ def main():
     ap.add_argument("--kmq", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip", default="", help="comma list of method names to skip")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="run the best-of-10 rows (scikit-learn n_init=10, kmq restarts=10) with "
+                         "seeds 0..N-1 (random_state, --seed) and report the median time and mse")
     ap.add_argument("--out", required=True, help="JSON file to append results to")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -55,9 +72,9 @@ def main():
     rows = []
     tmp = tempfile.mkdtemp(prefix="kmq-peers.")
 
-    def add(method, k, seconds, mse, note=""):
+    def add(method, k, seconds, mse, note="", mses=None):
         rows.append(dict(image=a.label, pixels=npix, method=method, k=k, seconds=seconds,
-                         mse=mse, note=note))
+                         mse=mse, note=note, mses=mses or [mse]))
         print(f"  {a.label} k={k:<4} {method:<38} {seconds:9.3f} s  mse {mse:9.3f} {note}",
               flush=True)
 
@@ -72,15 +89,18 @@ def main():
                 name = f"sklearn lloyd n_init={n_init}"
                 if name in skip or f"sklearn{n_init}" in skip:
                     continue
-                km = KMeans(n_clusters=k, n_init=n_init, algorithm="lloyd", random_state=0)
-                t = time.perf_counter()
-                if threadpool_limits:
-                    with threadpool_limits(a.threads):
+                times, mses = [], []
+                for seed in range(a.seeds if n_init == 10 else 1):
+                    km = KMeans(n_clusters=k, n_init=n_init, algorithm="lloyd", random_state=seed)
+                    t = time.perf_counter()
+                    if threadpool_limits:
+                        with threadpool_limits(a.threads):
+                            km.fit(X)
+                    else:
                         km.fit(X)
-                else:
-                    km.fit(X)
-                dt = time.perf_counter() - t
-                add(name, k, dt, float(km.inertia_) / npix)
+                    times.append(time.perf_counter() - t)
+                    mses.append(float(km.inertia_) / npix)
+                add(name, k, median(times), median(mses), seeds_note(mses), mses)
         except ImportError:
             print("  (scikit-learn not installed: run.sh --install)")
         if "opencv" not in skip:
@@ -135,15 +155,22 @@ def main():
             add(name, k, dt, mse_images(img, load(o)))
         # kmq: restarts=10 fit time from the summary; restarts=1 end to end.
         for restarts in (10, 1):
-            od = os.path.join(tmp, f"kmq-{k}-{restarts}")
-            shutil.rmtree(od, ignore_errors=True)
-            dt = timed([a.kmq, "quantize", a.png, "-k", str(k), "--restarts", str(restarts),
-                        "--threads", str(a.threads), "-o", od, "--quiet"], env)
-            summ = json.load(open(glob.glob(os.path.join(od, "*", "summary.json"))[0]))
-            r = summ["results"][0]
+            fits, mses, ends = [], [], []
+            for seed in range(a.seeds if restarts == 10 else 1):
+                od = os.path.join(tmp, f"kmq-{k}-{restarts}-{seed}")
+                shutil.rmtree(od, ignore_errors=True)
+                dt = timed([a.kmq, "quantize", a.png, "-k", str(k), "--restarts", str(restarts),
+                            "--seed", str(seed), "--threads", str(a.threads), "-o", od,
+                            "--quiet"], env)
+                summ = json.load(open(glob.glob(os.path.join(od, "*", "summary.json"))[0]))
+                r = summ["results"][0]
+                fits.append(r["seconds"]["fit"])
+                mses.append(r["mse"])
+                ends.append(dt)
             if restarts == 10:
-                add("kmq restarts=10 (fit)", k, r["seconds"]["fit"], r["mse"],
-                    f"end to end {dt:.3f} s")
+                add("kmq restarts=10 (fit)", k, median(fits), median(mses),
+                    f"end to end {median(ends):.3f} s" +
+                    (f"; {seeds_note(mses)}" if len(mses) > 1 else ""), mses)
             else:
                 add("kmq quantize restarts=1 (end to end)", k, dt, r["mse_output"],
                     f"fit mse {r['mse']:.3f}, PNG {r['files']['indexed']['bytes']} B")
