@@ -25,6 +25,14 @@
  * the first pass also copies its rows into memory and later passes are
  * served from there, so the rows are the same either way.
  *
+ * Format modules: libvips loads its optional loaders (HEIF/AVIF, JPEG XL,
+ * PDF, OpenSlide, ImageMagick) in vips_init, and with them dozens of
+ * libraries: about 35 ms of every process start, more than the whole fit
+ * of a small photo. kmq defers them to the first file that no built-in
+ * loader recognises (load_deferred_modules); which loader reads a file
+ * does not change, since the built-in loaders are asked first either way
+ * and the modules only add formats.
+ *
  * Errors: libvips keeps one process-wide error log. Right after a failing
  * vips call, vips_fail() takes its text into our kmq_err and clears it, in
  * the same thread (STYLE §3).
@@ -34,9 +42,12 @@
 #include "internal.h"
 #include "kmq/fsx.h"
 
+#include <gmodule.h>
 #include <vips/vips.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -103,9 +114,51 @@ static void drop_vips_warning(const gchar *domain, GLogLevelFlags level, const g
 
 static atomic_bool vips_started = false;
 
+/* vips_init loads the modules from $VIPSHOME/lib when VIPSHOME is set, so
+ * while it runs VIPSHOME names a folder that has none. A VIPSHOME of the
+ * user's own (a libvips installed elsewhere) is left alone, and libvips
+ * loads its modules at start-up as usual. */
+#define NO_MODULES_HOME "/nonexistent/kmq-deferred-vips-modules"
+static bool modules_deferred = false;
+static pthread_once_t modules_once = PTHREAD_ONCE_INIT;
+
+/* What vips_init would have done: open every module in the folder (each
+ * registers its loaders and makes itself resident); one that fails to
+ * open is skipped, as libvips skips it. */
+static void load_modules_now(void)
+{
+    GDir *dir = g_dir_open(KMQ_VIPS_MODULE_DIR, 0, NULL);
+    if (!dir)
+        return;
+    for (const char *name; (name = g_dir_read_name(dir));) {
+        if (!g_str_has_suffix(name, "." G_MODULE_SUFFIX))
+            continue;
+        char *file = g_build_filename(KMQ_VIPS_MODULE_DIR, name, NULL);
+        GModule *module = g_module_open(file, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+        if (module)
+            g_module_make_resident(module);
+        g_free(file);
+    }
+    g_dir_close(dir);
+}
+
+/* Loads the format modules once if start-up skipped them; true when a
+ * format lookup that failed before may now succeed. */
+static bool load_deferred_modules(void)
+{
+    if (!modules_deferred)
+        return false;
+    pthread_once(&modules_once, load_modules_now);
+    return true;
+}
+
 kmq_status kmq_image_lib_init(const char *argv0, int threads, kmq_err *err)
 {
-    if (VIPS_INIT(argv0 ? argv0 : "kmq"))
+    modules_deferred = !getenv("VIPSHOME") && setenv("VIPSHOME", NO_MODULES_HOME, 1) == 0;
+    int failed = VIPS_INIT(argv0 ? argv0 : "kmq");
+    if (modules_deferred)
+        unsetenv("VIPSHOME");
+    if (failed)
         return vips_fail(err, KMQ_E_INTERNAL, "cannot start libvips");
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_vips_warning, NULL);
     atomic_store(&vips_started, true);
@@ -336,6 +389,10 @@ kmq_status kmq_image_open(const char *path, const kmq_image_opts *opts, kmq_imag
     if (status != KMQ_OK)
         goto done;
     const char *loader = vips_foreign_find_load(path);
+    if (!loader && load_deferred_modules()) {
+        vips_error_clear();
+        loader = vips_foreign_find_load(path);
+    }
     if (!loader) {
         vips_error_clear();
         status = kmq_err_set(err, KMQ_E_UNSUPPORTED, "not an image format libvips can read");

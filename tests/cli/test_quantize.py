@@ -28,6 +28,30 @@ class Quantize(unittest.TestCase):
         self.assertEqual(kt.png_header(os.path.join(folder, "k7.png"))[2], 4)
         self.assertTrue(os.path.exists(os.path.join(out, "run.json")))
 
+    def test_format_modules_load_only_when_needed(self):
+        # libvips' optional modules (vips-modules-*/*.so: ImageMagick, HEIF,
+        # PDF, ...) are loaded on the first file the built-in loaders do not
+        # know (image_vips.c). LD_DEBUG=files makes the dynamic loader name
+        # every object it opens, on stderr.
+        d = kt.fresh_dir("quantize-modules")
+        img = Image.open(os.path.join(kt.PHOTOS, "coffee.png")).convert("RGB").resize((48, 32))
+        png, bmp = os.path.join(d, "small.png"), os.path.join(d, "small.bmp")
+        img.save(png)
+        img.save(bmp)  # BMP: only libvips' ImageMagick module reads it
+        env = dict(os.environ, LD_DEBUG="files")
+        results = {}
+        for path in (png, bmp):
+            out = os.path.join(d, "o-" + os.path.basename(path))
+            proc = kt.run("quantize", path, "-k", "4", "-o", out, "--seed", "3", "--quiet",
+                          env=env, check_code=0)
+            results[path] = (proc.stderr, kt.load_json(
+                os.path.join(out, os.path.basename(path), "summary.json"))["results"][0])
+        self.assertNotIn("vips-modules-", results[png][0])
+        self.assertIn("vips-modules-", results[bmp][0])
+        # Same pixels, same fit, whichever loader read them.
+        self.assertEqual(results[png][1]["palette"], results[bmp][1]["palette"])
+        self.assertEqual(results[png][1]["inertia"], results[bmp][1]["inertia"])
+
     def test_k_above_distinct_colours_is_lossless(self):
         d = kt.fresh_dir("quantize-few")
         img = Image.new("RGB", (31, 17))
