@@ -7,6 +7,17 @@
  * (kmeans_init.c); the counting loop also gains locality, since neighbouring
  * pixels have nearby colours and so nearby table entries.
  *
+ * Small images: up to LIST_LIMIT pixels the histogram starts without the
+ * table. It only appends each pixel's code to a list; finish sorts the
+ * list (radix), counts runs, and answers lookups by binary search inside
+ * one of 2^16 buckets of the sorted codes (by their top 16 bits; a bucket
+ * holds at most 256 codes). Touching the 64 MiB table costs a fixed ~30 ms
+ * (it is faulted in and zeroed 2 MiB at a time, and a photo's colours
+ * reach nearly all of it), more than sorting a few million codes. The
+ * first pixel beyond the limit moves the list into the table, and from
+ * then on the table counts. Either way the result is the same keys,
+ * weights and indexes (the tests build both).
+ *
  * Counting: a dense table of 2^24 uint32 counts indexed by Morton code,
  * allocated zeroed and advised to use transparent huge pages where the
  * kernel offers them (about 30 faults instead of 16k: with 4 KiB pages a
@@ -32,6 +43,7 @@
  */
 #include "kmq/hist.h"
 
+#include "hist_internal.h"
 #include "internal.h"
 
 #include <inttypes.h>
@@ -47,6 +59,12 @@
 /* Up to this many distinct colours the key list is radix-sorted (O(n) on a
  * short list); above it one scan of the 2^24-entry table is cheaper. */
 #define SORT_LIMIT ((size_t)1 << 20)
+/* Pixels counted in list mode before the table takes over (see above):
+ * 2^21, a 1080p frame; the list is 4 bytes a pixel. */
+#define LIST_LIMIT ((size_t)1 << 21)
+/* Buckets of the sorted codes in list mode: by code >> BUCKET_SHIFT. */
+#define BUCKET_SHIFT 8
+#define BUCKETS      ((size_t)1 << (24 - BUCKET_SHIFT))
 #define RADIX_BITS 12
 #define RADIX_SIZE ((size_t)1 << RADIX_BITS)
 
@@ -91,7 +109,13 @@ static inline uint32_t key_of_code(uint32_t code)
 }
 
 struct kmq_hist {
-    uint32_t *table; /* by Morton code; counting: count; finished: index + 1 */
+    uint32_t *table; /* by Morton code; counting: count; finished: index + 1. NULL in list mode */
+    uint32_t *list;  /* list mode, counting: the code of every pixel; finished: the sorted
+                        distinct codes, parallel to keys */
+    size_t list_len;
+    size_t list_cap;
+    size_t list_limit; /* pixels list mode takes before moving to the table */
+    uint32_t *bucket;  /* list mode, finished: BUCKETS + 1 starts into list by code >> 8 */
     uint32_t *keys;  /* counting: codes by first occurrence; finished: keys in code order */
     size_t nkeys;
     size_t keys_cap;
@@ -106,17 +130,25 @@ struct kmq_hist {
 
 kmq_status kmq_hist_new(kmq_hist **out, kmq_err *err)
 {
-    kmq_status st = KMQ_OK;
     kmq_hist *h = kmq__calloc(1, sizeof *h);
-    if (!h) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a histogram");
-        goto done;
-    }
+    if (!h)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a histogram");
+    h->list_limit = LIST_LIMIT;
+    *out = h;
+    return KMQ_OK;
+}
+
+void kmq__hist_set_list_limit(kmq_hist *h, size_t pixels)
+{
+    h->list_limit = pixels;
+}
+
+/* The zeroed 2^24-entry table, on huge pages where the kernel offers them. */
+static kmq_status alloc_table(kmq_hist *h, kmq_err *err)
+{
     h->table = kmq__calloc(TABLE_SIZE, sizeof *h->table);
-    if (!h->table) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the 64 MiB colour table");
-        goto done;
-    }
+    if (!h->table)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the 64 MiB colour table");
 #ifdef MADV_HUGEPAGE
     {
         /* Only the 2 MiB-aligned part can be huge pages; failure is harmless. */
@@ -127,11 +159,7 @@ kmq_status kmq_hist_new(kmq_hist **out, kmq_err *err)
             (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
     }
 #endif
-    *out = h;
-    h = NULL;
-done:
-    kmq_hist_free(h);
-    return st;
+    return KMQ_OK;
 }
 
 void kmq_hist_free(kmq_hist *h)
@@ -139,6 +167,8 @@ void kmq_hist_free(kmq_hist *h)
     if (!h)
         return;
     kmq__free(h->table);
+    kmq__free(h->list);
+    kmq__free(h->bucket);
     kmq__free(h->keys);
     kmq__free(h->weights);
     kmq__free(h->carries);
@@ -200,11 +230,71 @@ static kmq_status add_carry(kmq_hist *h, uint32_t code, uint64_t extra, kmq_err 
     return KMQ_OK;
 }
 
+/* Leaves list mode: the table counts the listed pixels, in list order (so
+ * the key list is in first-occurrence order, as if the table had counted
+ * from the start). On failure the histogram is unchanged. The list holds
+ * fewer than 2^32 pixels, so no count can reach the carry. */
+static kmq_status move_list_to_table(kmq_hist *h, kmq_err *err)
+{
+    kmq_status st = alloc_table(h, err);
+    if (st == KMQ_OK)
+        st = reserve_keys(h, h->list_len, err);
+    if (st != KMQ_OK) {
+        kmq__free(h->table);
+        h->table = NULL;
+        return st;
+    }
+    uint32_t *table = h->table, *keys = h->keys;
+    size_t nkeys = h->nkeys;
+    for (size_t i = 0; i < h->list_len; i++) {
+        uint32_t code = h->list[i];
+        if (table[code]++ == 0)
+            keys[nkeys++] = code;
+    }
+    h->nkeys = nkeys;
+    kmq__free(h->list);
+    h->list = NULL;
+    h->list_len = h->list_cap = 0;
+    return KMQ_OK;
+}
+
+/* List mode: appends the codes of npix pixels (the caller checked the
+ * limit), growing the list geometrically up to the limit. */
+static kmq_status list_add_rgb(kmq_hist *h, const uint8_t *rgb, size_t npix, kmq_err *err)
+{
+    size_t need = h->list_len + npix;
+    if (need > h->list_cap) {
+        size_t cap = h->list_cap ? 2 * h->list_cap : ADD_BLOCK;
+        if (cap < need)
+            cap = need;
+        if (cap > h->list_limit && need <= h->list_limit)
+            cap = h->list_limit;
+        uint32_t *list = kmq__realloc(h->list, cap, sizeof *list);
+        if (!list)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a list of %zu pixels", cap);
+        h->list = list;
+        h->list_cap = cap;
+    }
+    uint32_t *out = h->list + h->list_len;
+    for (size_t i = 0; i < npix; i++)
+        out[i] = code_of_rgb(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
+    h->list_len = need;
+    h->pixels += npix;
+    return KMQ_OK;
+}
+
 kmq_status kmq_hist_add_rgb(kmq_hist *h, const uint8_t *rgb, size_t npix, kmq_err *err)
 {
     kmq_status st = check_counting(h, err);
     if (st != KMQ_OK || npix == 0)
         return st;
+    if (!h->table) {
+        if (npix <= h->list_limit - h->list_len)
+            return list_add_rgb(h, rgb, npix, err);
+        st = move_list_to_table(h, err);
+        if (st != KMQ_OK)
+            return st;
+    }
     uint32_t *table = h->table;
     for (size_t start = 0; start < npix; start += ADD_BLOCK) {
         size_t end = npix - start < ADD_BLOCK ? npix : start + ADD_BLOCK;
@@ -253,6 +343,11 @@ kmq_status kmq_hist_add_color(kmq_hist *h, uint32_t key, uint64_t count, kmq_err
     if (count > UINT64_MAX - h->pixels)
         return kmq_err_set(err, KMQ_E_ARG,
                            "adding %" PRIu64 " pixels would overflow the pixel count", count);
+    if (!h->table) { /* pre-counted colours: the table counts them */
+        st = move_list_to_table(h, err);
+        if (st != KMQ_OK)
+            return st;
+    }
     const uint32_t code = code_of_key(key);
     uint32_t c = h->table[code];
     if (c == 0) {
@@ -302,6 +397,85 @@ static void radix_sort_keys(uint32_t *keys, uint32_t *tmp, size_t n)
     }
 }
 
+/* List mode: sorts the pixel codes, counts their runs into keys and
+ * weights, keeps the distinct codes in the list for lookups and indexes
+ * them by bucket. On failure the histogram is unchanged but for the order
+ * of its list, which counts the same. */
+static kmq_status finish_list(kmq_hist *h, kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    const size_t n = h->list_len;
+    uint32_t *list = h->list;
+    uint32_t *tmp = kmq__alloc_array(n ? n : 1, sizeof *tmp);
+    uint32_t *bucket = kmq__calloc(BUCKETS + 1, sizeof *bucket);
+    uint32_t *keys = NULL;
+    uint64_t *weights = NULL;
+    if (!tmp || !bucket) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory sorting %zu pixels", n);
+        goto done;
+    }
+    radix_sort_keys(list, tmp, n);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += i == 0 || list[i] != list[i - 1];
+    keys = kmq__alloc_array(m ? m : 1, sizeof *keys);
+    weights = kmq__alloc_array(m ? m : 1, sizeof *weights);
+    if (!keys || !weights) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colour counts", m);
+        goto done;
+    }
+    /* Runs compacted to the front of the list, which is read ahead of it. */
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || list[i] != list[i - 1]) {
+            list[j] = list[i];
+            weights[j++] = 1;
+        } else {
+            weights[j - 1]++;
+        }
+    }
+    for (size_t i = 0; i < m; i++) {
+        keys[i] = key_of_code(list[i]);
+        bucket[(list[i] >> BUCKET_SHIFT) + 1]++;
+    }
+    for (size_t b = 0; b < BUCKETS; b++)
+        bucket[b + 1] += bucket[b];
+    uint32_t *shrunk = kmq__realloc(list, m ? m : 1, sizeof *list);
+    h->list = shrunk ? shrunk : list; /* a failed shrink keeps the longer block */
+    h->list_len = h->list_cap = m;
+    kmq__free(h->keys);
+    h->keys = keys;
+    h->nkeys = h->keys_cap = m;
+    h->weights = weights;
+    h->bucket = bucket;
+    keys = NULL;
+    weights = NULL;
+    bucket = NULL;
+    h->finished = true;
+done:
+    kmq__free(tmp);
+    kmq__free(bucket);
+    kmq__free(keys);
+    kmq__free(weights);
+    return st;
+}
+
+/* List mode, finished: the index of Morton code `code`, or UINT32_MAX. */
+static inline uint32_t list_index(const kmq_hist *h, uint32_t code)
+{
+    const uint32_t *codes = h->list;
+    uint32_t lo = h->bucket[code >> BUCKET_SHIFT], end = h->bucket[(code >> BUCKET_SHIFT) + 1];
+    uint32_t hi = end;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (codes[mid] < code)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < end && codes[lo] == code ? lo : UINT32_MAX;
+}
+
 kmq_status kmq_hist_finish(kmq_hist *h, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
@@ -312,6 +486,8 @@ kmq_status kmq_hist_finish(kmq_hist *h, kmq_err *err)
     if (h->broken)
         return kmq_err_set(err, KMQ_E_ARG,
                            "histogram is incomplete after a failed allocation; free it");
+    if (!h->table)
+        return finish_list(h, err);
     size_t n = h->nkeys;
     uint32_t *table = h->table;
     uint32_t *keys = h->keys;
@@ -384,6 +560,8 @@ uint32_t kmq_hist_index(const kmq_hist *h, uint32_t key)
 {
     if (!h->finished || key > KEY_MASK)
         return UINT32_MAX;
+    if (!h->table)
+        return list_index(h, code_of_key(key));
     return h->table[code_of_key(key)] - 1u; /* absent: 0 - 1 wraps to UINT32_MAX */
 }
 
@@ -393,6 +571,14 @@ bool kmq_hist_index_rgb(const kmq_hist *h, const uint8_t *rgb, size_t npix, uint
         return false;
     const uint32_t *table = h->table;
     uint32_t missing = 0;
+    if (!table) {
+        for (size_t i = 0; i < npix; i++) {
+            const uint8_t *px = rgb + 3 * i;
+            out[i] = list_index(h, code_of_rgb(px[0], px[1], px[2]));
+            missing |= out[i] == UINT32_MAX;
+        }
+        return missing == 0;
+    }
     for (size_t i = 0; i < npix; i++) {
         const uint8_t *px = rgb + 3 * i;
         uint32_t slot = table[code_of_rgb(px[0], px[1], px[2])]; /* index + 1; 0: absent */

@@ -6,7 +6,9 @@
  * keeps colours that are close in RGB close in the list, which k-means
  * uses to prune runs of points. Memory is bounded by the
  * colour space (a 2^24-entry table, 64 MiB) plus 12 bytes per distinct colour,
- * independent of the number of pixels.
+ * independent of the number of pixels; up to 2^21 pixels it is instead 4
+ * bytes a pixel (a sorted list, 8 bytes a pixel while finishing), which
+ * spares small images the cost of faulting in the table.
  *
  * Not thread-safe: one hist belongs to one pipeline; it opens no parallel
  * region.

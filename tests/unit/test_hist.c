@@ -1,6 +1,9 @@
 /* test_hist.c — distinct-colour histogram: counts against a naive count,
  * key order, the index table, exact counts past UINT32_MAX, misuse, and an
- * allocation-failure sweep. */
+ * allocation-failure sweep. The counting tests run each case three ways:
+ * list mode throughout (the default for small inputs), the table from the
+ * start, and a list that moves to the table midway. */
+#include "hist_internal.h"
 #include "kmq/alloc_hook.h"
 #include "kmq/hist.h"
 #include "testutil.h"
@@ -71,13 +74,22 @@ static size_t naive_count(const uint8_t *rgb, size_t npix, uint32_t **keys_out,
     return n;
 }
 
-/* Builds a finished histogram from rgb, fed in rows of varying width. */
-static kmq_hist *hist_rows(const uint8_t *rgb, size_t npix)
+/* The three ways of counting: list_limit for a histogram of npix pixels. */
+enum { MODE_LIST, MODE_TABLE, MODE_SWITCH, MODES };
+static size_t limit_for(int mode, size_t npix)
+{
+    return mode == MODE_LIST ? npix : mode == MODE_TABLE ? 0 : npix / 3;
+}
+
+/* Builds a finished histogram from rgb, fed in rows of varying width,
+ * counted the way `mode` says. */
+static kmq_hist *hist_rows_mode(const uint8_t *rgb, size_t npix, int mode)
 {
     kmq_err err;
     kmq_err_clear(&err);
     kmq_hist *h = NULL;
     ck_assert_int_eq(kmq_hist_new(&h, &err), KMQ_OK);
+    kmq__hist_set_list_limit(h, limit_for(mode, npix));
     size_t done = 0, width = 1;
     while (done < npix) {
         size_t w = npix - done < width ? npix - done : width;
@@ -85,6 +97,18 @@ static kmq_hist *hist_rows(const uint8_t *rgb, size_t npix)
         done += w;
         width = width * 3 + 1; /* 1, 4, 13, ... up to large blocks */
     }
+    ck_assert_int_eq(kmq_hist_finish(h, &err), KMQ_OK);
+    return h;
+}
+
+/* As hist_rows_mode, with the histogram's own choice of mode. */
+static kmq_hist *hist_rows(const uint8_t *rgb, size_t npix)
+{
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_hist *h = NULL;
+    ck_assert_int_eq(kmq_hist_new(&h, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_hist_add_rgb(h, rgb, npix, &err), KMQ_OK);
     ck_assert_int_eq(kmq_hist_finish(h, &err), KMQ_OK);
     return h;
 }
@@ -125,13 +149,19 @@ START_TEST(counts_match_naive)
 {
     size_t npix = 200000;
     uint8_t *rgb = synthetic(npix);
+    for (int mode = 0; mode < MODES; mode++) {
+        kmq_hist *h = hist_rows_mode(rgb, npix, mode);
+        check_against_naive(h, rgb, npix);
+        const uint32_t *keys = kmq_hist_keys(h);
+        for (size_t i = 1; i < kmq_hist_size(h); i++)
+            ck_assert_uint_lt(morton_of(keys[i - 1]), morton_of(keys[i]));
+        ck_assert_uint_eq(keys[0], 0);
+        ck_assert_uint_eq(keys[kmq_hist_size(h) - 1], 0xffffff);
+        kmq_hist_free(h);
+    }
+    /* The default for 200,000 pixels is the list. */
     kmq_hist *h = hist_rows(rgb, npix);
     check_against_naive(h, rgb, npix);
-    const uint32_t *keys = kmq_hist_keys(h);
-    for (size_t i = 1; i < kmq_hist_size(h); i++)
-        ck_assert_uint_lt(morton_of(keys[i - 1]), morton_of(keys[i]));
-    ck_assert_uint_eq(keys[0], 0);
-    ck_assert_uint_eq(keys[kmq_hist_size(h) - 1], 0xffffff);
     kmq_hist_free(h);
     free(rgb);
 }
@@ -143,15 +173,18 @@ START_TEST(counts_photo)
     uint8_t *rgb = tu_png_decode_rgb(tu_photo("coffee.png"), &w, &hgt);
     ck_assert_ptr_nonnull(rgb);
     size_t npix = (size_t)w * hgt;
-    kmq_hist *h = hist_rows(rgb, npix);
-    check_against_naive(h, rgb, npix);
-    kmq_hist_free(h);
+    for (int mode = 0; mode < MODES; mode++) {
+        kmq_hist *h = hist_rows_mode(rgb, npix, mode);
+        check_against_naive(h, rgb, npix);
+        kmq_hist_free(h);
+    }
     free(rgb);
 }
 END_TEST
 
-/* More than 2^20 distinct colours: finish scans the table instead of
- * sorting the key list; the result must look the same. */
+/* More than 2^20 distinct colours: in table mode finish scans the table
+ * instead of sorting the key list; the result must look the same, and the
+ * same as the list's. */
 START_TEST(counts_many_colors)
 {
     size_t ndistinct = ((size_t)1 << 20) + 4321;
@@ -163,19 +196,20 @@ START_TEST(counts_many_colors)
         uint32_t key = (uint32_t)((i % ndistinct) * 0x9e3779u + 7u) & 0xffffffu;
         put_key(rgb + 3 * i, key);
     }
-    kmq_hist *h = hist_rows(rgb, npix);
-    ck_assert_uint_eq(kmq_hist_size(h), ndistinct);
-    check_against_naive(h, rgb, npix);
-    kmq_hist_free(h);
+    for (int mode = 0; mode < MODES; mode++) {
+        kmq_hist *h = hist_rows_mode(rgb, npix, mode);
+        ck_assert_uint_eq(kmq_hist_size(h), ndistinct);
+        check_against_naive(h, rgb, npix);
+        kmq_hist_free(h);
+    }
     free(rgb);
 }
 END_TEST
 
-START_TEST(index_table)
+/* kmq_hist_index and kmq_hist_index_rgb against the key list, over all
+ * 2^24 colours; rgb (npix pixels, the histogram's input) is altered. */
+static void check_index(const kmq_hist *h, uint8_t *rgb, size_t npix)
 {
-    size_t npix = 50000;
-    uint8_t *rgb = synthetic(npix);
-    kmq_hist *h = hist_rows(rgb, npix);
     size_t n = kmq_hist_size(h);
     const uint32_t *keys = kmq_hist_keys(h);
     for (size_t i = 0; i < n; i++)
@@ -208,8 +242,18 @@ START_TEST(index_table)
     ck_assert_uint_eq(ixs[7], UINT32_MAX);
     ck_assert_uint_ne(ixs[6], UINT32_MAX);
     free(ixs);
-    kmq_hist_free(h);
-    free(rgb);
+}
+
+START_TEST(index_table)
+{
+    size_t npix = 50000;
+    for (int mode = 0; mode < MODES; mode++) {
+        uint8_t *rgb = synthetic(npix);
+        kmq_hist *h = hist_rows_mode(rgb, npix, mode);
+        check_index(h, rgb, npix);
+        kmq_hist_free(h);
+        free(rgb);
+    }
 }
 END_TEST
 
