@@ -57,13 +57,18 @@ def main():
     ap.add_argument("--k", default="16,64,256")
     ap.add_argument("--kmq", required=True)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--skip", default="", help="comma list of method names to skip")
+    ap.add_argument("--skip", default="",
+                    help="comma list of methods to skip: sklearn1, sklearn10, opencv, faiss, "
+                         "pngquant, ImageMagick, vips; NAME@K skips it for that k only")
     ap.add_argument("--seeds", type=int, default=1,
                     help="run the best-of-10 rows (scikit-learn n_init=10, kmq restarts=10) with "
                          "seeds 0..N-1 (random_state, --seed) and report the median time and mse")
     ap.add_argument("--out", required=True, help="JSON file to append results to")
     a = ap.parse_args()
-    skip = set(filter(None, a.skip.split(",")))
+    skip_list = set(filter(None, a.skip.split(",")))
+
+    def skipped(name, k):
+        return name in skip_list or f"{name}@{k}" in skip_list
     img = load(a.png)
     X = img.reshape(-1, 3).astype(np.float64)
     npix = len(X)
@@ -87,7 +92,7 @@ def main():
             from sklearn.cluster import KMeans
             for n_init in (1, 10):
                 name = f"sklearn lloyd n_init={n_init}"
-                if name in skip or f"sklearn{n_init}" in skip:
+                if skipped(name, k) or skipped(f"sklearn{n_init}", k):
                     continue
                 times, mses = [], []
                 for seed in range(a.seeds if n_init == 10 else 1):
@@ -103,7 +108,7 @@ def main():
                 add(name, k, median(times), median(mses), seeds_note(mses), mses)
         except ImportError:
             print("  (scikit-learn not installed: run.sh --install)")
-        if "opencv" not in skip:
+        if not skipped("opencv", k):
             try:
                 import cv2
                 cv2.setNumThreads(a.threads)
@@ -116,7 +121,7 @@ def main():
                     mse_labels(X, cen.astype(np.float64), lab.ravel()))
             except ImportError:
                 print("  (OpenCV not installed: run.sh --install)")
-        if "faiss" not in skip:
+        if not skipped("faiss", k):
             try:
                 import faiss
                 faiss.omp_set_num_threads(a.threads)
@@ -144,7 +149,7 @@ def main():
             tools.append(("vips palette save (dither=0)", lambda o: [
                 "vips", "copy", a.png, f"{o}[palette,bitdepth={bits},dither=0]"]))
         for name, cmd in tools:
-            if name.split()[0] in skip:
+            if skipped(name.split()[0], k):
                 continue
             o = os.path.join(tmp, f"out-{k}.png")
             try:
