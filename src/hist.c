@@ -15,8 +15,9 @@
  * (it is faulted in and zeroed 2 MiB at a time, and a photo's colours
  * reach nearly all of it), more than sorting a few million codes. The
  * first pixel beyond the limit moves the list into the table, and from
- * then on the table counts. Either way the result is the same keys,
- * weights and indexes (the tests build both).
+ * then on the table counts; a caller that knows the image is larger says
+ * so (kmq_hist_expect) and the table counts from the start. Either way the
+ * result is the same keys, weights and indexes (the tests build all three).
  *
  * Counting: a dense table of 2^24 uint32 counts indexed by Morton code,
  * allocated zeroed and advised to use transparent huge pages where the
@@ -281,6 +282,13 @@ static kmq_status list_add_rgb(kmq_hist *h, const uint8_t *rgb, size_t npix, kmq
     h->list_len = need;
     h->pixels += npix;
     return KMQ_OK;
+}
+
+kmq_status kmq_hist_expect(kmq_hist *h, uint64_t pixels, kmq_err *err)
+{
+    if (h->table || h->finished || h->pixels > 0 || pixels <= h->list_limit)
+        return KMQ_OK;
+    return move_list_to_table(h, err);
 }
 
 kmq_status kmq_hist_add_rgb(kmq_hist *h, const uint8_t *rgb, size_t npix, kmq_err *err)

@@ -624,6 +624,8 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     double t_hist = kmq_par_now_s();
     st = kmq_hist_new(&w.hist, err);
     if (st == KMQ_OK)
+        st = kmq_hist_expect(w.hist, (uint64_t)info->width * info->height, err);
+    if (st == KMQ_OK)
         st = kmq_preview_new(info->width, info->height, KMQ_PREVIEW_SIDE, &w.preview, err);
     if (st == KMQ_OK)
         st = histogram_pass(&w, opts, err);

@@ -30,6 +30,13 @@ typedef struct kmq_hist kmq_hist;
 /* Creates an empty histogram. Returns KMQ_OK or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_hist_new(kmq_hist **out, kmq_err *err);
 
+/* Tells h how many pixels will be added in all, where that is known (an
+ * image's width x height). Above 2^21 the table counts from the start
+ * instead of the first 2^21 pixels being listed and then moved into it.
+ * Only before the first pixel; a wrong figure costs only speed or memory.
+ * Returns KMQ_OK or KMQ_E_NOMEM (the histogram is then unchanged). */
+KMQ_MUST_CHECK kmq_status kmq_hist_expect(kmq_hist *h, uint64_t pixels, kmq_err *err);
+
 /* Frees h; NULL is a no-op. */
 void kmq_hist_free(kmq_hist *h);
 

@@ -125,7 +125,9 @@ static bool load_hist(const char *path, kmq_hist **out, uint64_t *pixels, uint32
         kmq_err_set(&err, KMQ_E_NOMEM, "out of memory for a strip of %u pixels", info->width);
         goto done;
     }
-    if (kmq_hist_new(&hist, &err) != KMQ_OK || kmq_image_rewind(img, &err) != KMQ_OK)
+    if (kmq_hist_new(&hist, &err) != KMQ_OK ||
+        kmq_hist_expect(hist, (uint64_t)info->width * info->height, &err) != KMQ_OK ||
+        kmq_image_rewind(img, &err) != KMQ_OK)
         goto done;
     for (;;) {
         uint32_t rows = 0;
