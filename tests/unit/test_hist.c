@@ -101,18 +101,6 @@ static kmq_hist *hist_rows_mode(const uint8_t *rgb, size_t npix, int mode)
     return h;
 }
 
-/* As hist_rows_mode, with the histogram's own choice of mode. */
-static kmq_hist *hist_rows(const uint8_t *rgb, size_t npix)
-{
-    kmq_err err;
-    kmq_err_clear(&err);
-    kmq_hist *h = NULL;
-    ck_assert_int_eq(kmq_hist_new(&h, &err), KMQ_OK);
-    ck_assert_int_eq(kmq_hist_add_rgb(h, rgb, npix, &err), KMQ_OK);
-    ck_assert_int_eq(kmq_hist_finish(h, &err), KMQ_OK);
-    return h;
-}
-
 static void check_against_naive(const kmq_hist *h, const uint8_t *rgb, size_t npix)
 {
     uint32_t *keys;
@@ -162,7 +150,7 @@ START_TEST(counts_match_naive)
     /* The default for 200,000 pixels is the list; announcing more than
      * 2^21 pixels (a wrong figure here) makes it the table; both count the
      * same. */
-    kmq_hist *h = hist_rows(rgb, npix);
+    kmq_hist *h = tu_hist_of(rgb, npix); /* the histogram's own choice */
     check_against_naive(h, rgb, npix);
     kmq_hist_free(h);
     kmq_err err;

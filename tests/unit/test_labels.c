@@ -11,17 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static kmq_hist *hist_of(const uint8_t *rgb, size_t npix)
-{
-    kmq_err err;
-    kmq_err_clear(&err);
-    kmq_hist *h = NULL;
-    ck_assert_int_eq(kmq_hist_new(&h, &err), KMQ_OK);
-    ck_assert_int_eq(kmq_hist_add_rgb(h, rgb, npix, &err), KMQ_OK);
-    ck_assert_int_eq(kmq_hist_finish(h, &err), KMQ_OK);
-    return h;
-}
-
 /* Nearest of k centres, lowest index on ties: independent of kmq. */
 static uint8_t nearest(const uint8_t *px, const double *c, size_t k)
 {
@@ -43,7 +32,7 @@ START_TEST(map_rows_match_assign)
     uint32_t width, height;
     uint8_t *rgb = tu_png_decode_rgb(tu_photo("coffee.png"), &width, &height);
     ck_assert_ptr_nonnull(rgb);
-    kmq_hist *h = hist_of(rgb, (size_t)width * height);
+    kmq_hist *h = tu_hist_of(rgb, (size_t)width * height);
     kmq_points pts = {kmq_hist_size(h), kmq_hist_keys(h), kmq_hist_weights(h)};
     static const size_t ks[3] = {3, 8, 256};
     kmq_err err;
@@ -97,7 +86,7 @@ END_TEST
 START_TEST(unknown_colour_is_internal_error)
 {
     uint8_t rgb[9] = {1, 2, 3, 4, 5, 6, 1, 2, 3};
-    kmq_hist *h = hist_of(rgb, 3);
+    kmq_hist *h = tu_hist_of(rgb, 3);
     kmq_err err;
     kmq_err_clear(&err);
     kmq_labels *lab = NULL;
@@ -139,7 +128,7 @@ END_TEST
 START_TEST(alloc_failure_sweep)
 {
     uint8_t rgb[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3};
-    kmq_hist *h = hist_of(rgb, 4);
+    kmq_hist *h = tu_hist_of(rgb, 4);
     int failures = 0;
     for (long nth = 0;; nth++) {
         kmq_err err;

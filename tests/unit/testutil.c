@@ -8,6 +8,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+kmq_hist *tu_hist_of(const uint8_t *rgb, size_t npix)
+{
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_hist *h = NULL;
+    ck_assert_int_eq(kmq_hist_new(&h, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_hist_add_rgb(h, rgb, npix, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_hist_finish(h, &err), KMQ_OK);
+    return h;
+}
+
 void tu_rm_rf(const char *path)
 {
     char cmd[4096];

@@ -2,6 +2,8 @@
 #ifndef KMQ_TESTUTIL_H
 #define KMQ_TESTUTIL_H
 
+#include "kmq/hist.h"
+
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,10 @@ unsigned char *tu_read_file(const char *path, size_t *len);
 /* Decodes an 8-bit PNG with libpng's simplified API to RGB (3 bytes a
  * pixel), independent of kmq and libvips. Returns malloc'd pixels or NULL. */
 uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height);
+
+/* A finished histogram of npix interleaved RGB pixels (fails the test on
+ * any error). Free with kmq_hist_free. */
+kmq_hist *tu_hist_of(const uint8_t *rgb, size_t npix);
 
 /* The same with PNG_FORMAT_RGBA (4 bytes a pixel, straight alpha). */
 uint8_t *tu_png_decode_rgba(const char *path, uint32_t *width, uint32_t *height);
