@@ -66,8 +66,8 @@
 /* Buckets of the sorted codes in list mode: by code >> BUCKET_SHIFT. */
 #define BUCKET_SHIFT 8
 #define BUCKETS      ((size_t)1 << (24 - BUCKET_SHIFT))
-#define RADIX_BITS 12
-#define RADIX_SIZE ((size_t)1 << RADIX_BITS)
+#define RADIX_BITS   12
+#define RADIX_SIZE   ((size_t)1 << RADIX_BITS)
 
 typedef struct carry {
     uint32_t code;
@@ -117,7 +117,7 @@ struct kmq_hist {
     size_t list_cap;
     size_t list_limit; /* pixels list mode takes before moving to the table */
     uint32_t *bucket;  /* list mode, finished: BUCKETS + 1 starts into list by code >> 8 */
-    uint32_t *keys;  /* counting: codes by first occurrence; finished: keys in code order */
+    uint32_t *keys;    /* counting: codes by first occurrence; finished: keys in code order */
     size_t nkeys;
     size_t keys_cap;
     uint64_t *weights; /* finished: count per key, parallel to keys */
@@ -268,7 +268,7 @@ static kmq_status list_add_rgb(kmq_hist *h, const uint8_t *rgb, size_t npix, kmq
         size_t cap = h->list_cap ? 2 * h->list_cap : ADD_BLOCK;
         if (cap < need)
             cap = need;
-        if (cap > h->list_limit && need <= h->list_limit)
+        if (cap > h->list_limit) /* need <= list_limit: the caller checked */
             cap = h->list_limit;
         uint32_t *list = kmq__realloc(h->list, cap, sizeof *list);
         if (!list)

@@ -145,7 +145,7 @@ typedef struct lloyd_ws {
     uint8_t *plab;     /* n: label of each point */
     double *ub;        /* n: upper bound on the distance to its centre */
     double *lb;        /* n: lower bound on the distance to any other centre */
-    double *sec;       /* slots * 2 * KMQ_CHUNK: the float32 buffers of the first pass */
+    double *sec;       /* slots * KMQ_CHUNK: the two float32 buffers of the first pass */
     double *cc;        /* k * k: row a = distances from centre a to the others, ascending */
     uint8_t *ord;      /* k * k: row a = the centre each cc entry belongs to */
     double *half;      /* k: half the distance to the nearest other centre */
@@ -689,7 +689,7 @@ static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, b
          * which is below every other exact distance (nearest_f32_chunk's
          * error bound). Close calls are rescanned in double. */
         const float *d1, *d2;
-        float *fbuf = (float *)(ws->sec + (size_t)slot * 2 * KMQ_CHUNK);
+        float *fbuf = (float *)(ws->sec + (size_t)slot * KMQ_CHUNK);
         nearest_f32_chunk(p, lo, m, ws->cen_f32, k, fbuf, lab, &d1, &d2);
         const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
         evals = (uint64_t)m * k;
@@ -1172,7 +1172,7 @@ static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq__pts *p, size_t k, int 
         ws->plab = kmq__alloc(p->n);
         ws->ub = kmq__alloc_array(p->n, sizeof *ws->ub);
         ws->lb = kmq__alloc_array(p->n, sizeof *ws->lb);
-        ws->sec = kmq__alloc_array((size_t)slots, 2 * KMQ_CHUNK * sizeof *ws->sec);
+        ws->sec = kmq__alloc_array((size_t)slots, KMQ_CHUNK * sizeof *ws->sec);
         ws->cc = kmq__alloc_array(k, k * sizeof *ws->cc);
         ws->ord = kmq__alloc_array(k, k);
         ws->half = kmq__alloc_array(k, sizeof *ws->half);
