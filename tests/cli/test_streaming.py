@@ -163,10 +163,13 @@ class MemoryBound(unittest.TestCase):
         self.assertLess(big, small * 1.05 + 4 * 1024,
                         f"streamed peak grew from {small} KiB to {big} KiB")
         # The measurement can see growth: the 15.4 MP image decoded whole
-        # (44 MiB of pixels) must show it.
+        # (44 MiB of pixels) must show it. Seen: 38-42 MiB more than the
+        # streamed run, whose own peak moves by up to 4 MiB between runs (the
+        # colour table's huge pages), so the bar sits at 30 MiB: still far
+        # above the growth the streamed check above allows.
         whole = peak_rss_kib(args("big"), dict(os.environ, KMQ_IMAGE_MODE="whole"))
         print(f"peak RSS whole: 15.4 MP {whole / 1024:.1f} MiB")
-        self.assertGreater(whole, big + 35 * 1024)
+        self.assertGreater(whole, big + 30 * 1024)
 
 
 class TooLarge(unittest.TestCase):
