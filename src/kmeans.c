@@ -72,20 +72,22 @@
  * the lowest inertia wins (ties: lowest r). k >= n distinct points is
  * trivial: the points themselves are the centres (inertia 0, iterations 0).
  *
- * Threading — one kernel, two drivers (STYLE §4.5). The kernel works on one
- * chunk of KMQ_CHUNK points: nearest_chunk finds the nearest centres,
- * accumulate_chunk adds the integer sums into one per-thread slot (padded
- * to a cache line) and returns the chunk's inertia, stored in one double per
- * chunk. The chunk-parallel driver (assign_pass given a kmq_par) runs chunks
- * on par->threads threads; the serial driver (given NULL) runs them in order
- * and is what each thread uses when restarts run in parallel. Pruned
- * passes use the same drivers with bounds_chunk as the kernel; the
- * per-point bounds are written only by the chunk that owns the point. Either way the
- * integer slots are added up after the region and the chunk doubles are
- * folded in chunk order, so results are the same bits for any thread count
- * and without OpenMP. kmq_kmeans_fit picks restart-parallel when there are
- * few points (n < 4 * KMQ_CHUNK, so chunks cannot feed the threads) and
- * chunk-parallel otherwise. All scratch is allocated before any region.
+ * Threading — one kernel, two drivers (STYLE §4.5). The kernel works on a
+ * run of points: one chunk of KMQ_CHUNK points in passes that sum the
+ * inertia, a quarter chunk in the others (pass_unit): nearest_chunk finds
+ * the nearest centres, accumulate_chunk adds the integer sums into one
+ * per-thread slot (padded to a cache line) and returns the chunk's inertia,
+ * stored in one double per chunk. The chunk-parallel driver (assign_pass
+ * given a kmq_par) runs chunks on par->threads threads; the serial driver
+ * (given NULL) runs them in order and is what each thread uses when restarts
+ * run in parallel. Pruned passes use the same drivers with bounds_chunk as
+ * the kernel; the per-point bounds are written only by the unit that owns
+ * the point. Either way the integer slots are added up after the region and
+ * the chunk doubles are folded in chunk order, so results are the same bits
+ * for any thread count and without OpenMP. kmq_kmeans_fit picks
+ * restart-parallel when there are few points (n < FEW_POINTS, so chunks
+ * cannot feed the threads) and chunk-parallel otherwise. All scratch is
+ * allocated before any region.
  */
 #include "kmq/kmeans.h"
 
@@ -550,10 +552,10 @@ KMQ__VEC_CLONES static void flag_todo(const float *restrict d1, const float *res
 /* assign_chunk through the float32 kernel: the same labels (see
  * nearest_f32_chunk; close calls are rescanned in double) and, when the
  * inertia is wanted (`final`), the same double distance to the winner. */
-static void assign_f32_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws,
-                             int slot, uint8_t *labels, bool final)
+static void assign_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const double *cen,
+                             lloyd_ws *ws, int slot, uint8_t *labels, bool final)
 {
-    size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch), k = ws->k;
+    const size_t k = ws->k;
     double *best = ws->best + (size_t)slot * 3 * KMQ_CHUNK;
     uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
     uint64_t *sums = ws->sums + (size_t)slot * ws->stride;
@@ -574,8 +576,10 @@ static void assign_f32_chunk(const kmq__pts *p, size_t ch, const double *cen, ll
             for (size_t i = 0; i < m; i++)
                 dist[i] = dist2(r[i], g[i], b[i], cen + 3 * (size_t)lab[i]);
         }
-        ws->chunk_inertia[ch] =
+        double inertia =
             accumulate_chunk(p, lo, m, dist, lab, sums, labels, ws->acc_lab, ws->counted);
+        if (final)
+            ws->chunk_inertia[lo / KMQ_CHUNK] = inertia;
         sums[4 * k] += evals;
         return;
     }
@@ -605,7 +609,6 @@ static void assign_f32_chunk(const kmq__pts *p, size_t ch, const double *cen, ll
             }
         }
     }
-    ws->chunk_inertia[ch] = 0.0;
     sums[4 * k] += evals;
 }
 
@@ -670,10 +673,10 @@ static uint32_t scan_point(float x, float y, float z, const double *cen, size_t 
  * bounds moved by the centre drifts; a point is rescanned only when they
  * cannot prove its label. `final`: also the exact squared distance of every
  * point to its centre, for the inertia. */
-static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, bool final,
+static void bounds_chunk(const kmq__pts *p, size_t lo, size_t m, lloyd_ws *ws, int slot, bool final,
                          uint8_t *labels)
 {
-    const size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch), k = ws->k;
+    const size_t k = ws->k;
     const double *cen = ws->cur;
     double *best = ws->best + (size_t)slot * 3 * KMQ_CHUNK;
     uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
@@ -779,12 +782,13 @@ static void bounds_chunk(const kmq__pts *p, size_t ch, lloyd_ws *ws, int slot, b
                 prev[i] = (uint8_t)a;
             }
         }
-        ws->chunk_inertia[ch] = 0.0;
         sums[4 * k] += evals;
         return;
     }
-    ws->chunk_inertia[ch] = accumulate_chunk(p, lo, m, final ? dist : NULL, lab, sums, labels,
-                                             ws->acc_lab, ws->counted);
+    double inertia = accumulate_chunk(p, lo, m, final ? dist : NULL, lab, sums, labels, ws->acc_lab,
+                                      ws->counted);
+    if (final)
+        ws->chunk_inertia[lo / KMQ_CHUNK] = inertia;
     sums[4 * k] += evals;
 }
 
@@ -835,15 +839,37 @@ typedef enum pass_mode {
     PASS_FINAL      /* pruned, with the inertia: the last pass of a run */
 } pass_mode;
 
-static void pass_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws, int slot,
-                       uint8_t *labels, pass_mode mode)
+/* Passes that sum the inertia (a double per chunk, folded in chunk order)
+ * work in whole chunks. The others only add integers and write per-point
+ * bounds, which no split of the points can change, so they hand out
+ * quarter chunks: finer pieces keep many threads busy to the end of a pass
+ * (a 16 MP photo has about 90 chunks; over 16 threads the last round of
+ * whole chunks leaves a sixth of them idle, and pruned chunks differ in
+ * cost besides). */
+#define PASS_SPLIT 4
+
+static bool pass_sums_inertia(pass_mode mode)
 {
+    return mode == PASS_PLAIN || mode == PASS_F32_FINAL || mode == PASS_FINAL;
+}
+
+static size_t pass_unit(pass_mode mode)
+{
+    return pass_sums_inertia(mode) ? KMQ_CHUNK : KMQ_CHUNK / PASS_SPLIT;
+}
+
+/* Kernel of assign_pass: points [u * unit, (u + 1) * unit) of the pass. */
+static void pass_unit_run(const kmq__pts *p, size_t u, const double *cen, lloyd_ws *ws, int slot,
+                          uint8_t *labels, pass_mode mode)
+{
+    const size_t unit = pass_unit(mode), lo = u * unit;
+    const size_t m = p->n - lo < unit ? p->n - lo : unit;
     if (mode == PASS_PLAIN)
-        assign_chunk(p, ch, cen, ws, slot, labels);
+        assign_chunk(p, u, cen, ws, slot, labels);
     else if (mode == PASS_F32 || mode == PASS_F32_FINAL)
-        assign_f32_chunk(p, ch, cen, ws, slot, labels, mode == PASS_F32_FINAL);
+        assign_f32_chunk(p, lo, m, cen, ws, slot, labels, mode == PASS_F32_FINAL);
     else
-        bounds_chunk(p, ch, ws, slot, mode == PASS_FINAL, labels);
+        bounds_chunk(p, lo, m, ws, slot, mode == PASS_FINAL, labels);
 }
 
 /* One assignment of all points to `cen` (pruned modes: cen == ws->cur):
@@ -857,29 +883,30 @@ static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par
 {
     const size_t k = ws->k;
     const size_t nsum = 4 * k + 1; /* 4 sums per cluster + the evaluation count */
+    const size_t units = (p->n + pass_unit(mode) - 1) / pass_unit(mode);
     int used = 1;
     if (mode == PASS_F32 || mode == PASS_F32_FINAL)
         for (size_t j = 0; j < 3 * k; j++)
             ws->cen_f32[j] = (float)cen[j];
-    if (par && par->threads > 1 && p->chunks > 1) {
+    if (par && par->threads > 1 && units > 1) {
         assert(ws->slots >= par->threads);
         used = par->threads;
         memset(ws->sums, 0, (size_t)used * ws->stride * sizeof *ws->sums);
 #ifdef _OPENMP
-#pragma omp parallel num_threads(par->threads) default(none) shared(p, cen, ws, labels, mode)
+#pragma omp parallel num_threads(par->threads) default(none) shared(p, cen, ws, labels, mode, units)
 #endif
         {
             int slot = kmq_par_thread_num();
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-            for (size_t ch = 0; ch < p->chunks; ch++)
-                pass_chunk(p, ch, cen, ws, slot, labels, mode);
+            for (size_t u = 0; u < units; u++)
+                pass_unit_run(p, u, cen, ws, slot, labels, mode);
         }
     } else {
         memset(ws->sums, 0, ws->stride * sizeof *ws->sums);
-        for (size_t ch = 0; ch < p->chunks; ch++)
-            pass_chunk(p, ch, cen, ws, 0, labels, mode);
+        for (size_t u = 0; u < units; u++)
+            pass_unit_run(p, u, cen, ws, 0, labels, mode);
     }
     /* Integer slots (sums, or changes of the sums once counted): any order
      * gives the same totals. */
@@ -895,8 +922,9 @@ static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par
     ws->evals += ws->tot[4 * k];
     /* Doubles: chunk order, whatever thread ran which chunk. */
     double inertia = 0.0;
-    for (size_t ch = 0; ch < p->chunks; ch++)
-        inertia += ws->chunk_inertia[ch];
+    if (pass_sums_inertia(mode))
+        for (size_t ch = 0; ch < p->chunks; ch++)
+            inertia += ws->chunk_inertia[ch];
     ws->inertia = inertia;
 }
 

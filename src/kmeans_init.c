@@ -46,13 +46,17 @@
  * probability proportional to the weight among the points not yet drawn;
  * all in uint64, serial (O(k * (chunks + KMQ_CHUNK))).
  *
- * Threading: update_pass and trial_pass are the drivers of the two O(n)
- * passes per centre. Given a kmq_par they run chunks in parallel, given
- * NULL serially; both call the same kernels (update_chunk, trial_chunk),
- * write one double per chunk (and per trial) and fold them serially in
- * chunk order, so the centres are the same bits for any thread count. The
- * random draws happen serially between passes, in a fixed order, from the
- * run's own stream kmq_rng_init(seed, k, restart).
+ * Threading: init_pass drives both O(n) passes per centre (D^2 against
+ * the new centre; the candidates' potentials). Given a kmq_par it runs
+ * groups of INIT_GROUP blocks in parallel, given NULL serially; either way
+ * the same kernels (update_group, trial_group) write one sum per block,
+ * and fold_chunk folds those in block order into one per chunk. The chunk
+ * sums are folded serially in chunk order, so the centres are the same
+ * bits for any thread count. Groups are finer than chunks because pruning
+ * concentrates a candidate's work in the few chunks near it in colour
+ * space (Morton order). The random draws happen serially between passes,
+ * in a fixed order, from the run's own stream kmq_rng_init(seed, k,
+ * restart).
  */
 #include "kmq/kmeans.h"
 
@@ -63,6 +67,9 @@
 #include <assert.h>
 #include <stdbool.h>
 #include <string.h>
+
+/* Blocks per work unit of init_pass (1,024 points). */
+#define INIT_GROUP ((size_t)4)
 
 /* 2 + floor(ln k), without libm: the thresholds are ceil(e^1 .. e^5). */
 static size_t trials_for(size_t k)
@@ -190,46 +197,46 @@ static size_t chunk_blocks_end(const kmq__pts *p, size_t ch)
     return (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
 }
 
-/* Kernel: D^2 of chunk ch against centre number cj (at c), block by block;
- * blocks the centre cannot reach keep their sums (see "Pruning"). Sets the
- * chunk's sum: its block sums folded in block order. */
-static void update_one(const kmq__pts *p, size_t ch, const double *c, size_t cj, kmq__init_ws *ws)
+/* The blocks of group g: [g * INIT_GROUP, *end). */
+static size_t group_blocks_end(const kmq__pts *p, size_t g)
 {
-    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
+    size_t hi = (g + 1) * INIT_GROUP;
+    return hi < p->blocks ? hi : p->blocks;
+}
+
+/* Kernel: D^2 of group g's blocks against centre number cj (at c); blocks
+ * the centre cannot reach keep their sums (see "Pruning"). */
+static void update_group(const kmq__pts *p, size_t g, const double *c, size_t cj, kmq__init_ws *ws)
+{
+    const size_t b1 = group_blocks_end(p, g);
     uint64_t evals = 0;
-    double s = 0.0;
-    for (size_t blk = b0; blk < b1; blk++) {
+    for (size_t blk = g * INIT_GROUP; blk < b1; blk++) {
         if (cj == 0 || !ws->prune || box_dist2(p, blk, c) < ws->block_max[blk]) {
             size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
             ws->block_sum[blk] = update_block(p, lo, hi, c, cj == 0, ws->d2, &ws->block_max[blk]);
             evals += hi - lo;
         }
-        s += ws->block_sum[blk];
     }
-    ws->chunk_sum[ch] = s;
-    ws->chunk_evals[ch] += evals;
+    ws->group_evals[g] += evals;
 }
 
-/* Kernel: the candidates' potentials over chunk ch, block by block, folded
- * in block order into ws->chunk_pot; candidates that cannot reach a block
- * take its current sum, which is that same sum. */
-static void trial_one(const kmq__pts *p, size_t ch, const double *cand, size_t ntrials,
-                      kmq__init_ws *ws)
+/* Kernel: the candidates' potentials over each block of group g, into
+ * ws->block_pot; candidates that cannot reach a block take its current
+ * sum, which is that same sum. */
+static void trial_group(const kmq__pts *p, size_t g, const double *cand, size_t ntrials,
+                        kmq__init_ws *ws)
 {
-    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
-    double pot[KMQ__MAX_TRIALS], part[KMQ__MAX_TRIALS];
+    const size_t b1 = group_blocks_end(p, g);
     size_t live[KMQ__MAX_TRIALS];
     uint64_t evals = 0;
-    for (size_t t = 0; t < ntrials; t++)
-        pot[t] = 0.0;
-    for (size_t blk = b0; blk < b1; blk++) {
-        const double bsum = ws->block_sum[blk];
+    for (size_t blk = g * INIT_GROUP; blk < b1; blk++) {
+        double *part = ws->block_pot + blk * KMQ__MAX_TRIALS;
         size_t nl = 0;
         for (size_t t = 0; t < ntrials; t++) {
             if (!ws->prune || box_dist2(p, blk, cand + 3 * t) < ws->block_max[blk])
                 live[nl++] = t;
             else
-                part[t] = bsum;
+                part[t] = ws->block_sum[blk];
         }
         if (nl > 0) {
             size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
@@ -239,47 +246,69 @@ static void trial_one(const kmq__pts *p, size_t ch, const double *cand, size_t n
                 part[live[q]] = out[q];
             evals += nl * (hi - lo);
         }
+    }
+    ws->group_evals[g] += evals;
+}
+
+/* Chunk ch's sums: its block sums (update) or block potentials (trial)
+ * folded in block order. */
+static void fold_chunk(const kmq__pts *p, size_t ch, size_t ntrials, kmq__init_ws *ws)
+{
+    const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
+    if (ntrials == 0) {
+        double s = 0.0;
+        for (size_t blk = b0; blk < b1; blk++)
+            s += ws->block_sum[blk];
+        ws->chunk_sum[ch] = s;
+        return;
+    }
+    double pot[KMQ__MAX_TRIALS];
+    for (size_t t = 0; t < ntrials; t++)
+        pot[t] = 0.0;
+    for (size_t blk = b0; blk < b1; blk++)
         for (size_t t = 0; t < ntrials; t++)
-            pot[t] += part[t];
-    }
+            pot[t] += ws->block_pot[blk * KMQ__MAX_TRIALS + t];
     memcpy(ws->chunk_pot + ch * KMQ__MAX_TRIALS, pot, ntrials * sizeof *pot);
-    ws->chunk_evals[ch] += evals;
 }
 
-/* Driver: D^2 against centre number cj (at c) for all chunks. Pruned chunks
- * take uneven time: dynamic schedule. */
-static void update_pass(const kmq__pts *p, const double *c, size_t cj, const kmq_par *par,
-                        kmq__init_ws *ws)
+/* Driver of one O(n) pass: for each group, D^2 against centre number cj
+ * (at c; ntrials == 0) or the potentials of the ntrials candidates `cand`;
+ * then the chunk sums. Pruned groups take uneven time: dynamic schedule,
+ * groups finer than chunks. */
+static void init_pass(const kmq__pts *p, const double *c, size_t cj, size_t ntrials,
+                      const kmq_par *par, kmq__init_ws *ws)
 {
-    const size_t chunks = p->chunks;
-    if (par && par->threads > 1 && chunks > 1) {
+    const size_t groups = (p->blocks + INIT_GROUP - 1) / INIT_GROUP, chunks = p->chunks;
+    if (par && par->threads > 1 && groups > 1) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(par->threads) default(none)              \
-    shared(p, c, cj, ws, chunks)
+#pragma omp parallel num_threads(par->threads) default(none)                                       \
+    shared(p, c, cj, ntrials, ws, groups, chunks)
 #endif
-        for (size_t ch = 0; ch < chunks; ch++)
-            update_one(p, ch, c, cj, ws);
-    } else {
-        for (size_t ch = 0; ch < chunks; ch++)
-            update_one(p, ch, c, cj, ws);
-    }
-}
-
-/* Driver: the candidates' potentials per chunk. */
-static void trial_pass(const kmq__pts *p, const double *cand, size_t ntrials, const kmq_par *par,
-                       kmq__init_ws *ws)
-{
-    const size_t chunks = p->chunks;
-    if (par && par->threads > 1 && chunks > 1) {
+        {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(par->threads) default(none)              \
-    shared(p, cand, ntrials, ws, chunks)
+#pragma omp for schedule(dynamic, 1)
 #endif
-        for (size_t ch = 0; ch < chunks; ch++)
-            trial_one(p, ch, cand, ntrials, ws);
+            for (size_t g = 0; g < groups; g++) {
+                if (ntrials == 0)
+                    update_group(p, g, c, cj, ws);
+                else
+                    trial_group(p, g, c, ntrials, ws);
+            }
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (size_t ch = 0; ch < chunks; ch++)
+                fold_chunk(p, ch, ntrials, ws);
+        }
     } else {
+        for (size_t g = 0; g < groups; g++) {
+            if (ntrials == 0)
+                update_group(p, g, c, cj, ws);
+            else
+                trial_group(p, g, c, ntrials, ws);
+        }
         for (size_t ch = 0; ch < chunks; ch++)
-            trial_one(p, ch, cand, ntrials, ws);
+            fold_chunk(p, ch, ntrials, ws);
     }
 }
 
@@ -340,10 +369,11 @@ static size_t pick_by_potential(const kmq__pts *p, const kmq__init_ws *ws, doubl
 static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_par *par,
                          kmq__init_ws *ws, double *centers)
 {
-    memset(ws->chunk_evals, 0, p->chunks * sizeof *ws->chunk_evals);
+    const size_t groups = (p->blocks + INIT_GROUP - 1) / INIT_GROUP;
+    memset(ws->group_evals, 0, groups * sizeof *ws->group_evals);
     size_t first = pick_by_weight(p, p->chunk_w, NULL, kmq_rng_below(rng, p->total_w));
     set_center(p, first, centers);
-    update_pass(p, centers, 0, par, ws);
+    init_pass(p, centers, 0, 0, par, ws);
     const size_t ntrials = trials_for(k);
     double cand[3 * KMQ__MAX_TRIALS];
     size_t cand_idx[KMQ__MAX_TRIALS];
@@ -355,7 +385,7 @@ static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_pa
             cand_idx[t] = pick_by_potential(p, ws, kmq_rng_uniform(rng) * phi);
             set_center(p, cand_idx[t], cand + 3 * t);
         }
-        trial_pass(p, cand, ntrials, par, ws);
+        init_pass(p, cand, 0, ntrials, par, ws);
         size_t best = 0;
         double best_pot = 0.0;
         for (size_t t = 0; t < ntrials; t++) {
@@ -368,11 +398,11 @@ static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_pa
             }
         }
         set_center(p, cand_idx[best], centers + 3 * c);
-        update_pass(p, centers + 3 * c, c, par, ws);
+        init_pass(p, centers + 3 * c, c, 0, par, ws);
     }
     ws->evals = 0;
-    for (size_t ch = 0; ch < p->chunks; ch++)
-        ws->evals += ws->chunk_evals[ch];
+    for (size_t g = 0; g < groups; g++)
+        ws->evals += ws->group_evals[g];
 }
 
 static void random_run(const kmq__pts *p, size_t k, kmq_rng *rng, kmq__init_ws *ws, double *centers)
@@ -416,11 +446,13 @@ kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init
         ws->d2 = kmq__alloc_array(p->n, sizeof *ws->d2);
         ws->chunk_sum = kmq__alloc_array(p->chunks, sizeof *ws->chunk_sum);
         ws->chunk_pot = kmq__alloc_array(p->chunks, KMQ__MAX_TRIALS * sizeof *ws->chunk_pot);
-        ws->chunk_evals = kmq__alloc_array(p->chunks, sizeof *ws->chunk_evals);
+        ws->group_evals =
+            kmq__alloc_array((p->blocks + INIT_GROUP - 1) / INIT_GROUP, sizeof *ws->group_evals);
+        ws->block_pot = kmq__alloc_array(p->blocks, KMQ__MAX_TRIALS * sizeof *ws->block_pot);
         ws->block_sum = kmq__alloc_array(p->blocks, sizeof *ws->block_sum);
         ws->block_max = kmq__alloc_array(p->blocks, sizeof *ws->block_max);
-        if (ws->d2 && ws->chunk_sum && ws->chunk_pot && ws->chunk_evals && ws->block_sum &&
-            ws->block_max)
+        if (ws->d2 && ws->chunk_sum && ws->chunk_pot && ws->group_evals && ws->block_pot &&
+            ws->block_sum && ws->block_max)
             return KMQ_OK;
     }
     kmq__init_ws_free(ws);
@@ -437,7 +469,8 @@ void kmq__init_ws_free(kmq__init_ws *ws)
     kmq__free(ws->taken);
     kmq__free(ws->block_sum);
     kmq__free(ws->block_max);
-    kmq__free(ws->chunk_evals);
+    kmq__free(ws->group_evals);
+    kmq__free(ws->block_pot);
     memset(ws, 0, sizeof *ws);
 }
 

@@ -90,7 +90,8 @@ typedef struct kmq__init_ws {
     double *block_sum;     /* k-means++: blocks, sum of w * d2 per block */
     double *block_max;     /* k-means++: blocks, largest d2 of the block */
     bool prune;            /* k-means++ skips blocks a centre cannot reach */
-    uint64_t *chunk_evals; /* chunks: distance evaluations of the last pass */
+    double *block_pot;     /* k-means++: blocks * KMQ__MAX_TRIALS, trial potentials per block */
+    uint64_t *group_evals; /* k-means++: per work unit (kmeans_init.c), distance evaluations */
     uint64_t evals;        /* distance evaluations of the last kmq__init_run */
 } kmq__init_ws;
 
