@@ -85,8 +85,8 @@
  * the point. Either way the integer slots are added up after the region and
  * the chunk doubles are folded in chunk order, so results are the same bits
  * for any thread count and without OpenMP. kmq_kmeans_fit picks
- * restart-parallel when there are few points (n < FEW_POINTS, so chunks
- * cannot feed the threads) and chunk-parallel otherwise. All scratch is
+ * restart-parallel when there are few points and restarts that fill the
+ * threads (kmq__restart_parallel) and chunk-parallel otherwise. All scratch is
  * allocated before any region.
  */
 #include "kmq/kmeans.h"
@@ -101,7 +101,8 @@
 #include <string.h>
 
 #define KEY_MASK ((uint32_t)0xffffff)
-/* Below this many points restarts run in parallel, each run serially. */
+/* Below this many points restarts may run in parallel, each run serially
+ * (see kmq__restart_parallel). */
 #define FEW_POINTS (32 * KMQ_CHUNK)
 /* uint64 per cache line: sum slots are padded to a multiple of this. */
 #define U64_PER_LINE (KMQ_CACHE_LINE / sizeof(uint64_t))
@@ -1245,6 +1246,28 @@ static kmq_status check_run_opts(size_t k, int max_iter, double tol, kmq_err *er
 /* The pruned passes pay an O(n) bound update plus O(k^2) centre distances
  * per iteration to save most of the n * k distances; below
  * KMQ__BOUNDS_MIN_K the vectorised brute force is faster. */
+/* Whole restarts per thread, or every restart chunk-parallel? Restarts
+ * in parallel need no synchronisation inside a run, which pays when the
+ * points are few, but R restarts on T threads take ceil(R / T) rounds and
+ * keep only R / (T ceil(R / T)) of the threads busy (10 restarts: all of 2
+ * or 5 threads, 62% of 8 or 16). A chunk-parallel pass costs a parallel
+ * region (tens of microseconds at 16 threads), so it needs enough work per
+ * thread. Measured on a 16-core machine with china.jpg (96,615 colours, 10
+ * restarts): chunk-parallel was 1.2-1.3x faster at k = 64 and 256 on 4, 8
+ * and 16 threads, and 0.7x as fast at k = 16 on 16 threads (n k / T = 97k).
+ * So restart-parallel for few points when the rounds fill >= 90% of the
+ * threads, or a pass would give each thread under a chunk of points or
+ * under 2^18 distances. */
+bool kmq__restart_parallel(size_t n, size_t k, int restarts, int threads)
+{
+    if (restarts < 2 || threads < 2 || n >= FEW_POINTS)
+        return false;
+    if (n < (size_t)threads * KMQ_CHUNK || n * k < ((size_t)threads << 18))
+        return true;
+    const int rounds = (restarts + threads - 1) / threads;
+    return 10 * restarts >= 9 * rounds * threads;
+}
+
 static bool use_bounds(kmq__algo algo, size_t k)
 {
     return algo == KMQ__ALGO_BOUNDS || (algo == KMQ__ALGO_AUTO && k >= KMQ__BOUNDS_MIN_K);
@@ -1326,7 +1349,7 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
             sizes[j] = p.w[j];
         }
     } else {
-        const bool few = p.n < FEW_POINTS && restarts > 1 && par->threads > 1;
+        const bool few = kmq__restart_parallel(p.n, k, restarts, par->threads);
         nws = few ? (par->threads < restarts ? par->threads : restarts) : 1;
         const int slots = few ? 1 : par->threads;
         lws = kmq__calloc((size_t)nws, sizeof *lws);

@@ -561,14 +561,17 @@ static void thread_invariance(const kmq_points *pts, const kmq_kmeans_opts *o)
     kmq_fit_clear(&ref);
 }
 
-/* Many points (n >= 4 * KMQ_CHUNK): restarts run one after the other,
- * chunks in parallel. All of coffee.png's colours for k = 2, 16, 64; for
- * k = 256 a five-chunk slice of them (same driver, a fifth of the work),
- * started by `random` (k-means++ at k = 256 runs on the few-points path). */
+/* Enough points to split (all of coffee.png's colours) for k = 2, 16, 64:
+ * with 2 restarts at k = 16, 2 threads run them side by side and 3 threads
+ * run each one chunk-parallel; 1 restart is chunk-parallel at every count.
+ * For k = 256 a five-chunk slice (chunk-parallel at 3 threads, a fifth of
+ * the work), started by `random`. */
 START_TEST(threads_many_points)
 {
     photo ph = load_photo("coffee.png");
-    ck_assert_uint_ge(ph.pts.n, 4 * KMQ_CHUNK);
+    ck_assert(kmq__restart_parallel(ph.pts.n, 16, 2, 2));
+    ck_assert(!kmq__restart_parallel(ph.pts.n, 16, 2, 3));
+    ck_assert(!kmq__restart_parallel(5 * KMQ_CHUNK - 123, 256, 2, 3));
     kmq_kmeans_opts o = opts_of(2, 2, 50, 1e-4, KMQ_INIT_KMEANSPP, 11);
     thread_invariance(&ph.pts, &o);
     o = opts_of(16, 2, 10, 1e-4, KMQ_INIT_KMEANSPP, 11);
@@ -587,8 +590,9 @@ START_TEST(threads_many_points)
 }
 END_TEST
 
-/* A subset under 4 * KMQ_CHUNK colours: restarts run in parallel, each one
- * serially; with 1 thread the chunk driver runs. Same bits either way. */
+/* Too few colours to give 3 or 7 threads a chunk each: restarts run in
+ * parallel, each one serially; with 1 thread the chunk driver runs. Same
+ * bits either way. */
 START_TEST(threads_few_points)
 {
     photo ph = load_photo("coffee.png");
@@ -596,6 +600,8 @@ START_TEST(threads_few_points)
     sub.n = 2 * KMQ_CHUNK + 500; /* several chunks, the last one partial */
     sub.keys += 2000;
     sub.weights += 2000;
+    for (int t = 2; t <= 7; t++)
+        ck_assert(kmq__restart_parallel(sub.n, 2, 2, t) && kmq__restart_parallel(sub.n, 256, 2, t));
     static const size_t ks[] = {2, 16, 64, 256};
     static const int restarts[] = {4, 3, 3, 2};
     static const int iters[] = {30, 20, 8, 3};
@@ -606,6 +612,28 @@ START_TEST(threads_few_points)
     kmq_kmeans_opts o = opts_of(64, 4, 8, 1e-4, KMQ_INIT_RANDOM, 22);
     thread_invariance(&sub, &o);
     free_photo(&ph);
+}
+END_TEST
+
+/* The driver rule: restarts side by side only for few points, and only
+ * when the rounds of restarts keep >= 90% of the threads busy or a
+ * chunk-parallel pass would be too small for the threads. */
+START_TEST(restart_parallel_rule)
+{
+    const size_t china = 96615, big = 362070;
+    ck_assert(kmq__restart_parallel(china, 64, 10, 2));  /* 5 rounds, all busy */
+    ck_assert(kmq__restart_parallel(china, 64, 10, 5));  /* 2 rounds, all busy */
+    ck_assert(!kmq__restart_parallel(china, 64, 10, 4)); /* 3 rounds, 10 of 12 slots */
+    ck_assert(!kmq__restart_parallel(china, 64, 10, 16));
+    ck_assert(!kmq__restart_parallel(china, 256, 10, 16));
+    ck_assert(kmq__restart_parallel(china, 16, 10, 16)); /* 97k distances a thread */
+    ck_assert(!kmq__restart_parallel(china, 16, 10, 4));
+    ck_assert(kmq__restart_parallel(china, 64, 10, 32)); /* under a chunk a thread */
+    ck_assert(!kmq__restart_parallel(china, 64, 1, 2));
+    ck_assert(!kmq__restart_parallel(china, 64, 10, 1));
+    ck_assert(!kmq__restart_parallel(big, 64, 10, 2)); /* many points */
+    ck_assert(!kmq__restart_parallel(big, 2, 10, 16));
+    ck_assert(kmq__restart_parallel(1000, 64, 3, 2));
 }
 END_TEST
 
@@ -1061,6 +1089,7 @@ int main(void)
         {"init", init_draws_distinct_points},
         {"threads_many", threads_many_points},
         {"threads_few", threads_few_points},
+        {"restart_parallel_rule", restart_parallel_rule},
         {"best_restart", best_restart_is_lowest_inertia},
         {"assign", assign_matches_brute_force},
         {"args", bad_arguments},
