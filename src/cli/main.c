@@ -111,6 +111,13 @@ int main(int argc, char **argv)
         printf("kmq %s\n", KMQ_VERSION_STRING);
         return KMQ_EXIT_OK;
     }
+    /* `kmq COMMAND --help`: the usage above covers every command's options. */
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return KMQ_EXIT_OK;
+        }
+    }
     int code;
     if (strcmp(cmd, "run") == 0)
         code = kmq_cmd_run(argc - 1, argv + 1);

@@ -129,6 +129,10 @@ class JobFileErrors(unittest.TestCase):
         self.assertEqual(kt.run("quantize", os.path.join(kt.PHOTOS, "china.jpg")).returncode, 2)
         self.assertEqual(kt.run("--version", check_code=0).stdout.strip(), "kmq 0.1.0")
         self.assertIn("usage", kt.run("--help", check_code=0).stdout)
+        for cmd in ("run", "quantize", "report", "bench", "validate"):
+            out = kt.run(cmd, "--help", check_code=0).stdout
+            self.assertIn("  " + cmd + " ", out)
+        self.assertIn("--threads-max", kt.run("bench", "-h", check_code=0).stdout)
 
 
 if __name__ == "__main__":
