@@ -197,7 +197,7 @@ static size_t chunk_blocks_end(const kmq__pts *p, size_t ch)
     return (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
 }
 
-/* The blocks of group g: [g * INIT_GROUP, *end). */
+/* One past the last block of group g (its first is g * INIT_GROUP). */
 static size_t group_blocks_end(const kmq__pts *p, size_t g)
 {
     size_t hi = (g + 1) * INIT_GROUP;
