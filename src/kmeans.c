@@ -78,7 +78,7 @@
  * the nearest centres, accumulate_chunk adds the integer sums into one
  * per-thread slot (padded to a cache line) and returns the chunk's inertia,
  * stored in one double per chunk. The chunk-parallel driver (assign_pass
- * given a kmq_par) runs chunks on par->threads threads; the serial driver
+ * given a kmq_par) runs the units on par->threads threads; the serial driver
  * (given NULL) runs them in order and is what each thread uses when restarts
  * run in parallel. Pruned passes use the same drivers with bounds_chunk as
  * the kernel; the per-point bounds are written only by the unit that owns
@@ -1243,9 +1243,6 @@ static kmq_status check_run_opts(size_t k, int max_iter, double tol, kmq_err *er
     return KMQ_OK;
 }
 
-/* The pruned passes pay an O(n) bound update plus O(k^2) centre distances
- * per iteration to save most of the n * k distances; below
- * KMQ__BOUNDS_MIN_K the vectorised brute force is faster. */
 /* Whole restarts per thread, or every restart chunk-parallel? Restarts
  * in parallel need no synchronisation inside a run, which pays when the
  * points are few, but R restarts on T threads take ceil(R / T) rounds and
@@ -1253,8 +1250,8 @@ static kmq_status check_run_opts(size_t k, int max_iter, double tol, kmq_err *er
  * or 5 threads, 62% of 8 or 16). A chunk-parallel pass costs a parallel
  * region (tens of microseconds at 16 threads), so it needs enough work per
  * thread. Measured on a 16-core machine with china.jpg (96,615 colours, 10
- * restarts): chunk-parallel was 1.2-1.3x faster at k = 64 and 256 on 4, 8
- * and 16 threads, and 0.7x as fast at k = 16 on 16 threads (n k / T = 97k).
+ * restarts): chunk-parallel was 1.07-1.31x faster at k = 64 and 256 on 4,
+ * 8 and 16 threads, and 0.7x as fast at k = 16 on 16 threads (n k / T = 97k).
  * So restart-parallel for few points when the rounds fill >= 90% of the
  * threads, or a pass would give each thread under a chunk of points or
  * under 2^18 distances. */
@@ -1268,6 +1265,9 @@ bool kmq__restart_parallel(size_t n, size_t k, int restarts, int threads)
     return 10 * restarts >= 9 * rounds * threads;
 }
 
+/* The pruned passes pay an O(n) bound update plus O(k^2) centre distances
+ * per iteration to save most of the n * k distances; below
+ * KMQ__BOUNDS_MIN_K the vectorised brute force is faster. */
 static bool use_bounds(kmq__algo algo, size_t k)
 {
     return algo == KMQ__ALGO_BOUNDS || (algo == KMQ__ALGO_AUTO && k >= KMQ__BOUNDS_MIN_K);
