@@ -9,8 +9,10 @@ labels/centres divided by the pixel count; for tools that only write an image
 squared RGB error between output and input pixels, summed over channels,
 averaged over pixels. Times: wall clock of the fit (fitters) or of the whole
 command (tools). A best of 10 random starts moves with the draws (single
-fits differ by about 1 % in mse), so --seeds N repeats the two best-of-10
-rows with N seeds each and reports medians. Writes JSON + a markdown table.
+fits differ by about 1 % in mse), so --seeds N repeats the best-of-10 rows
+with N seeds each and reports medians. --kmq-tol adds kmq best-of-10 rows at
+a tighter tol than scikit-learn's (both default to 1e-4, the same stopping
+rule). Writes JSON + a markdown table.
 """
 import argparse, glob, json, os, platform, shutil, subprocess, sys, tempfile, time
 
@@ -63,9 +65,15 @@ def main():
     ap.add_argument("--seeds", type=int, default=1,
                     help="run the best-of-10 rows (scikit-learn n_init=10, kmq restarts=10) with "
                          "seeds 0..N-1 (random_state, --seed) and report the median time and mse")
+    ap.add_argument("--kmq-tol", default="",
+                    help="comma list of tol values: for each, one more kmq restarts=10 row run "
+                         "through a job file with that tol (the default is scikit-learn's 1e-4)")
     ap.add_argument("--out", required=True, help="JSON file to append results to")
     a = ap.parse_args()
     skip_list = set(filter(None, a.skip.split(",")))
+    kmq_tols = [t.strip() for t in a.kmq_tol.split(",") if t.strip()]
+    for t in kmq_tols:
+        float(t)  # a bad value stops here, before any fit
 
     def skipped(name, k):
         return name in skip_list or f"{name}@{k}" in skip_list
@@ -159,21 +167,34 @@ def main():
                 continue
             add(name, k, dt, mse_images(img, load(o)))
         # kmq: restarts=10 fit time from the summary; restarts=1 end to end.
-        for restarts in (10, 1):
+        # tol None: `kmq quantize` (default tol); a value: `kmq run` with a
+        # job file, the only place tol is set.
+        for restarts, tol in [(10, None)] + [(10, t) for t in kmq_tols] + [(1, None)]:
             fits, mses, ends = [], [], []
             for seed in range(a.seeds if restarts == 10 else 1):
-                od = os.path.join(tmp, f"kmq-{k}-{restarts}-{seed}")
+                od = os.path.join(tmp, f"kmq-{k}-{restarts}-{tol}-{seed}")
                 shutil.rmtree(od, ignore_errors=True)
-                dt = timed([a.kmq, "quantize", a.png, "-k", str(k), "--restarts", str(restarts),
-                            "--seed", str(seed), "--threads", str(a.threads), "-o", od,
-                            "--quiet"], env)
-                summ = json.load(open(glob.glob(os.path.join(od, "*", "summary.json"))[0]))
+                if tol is None:
+                    cmd = [a.kmq, "quantize", a.png, "-k", str(k), "--restarts", str(restarts),
+                           "--seed", str(seed), "--threads", str(a.threads), "-o", od, "--quiet"]
+                else:
+                    os.makedirs(od)
+                    job = os.path.join(od, "job.ini")
+                    with open(job, "w") as f:
+                        f.write(f"[run]\noutput = out\nseed = {seed}\nthreads = {a.threads}\n"
+                                f"[defaults]\nk = {k}\nrestarts = {restarts}\ntol = {tol}\n"
+                                f"save = palette\n[job peers]\ninput = {os.path.abspath(a.png)}\n")
+                    cmd = [a.kmq, "run", job, "--quiet"]
+                dt = timed(cmd, env)
+                summ = json.load(open(glob.glob(os.path.join(od, "**", "summary.json"),
+                                                recursive=True)[0]))
                 r = summ["results"][0]
                 fits.append(r["seconds"]["fit"])
                 mses.append(r["mse"])
                 ends.append(dt)
             if restarts == 10:
-                add("kmq restarts=10 (fit)", k, median(fits), median(mses),
+                add("kmq restarts=10 (fit)" if tol is None else f"kmq restarts=10 tol={tol} (fit)",
+                    k, median(fits), median(mses),
                     f"end to end {median(ends):.3f} s" +
                     (f"; {seeds_note(mses)}" if len(mses) > 1 else ""), mses)
             else:
