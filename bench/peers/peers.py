@@ -183,7 +183,7 @@ def main():
                     with open(job, "w") as f:
                         f.write(f"[run]\noutput = out\nseed = {seed}\nthreads = {a.threads}\n"
                                 f"[defaults]\nk = {k}\nrestarts = {restarts}\ntol = {tol}\n"
-                                f"save = palette\n[job peers]\ninput = {os.path.abspath(a.png)}\n")
+                                f"save = indexed\n[job peers]\ninput = {os.path.abspath(a.png)}\n")
                     cmd = [a.kmq, "run", job, "--quiet"]
                 dt = timed(cmd, env)
                 summ = json.load(open(glob.glob(os.path.join(od, "**", "summary.json"),
