@@ -13,13 +13,13 @@
 # --seeds N   the best-of-10 rows (scikit-learn n_init=10, kmq restarts=10)
 #             with seeds 0..N-1 each, medians reported (default 1)
 # --big-k     the k list for the big photo (default: the --k list)
-# --kmq-tol   extra kmq restarts=10 rows at these tol values (default 1e-5;
-#             '' for none). Both tools default to tol = 1e-4, the same
-#             stopping rule; a tighter one is what kmq's speed buys.
 # --big-skip  methods skipped on the big photo, NAME or NAME@K (default:
 #             sklearn10, i.e. scikit-learn n_init=10, which takes hours there
 #             at k = 256; names in peers.py --help). The big photo runs with
 #             one seed whatever --seeds says.
+# --kmq-tol   extra kmq restarts=10 rows at these tol values (default 1e-5;
+#             '' for none). Both tools default to tol = 1e-4, the same
+#             stopping rule; a tighter one is what kmq's speed buys.
 #
 # Writes bench/results/peers.json and bench/results/peers.md; prints rows.
 set -euo pipefail
