@@ -10,7 +10,9 @@ squared RGB error between output and input pixels, summed over channels,
 averaged over pixels. Times: wall clock of the fit (fitters) or of the whole
 command (tools). A best of 10 random starts moves with the draws (single
 fits differ by about 1 % in mse), so --seeds N repeats the best-of-10 rows
-with N seeds each and reports medians. --kmq-tol adds kmq best-of-10 rows at
+with N seeds each (--first-seed S: seeds S..S+N-1, so that a slow row can be
+split over several runs) and reports medians; the JSON keeps each seed's
+time and mse. --kmq-tol adds kmq best-of-10 rows at
 a tighter tol than scikit-learn's (both default to 1e-4, the same stopping
 rule). Writes JSON + a markdown table.
 """
@@ -39,11 +41,11 @@ def median(values):
     return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
 
 
-def seeds_note(mses):
-    """Names the spread of a best-of-10 row run with several seeds."""
+def seeds_note(mses, seeds):
+    """Names the seeds and the spread of a best-of-10 row run with several."""
     if len(mses) < 2:
         return ""
-    return f"median of {len(mses)} seeds, mse {min(mses):.2f}..{max(mses):.2f}"
+    return f"median of seeds {seeds[0]}..{seeds[-1]}, mse {min(mses):.2f}..{max(mses):.2f}"
 
 
 def timed(cmd, env=None):
@@ -65,6 +67,8 @@ def main():
     ap.add_argument("--seeds", type=int, default=1,
                     help="run the best-of-10 rows (scikit-learn n_init=10, kmq restarts=10) with "
                          "seeds 0..N-1 (random_state, --seed) and report the median time and mse")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="the first of the --seeds seeds (default 0)")
     ap.add_argument("--kmq-tol", default="",
                     help="comma list of tol values: for each, one more kmq restarts=10 row run "
                          "through a job file with that tol (the default is scikit-learn's 1e-4)")
@@ -85,9 +89,12 @@ def main():
     rows = []
     tmp = tempfile.mkdtemp(prefix="kmq-peers.")
 
-    def add(method, k, seconds, mse, note="", mses=None):
+    best_of_10_seeds = list(range(a.first_seed, a.first_seed + a.seeds))
+
+    def add(method, k, seconds, mse, note="", mses=None, times=None, seeds=None):
         rows.append(dict(image=a.label, pixels=npix, method=method, k=k, seconds=seconds,
-                         mse=mse, note=note, mses=mses or [mse]))
+                         mse=mse, note=note, mses=mses or [mse], times=times or [seconds],
+                         seeds=seeds or [0]))
         print(f"  {a.label} k={k:<4} {method:<38} {seconds:9.3f} s  mse {mse:9.3f} {note}",
               flush=True)
 
@@ -103,7 +110,8 @@ def main():
                 if skipped(name, k) or skipped(f"sklearn{n_init}", k):
                     continue
                 times, mses = [], []
-                for seed in range(a.seeds if n_init == 10 else 1):
+                seeds = best_of_10_seeds if n_init == 10 else [0]
+                for seed in seeds:
                     km = KMeans(n_clusters=k, n_init=n_init, algorithm="lloyd", random_state=seed)
                     t = time.perf_counter()
                     if threadpool_limits:
@@ -113,7 +121,7 @@ def main():
                         km.fit(X)
                     times.append(time.perf_counter() - t)
                     mses.append(float(km.inertia_) / npix)
-                add(name, k, median(times), median(mses), seeds_note(mses), mses)
+                add(name, k, median(times), median(mses), seeds_note(mses, seeds), mses, times, seeds)
         except ImportError:
             print("  (scikit-learn not installed: run.sh --install)")
         if not skipped("opencv", k):
@@ -171,7 +179,8 @@ def main():
         # job file, the only place tol is set.
         for restarts, tol in [(10, None)] + [(10, t) for t in kmq_tols] + [(1, None)]:
             fits, mses, ends = [], [], []
-            for seed in range(a.seeds if restarts == 10 else 1):
+            seeds = best_of_10_seeds if restarts == 10 else [0]
+            for seed in seeds:
                 od = os.path.join(tmp, f"kmq-{k}-{restarts}-{tol}-{seed}")
                 shutil.rmtree(od, ignore_errors=True)
                 if tol is None:
@@ -196,7 +205,7 @@ def main():
                 add("kmq restarts=10 (fit)" if tol is None else f"kmq restarts=10 tol={tol} (fit)",
                     k, median(fits), median(mses),
                     f"end to end {median(ends):.3f} s" +
-                    (f"; {seeds_note(mses)}" if len(mses) > 1 else ""), mses)
+                    (f"; {seeds_note(mses, seeds)}" if len(mses) > 1 else ""), mses, fits, seeds)
             else:
                 add("kmq quantize restarts=1 (end to end)", k, dt, r["mse_output"],
                     f"fit mse {r['mse']:.3f}, PNG {r['files']['indexed']['bytes']} B")
