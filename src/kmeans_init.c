@@ -46,17 +46,31 @@
  * probability proportional to the weight among the points not yet drawn;
  * all in uint64, serial (O(k * (chunks + KMQ_CHUNK))).
  *
- * Threading: init_pass drives both O(n) passes per centre (D^2 against
- * the new centre; the candidates' potentials). Given a kmq_par it runs
- * groups of INIT_GROUP blocks in parallel, given NULL serially; either way
- * the same kernels (update_group, trial_group) write one sum per block,
- * and fold_chunk folds those in block order into one per chunk. The chunk
- * sums are folded serially in chunk order, so the centres are the same
- * bits for any thread count. Groups are finer than chunks because pruning
- * concentrates a candidate's work in the few chunks near it in colour
- * space (Morton order). The random draws happen serially between passes,
- * in a fixed order, from the run's own stream kmq_rng_init(seed, k,
- * restart).
+ * Deferred D^2 updates. Once centre c is chosen (the candidate t that won),
+ * every block's new sum w D^2 is already known: it is block_pot[t] of the
+ * pass that just ran (the same terms w min(D^2, |x - c|^2) in the same
+ * order, or, where c could not reach the block, its unchanged sum), and
+ * chunk_pot[t] is the new chunk sum. Only the per-point D^2 (and the
+ * block's largest D^2) lag behind. So no pass of its own updates them:
+ * each block catches up (catch_up_block, the same computation and pruning
+ * test as an eager update) at the start of the next candidates' pass, or
+ * earlier, serially, when a draw lands in it. block_upto says which blocks
+ * have. One O(n) pass per centre instead of two halves the parallel
+ * regions, whose start and join cost more than their work at 16 threads
+ * (README, "Up to 16 threads"), and the last centre's update, which
+ * nothing reads, is never made.
+ *
+ * Threading: init_pass drives the O(n) passes (D^2 against the first
+ * centre; then per centre the catch-up and the candidates' potentials).
+ * Given a kmq_par it runs groups of INIT_GROUP blocks in parallel, given
+ * NULL serially; either way the same kernels (first_group, trial_group)
+ * write one sum per block, and fold_chunk folds those in block order into
+ * one per chunk. The chunk sums are folded serially in chunk order, so the
+ * centres are the same bits for any thread count. Groups are finer than
+ * chunks because pruning concentrates a candidate's work in the few chunks
+ * near it in colour space (Morton order). The random draws happen serially
+ * between passes, in a fixed order, from the run's own stream
+ * kmq_rng_init(seed, k, restart).
  */
 #include "kmq/kmeans.h"
 
@@ -70,6 +84,9 @@
 
 /* Blocks per work unit of init_pass (1,024 points). */
 #define INIT_GROUP ((size_t)4)
+
+/* block_upto holds centre indices. */
+_Static_assert(KMQ_MAX_K - 1 <= UINT16_MAX, "centre index must fit block_upto");
 
 /* 2 + floor(ln k), without libm: the thresholds are ceil(e^1 .. e^5). */
 static size_t trials_for(size_t k)
@@ -156,33 +173,70 @@ KMQ__VEC_CLONES static double update_block(const kmq__pts *p, size_t lo, size_t 
     return s;
 }
 
-/* Kernel: for each of the ntrials candidates in `live`, sum w min(D^2,
- * |x - c|^2) over points [lo, hi) in point order, into out[q]. Each sum is a
+/* Candidates per vector of trial_lanes: one AVX2 register of doubles. */
+#define TRIAL_LANES 4
+typedef double f64x4 __attribute__((vector_size(8 * TRIAL_LANES)));
+typedef int64_t i64x4 __attribute__((vector_size(8 * TRIAL_LANES)));
+
+/* Lanes of a where a < b, else of b: exactly the values `a < b ? a : b`
+ * picks (a macro: a function returning a vector would warn about the AVX
+ * ABI). */
+#define MIN_F64(a, b) ((f64x4)(((i64x4)(a) & ((a) < (b))) | ((i64x4)(b) & ~((a) < (b)))))
+
+/* Kernel: for each of the nl candidates in `live`, sum w min(D^2, |x -
+ * c|^2) over points [lo, hi) in point order, into out[q]. Each sum is a
  * chain of dependent additions in point order (that order is what makes it
- * the same bits everywhere); running the trials side by side in one pass
- * over the points lets the chains overlap instead of waiting on each other. */
+ * the same bits everywhere), so the candidates go across the vector lanes
+ * (up to 2 * TRIAL_LANES = 8 >= KMQ__MAX_TRIALS) and the points along the
+ * loop: lane q does the scalar code's operations for candidate q, in the
+ * same order, and the chains of different candidates overlap. Unused lanes
+ * repeat candidate live[0] and are dropped. GCC's vector extension keeps
+ * the sums in registers (the SSE2 clone splits each operation in two). */
 KMQ__VEC_CLONES static void trial_block(const kmq__pts *p, size_t lo, size_t hi, const double *d2,
                                         const double *cand, const size_t *live, size_t nl,
                                         double *out)
 {
-    double s[KMQ__MAX_TRIALS], cr[KMQ__MAX_TRIALS], cg[KMQ__MAX_TRIALS], cb[KMQ__MAX_TRIALS];
-    for (size_t q = 0; q < nl; q++) {
-        s[q] = 0.0;
-        cr[q] = cand[3 * live[q]];
-        cg[q] = cand[3 * live[q] + 1];
-        cb[q] = cand[3 * live[q] + 2];
+    _Static_assert(KMQ__MAX_TRIALS <= 2 * TRIAL_LANES, "trial lanes");
+    double cx[2 * TRIAL_LANES], cy[2 * TRIAL_LANES], cz[2 * TRIAL_LANES];
+    for (size_t q = 0; q < 2 * TRIAL_LANES; q++) {
+        size_t t = live[q < nl ? q : 0];
+        cx[q] = cand[3 * t];
+        cy[q] = cand[3 * t + 1];
+        cz[q] = cand[3 * t + 2];
     }
-    for (size_t i = lo; i < hi; i++) {
-        const double wi = (double)p->w[i], di = d2[i];
-        const double x = p->r[i], y = p->g[i], z = p->b[i];
-        for (size_t q = 0; q < nl; q++) {
-            double dr = x - cr[q], dg = y - cg[q], db = z - cb[q];
-            double d = dr * dr + dg * dg + db * db;
-            s[q] += wi * (d < di ? d : di);
+    f64x4 cr0, cg0, cb0, cr1, cg1, cb1;
+    memcpy(&cr0, cx, sizeof cr0);
+    memcpy(&cg0, cy, sizeof cg0);
+    memcpy(&cb0, cz, sizeof cb0);
+    memcpy(&cr1, cx + TRIAL_LANES, sizeof cr1);
+    memcpy(&cg1, cy + TRIAL_LANES, sizeof cg1);
+    memcpy(&cb1, cz + TRIAL_LANES, sizeof cb1);
+    f64x4 s0 = {0.0, 0.0, 0.0, 0.0}, s1 = s0;
+    if (nl <= TRIAL_LANES) {
+        for (size_t i = lo; i < hi; i++) {
+            const double wi = (double)p->w[i], di = d2[i];
+            const double x = p->r[i], y = p->g[i], z = p->b[i];
+            f64x4 dr = x - cr0, dg = y - cg0, db = z - cb0;
+            f64x4 d = dr * dr + dg * dg + db * db, dv = {di, di, di, di};
+            s0 += wi * MIN_F64(d, dv);
+        }
+    } else {
+        for (size_t i = lo; i < hi; i++) {
+            const double wi = (double)p->w[i], di = d2[i];
+            const double x = p->r[i], y = p->g[i], z = p->b[i];
+            f64x4 dr0 = x - cr0, dg0 = y - cg0, db0 = z - cb0;
+            f64x4 dr1 = x - cr1, dg1 = y - cg1, db1 = z - cb1;
+            f64x4 d0 = dr0 * dr0 + dg0 * dg0 + db0 * db0;
+            f64x4 d1 = dr1 * dr1 + dg1 * dg1 + db1 * db1;
+            f64x4 dv = {di, di, di, di};
+            s0 += wi * MIN_F64(d0, dv);
+            s1 += wi * MIN_F64(d1, dv);
         }
     }
-    for (size_t q = 0; q < nl; q++)
-        out[q] = s[q];
+    double sums[2 * TRIAL_LANES];
+    memcpy(sums, &s0, sizeof s0);
+    memcpy(sums + TRIAL_LANES, &s1, sizeof s1);
+    memcpy(out, sums, nl * sizeof *out);
 }
 
 static size_t chunk_end(const kmq__pts *p, size_t ch)
@@ -204,25 +258,45 @@ static size_t group_blocks_end(const kmq__pts *p, size_t g)
     return hi < p->blocks ? hi : p->blocks;
 }
 
-/* Kernel: D^2 of group g's blocks against centre number cj (at c); blocks
- * the centre cannot reach keep their sums (see "Pruning"). */
-static void update_group(const kmq__pts *p, size_t g, const double *c, size_t cj, kmq__init_ws *ws)
+/* Kernel: D^2 of group g's blocks against the first centre c. */
+static void first_group(const kmq__pts *p, size_t g, const double *c, kmq__init_ws *ws)
 {
     const size_t b1 = group_blocks_end(p, g);
-    uint64_t evals = 0;
     for (size_t blk = g * INIT_GROUP; blk < b1; blk++) {
-        if (cj == 0 || !ws->prune || box_dist2(p, blk, c) < ws->block_max[blk]) {
-            size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
-            ws->block_sum[blk] = update_block(p, lo, hi, c, cj == 0, ws->d2, &ws->block_max[blk]);
-            evals += hi - lo;
-        }
+        size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+        ws->block_sum[blk] = update_block(p, lo, hi, c, true, ws->d2, &ws->block_max[blk]);
+        ws->block_upto[blk] = 0;
+        ws->group_evals[g] += hi - lo;
     }
-    ws->group_evals[g] += evals;
 }
 
-/* Kernel: the candidates' potentials over each block of group g, into
- * ws->block_pot; candidates that cannot reach a block take its current
- * sum, which is that same sum. */
+/* Block blk's D^2 against the pending centre, if it has not caught up
+ * yet (see "Deferred"); blocks the centre cannot reach keep their sums
+ * (see "Pruning"). */
+static void catch_up_block(const kmq__pts *p, size_t blk, kmq__init_ws *ws)
+{
+    if (ws->block_upto[blk] >= ws->pending)
+        return;
+    ws->block_upto[blk] = (uint16_t)ws->pending;
+    const double *c = ws->pending_center;
+    if (!ws->prune || box_dist2(p, blk, c) < ws->block_max[blk]) {
+        size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+        ws->block_sum[blk] = update_block(p, lo, hi, c, false, ws->d2, &ws->block_max[blk]);
+        ws->group_evals[blk / INIT_GROUP] += hi - lo;
+    }
+}
+
+/* Block blk's current sum w D^2, caught up or not. */
+static double block_sum_now(const kmq__init_ws *ws, size_t blk)
+{
+    return ws->block_upto[blk] >= ws->pending
+               ? ws->block_sum[blk]
+               : ws->block_pot[blk * KMQ__MAX_TRIALS + ws->pending_trial];
+}
+
+/* Kernel: each block of group g catches up with the pending centre, then
+ * the candidates' potentials over it go into ws->block_pot; candidates
+ * that cannot reach a block take its current sum, which is that same sum. */
 static void trial_group(const kmq__pts *p, size_t g, const double *cand, size_t ntrials,
                         kmq__init_ws *ws)
 {
@@ -230,6 +304,7 @@ static void trial_group(const kmq__pts *p, size_t g, const double *cand, size_t 
     size_t live[KMQ__MAX_TRIALS];
     uint64_t evals = 0;
     for (size_t blk = g * INIT_GROUP; blk < b1; blk++) {
+        catch_up_block(p, blk, ws);
         double *part = ws->block_pot + blk * KMQ__MAX_TRIALS;
         size_t nl = 0;
         for (size_t t = 0; t < ntrials; t++) {
@@ -250,8 +325,8 @@ static void trial_group(const kmq__pts *p, size_t g, const double *cand, size_t 
     ws->group_evals[g] += evals;
 }
 
-/* Chunk ch's sums: its block sums (update) or block potentials (trial)
- * folded in block order. */
+/* Chunk ch's sums: its block sums (first pass) or block potentials
+ * (trial) folded in block order. */
 static void fold_chunk(const kmq__pts *p, size_t ch, size_t ntrials, kmq__init_ws *ws)
 {
     const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
@@ -271,18 +346,18 @@ static void fold_chunk(const kmq__pts *p, size_t ch, size_t ntrials, kmq__init_w
     memcpy(ws->chunk_pot + ch * KMQ__MAX_TRIALS, pot, ntrials * sizeof *pot);
 }
 
-/* Driver of one O(n) pass: for each group, D^2 against centre number cj
- * (at c; ntrials == 0) or the potentials of the ntrials candidates `cand`;
- * then the chunk sums. Pruned groups take uneven time: dynamic schedule,
- * groups finer than chunks. */
-static void init_pass(const kmq__pts *p, const double *c, size_t cj, size_t ntrials,
-                      const kmq_par *par, kmq__init_ws *ws)
+/* Driver of one O(n) pass: for each group, D^2 against the first centre
+ * (c; ntrials == 0) or the catch-up and the potentials of the ntrials
+ * candidates `c`; then the chunk sums. Pruned groups take uneven time:
+ * dynamic schedule, groups finer than chunks. */
+static void init_pass(const kmq__pts *p, const double *c, size_t ntrials, const kmq_par *par,
+                      kmq__init_ws *ws)
 {
     const size_t groups = (p->blocks + INIT_GROUP - 1) / INIT_GROUP, chunks = p->chunks;
     if (par && par->threads > 1 && groups > 1) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(par->threads) default(none)                                       \
-    shared(p, c, cj, ntrials, ws, groups, chunks)
+    shared(p, c, ntrials, ws, groups, chunks)
 #endif
         {
 #ifdef _OPENMP
@@ -290,7 +365,7 @@ static void init_pass(const kmq__pts *p, const double *c, size_t cj, size_t ntri
 #endif
             for (size_t g = 0; g < groups; g++) {
                 if (ntrials == 0)
-                    update_group(p, g, c, cj, ws);
+                    first_group(p, g, c, ws);
                 else
                     trial_group(p, g, c, ntrials, ws);
             }
@@ -303,7 +378,7 @@ static void init_pass(const kmq__pts *p, const double *c, size_t cj, size_t ntri
     } else {
         for (size_t g = 0; g < groups; g++) {
             if (ntrials == 0)
-                update_group(p, g, c, cj, ws);
+                first_group(p, g, c, ws);
             else
                 trial_group(p, g, c, ntrials, ws);
         }
@@ -312,9 +387,12 @@ static void init_pass(const kmq__pts *p, const double *c, size_t cj, size_t ntri
     }
 }
 
-/* The last point of [lo, hi) with positive mass w D^2, or SIZE_MAX. */
-static size_t last_positive(const kmq__pts *p, const kmq__init_ws *ws, size_t lo, size_t hi)
+/* The last point of [lo, hi) (whole blocks) with positive mass w D^2, or
+ * SIZE_MAX. */
+static size_t last_positive(const kmq__pts *p, kmq__init_ws *ws, size_t lo, size_t hi)
 {
+    for (size_t blk = lo / KMQ__BLOCK; blk * KMQ__BLOCK < hi; blk++)
+        catch_up_block(p, blk, ws);
     for (size_t i = hi; i > lo; i--)
         if ((double)p->w[i - 1] * ws->d2[i - 1] > 0.0)
             return i - 1;
@@ -323,7 +401,7 @@ static size_t last_positive(const kmq__pts *p, const kmq__init_ws *ws, size_t lo
 
 /* A point drawn with probability w D^2 / phi, for v = u * phi: the walk of
  * "Sums" at the top. */
-static size_t pick_by_potential(const kmq__pts *p, const kmq__init_ws *ws, double v)
+static size_t pick_by_potential(const kmq__pts *p, kmq__init_ws *ws, double v)
 {
     double acc = 0.0;
     size_t last = 0, ch;
@@ -346,11 +424,13 @@ static size_t pick_by_potential(const kmq__pts *p, const kmq__init_ws *ws, doubl
     const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
     size_t blk;
     for (blk = b0; blk < b1; blk++) {
-        if (bacc + ws->block_sum[blk] > local)
+        double s = block_sum_now(ws, blk);
+        if (bacc + s > local)
             break;
-        bacc += ws->block_sum[blk];
+        bacc += s;
     }
     if (blk < b1) {
+        catch_up_block(p, blk, ws);
         double target = local - bacc, s = 0.0;
         for (size_t i = blk * KMQ__BLOCK; i < block_end(p, blk); i++) {
             s += (double)p->w[i] * ws->d2[i];
@@ -373,7 +453,8 @@ static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_pa
     memset(ws->group_evals, 0, groups * sizeof *ws->group_evals);
     size_t first = pick_by_weight(p, p->chunk_w, NULL, kmq_rng_below(rng, p->total_w));
     set_center(p, first, centers);
-    init_pass(p, centers, 0, 0, par, ws);
+    ws->pending = 0;
+    init_pass(p, centers, 0, par, ws);
     const size_t ntrials = trials_for(k);
     double cand[3 * KMQ__MAX_TRIALS];
     size_t cand_idx[KMQ__MAX_TRIALS];
@@ -385,7 +466,7 @@ static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_pa
             cand_idx[t] = pick_by_potential(p, ws, kmq_rng_uniform(rng) * phi);
             set_center(p, cand_idx[t], cand + 3 * t);
         }
-        init_pass(p, cand, 0, ntrials, par, ws);
+        init_pass(p, cand, ntrials, par, ws);
         size_t best = 0;
         double best_pot = 0.0;
         for (size_t t = 0; t < ntrials; t++) {
@@ -398,7 +479,12 @@ static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_pa
             }
         }
         set_center(p, cand_idx[best], centers + 3 * c);
-        init_pass(p, centers + 3 * c, c, 0, par, ws);
+        /* D^2 catches up later (see "Deferred"); the sums are known now. */
+        for (size_t ch = 0; ch < p->chunks; ch++)
+            ws->chunk_sum[ch] = ws->chunk_pot[ch * KMQ__MAX_TRIALS + best];
+        ws->pending = c;
+        ws->pending_trial = best;
+        memcpy(ws->pending_center, centers + 3 * c, sizeof ws->pending_center);
     }
     ws->evals = 0;
     for (size_t g = 0; g < groups; g++)
@@ -451,8 +537,9 @@ kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init
         ws->block_pot = kmq__alloc_array(p->blocks, KMQ__MAX_TRIALS * sizeof *ws->block_pot);
         ws->block_sum = kmq__alloc_array(p->blocks, sizeof *ws->block_sum);
         ws->block_max = kmq__alloc_array(p->blocks, sizeof *ws->block_max);
+        ws->block_upto = kmq__alloc_array(p->blocks, sizeof *ws->block_upto);
         if (ws->d2 && ws->chunk_sum && ws->chunk_pot && ws->group_evals && ws->block_pot &&
-            ws->block_sum && ws->block_max)
+            ws->block_sum && ws->block_max && ws->block_upto)
             return KMQ_OK;
     }
     kmq__init_ws_free(ws);
@@ -469,6 +556,7 @@ void kmq__init_ws_free(kmq__init_ws *ws)
     kmq__free(ws->taken);
     kmq__free(ws->block_sum);
     kmq__free(ws->block_max);
+    kmq__free(ws->block_upto);
     kmq__free(ws->group_evals);
     kmq__free(ws->block_pot);
     memset(ws, 0, sizeof *ws);

@@ -82,17 +82,21 @@ KMQ_PRIVATE void kmq__pts_free(kmq__pts *p);
 /* Scratch of one initialisation run: everything kmq__init_run writes
  * besides the centres, so that it allocates nothing. */
 typedef struct kmq__init_ws {
-    double *d2;            /* k-means++: n, squared distance to the nearest chosen centre */
-    double *chunk_sum;     /* k-means++: chunks, sum of w * d2 per chunk */
-    double *chunk_pot;     /* k-means++: chunks * KMQ__MAX_TRIALS, trial potentials per chunk */
-    uint64_t *chunk_w;     /* random: chunks, weight of the points not yet drawn */
-    unsigned char *taken;  /* random: n, 1 once a point is a centre */
-    double *block_sum;     /* k-means++: blocks, sum of w * d2 per block */
-    double *block_max;     /* k-means++: blocks, largest d2 of the block */
-    bool prune;            /* k-means++ skips blocks a centre cannot reach */
-    double *block_pot;     /* k-means++: blocks * KMQ__MAX_TRIALS, trial potentials per block */
-    uint64_t *group_evals; /* k-means++: per work unit (kmeans_init.c), distance evaluations */
-    uint64_t evals;        /* distance evaluations of the last kmq__init_run */
+    double *d2;               /* k-means++: n, squared distance to the nearest chosen centre */
+    double *chunk_sum;        /* k-means++: chunks, sum of w * d2 per chunk */
+    double *chunk_pot;        /* k-means++: chunks * KMQ__MAX_TRIALS, trial potentials per chunk */
+    uint64_t *chunk_w;        /* random: chunks, weight of the points not yet drawn */
+    unsigned char *taken;     /* random: n, 1 once a point is a centre */
+    double *block_sum;        /* k-means++: blocks, sum of w * d2 per block */
+    double *block_max;        /* k-means++: blocks, largest d2 of the block */
+    bool prune;               /* k-means++ skips blocks a centre cannot reach */
+    double *block_pot;        /* k-means++: blocks * KMQ__MAX_TRIALS, trial potentials per block */
+    uint64_t *group_evals;    /* k-means++: per work unit (kmeans_init.c), distance evaluations */
+    uint16_t *block_upto;     /* k-means++: blocks, d2 covers centres 0..block_upto ("Deferred") */
+    size_t pending;           /* k-means++: the last centre chosen; blocks short of it are stale */
+    size_t pending_trial;     /* k-means++: the trial it won (its block_pot: a stale block's sum) */
+    double pending_center[3]; /* k-means++: that centre */
+    uint64_t evals;           /* distance evaluations of the last kmq__init_run */
 } kmq__init_ws;
 
 /* Scratch for one initialisation over p (any k); algo decides whether

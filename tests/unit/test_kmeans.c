@@ -2,12 +2,14 @@
  * photo, hand-checked small cases, empty-cluster reseeding, thread
  * invariance on both parallel drivers, the assignment, argument errors and
  * an allocation-failure sweep; the distance-pruned Lloyd and k-means++
- * against the plain ones, bit for bit, on real photos. */
+ * against the plain ones, and k-means++ against a plain reference written
+ * here, bit for bit, on real photos. */
 #include "kmeans_init.h"
 #include "kmq/alloc_hook.h"
 #include "kmq/hist.h"
 #include "kmq/image.h"
 #include "kmq/kmeans.h"
+#include "kmq/rng.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -859,6 +861,159 @@ END_TEST
 
 /* Pruned k-means++ draws the same centres as the plain one (threads: the
  * pruned run's budget; the plain one runs serially). */
+/* ---- reference k-means++ ------------------------------------------------ */
+
+/* Per block of KMQ__BLOCK points the sum of w_i m_i in point order, per
+ * chunk of KMQ_CHUNK points its block sums in order (kmeans_init.c,
+ * "Sums"); returns the chunk sums added in order. */
+static double ref_sums(const kmq_points *pts, const double *m, double *block_sums,
+                       double *chunk_sums)
+{
+    const size_t n = pts->n, nb = (n + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    for (size_t blk = 0; blk < nb; blk++) {
+        double s = 0.0;
+        for (size_t i = blk * KMQ__BLOCK; i < n && i < (blk + 1) * KMQ__BLOCK; i++)
+            s += (double)pts->weights[i] * m[i];
+        block_sums[blk] = s;
+    }
+    double total = 0.0;
+    for (size_t ch = 0; ch * KMQ_CHUNK < n; ch++) {
+        double s = 0.0;
+        for (size_t blk = ch * KMQ__BLOCKS_PER_CHUNK;
+             blk < nb && blk < (ch + 1) * KMQ__BLOCKS_PER_CHUNK; blk++)
+            s += block_sums[blk];
+        chunk_sums[ch] = s;
+        total += s;
+    }
+    return total;
+}
+
+/* The last point of [lo, hi) with w D^2 > 0, or SIZE_MAX. */
+static size_t ref_last_positive(const kmq_points *pts, const double *d2, size_t lo, size_t hi)
+{
+    for (size_t i = hi; i > lo; i--)
+        if ((double)pts->weights[i - 1] * d2[i - 1] > 0.0)
+            return i - 1;
+    return SIZE_MAX;
+}
+
+/* The draw of kmeans_init.c's "Sums": the chunk whose running sum passes
+ * v, the block inside it, the point inside the block; past the end (by
+ * rounding), the last point with positive mass. */
+static size_t ref_draw(const kmq_points *pts, const double *d2, const double *block_sums,
+                       const double *chunk_sums, double v)
+{
+    const size_t n = pts->n, nc = (n + KMQ_CHUNK - 1) / KMQ_CHUNK;
+    double acc = 0.0;
+    size_t ch, last = 0;
+    for (ch = 0; ch < nc; ch++) {
+        if (chunk_sums[ch] > 0.0)
+            last = ch;
+        if (acc + chunk_sums[ch] > v)
+            break;
+        acc += chunk_sums[ch];
+    }
+    const bool past_end = ch == nc;
+    if (past_end)
+        ch = last;
+    const size_t lo = ch * KMQ_CHUNK, hi = lo + KMQ_CHUNK < n ? lo + KMQ_CHUNK : n;
+    if (past_end)
+        return ref_last_positive(pts, d2, lo, hi);
+    double local = v - acc, bacc = 0.0;
+    for (size_t b = lo; b < hi; b += KMQ__BLOCK) {
+        double bs = block_sums[b / KMQ__BLOCK];
+        if (bacc + bs > local) {
+            size_t bhi = b + KMQ__BLOCK < hi ? b + KMQ__BLOCK : hi;
+            double target = local - bacc, s = 0.0;
+            for (size_t i = b; i < bhi; i++) {
+                s += (double)pts->weights[i] * d2[i];
+                if (s > target)
+                    return i;
+            }
+            size_t i = ref_last_positive(pts, d2, b, bhi);
+            if (i != SIZE_MAX)
+                return i;
+            break;
+        }
+        bacc += bs;
+    }
+    return ref_last_positive(pts, d2, lo, hi);
+}
+
+static double ref_dist2(const kmq_points *pts, size_t i, const double *c)
+{
+    uint32_t key = pts->keys[i];
+    double dr = (double)(key >> 16) - c[0], dg = (double)(key >> 8 & 255) - c[1],
+           db = (double)(key & 255) - c[2];
+    return dr * dr + dg * dg + db * db;
+}
+
+static void ref_set_center(const kmq_points *pts, size_t i, double *c)
+{
+    c[0] = pts->keys[i] >> 16;
+    c[1] = pts->keys[i] >> 8 & 255;
+    c[2] = pts->keys[i] & 255;
+}
+
+/* Greedy k-means++ as kmeans_init.c's header describes it, written
+ * plainly: every distance computed, D^2 updated as soon as a centre is
+ * chosen, scalar loops, one thread. The library's pruning, deferred
+ * updates, vector kernels and threads must not change a bit of it. */
+static void ref_kmeanspp(const kmq_points *pts, size_t k, uint64_t seed, int restart,
+                         double *centers)
+{
+    const size_t n = pts->n, trials = 2 + (size_t)floor(log((double)k));
+    double *d2 = malloc(n * sizeof *d2), *m = malloc(n * sizeof *m);
+    double *block_sums = malloc((n / KMQ__BLOCK + 1) * sizeof *block_sums);
+    double *chunk_sums = malloc((n / KMQ_CHUNK + 1) * sizeof *chunk_sums);
+    ck_assert(d2 && m && block_sums && chunk_sums);
+    kmq_rng rng;
+    kmq_rng_init(&rng, seed, k, (uint64_t)restart);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += pts->weights[i];
+    uint64_t v = kmq_rng_below(&rng, total);
+    size_t first = 0;
+    while (v >= pts->weights[first])
+        v -= pts->weights[first++];
+    ref_set_center(pts, first, centers);
+    for (size_t i = 0; i < n; i++)
+        d2[i] = ref_dist2(pts, i, centers);
+    for (size_t c = 1; c < k; c++) {
+        double phi = ref_sums(pts, d2, block_sums, chunk_sums);
+        size_t cand[8];
+        ck_assert_uint_le(trials, 8);
+        for (size_t t = 0; t < trials; t++)
+            cand[t] = ref_draw(pts, d2, block_sums, chunk_sums, kmq_rng_uniform(&rng) * phi);
+        size_t best = 0;
+        double best_pot = 0.0;
+        for (size_t t = 0; t < trials; t++) {
+            double cc[3];
+            ref_set_center(pts, cand[t], cc);
+            for (size_t i = 0; i < n; i++) {
+                double d = ref_dist2(pts, i, cc);
+                m[i] = d < d2[i] ? d : d2[i];
+            }
+            double pot = ref_sums(pts, m, block_sums, chunk_sums);
+            if (t == 0 || pot < best_pot) {
+                best = t;
+                best_pot = pot;
+            }
+        }
+        ref_set_center(pts, cand[best], centers + 3 * c);
+        for (size_t i = 0; i < n; i++) {
+            double d = ref_dist2(pts, i, centers + 3 * c);
+            d2[i] = d < d2[i] ? d : d2[i];
+        }
+    }
+    free(d2);
+    free(m);
+    free(block_sums);
+    free(chunk_sums);
+}
+
+/* k-means++: the plain implementation (one thread), the pruned one (on
+ * `threads`) and the reference above draw the same centres. */
 static void same_init(const kmq_points *pts, size_t k, kmq_init init, int restart, int threads,
                       double *centers)
 {
@@ -874,6 +1029,10 @@ static void same_init(const kmq_points *pts, size_t k, kmq_init init, int restar
                                         &err) == KMQ_OK,
                   "%s", err.msg);
     ck_assert_mem_eq(plain, centers, 3 * k * sizeof *plain);
+    if (init == KMQ_INIT_KMEANSPP) {
+        ref_kmeanspp(pts, k, 77, restart, plain);
+        ck_assert_mem_eq(plain, centers, 3 * k * sizeof *plain);
+    }
     free(plain);
 }
 
