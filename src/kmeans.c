@@ -1,8 +1,8 @@
 /* kmeans.c — weighted Lloyd k-means over distinct colours, with restarts
  * (layer L1).
  *
- * Includes kmeans.h, its private kmeans_init.h and L0 (par, internal); no
- * I/O, no printing.
+ * Includes kmeans.h, its private kmeans_init.h and kmeans_f32.h and L0 (par,
+ * internal); no I/O, no printing.
  *
  * Weighted Lloyd. Point i is a distinct colour x_i with weight w_i (its
  * pixel count). An iteration assigns each point to its nearest centre
@@ -57,9 +57,10 @@
  * (the tests compare both implementations on real photos).
  *
  * Float32 brute force (k < KMQ__BOUNDS_MIN_K, not KMQ__ALGO_PLAIN): the
- * nearest and second-nearest centre in float32, 8 lanes; where they differ
- * by more than F32_MARGIN the label is provably the double loop's (bound in
- * nearest_f32_chunk), otherwise the point is rescanned in double. The
+ * nearest and second-nearest centre in float32, 8 lanes (kmeans_f32.c);
+ * where they differ by more than F32_MARGIN the label is provably the
+ * double loop's (bound in nearest_f32_chunk), otherwise the point is
+ * rescanned in double. The
  * inertia of the final pass uses dist2 to the winner, as the plain loop.
  *
  * Incremental sums: the integer sums of an iteration are those of the
@@ -92,6 +93,7 @@
 #include "kmq/kmeans.h"
 
 #include "kmeans_init.h"
+#include "kmeans_f32.h"
 #include "kmq/par.h"
 
 #include <assert.h>
@@ -137,7 +139,7 @@ typedef struct lloyd_ws {
     double *cur;           /* 3k: centres of this iteration */
     double *next;          /* 3k: centres after the update */
     bool f32;              /* plain passes through the float32 kernel (same labels) */
-    float *cen_f32;        /* 3k: ws->cur as float, for that kernel */
+    float *cen_f32;        /* ws->cur as that kernel's table (kmq__f32_centres) */
     uint8_t *acc_lab;      /* n: the label each point is counted under in tot */
     bool counted;          /* tot holds the sums of acc_lab: passes add changes only */
     double inertia;        /* of the last assign_pass */
@@ -328,104 +330,20 @@ KMQ__VEC_CLONES static const double *nearest_chunk(const kmq__pts *p, size_t lo,
  * float32 second-nearest to be the exact answer; see nearest_f32_chunk. */
 #define F32_MARGIN 0.25f
 
-/* Points per register block of the float32 scan: one AVX2 vector. GCC's
- * vector extension keeps the lanes' state in registers for the whole loop
- * over centres (plain arrays get scalarised); the SSE2 clone splits each
- * operation in two halves. */
-#define F32_LANES 8
-typedef float f32x8 __attribute__((vector_size(4 * F32_LANES)));
-typedef int32_t i32x8 __attribute__((vector_size(4 * F32_LANES)));
-
-/* Lanes of a where mask is set (all ones), else of b (a macro: a
- * function returning a vector would warn about the AVX ABI). */
-#define SELECT_I32(mask, a, b) (((a) & (mask)) | ((b) & ~(mask)))
-
-/* Nearest and second distances and the nearest label of 2 * F32_LANES
- * points (x, y, z) over all k centres cf (read from L1). Two independent
- * groups per step hide the latency of the compare-and-select chain. Ties
- * keep the lower index (strict <), as the double scan. */
-static inline void f32_lanes(const float *x, const float *y, const float *z, const float *cf,
-                             size_t k, float *d1, float *d2, uint32_t *lab)
-{
-    f32x8 px0, py0, pz0, px1, py1, pz1;
-    memcpy(&px0, x, sizeof px0);
-    memcpy(&py0, y, sizeof py0);
-    memcpy(&pz0, z, sizeof pz0);
-    memcpy(&px1, x + F32_LANES, sizeof px1);
-    memcpy(&py1, y + F32_LANES, sizeof py1);
-    memcpy(&pz1, z + F32_LANES, sizeof pz1);
-    f32x8 bd0 = px0 * 0.0f + INFINITY, sd0 = bd0, bd1 = bd0, sd1 = bd0;
-    i32x8 bl0 = (i32x8){0}, bl1 = bl0, jv = bl0;
-    for (size_t j = 0; j < k; j++) {
-        const float cr = cf[3 * j], cg = cf[3 * j + 1], cb = cf[3 * j + 2];
-        f32x8 dr0 = px0 - cr, dg0 = py0 - cg, db0 = pz0 - cb;
-        f32x8 dr1 = px1 - cr, dg1 = py1 - cg, db1 = pz1 - cb;
-        f32x8 d0 = dr0 * dr0 + dg0 * dg0 + db0 * db0;
-        f32x8 d1v = dr1 * dr1 + dg1 * dg1 + db1 * db1;
-        i32x8 c0 = d0 < bd0, c1 = d1v < bd1;
-        i32x8 s0 = SELECT_I32(d0 < sd0, (i32x8)d0, (i32x8)sd0);
-        i32x8 s1 = SELECT_I32(d1v < sd1, (i32x8)d1v, (i32x8)sd1);
-        sd0 = (f32x8)SELECT_I32(c0, (i32x8)bd0, s0);
-        sd1 = (f32x8)SELECT_I32(c1, (i32x8)bd1, s1);
-        bd0 = (f32x8)SELECT_I32(c0, (i32x8)d0, (i32x8)bd0);
-        bd1 = (f32x8)SELECT_I32(c1, (i32x8)d1v, (i32x8)bd1);
-        bl0 = SELECT_I32(c0, jv, bl0);
-        bl1 = SELECT_I32(c1, jv, bl1);
-        jv += 1;
-    }
-    memcpy(d1, &bd0, sizeof bd0);
-    memcpy(d1 + F32_LANES, &bd1, sizeof bd1);
-    memcpy(d2, &sd0, sizeof sd0);
-    memcpy(d2 + F32_LANES, &sd1, sizeof sd1);
-    memcpy(lab, &bl0, sizeof bl0);
-    memcpy(lab + F32_LANES, &bl1, sizeof bl1);
-}
-
-KMQ__VEC_CLONES static void f32_scan(const float *restrict r, const float *restrict g,
-                                     const float *restrict b, size_t m, const float *restrict cf,
-                                     size_t k, float *restrict d1, float *restrict d2,
-                                     uint32_t *restrict lab)
-{
-    size_t i = 0;
-    for (; i + 2 * F32_LANES <= m; i += 2 * F32_LANES)
-        f32_lanes(r + i, g + i, b + i, cf, k, d1 + i, d2 + i, lab + i);
-    if (i < m) {
-        /* The tail padded with copies of its last point. */
-        float x[2 * F32_LANES], y[2 * F32_LANES], z[2 * F32_LANES];
-        float o1[2 * F32_LANES], o2[2 * F32_LANES];
-        uint32_t ol[2 * F32_LANES];
-        for (size_t t = 0; t < 2 * F32_LANES; t++) {
-            size_t src = i + t < m ? i + t : m - 1;
-            x[t] = r[src];
-            y[t] = g[src];
-            z[t] = b[src];
-        }
-        f32_lanes(x, y, z, cf, k, o1, o2, ol);
-        for (size_t t = 0; i + t < m; t++) {
-            d1[i + t] = o1[t];
-            d2[i + t] = o2[t];
-            lab[i + t] = ol[t];
-        }
-    }
-}
-
 /* Nearest and second-nearest centre of points [lo, lo + m) in float32, 8
- * lanes to the 4 of double; centres cf as float. The result is then exact
- * where the two differ by more than F32_MARGIN, by this bound: x is an
- * integer in 0..255 (exact), c in [0, 255], fl(c) within 2^-24 * 255 =
- * 1.6e-5 of c, so each float difference is within 3.1e-5 of x - c; its
- * square within 3.1e-5 * 511 + 2^-24 * 255^2 = 0.020 of (x - c)^2; the two
- * additions add at most 2^-24 * (2 + 3) * 255^2 = 0.020. So a float
- * distance is within 0.08 of the exact one, and the double distance (as
- * dist2 computes it) within 1e-10: a float gap above 0.25 > 2 * 0.08 means
- * the double distances order the same way, strictly, so the plain double
- * scan picks the same centre. Smaller gaps are rescanned in double by the
- * caller. buf holds two KMQ_CHUNK float buffers; returns the nearest and
- * second distances through *d1, *d2. */
+ * lanes to the 4 of double (cf: the table of kmq__f32_centres). The result
+ * is then exact where the two differ by more than F32_MARGIN: a float
+ * distance is within 0.08 of the exact one (kmeans_f32.c proves 0.063,
+ * with or without FMA), and the double distance (as dist2 computes it)
+ * within 1e-10, so a float gap above 0.25 > 2 * 0.08 means the double
+ * distances order the same way, strictly, and the plain double scan picks
+ * the same centre. Smaller gaps are rescanned in double by the caller. buf
+ * holds two KMQ_CHUNK float buffers; returns the nearest and second
+ * distances through *d1, *d2. */
 static void nearest_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const float *cf, size_t k,
                               float *buf, uint32_t *lab, const float **d1, const float **d2)
 {
-    f32_scan(p->r + lo, p->g + lo, p->b + lo, m, cf, k, buf, buf + KMQ_CHUNK, lab);
+    kmq__f32_scan(p->r + lo, p->g + lo, p->b + lo, m, cf, k, buf, buf + KMQ_CHUNK, lab);
     *d1 = buf;
     *d2 = buf + KMQ_CHUNK;
 }
@@ -887,8 +805,7 @@ static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par
     const size_t units = (p->n + pass_unit(mode) - 1) / pass_unit(mode);
     int used = 1;
     if (mode == PASS_F32 || mode == PASS_F32_FINAL)
-        for (size_t j = 0; j < 3 * k; j++)
-            ws->cen_f32[j] = (float)cen[j];
+        kmq__f32_centres(cen, k, ws->cen_f32);
     if (par && par->threads > 1 && units > 1) {
         assert(ws->slots >= par->threads);
         used = par->threads;
@@ -968,8 +885,7 @@ static void bounds_prepare(lloyd_ws *ws, const kmq_par *par)
     const size_t k = ws->k;
     const double *cen = ws->cur;
     if (!ws->primed)
-        for (size_t j = 0; j < 3 * k; j++)
-            ws->cen_f32[j] = (float)cen[j];
+        kmq__f32_centres(cen, k, ws->cen_f32);
     if (ws->primed) {
         double m1 = 0.0, m2 = 0.0;
         size_t arg = 0;
@@ -1187,7 +1103,7 @@ static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq__pts *p, size_t k, int 
     ws->cur = kmq__alloc_array(3 * k, sizeof *ws->cur);
     ws->next = kmq__alloc_array(3 * k, sizeof *ws->next);
     ws->acc_lab = kmq__alloc(p->n);
-    ws->cen_f32 = kmq__alloc_array(3 * k, sizeof *ws->cen_f32);
+    ws->cen_f32 = kmq__alloc_array(KMQ__F32_STRIDE * k, sizeof *ws->cen_f32);
     bool ok = ws->sums_block && ws->best && ws->lab && ws->chunk_inertia && ws->tot && ws->cur &&
               ws->next && ws->acc_lab && ws->cen_f32;
     if (ok && reseed) {

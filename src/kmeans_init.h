@@ -32,7 +32,9 @@ typedef enum kmq__algo { KMQ__ALGO_AUTO = 0, KMQ__ALGO_PLAIN = 1, KMQ__ALGO_BOUN
  * time (GCC function multi-versioning; the default build still runs on any
  * x86-64). The clones compute the same IEEE operations in the same order:
  * AVX2 brings no FMA, and C11 mode keeps GCC from contracting a * b + c
- * (-ffp-contract=off), so the ISA never changes a result bit. */
+ * (-ffp-contract=off), so the ISA never changes a result bit. (The
+ * float32 ranking kernel, kmeans_f32.c, has its own clones with FMA; its
+ * floats may differ by ISA, the labels drawn from them may not.) */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define KMQ__VEC_CLONES __attribute__((target_clones("avx2", "default")))
