@@ -164,8 +164,9 @@ typedef struct run_result {
     double inertia;
     int iterations;
     bool converged;
-    bool cancelled; /* stopped by the cancel flag: the run is not a result */
-    uint64_t evals; /* distance evaluations, init + Lloyd */
+    bool cancelled;         /* stopped by the cancel flag: the run is not a result */
+    uint64_t evals;         /* distance evaluations, init + Lloyd */
+    double init_s, lloyd_s; /* wall time of the two phases */
 } run_result;
 
 static bool cancel_requested(const atomic_int *cancel)
@@ -1198,10 +1199,14 @@ static void run_restart(const kmq__pts *p, const kmq_kmeans_opts *o, int r, doub
         res->cancelled = true;
         return;
     }
+    const double t0 = kmq_par_now_s();
     kmq__init_run(p, o->k, o->init, o->seed, r, par, iws, lws->cur);
+    const double t1 = kmq_par_now_s();
     lloyd_run(p, o->max_iter, tol_abs, par, lws, res, NULL, o->cancel);
     if (res->cancelled)
         return;
+    res->init_s = t1 - t0;
+    res->lloyd_s = kmq_par_now_s() - t1;
     res->evals += iws->evals;
     memcpy(centers, lws->cur, 3 * o->k * sizeof *centers);
     for (size_t j = 0; j < o->k; j++)
@@ -1256,6 +1261,7 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
     int iterations = 0, best = 0;
     bool converged = true;
     uint64_t evals = 0, iters_total = 0;
+    double init_s = 0.0, lloyd_s = 0.0;
     if (k >= p.n) {
         /* Each point is its own centre. */
         for (size_t j = 0; j < p.n; j++) {
@@ -1313,6 +1319,8 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
         for (int r = 0; r < restarts; r++) {
             rinertia[r] = res[r].inertia;
             evals += res[r].evals;
+            init_s += res[r].init_s;
+            lloyd_s += res[r].lloyd_s;
             iters_total += (uint64_t)res[r].iterations;
             if (res[r].inertia < res[best].inertia)
                 best = r;
@@ -1335,6 +1343,8 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
     out->restart_inertia = rinertia;
     out->distance_evals = evals;
     out->iterations_total = iters_total;
+    out->init_s = init_s;
+    out->lloyd_s = lloyd_s;
     centers = NULL;
     sizes = NULL;
     rinertia = NULL;
@@ -1414,7 +1424,9 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
         goto done;
     ws.f32 = algo != KMQ__ALGO_PLAIN;
     memcpy(ws.cur, init_centers, 3 * k * sizeof *ws.cur);
+    const double t0 = kmq_par_now_s();
     lloyd_run(&p, max_iter, tol * p.mean_var, par, &ws, &res, labels, NULL);
+    const double t1 = kmq_par_now_s();
     memcpy(centers, ws.cur, 3 * k * sizeof *centers);
     for (size_t j = 0; j < k; j++)
         sizes[j] = ws.tot[4 * j + 3];
@@ -1431,6 +1443,8 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     out->restart_inertia = rinertia;
     out->distance_evals = res.evals;
     out->iterations_total = (uint64_t)res.iterations;
+    out->init_s = 0.0;
+    out->lloyd_s = t1 - t0;
     centers = NULL;
     sizes = NULL;
     rinertia = NULL;

@@ -65,6 +65,11 @@ typedef struct kmq_fit {
     uint64_t distance_evals;   /* point-centre distances computed, all runs (init + Lloyd):
                                   a work measure for benchmarks, same for any thread count */
     uint64_t iterations_total; /* Lloyd iterations summed over all runs */
+    /* Wall time of each run's two phases, drawing the initial centres and
+     * Lloyd, as measured by the thread that ran the run, summed over runs
+     * (runs side by side add up to more than the fit's wall time). Timing
+     * only: it varies from fit to fit; everything above does not. */
+    double init_s, lloyd_s;
 } kmq_fit;
 
 /* Releases what fit owns and zeroes it. */

@@ -42,7 +42,8 @@ typedef struct bench_row {
     double iter_s; /* fit_s / iterations_total */
     double evals_per_s;
     double speedup, efficiency;
-    bool identical; /* same bits as 1 thread */
+    double init_share; /* median share of the runs' time spent drawing initial centres */
+    bool identical;    /* same bits as 1 thread */
 } bench_row;
 
 typedef struct bench_k {
@@ -93,6 +94,11 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+static double median_sorted(const double *v, unsigned long long n)
+{
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static bool same_fit(const kmq_fit *a, const kmq_fit *b)
@@ -210,9 +216,10 @@ static bool write_json(const char *path, const char *image, uint32_t w, uint32_t
             fprintf(f,
                     "      {\"threads\": %d, \"fit_s\": %.6f, \"fit_min_s\": %.6f, \"fit_max_s\": "
                     "%.6f, \"iteration_s\": %.9f, \"distance_evals_per_s\": %.6g, \"speedup\": "
-                    "%.4f, \"efficiency\": %.4f, \"identical\": %s}%s\n",
+                    "%.4f, \"efficiency\": %.4f, \"init_share\": %.4f, \"identical\": %s}%s\n",
                     r->threads, r->fit_s, r->min_s, r->max_s, r->iter_s, r->evals_per_s, r->speedup,
-                    r->efficiency, r->identical ? "true" : "false", t + 1 < b->nrows ? "," : "");
+                    r->efficiency, r->init_share, r->identical ? "true" : "false",
+                    t + 1 < b->nrows ? "," : "");
         }
         fprintf(f, "    ]}%s\n", i + 1 < nk ? "," : "");
     }
@@ -390,10 +397,10 @@ int kmq_cmd_bench(int argc, char **argv)
         return KMQ_EXIT_FAILURES;
     }
     bool all_same = true, failed = false;
-    double times[MAX_REPEAT];
+    double times[MAX_REPEAT], shares[MAX_REPEAT];
     if (!quiet)
-        printf("%5s %7s %10s %12s %12s %8s %6s %9s\n", "k", "threads", "fit_s", "iter_ms",
-               "Mevals/s", "speedup", "eff", "identical");
+        printf("%5s %7s %10s %12s %12s %8s %6s %6s %9s\n", "k", "threads", "fit_s", "iter_ms",
+               "Mevals/s", "speedup", "eff", "init%", "identical");
     for (int i = 0; i < nk && !failed; i++) {
         bench_k *b = &res[i];
         b->k = ks[i];
@@ -420,6 +427,8 @@ int kmq_cmd_bench(int argc, char **argv)
                     failed = true;
                     break;
                 }
+                double runs_s = fit.init_s + fit.lloyd_s;
+                shares[q] = runs_s > 0.0 ? fit.init_s / runs_s : 0.0;
                 if (t == 0 && q == 0) {
                     ref = fit;
                     continue;
@@ -431,8 +440,9 @@ int kmq_cmd_bench(int argc, char **argv)
             if (failed)
                 break;
             qsort(times, repeat, sizeof *times, cmp_double);
-            r->fit_s =
-                repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
+            r->fit_s = median_sorted(times, repeat);
+            qsort(shares, repeat, sizeof *shares, cmp_double);
+            r->init_share = median_sorted(shares, repeat);
             r->min_s = times[0];
             r->max_s = times[repeat - 1];
             r->iter_s = ref.iterations_total ? r->fit_s / (double)ref.iterations_total : 0.0;
@@ -441,9 +451,9 @@ int kmq_cmd_bench(int argc, char **argv)
             r->efficiency = r->speedup / r->threads;
             all_same = all_same && r->identical;
             if (!quiet)
-                printf("%5zu %7d %10.4f %12.4f %12.1f %8.2f %6.2f %9s\n", b->k, r->threads,
+                printf("%5zu %7d %10.4f %12.4f %12.1f %8.2f %6.2f %6.1f %9s\n", b->k, r->threads,
                        r->fit_s, 1e3 * r->iter_s, r->evals_per_s / 1e6, r->speedup, r->efficiency,
-                       r->identical ? "yes" : "NO");
+                       100.0 * r->init_share, r->identical ? "yes" : "NO");
         }
         b->iterations_total = ref.iterations_total;
         b->evals = ref.distance_evals;

@@ -29,6 +29,9 @@ class Bench(unittest.TestCase):
             for t in r["threads"]:
                 self.assertGreater(t["fit_s"], 0)
                 self.assertAlmostEqual(t["efficiency"], t["speedup"] / t["threads"], places=3)
+                # k-means++ takes some of each run's time, Lloyd the rest
+                self.assertGreater(t["init_share"], 0)
+                self.assertLess(t["init_share"], 1)
             self.assertGreater(r["distance_evals"], 0)
             self.assertAlmostEqual(r["mse"], r["inertia"] / doc["pixels"], places=6)
         root = ET.parse(os.path.join(d, "b.svg")).getroot()
