@@ -1371,9 +1371,14 @@ static kmq_status check_centers(const double *centers, size_t k, kmq_err *err)
 {
     if (!centers)
         return kmq_err_set(err, KMQ_E_ARG, "no centres given");
+    /* Colours live in [0, 255]^3, and the float32 kernel's error bound
+     * (kmeans_f32.c) holds only for centres there. */
     for (size_t j = 0; j < 3 * k; j++)
         if (!isfinite(centers[j]))
             return kmq_err_set(err, KMQ_E_ARG, "centre %zu is not finite", j / 3);
+        else if (centers[j] < 0.0 || centers[j] > 255.0)
+            return kmq_err_set(err, KMQ_E_ARG, "centre %zu lies outside the RGB cube [0, 255]",
+                               j / 3);
     return KMQ_OK;
 }
 

@@ -10,15 +10,16 @@
  * three subtractions, three multiplications and two additions. |x|^2 (an
  * integer below 2^18, exact in float) is added once at the end.
  *
- * Error bound, rounding to nearest, with or without FMA (contraction only
- * removes roundings): c_r is within 2^-17 of its float (c_r < 2^8), so
+ * Error bound, for centres inside the RGB cube (0 <= c <= 255, which
+ * kmeans.c checks), rounding to nearest, with or without FMA (contraction
+ * only removes roundings): c_r is within 2^-17 of its float (c_r < 2^8), so
  * x mr is within 2 * 255 * 2^-17 = 0.0039 of -2 x c_r, 0.0117 for the three
  * channels; cc within 2^-7 = 0.0078 of |c|^2 (< 2^18); each product x mr
  * (|.| < 2^17) rounds by at most 2^-8, 0.0117 for three; the three partial
  * sums stay inside (-2^18, 2^18) (cc - 2 (x c_r + y c_g) >= -260100, and
  * the last is e >= -|x|^2 up to these errors), each rounding by at most
  * 2^-7, 0.0234; adding |x|^2 (result < 2^18) rounds by 2^-7 = 0.0078. In
- * all a float distance is within 0.0624 of the exact one. kmeans.c relies
+ * all a float distance is within 0.0625 of the exact one. kmeans.c relies
  * on 0.08.
  *
  * Ranking: strict <, centres in ascending order, so ties keep the lowest

@@ -173,7 +173,7 @@ KMQ__VEC_CLONES static double update_block(const kmq__pts *p, size_t lo, size_t 
     return s;
 }
 
-/* Candidates per vector of trial_lanes: one AVX2 register of doubles. */
+/* Candidates per vector of trial_block: one AVX2 register of doubles. */
 #define TRIAL_LANES 4
 typedef double f64x4 __attribute__((vector_size(8 * TRIAL_LANES)));
 typedef int64_t i64x4 __attribute__((vector_size(8 * TRIAL_LANES)));

@@ -84,13 +84,14 @@ KMQ_PRIVATE void kmq__pts_free(kmq__pts *p);
 /* Scratch of one initialisation run: everything kmq__init_run writes
  * besides the centres, so that it allocates nothing. */
 typedef struct kmq__init_ws {
-    double *d2;               /* k-means++: n, squared distance to the nearest chosen centre */
+    double *d2;               /* k-means++: n, squared distance to the nearest chosen centre
+                                 (a stale block's lags one centre: "Deferred") */
     double *chunk_sum;        /* k-means++: chunks, sum of w * d2 per chunk */
     double *chunk_pot;        /* k-means++: chunks * KMQ__MAX_TRIALS, trial potentials per chunk */
     uint64_t *chunk_w;        /* random: chunks, weight of the points not yet drawn */
     unsigned char *taken;     /* random: n, 1 once a point is a centre */
-    double *block_sum;        /* k-means++: blocks, sum of w * d2 per block */
-    double *block_max;        /* k-means++: blocks, largest d2 of the block */
+    double *block_sum;        /* k-means++: blocks, sum of w * d2 per block (stale: block_pot) */
+    double *block_max;        /* k-means++: blocks, largest d2 of the block (stale: lags) */
     bool prune;               /* k-means++ skips blocks a centre cannot reach */
     double *block_pot;        /* k-means++: blocks * KMQ__MAX_TRIALS, trial potentials per block */
     uint64_t *group_evals;    /* k-means++: per work unit (kmeans_init.c), distance evaluations */

@@ -83,7 +83,7 @@ void kmq_fit_clear(kmq_fit *fit);
 KMQ_MUST_CHECK kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts,
                                          const kmq_par *par, kmq_fit *out, kmq_err *err);
 
-/* Lloyd from the given initial centres (k * 3 doubles, borrowed), the rest
+/* Lloyd from the given initial centres (k * 3 doubles in [0, 255], borrowed), the rest
  * as kmq_kmeans_fit with one run; fills `out` (restarts = 1). Used by tests
  * that compare with an independent reference from the same start. Driver. */
 KMQ_MUST_CHECK kmq_status kmq_kmeans_lloyd(const kmq_points *pts, size_t k,
@@ -100,7 +100,7 @@ KMQ_MUST_CHECK kmq_status kmq_kmeans_init_centers(const kmq_points *pts, size_t 
 
 /* Nearest centre (lowest index on ties) of each point into labels[n], and
  * the inertia of that assignment (sum of w * squared distance, folded in
- * chunk order). `centers` has k * 3 doubles. Driver. */
+ * chunk order). `centers` has k * 3 doubles in [0, 255]. Driver. */
 KMQ_MUST_CHECK kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_t k,
                                             const kmq_par *par, uint8_t *labels, double *inertia,
                                             kmq_err *err);

@@ -759,6 +759,14 @@ START_TEST(bad_arguments)
     init[4] = NAN;
     kmq_err_clear(&err);
     expect_arg(kmq_kmeans_lloyd(&pts, 2, init, 10, 0, &par, &fit, &err), &err, "not finite");
+    init[4] = 255.5;
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_lloyd(&pts, 2, init, 10, 0, &par, &fit, &err), &err, "RGB cube");
+    uint8_t lab[3];
+    double inertia;
+    init[4] = -1.0;
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_assign(&pts, init, 2, &par, lab, &inertia, &err), &err, "RGB cube");
     double centers[12];
     kmq_err_clear(&err);
     expect_arg(kmq_kmeans_init_centers(&pts, 4, KMQ_INIT_RANDOM, 0, 0, &par, centers, &err), &err,
@@ -859,8 +867,6 @@ END_TEST
 
 /* ---- 8. distance pruning = plain Lloyd, bit for bit ---------------------- */
 
-/* Pruned k-means++ draws the same centres as the plain one (threads: the
- * pruned run's budget; the plain one runs serially). */
 /* ---- reference k-means++ ------------------------------------------------ */
 
 /* Per block of KMQ__BLOCK points the sum of w_i m_i in point order, per
@@ -1012,8 +1018,8 @@ static void ref_kmeanspp(const kmq_points *pts, size_t k, uint64_t seed, int res
     free(chunk_sums);
 }
 
-/* k-means++: the plain implementation (one thread), the pruned one (on
- * `threads`) and the reference above draw the same centres. */
+/* k-means++: the plain implementation (serially), the pruned one (on
+ * `threads`, its budget) and the reference above draw the same centres. */
 static void same_init(const kmq_points *pts, size_t k, kmq_init init, int restart, int threads,
                       double *centers)
 {
