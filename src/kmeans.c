@@ -179,6 +179,7 @@ static bool cancel_requested(const atomic_int *cancel)
 kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
+    uint64_t *seen = NULL;
     memset(out, 0, sizeof *out);
     if (!pts || pts->n == 0 || !pts->keys || !pts->weights)
         return kmq_err_set(err, KMQ_E_ARG, "k-means needs at least one colour");
@@ -197,6 +198,13 @@ kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err)
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colours", n);
         goto done;
     }
+    /* Each colour once: k-means++ draws by D^2 mass and cannot draw more
+     * centres than there are distinct colours (a bitmap of the 2^24). */
+    seen = kmq__calloc(((size_t)KEY_MASK + 1) / 64, sizeof *seen);
+    if (!seen) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colours", n);
+        goto done;
+    }
     /* Bound on the total weight that keeps sum w x^2 <= W * 255^2 exact. */
     const uint64_t w_limit = UINT64_MAX / (255u * 255u);
     uint64_t total = 0;
@@ -212,6 +220,12 @@ kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err)
                                  key);
                 goto done;
             }
+            if (seen[key / 64] >> (key % 64) & 1) {
+                st = kmq_err_set(err, KMQ_E_ARG, "colour %zu: key 0x%06" PRIx32 " appears twice", i,
+                                 key);
+                goto done;
+            }
+            seen[key / 64] |= (uint64_t)1 << (key % 64);
             if (w == 0 || w > w_limit - total) {
                 st = kmq_err_set(err, KMQ_E_ARG,
                                  "colour %zu: weight %" PRIu64
@@ -256,6 +270,7 @@ kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err)
     }
     out->mean_var = var_sum / 3.0;
 done:
+    kmq__free(seen);
     if (st != KMQ_OK)
         kmq__pts_free(out);
     return st;

@@ -75,7 +75,7 @@ typedef struct kmq__pts {
     double mean_var;      /* mean over the 3 channels of the weighted variance */
 } kmq__pts;
 
-/* Checks pts (keys within 24 bits, weights >= 1, total weight small enough
+/* Checks pts (keys within 24 bits and distinct, weights >= 1, total weight small enough
  * for exact uint64 moments) and builds the prepared copy. Serial, O(n).
  * Returns KMQ_OK, KMQ_E_ARG or KMQ_E_NOMEM; `out` is then safe to free. */
 KMQ_PRIVATE kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err);

@@ -27,7 +27,8 @@
 /* Largest k the library fits (indexed PNG palettes hold 256; labels are uint8). */
 #define KMQ_MAX_K 256
 
-/* Weighted points: borrowed views, n of each. Keys are 0xRRGGBB. */
+/* Weighted points: borrowed views, n of each. Keys are 0xRRGGBB, each
+ * colour at most once (a histogram's). */
 typedef struct kmq_points {
     size_t n;
     const uint32_t *keys;

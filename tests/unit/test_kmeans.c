@@ -750,6 +750,12 @@ START_TEST(bad_arguments)
     kmq_points wide_pts = {3, wide, weights};
     kmq_err_clear(&err);
     expect_arg(kmq_kmeans_fit(&wide_pts, &o, &par, &fit, &err), &err, "24 bits");
+    /* A colour twice: k = 3 would need a third distinct colour to draw. */
+    uint32_t twice[3] = {keys[0], keys[1], keys[0]};
+    kmq_points twice_pts = {3, twice, weights};
+    kmq_kmeans_opts o3 = opts_of(3, 1, 10, 0, KMQ_INIT_KMEANSPP, 0);
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_fit(&twice_pts, &o3, &par, &fit, &err), &err, "appears twice");
     kmq_par none = par_of(0);
     kmq_err_clear(&err);
     expect_arg(kmq_kmeans_fit(&pts, &o, &none, &fit, &err), &err, "thread");
