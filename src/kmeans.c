@@ -60,8 +60,8 @@
  * nearest and second-nearest centre in float32, 8 lanes (kmeans_f32.c);
  * where they differ by more than F32_MARGIN the label is provably the
  * double loop's (bound in nearest_f32_chunk), otherwise the point is
- * rescanned in double. The
- * inertia of the final pass uses dist2 to the winner, as the plain loop.
+ * rescanned in double. The inertia of the final pass uses dist2 to the
+ * winner, as the plain loop.
  *
  * Incremental sums: the integer sums of an iteration are those of the
  * previous one plus, for each point that changed cluster, its move from the
