@@ -86,8 +86,8 @@
  * the point. Either way the integer slots are added up after the region and
  * the chunk doubles are folded in chunk order, so results are the same bits
  * for any thread count and without OpenMP. kmq_kmeans_fit picks
- * restart-parallel when there are few points and restarts that fill the
- * threads (kmq__restart_parallel) and chunk-parallel otherwise. All scratch is
+ * restart-parallel when the restarts fill the threads and their workspaces
+ * fit in memory (kmq__restart_parallel) and chunk-parallel otherwise. All scratch is
  * allocated before any region.
  */
 #include "kmq/kmeans.h"
@@ -103,9 +103,14 @@
 #include <string.h>
 
 #define KEY_MASK ((uint32_t)0xffffff)
-/* Below this many points restarts may run in parallel, each run serially
- * (see kmq__restart_parallel). */
+/* Below this many points restarts may run in parallel even when their
+ * rounds leave threads idle (see kmq__restart_parallel). */
 #define FEW_POINTS (32 * KMQ_CHUNK)
+/* One run's per-point workspace: labels (2 bytes), Hamerly bounds (16),
+ * k-means++ D^2 (8) and its per-block sums (under 2). */
+#define RESTART_WS_BYTES ((size_t)28)
+/* Restarts run side by side only while their workspaces fit in this. */
+#define RESTART_WS_BUDGET ((size_t)1 << 30)
 /* uint64 per cache line: sum slots are padded to a multiple of this. */
 #define U64_PER_LINE (KMQ_CACHE_LINE / sizeof(uint64_t))
 /* Margin (colour units) by which a bound must decide; see "Distance
@@ -1176,22 +1181,30 @@ static kmq_status check_run_opts(size_t k, int max_iter, double tol, kmq_err *er
 }
 
 /* Whole restarts per thread, or every restart chunk-parallel? Restarts
- * in parallel need no synchronisation inside a run, which pays when the
- * points are few, but R restarts on T threads take ceil(R / T) rounds and
- * keep only R / (T ceil(R / T)) of the threads busy (10 restarts: all of 2
- * or 5 threads, 62% of 8 or 16). A chunk-parallel pass costs a parallel
- * region (tens of microseconds at 16 threads), so it needs enough work per
+ * in parallel need no synchronisation inside a run, but R restarts on T
+ * threads take ceil(R / T) rounds and keep only R / (T ceil(R / T)) of the
+ * threads busy (10 restarts: all of 2 or 5 threads, 62% of 8 or 16). A
+ * chunk-parallel pass costs a parallel region and its barriers (tens of
+ * microseconds at 16 threads, more when a virtual CPU is preempted), and
+ * k-means++ needs one region per centre, so it needs enough work per
  * thread. Measured on a 16-core machine with china.jpg (96,615 colours, 10
  * restarts): chunk-parallel was 1.07-1.31x faster at k = 64 and 256 on 4,
- * 8 and 16 threads, and 0.7x as fast at k = 16 on 16 threads (n k / T = 97k).
- * So restart-parallel for few points when the rounds fill >= 90% of the
- * threads, or a pass would give each thread under a chunk of points or
- * under 2^18 distances. */
+ * 8 and 16 threads, and 0.7x as fast at k = 16 on 16 threads (n k / T =
+ * 97k). On 2 threads of the 2-core VM with a 16 MP photo (362,070 colours,
+ * 10 restarts, k = 16 / 64 / 256), restart-parallel gave 1.90 / 1.97 / 2.02x
+ * one thread (medians of 3) against 1.53 / 1.94 / 1.78x chunk-parallel. So
+ * restart-parallel when the rounds fill >= 90% of the threads, or, for few
+ * points, when a pass would give each thread under a chunk of points or
+ * under 2^18 distances; but never when the threads' workspaces (one run
+ * each, RESTART_WS_BYTES a point) would pass RESTART_WS_BUDGET. */
 bool kmq__restart_parallel(size_t n, size_t k, int restarts, int threads)
 {
-    if (restarts < 2 || threads < 2 || n >= FEW_POINTS)
+    if (restarts < 2 || threads < 2)
         return false;
-    if (n < (size_t)threads * KMQ_CHUNK || n * k < ((size_t)threads << 18))
+    const size_t runs = (size_t)(threads < restarts ? threads : restarts);
+    if (n > RESTART_WS_BUDGET / RESTART_WS_BYTES / runs)
+        return false;
+    if (n < FEW_POINTS && (n < (size_t)threads * KMQ_CHUNK || n * k < ((size_t)threads << 18)))
         return true;
     const int rounds = (restarts + threads - 1) / threads;
     return 10 * restarts >= 9 * rounds * threads;
@@ -1286,9 +1299,9 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
             sizes[j] = p.w[j];
         }
     } else {
-        const bool few = kmq__restart_parallel(p.n, k, restarts, par->threads);
-        nws = few ? (par->threads < restarts ? par->threads : restarts) : 1;
-        const int slots = few ? 1 : par->threads;
+        const bool by_restart = kmq__restart_parallel(p.n, k, restarts, par->threads);
+        nws = by_restart ? (par->threads < restarts ? par->threads : restarts) : 1;
+        const int slots = by_restart ? 1 : par->threads;
         lws = kmq__calloc((size_t)nws, sizeof *lws);
         iws = kmq__calloc((size_t)nws, sizeof *iws);
         res = kmq__alloc_array((size_t)restarts, sizeof *res);
@@ -1307,9 +1320,9 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
                 goto done;
         }
         const double tol_abs = opts->tol * p.mean_var;
-        if (few) {
-            /* Few points: whole restarts per thread, each run serial. The
-             * team is the budget, capped at the number of restarts. */
+        if (by_restart) {
+            /* Whole restarts per thread, each run serial. The team is the
+             * budget, capped at the number of restarts. */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nws) default(none)                       \
     shared(p, opts, restarts, tol_abs, lws, iws, res, rcenters, rsizes, k)

@@ -617,9 +617,10 @@ START_TEST(threads_few_points)
 }
 END_TEST
 
-/* The driver rule: restarts side by side only for few points, and only
- * when the rounds of restarts keep >= 90% of the threads busy or a
- * chunk-parallel pass would be too small for the threads. */
+/* The driver rule: restarts side by side when their rounds keep >= 90% of
+ * the threads busy, or, for few points, when a chunk-parallel pass would
+ * be too small for the threads; never past the workspace budget (1 GiB at
+ * 28 bytes a colour and run). */
 START_TEST(restart_parallel_rule)
 {
     const size_t china = 96615, big = 362070;
@@ -633,8 +634,16 @@ START_TEST(restart_parallel_rule)
     ck_assert(kmq__restart_parallel(china, 64, 10, 32)); /* under a chunk a thread */
     ck_assert(!kmq__restart_parallel(china, 64, 1, 2));
     ck_assert(!kmq__restart_parallel(china, 64, 10, 1));
-    ck_assert(!kmq__restart_parallel(big, 64, 10, 2)); /* many points */
-    ck_assert(!kmq__restart_parallel(big, 2, 10, 16));
+    ck_assert(kmq__restart_parallel(big, 64, 10, 2));   /* many points, all busy */
+    ck_assert(!kmq__restart_parallel(big, 2, 10, 16));  /* many points, 62% busy */
+    ck_assert(!kmq__restart_parallel(big, 256, 10, 4)); /* many points, 83% busy */
+    const size_t all = (size_t)1 << 24;
+    ck_assert(kmq__restart_parallel(all, 64, 10, 2));       /* 2 runs: 0.94 GB */
+    ck_assert(!kmq__restart_parallel(all / 2, 64, 10, 5));  /* 5 runs: 1.17 GB */
+    ck_assert(kmq__restart_parallel(all / 4, 64, 10, 5));   /* 5 runs: 0.59 GB */
+    ck_assert(kmq__restart_parallel(all / 16, 64, 10, 10)); /* 10 runs: 0.29 GB */
+    ck_assert(!kmq__restart_parallel(all / 4, 64, 10, 10)); /* 10 runs: 1.17 GB */
+    ck_assert(!kmq__restart_parallel(all / 4, 64, 10, 16)); /* capped at 10 runs */
     ck_assert(kmq__restart_parallel(1000, 64, 3, 2));
 }
 END_TEST
