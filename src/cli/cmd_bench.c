@@ -5,10 +5,13 @@
  * decoded and its distinct-colour histogram built once; then for every k
  * the full fit (restarts x (k-means++ + Lloyd), seed fixed) runs at 1, 2,
  * 4, ... threads up to --threads-max (and that count itself), --repeat
- * times each, and the median wall time is kept. Reported per thread count:
- * time per fit, time per Lloyd iteration (fit time / iterations of all
- * restarts), distance evaluations per second (counted by the library),
- * speedup and parallel efficiency against 1 thread. Every thread count
+ * times each, and the median wall time is kept. The repeats run in
+ * rounds, each round every thread count once, so that a shared machine's
+ * drifting load falls on all thread counts alike, not on one of them.
+ * Reported per thread count: time per fit, time per Lloyd iteration (fit
+ * time / iterations of all restarts), distance evaluations per second
+ * (counted by the library), speedup and parallel efficiency against 1
+ * thread. Every thread count
  * must give the same bits (centres, sizes, inertia, iterations, evaluation
  * count, DESIGN §2); if one does not, bench says which and exits 1.
  *
@@ -39,7 +42,8 @@ typedef struct bench_row {
     int threads;
     double fit_s; /* median */
     double min_s, max_s;
-    double iter_s; /* fit_s / iterations_total */
+    double runs_s[MAX_REPEAT]; /* each run's time, in round order */
+    double iter_s;             /* fit_s / iterations_total */
     double evals_per_s;
     double speedup, efficiency;
     double init_share; /* median share of the runs' time spent drawing initial centres */
@@ -216,10 +220,13 @@ static bool write_json(const char *path, const char *image, uint32_t w, uint32_t
             fprintf(f,
                     "      {\"threads\": %d, \"fit_s\": %.6f, \"fit_min_s\": %.6f, \"fit_max_s\": "
                     "%.6f, \"iteration_s\": %.9f, \"distance_evals_per_s\": %.6g, \"speedup\": "
-                    "%.4f, \"efficiency\": %.4f, \"init_share\": %.4f, \"identical\": %s}%s\n",
+                    "%.4f, \"efficiency\": %.4f, \"init_share\": %.4f, \"identical\": %s,\n"
+                    "       \"fit_runs_s\": [",
                     r->threads, r->fit_s, r->min_s, r->max_s, r->iter_s, r->evals_per_s, r->speedup,
-                    r->efficiency, r->init_share, r->identical ? "true" : "false",
-                    t + 1 < b->nrows ? "," : "");
+                    r->efficiency, r->init_share, r->identical ? "true" : "false");
+            for (int q = 0; q < repeat; q++)
+                fprintf(f, "%s%.6f", q ? ", " : "", r->runs_s[q]);
+            fprintf(f, "]}%s\n", t + 1 < b->nrows ? "," : "");
         }
         fprintf(f, "    ]}%s\n", i + 1 < nk ? "," : "");
     }
@@ -397,7 +404,7 @@ int kmq_cmd_bench(int argc, char **argv)
         return KMQ_EXIT_FAILURES;
     }
     bool all_same = true, failed = false;
-    double times[MAX_REPEAT], shares[MAX_REPEAT];
+    double times[MAX_TC][MAX_REPEAT], shares[MAX_TC][MAX_REPEAT];
     if (!quiet)
         printf("%5s %7s %10s %12s %12s %8s %6s %6s %9s\n", "k", "threads", "fit_s", "iter_ms",
                "Mevals/s", "speedup", "eff", "init%", "identical");
@@ -411,40 +418,44 @@ int kmq_cmd_bench(int argc, char **argv)
                              .tol = 1e-4,
                              .init = KMQ_INIT_KMEANSPP,
                              .seed = seed};
-        for (int t = 0; t < ntc && !failed; t++) {
-            kmq_par par = {.threads = tcs[t]};
-            bench_row *r = &b->rows[b->nrows++];
-            r->threads = tcs[t];
-            r->identical = true;
-            for (unsigned long long q = 0; q < repeat; q++) {
+        b->nrows = ntc;
+        for (int t = 0; t < ntc; t++) {
+            b->rows[t].threads = tcs[t];
+            b->rows[t].identical = true;
+        }
+        for (unsigned long long q = 0; q < repeat && !failed; q++) {
+            for (int t = 0; t < ntc; t++) {
+                kmq_par par = {.threads = tcs[t]};
                 kmq_fit fit = {0};
                 kmq_err err = {0};
                 double s = kmq_par_now_s();
                 kmq_status st = kmq_kmeans_fit(&pts, &o, &par, &fit, &err);
-                times[q] = kmq_par_now_s() - s;
+                times[t][q] = kmq_par_now_s() - s;
                 if (st != KMQ_OK) {
                     kmq_cli_error(&err);
                     failed = true;
                     break;
                 }
                 double runs_s = fit.init_s + fit.lloyd_s;
-                shares[q] = runs_s > 0.0 ? fit.init_s / runs_s : 0.0;
+                shares[t][q] = runs_s > 0.0 ? fit.init_s / runs_s : 0.0;
                 if (t == 0 && q == 0) {
                     ref = fit;
                     continue;
                 }
                 if (!same_fit(&ref, &fit))
-                    r->identical = false;
+                    b->rows[t].identical = false;
                 kmq_fit_clear(&fit);
             }
-            if (failed)
-                break;
-            qsort(times, repeat, sizeof *times, cmp_double);
-            r->fit_s = median_sorted(times, repeat);
-            qsort(shares, repeat, sizeof *shares, cmp_double);
-            r->init_share = median_sorted(shares, repeat);
-            r->min_s = times[0];
-            r->max_s = times[repeat - 1];
+        }
+        for (int t = 0; t < ntc && !failed; t++) {
+            bench_row *r = &b->rows[t];
+            memcpy(r->runs_s, times[t], repeat * sizeof times[t][0]);
+            qsort(times[t], repeat, sizeof times[t][0], cmp_double);
+            r->fit_s = median_sorted(times[t], repeat);
+            qsort(shares[t], repeat, sizeof shares[t][0], cmp_double);
+            r->init_share = median_sorted(shares[t], repeat);
+            r->min_s = times[t][0];
+            r->max_s = times[t][repeat - 1];
             r->iter_s = ref.iterations_total ? r->fit_s / (double)ref.iterations_total : 0.0;
             r->evals_per_s = r->fit_s > 0 ? (double)ref.distance_evals / r->fit_s : 0.0;
             r->speedup = r->fit_s > 0 ? b->rows[0].fit_s / r->fit_s : 0.0;

@@ -13,7 +13,7 @@ class Bench(unittest.TestCase):
         d = kt.fresh_dir("bench")
         out = os.path.join(d, "b.json")
         proc = kt.run("bench", "--image", os.path.join(kt.PHOTOS, "coffee.png"), "--k", "4,16",
-                      "--restarts", "1", "--threads-max", "3", "--repeat", "1", "--json", out,
+                      "--restarts", "1", "--threads-max", "3", "--repeat", "3", "--json", out,
                       check_code=0)
         self.assertIn("identical", proc.stdout + proc.stderr)
         with open(out) as f:
@@ -28,6 +28,12 @@ class Bench(unittest.TestCase):
             self.assertEqual(r["threads"][0]["speedup"], 1.0)
             for t in r["threads"]:
                 self.assertGreater(t["fit_s"], 0)
+                # every run's time is kept; the summary numbers come from them
+                runs = t["fit_runs_s"]
+                self.assertEqual(len(runs), 3)
+                self.assertAlmostEqual(t["fit_s"], sorted(runs)[1], places=6)
+                self.assertAlmostEqual(t["fit_min_s"], min(runs), places=6)
+                self.assertAlmostEqual(t["fit_max_s"], max(runs), places=6)
                 self.assertAlmostEqual(t["efficiency"], t["speedup"] / t["threads"], places=3)
                 # k-means++ takes some of each run's time, Lloyd the rest
                 self.assertGreater(t["init_share"], 0)
