@@ -1190,9 +1190,10 @@ static kmq_status check_run_opts(size_t k, int max_iter, double tol, kmq_err *er
  * thread. Measured on a 16-core machine with china.jpg (96,615 colours, 10
  * restarts): chunk-parallel was 1.07-1.31x faster at k = 64 and 256 on 4,
  * 8 and 16 threads, and 0.7x as fast at k = 16 on 16 threads (n k / T =
- * 97k). On 2 threads of the 2-core VM with a 16 MP photo (362,070 colours,
- * 10 restarts, k = 16 / 64 / 256), restart-parallel gave 1.90 / 1.97 / 2.02x
- * one thread (medians of 3) against 1.53 / 1.94 / 1.78x chunk-parallel. So
+ * 97k). On 2 threads of a 2-core VM with a 16 MP photo (362,070 colours,
+ * 10 restarts, k = 16 / 64 / 256; two runs of 5 rounds each, alternating
+ * builds), restart-parallel took 0.92-1.01 / 0.96-1.05 / 0.89-0.96x the
+ * time of chunk-parallel, whose k-means++ scaled only 1.35-1.6x. So
  * restart-parallel when the rounds fill >= 90% of the threads, or, for few
  * points, when a pass would give each thread under a chunk of points or
  * under 2^18 distances; but never when the threads' workspaces (one run

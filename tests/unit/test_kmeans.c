@@ -617,13 +617,51 @@ START_TEST(threads_few_points)
 }
 END_TEST
 
-/* The driver rule: restarts side by side when their rounds keep >= 90% of
- * the threads busy, or, for few points, when a chunk-parallel pass would
- * be too small for the threads; never past the workspace budget (1 GiB at
- * 28 bytes a colour and run). */
+/* Many points (the colours of coffee.png and astronaut.png together):
+ * with 2 restarts on 2 threads whole restarts run side by side, on 3 and
+ * 7 threads each one runs chunk-parallel. Same bits as 1 thread, distance
+ * counts and iterations included. */
+START_TEST(threads_many_points_side_by_side)
+{
+    photo a = load_photo("coffee.png"), b = load_photo("astronaut.png");
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_hist *both = NULL;
+    ck_assert_int_eq(kmq_hist_new(&both, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_hist_add_rgb(both, a.rgb, a.npix, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_hist_add_rgb(both, b.rgb, b.npix, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_hist_finish(both, &err), KMQ_OK);
+    kmq_points pts = {
+        .n = kmq_hist_size(both), .keys = kmq_hist_keys(both), .weights = kmq_hist_weights(both)};
+    ck_assert(pts.n > 32 * KMQ_CHUNK);
+    ck_assert(kmq__restart_parallel(pts.n, 16, 2, 2) && kmq__restart_parallel(pts.n, 256, 2, 2));
+    ck_assert(!kmq__restart_parallel(pts.n, 16, 2, 3) && !kmq__restart_parallel(pts.n, 256, 2, 7));
+    static const size_t ks[] = {16, 256};
+    static const int iters[] = {20, 3};
+    for (size_t i = 0; i < 2; i++) {
+        kmq_kmeans_opts o = opts_of(ks[i], 2, iters[i], 1e-4, KMQ_INIT_KMEANSPP, 31);
+        thread_invariance(&pts, &o);
+        kmq_fit one, two;
+        fit_ok(&pts, &o, 1, &one);
+        fit_ok(&pts, &o, 2, &two);
+        ck_assert_uint_eq(one.distance_evals, two.distance_evals);
+        ck_assert_uint_eq(one.iterations_total, two.iterations_total);
+        kmq_fit_clear(&one);
+        kmq_fit_clear(&two);
+    }
+    kmq_hist_free(both);
+    free_photo(&a);
+    free_photo(&b);
+}
+END_TEST
+
+/* The driver rule: whole restarts side by side when their rounds keep
+ * >= 90% of the threads busy, or, for few points, when a chunk-parallel
+ * pass would be too small for the threads; never past the workspace
+ * budget (1 GiB at 28 bytes a colour and run). */
 START_TEST(restart_parallel_rule)
 {
-    const size_t china = 96615, big = 362070;
+    const size_t china = 96615, big = 362070, all = (size_t)1 << 24;
     ck_assert(kmq__restart_parallel(china, 64, 10, 2));  /* 5 rounds, all busy */
     ck_assert(kmq__restart_parallel(china, 64, 10, 5));  /* 2 rounds, all busy */
     ck_assert(!kmq__restart_parallel(china, 64, 10, 4)); /* 3 rounds, 10 of 12 slots */
@@ -634,17 +672,16 @@ START_TEST(restart_parallel_rule)
     ck_assert(kmq__restart_parallel(china, 64, 10, 32)); /* under a chunk a thread */
     ck_assert(!kmq__restart_parallel(china, 64, 1, 2));
     ck_assert(!kmq__restart_parallel(china, 64, 10, 1));
-    ck_assert(kmq__restart_parallel(big, 64, 10, 2));   /* many points, all busy */
-    ck_assert(!kmq__restart_parallel(big, 2, 10, 16));  /* many points, 62% busy */
-    ck_assert(!kmq__restart_parallel(big, 256, 10, 4)); /* many points, 83% busy */
-    const size_t all = (size_t)1 << 24;
+    ck_assert(kmq__restart_parallel(1000, 64, 3, 2));
+    ck_assert(kmq__restart_parallel(big, 64, 10, 2));       /* many points, all busy */
+    ck_assert(kmq__restart_parallel(big, 256, 10, 5));      /* many points, all busy */
+    ck_assert(!kmq__restart_parallel(big, 256, 10, 4));     /* many points, 10 of 12 slots */
+    ck_assert(!kmq__restart_parallel(big, 2, 10, 16));      /* many points, 10 of 16 */
     ck_assert(kmq__restart_parallel(all, 64, 10, 2));       /* 2 runs: 0.94 GB */
     ck_assert(!kmq__restart_parallel(all / 2, 64, 10, 5));  /* 5 runs: 1.17 GB */
     ck_assert(kmq__restart_parallel(all / 4, 64, 10, 5));   /* 5 runs: 0.59 GB */
     ck_assert(kmq__restart_parallel(all / 16, 64, 10, 10)); /* 10 runs: 0.29 GB */
     ck_assert(!kmq__restart_parallel(all / 4, 64, 10, 10)); /* 10 runs: 1.17 GB */
-    ck_assert(!kmq__restart_parallel(all / 4, 64, 10, 16)); /* capped at 10 runs */
-    ck_assert(kmq__restart_parallel(1000, 64, 3, 2));
 }
 END_TEST
 
@@ -1269,6 +1306,7 @@ int main(void)
         {"init", init_draws_distinct_points},
         {"threads_many", threads_many_points},
         {"threads_few", threads_few_points},
+        {"threads_many_side", threads_many_points_side_by_side},
         {"restart_parallel_rule", restart_parallel_rule},
         {"best_restart", best_restart_is_lowest_inertia},
         {"assign", assign_matches_brute_force},
