@@ -47,11 +47,13 @@ typedef enum kmq__algo { KMQ__ALGO_AUTO = 0, KMQ__ALGO_PLAIN = 1, KMQ__ALGO_BOUN
 /* Selection rule of KMQ__ALGO_AUTO: Lloyd runs with Hamerly bounds from
  * this k up; below, the float32 brute force (16 colours in AVX2 registers
  * per pass over the centres) is faster than the bound upkeep and neighbour
- * scans. Measured with kmq bench, 10 restarts, 2 threads: brute force /
- * bounds fit time on china.jpg (96,615 colours) 0.56 at k = 32, 0.74 at
- * 64, 0.87 at 96, 1.07 at 112, 1.66 at 256; on a 16 MP photo (362,070
- * colours) 0.44, 0.82, 0.76 at k = 32, 64, 96. */
-#define KMQ__BOUNDS_MIN_K 100
+ * scans. Measured with kmq bench, 10 restarts, 1 thread, the two builds
+ * alternating (medians of 9 and 6 runs): brute force / bounds fit time on
+ * china.jpg (96,615 colours) 0.79 at k = 100, 0.81 at 128, 0.94 at 160,
+ * 1.18 at 192, 1.26 at 256; on a 16 MP photo (362,070 colours) 0.84,
+ * 0.93, 1.07 at k = 128, 160, 192. (Before the float32 kernel's FMA form
+ * the crossing was near k = 100.) */
+#define KMQ__BOUNDS_MIN_K 176
 /* k-means++ prunes by blocks of this many consecutive points (Morton order
  * makes them small boxes of colour space); a divisor of KMQ_CHUNK. */
 #define KMQ__BLOCK            ((size_t)256)

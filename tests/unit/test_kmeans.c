@@ -1134,10 +1134,10 @@ static void same_lloyd(const kmq_points *pts, size_t k, const double *init, cons
     free(lb);
 }
 
-/* china.jpg (96,615 colours): k-means++ for k = 2, 16, 64, 256, then Lloyd
- * at several iteration caps (every iteration up to 3, then longer runs;
- * tol = 0 runs each cap in full, tol = 1e-4 stops where the default
- * would). Chunk-parallel pruned runs at 2 and 3 threads. */
+/* china.jpg (96,615 colours): k-means++ for k = 2, 16, 64, 256 and 175,
+ * then Lloyd at several iteration caps (every iteration up to 3, then
+ * longer runs; tol = 0 runs each cap in full, tol = 1e-4 stops where the
+ * default would). Chunk-parallel pruned runs at 2 and 3 threads. */
 START_TEST(bounds_exact_china)
 {
     photo ph = load_photo_vips("china.jpg");
@@ -1156,6 +1156,11 @@ START_TEST(bounds_exact_china)
     static const int caps256[] = {1, 2, 7};
     same_init(&ph.pts, 256, KMQ_INIT_KMEANSPP, 3, 2, init);
     same_lloyd(&ph.pts, 256, init, caps256, 3, 0.0, 2);
+    /* The largest k that AUTO still runs on the float32 kernel. */
+    static const int caps_f32[] = {2, 8};
+    const size_t k_f32 = KMQ__BOUNDS_MIN_K - 1;
+    same_init(&ph.pts, k_f32, KMQ_INIT_KMEANSPP, 4, 2, init);
+    same_lloyd(&ph.pts, k_f32, init, caps_f32, 2, 0.0, 2);
     free(init);
     free_photo(&ph);
 }
