@@ -87,8 +87,8 @@
  * the chunk doubles are folded in chunk order, so results are the same bits
  * for any thread count and without OpenMP. kmq_kmeans_fit picks
  * restart-parallel when the restarts fill the threads and their workspaces
- * fit in memory (kmq__restart_parallel) and chunk-parallel otherwise. All scratch is
- * allocated before any region.
+ * fit in memory (kmq__restart_parallel) and chunk-parallel otherwise. All
+ * scratch is allocated before any region.
  */
 #include "kmq/kmeans.h"
 

@@ -11,9 +11,9 @@
  * Reported per thread count: time per fit, time per Lloyd iteration (fit
  * time / iterations of all restarts), distance evaluations per second
  * (counted by the library), speedup and parallel efficiency against 1
- * thread. Every thread count
- * must give the same bits (centres, sizes, inertia, iterations, evaluation
- * count, DESIGN §2); if one does not, bench says which and exits 1.
+ * thread. Every thread count must give the same bits (centres, sizes,
+ * inertia, iterations, evaluation count, DESIGN §2); if one does not,
+ * bench says which and exits 1.
  *
  * Writes a table to stdout, JSON (--json, default bench-results.json) and
  * an SVG plot of speedup against threads (--svg, default the JSON path
