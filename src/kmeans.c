@@ -86,8 +86,9 @@
  * the point. Either way the integer slots are added up after the region and
  * the chunk doubles are folded in chunk order, so results are the same bits
  * for any thread count and without OpenMP. kmq_kmeans_fit picks
- * restart-parallel when the restarts fill the threads and their workspaces
- * fit in memory (kmq__restart_parallel) and chunk-parallel otherwise. All
+ * restart-parallel on 2 threads when the restarts fill them, or when the
+ * points are too few for the threads (kmq__restart_parallel), and
+ * chunk-parallel otherwise. All
  * scratch is allocated before any region.
  */
 #include "kmq/kmeans.h"
@@ -103,9 +104,9 @@
 #include <string.h>
 
 #define KEY_MASK ((uint32_t)0xffffff)
-/* Below this many points restarts may run in parallel even when their
- * rounds leave threads idle (see kmq__restart_parallel). */
-#define FEW_POINTS (32 * KMQ_CHUNK)
+/* Restarts run side by side on at most this many threads, unless the
+ * points are too few to give every thread a chunk (kmq__restart_parallel). */
+#define RESTART_PARALLEL_MAX_THREADS 2
 /* One run's per-point workspace: labels (2 bytes), Hamerly bounds (16),
  * k-means++ D^2 (8) and its per-block sums (under 2). */
 #define RESTART_WS_BYTES ((size_t)28)
@@ -1181,34 +1182,35 @@ static kmq_status check_run_opts(size_t k, int max_iter, double tol, kmq_err *er
 }
 
 /* Whole restarts per thread, or every restart chunk-parallel? Restarts
- * in parallel need no synchronisation inside a run, but R restarts on T
+ * side by side need no synchronisation inside a run, but R restarts on T
  * threads take ceil(R / T) rounds and keep only R / (T ceil(R / T)) of the
- * threads busy (10 restarts: all of 2 or 5 threads, 62% of 8 or 16). A
- * chunk-parallel pass costs a parallel region and its barriers (tens of
- * microseconds at 16 threads, more when a virtual CPU is preempted), and
- * k-means++ needs one region per centre, so it needs enough work per
- * thread. Measured on a 16-core machine with china.jpg (96,615 colours, 10
- * restarts): chunk-parallel was 1.07-1.31x faster at k = 64 and 256 on 4,
- * 8 and 16 threads, and 0.7x as fast at k = 16 on 16 threads (n k / T =
- * 97k). On 2 threads of a 2-core VM with a 16 MP photo (362,070 colours,
- * 10 restarts, k = 16 / 64 / 256; two runs of 5 rounds each, alternating
- * builds), restart-parallel took 0.92-1.01 / 0.96-1.05 / 0.89-0.96x the
- * time of chunk-parallel, whose k-means++ scaled only 1.35-1.6x. So
- * restart-parallel when the rounds fill >= 90% of the threads, or, for few
- * points, when a pass would give each thread under a chunk of points or
- * under 2^18 distances; but never when the threads' workspaces (one run
- * each, RESTART_WS_BYTES a point) would pass RESTART_WS_BUDGET. */
-bool kmq__restart_parallel(size_t n, size_t k, int restarts, int threads)
+ * threads busy, and each thread streams all n colours and its own run's
+ * arrays through every pass, where a chunk-parallel pass gives each thread
+ * its share of one run's. Time side by side / chunk-parallel, alternating
+ * rules, two runs of 3 rounds each, on a 16-core machine:
+ *   16 MP photo (362,070 colours), 10 restarts on 5 and 10 threads and 16
+ *   restarts on 4, 8 and 16 (all rounds full): 0.93-2.05 at k = 16
+ *   (median 1.3), 1.08-1.70 at k = 64, 0.93-1.34 at k = 256 (median 1.14);
+ *   china.jpg (96,615 colours), 10 restarts: 1.02-1.18 at k = 16 and 64
+ *   and 0.85-1.05 at k = 256 on 5 threads, 1.05-1.77 and 0.91-1.01 on 10.
+ * On 2 threads of a 2-core VM with the 16 MP photo (10 restarts, two runs
+ * of 5 rounds) it was 0.89-1.05, as chunk-parallel k-means++ scaled only
+ * 1.35-1.6x there. So side by side on up to RESTART_PARALLEL_MAX_THREADS
+ * threads when the rounds keep >= 90% of them busy, or on any number when
+ * a chunk-parallel pass would leave some thread without a chunk; never
+ * when the runs' workspaces (RESTART_WS_BYTES a colour) would pass
+ * RESTART_WS_BUDGET together. */
+bool kmq__restart_parallel(size_t n, int restarts, int threads)
 {
     if (restarts < 2 || threads < 2)
         return false;
     const size_t runs = (size_t)(threads < restarts ? threads : restarts);
     if (n > RESTART_WS_BUDGET / RESTART_WS_BYTES / runs)
         return false;
-    if (n < FEW_POINTS && (n < (size_t)threads * KMQ_CHUNK || n * k < ((size_t)threads << 18)))
+    if (n < (size_t)threads * KMQ_CHUNK)
         return true;
     const int rounds = (restarts + threads - 1) / threads;
-    return 10 * restarts >= 9 * rounds * threads;
+    return threads <= RESTART_PARALLEL_MAX_THREADS && 10 * restarts >= 9 * rounds * threads;
 }
 
 /* The pruned passes pay an O(n) bound update plus O(k^2) centre distances
@@ -1300,7 +1302,7 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
             sizes[j] = p.w[j];
         }
     } else {
-        const bool by_restart = kmq__restart_parallel(p.n, k, restarts, par->threads);
+        const bool by_restart = kmq__restart_parallel(p.n, restarts, par->threads);
         nws = by_restart ? (par->threads < restarts ? par->threads : restarts) : 1;
         const int slots = by_restart ? 1 : par->threads;
         lws = kmq__calloc((size_t)nws, sizeof *lws);

@@ -117,11 +117,10 @@ KMQ_PRIVATE void kmq__init_ws_free(kmq__init_ws *ws);
 KMQ_PRIVATE void kmq__init_run(const kmq__pts *p, size_t k, kmq_init init, uint64_t seed,
                                int restart, const kmq_par *par, kmq__init_ws *ws, double *centers);
 
-/* How kmq_kmeans_fit runs `restarts` restarts with k centres over n
- * points on `threads` threads: true = whole restarts per thread, each run
- * serial; false = one restart after the other, each chunk-parallel. Either
- * gives the same bits. */
-KMQ_PRIVATE bool kmq__restart_parallel(size_t n, size_t k, int restarts, int threads);
+/* How kmq_kmeans_fit runs `restarts` restarts over n points on `threads`
+ * threads: true = whole restarts per thread, each run serial; false = one restart after the other,
+ * each chunk-parallel. Either gives the same bits. */
+KMQ_PRIVATE bool kmq__restart_parallel(size_t n, int restarts, int threads);
 
 /* The public kmq_kmeans_init_centers / kmq_kmeans_fit / kmq_kmeans_lloyd
  * with the implementation chosen (they pass KMQ__ALGO_AUTO). For tests and

@@ -571,9 +571,9 @@ static void thread_invariance(const kmq_points *pts, const kmq_kmeans_opts *o)
 START_TEST(threads_many_points)
 {
     photo ph = load_photo("coffee.png");
-    ck_assert(kmq__restart_parallel(ph.pts.n, 16, 2, 2));
-    ck_assert(!kmq__restart_parallel(ph.pts.n, 16, 2, 3));
-    ck_assert(!kmq__restart_parallel(5 * KMQ_CHUNK - 123, 256, 2, 3));
+    ck_assert(kmq__restart_parallel(ph.pts.n, 2, 2));
+    ck_assert(!kmq__restart_parallel(ph.pts.n, 2, 3));
+    ck_assert(!kmq__restart_parallel(5 * KMQ_CHUNK - 123, 2, 3));
     kmq_kmeans_opts o = opts_of(2, 2, 50, 1e-4, KMQ_INIT_KMEANSPP, 11);
     thread_invariance(&ph.pts, &o);
     o = opts_of(16, 2, 10, 1e-4, KMQ_INIT_KMEANSPP, 11);
@@ -603,7 +603,7 @@ START_TEST(threads_few_points)
     sub.keys += 2000;
     sub.weights += 2000;
     for (int t = 2; t <= 7; t++)
-        ck_assert(kmq__restart_parallel(sub.n, 2, 2, t) && kmq__restart_parallel(sub.n, 256, 2, t));
+        ck_assert(kmq__restart_parallel(sub.n, 2, t));
     static const size_t ks[] = {2, 16, 64, 256};
     static const int restarts[] = {4, 3, 3, 2};
     static const int iters[] = {30, 20, 8, 3};
@@ -634,8 +634,8 @@ START_TEST(threads_many_points_side_by_side)
     kmq_points pts = {
         .n = kmq_hist_size(both), .keys = kmq_hist_keys(both), .weights = kmq_hist_weights(both)};
     ck_assert(pts.n > 32 * KMQ_CHUNK);
-    ck_assert(kmq__restart_parallel(pts.n, 16, 2, 2) && kmq__restart_parallel(pts.n, 256, 2, 2));
-    ck_assert(!kmq__restart_parallel(pts.n, 16, 2, 3) && !kmq__restart_parallel(pts.n, 256, 2, 7));
+    ck_assert(kmq__restart_parallel(pts.n, 2, 2));
+    ck_assert(!kmq__restart_parallel(pts.n, 2, 3) && !kmq__restart_parallel(pts.n, 2, 7));
     static const size_t ks[] = {16, 256};
     static const int iters[] = {20, 3};
     for (size_t i = 0; i < 2; i++) {
@@ -655,33 +655,32 @@ START_TEST(threads_many_points_side_by_side)
 }
 END_TEST
 
-/* The driver rule: whole restarts side by side when their rounds keep
- * >= 90% of the threads busy, or, for few points, when a chunk-parallel
- * pass would be too small for the threads; never past the workspace
- * budget (1 GiB at 28 bytes a colour and run). */
+/* The driver rule: whole restarts side by side on 2 threads when their
+ * rounds keep >= 90% of them busy, or on any number when some thread would
+ * get no chunk of a chunk-parallel pass; never past the workspace budget
+ * (1 GiB at 28 bytes a colour and run). */
 START_TEST(restart_parallel_rule)
 {
     const size_t china = 96615, big = 362070, all = (size_t)1 << 24;
-    ck_assert(kmq__restart_parallel(china, 64, 10, 2));  /* 5 rounds, all busy */
-    ck_assert(kmq__restart_parallel(china, 64, 10, 5));  /* 2 rounds, all busy */
-    ck_assert(!kmq__restart_parallel(china, 64, 10, 4)); /* 3 rounds, 10 of 12 slots */
-    ck_assert(!kmq__restart_parallel(china, 64, 10, 16));
-    ck_assert(!kmq__restart_parallel(china, 256, 10, 16));
-    ck_assert(kmq__restart_parallel(china, 16, 10, 16)); /* 97k distances a thread */
-    ck_assert(!kmq__restart_parallel(china, 16, 10, 4));
-    ck_assert(kmq__restart_parallel(china, 64, 10, 32)); /* under a chunk a thread */
-    ck_assert(!kmq__restart_parallel(china, 64, 1, 2));
-    ck_assert(!kmq__restart_parallel(china, 64, 10, 1));
-    ck_assert(kmq__restart_parallel(1000, 64, 3, 2));
-    ck_assert(kmq__restart_parallel(big, 64, 10, 2));       /* many points, all busy */
-    ck_assert(kmq__restart_parallel(big, 256, 10, 5));      /* many points, all busy */
-    ck_assert(!kmq__restart_parallel(big, 256, 10, 4));     /* many points, 10 of 12 slots */
-    ck_assert(!kmq__restart_parallel(big, 2, 10, 16));      /* many points, 10 of 16 */
-    ck_assert(kmq__restart_parallel(all, 64, 10, 2));       /* 2 runs: 0.94 GB */
-    ck_assert(!kmq__restart_parallel(all / 2, 64, 10, 5));  /* 5 runs: 1.17 GB */
-    ck_assert(kmq__restart_parallel(all / 4, 64, 10, 5));   /* 5 runs: 0.59 GB */
-    ck_assert(kmq__restart_parallel(all / 16, 64, 10, 10)); /* 10 runs: 0.29 GB */
-    ck_assert(!kmq__restart_parallel(all / 4, 64, 10, 10)); /* 10 runs: 1.17 GB */
+    ck_assert(kmq__restart_parallel(china, 10, 2));   /* 5 rounds, all busy */
+    ck_assert(kmq__restart_parallel(big, 10, 2));     /* 5 rounds, all busy */
+    ck_assert(!kmq__restart_parallel(china, 3, 2));   /* 2 rounds, 3 of 4 slots */
+    ck_assert(!kmq__restart_parallel(china, 10, 5));  /* all busy, but 5 threads */
+    ck_assert(!kmq__restart_parallel(big, 10, 10));   /* all busy, but 10 threads */
+    ck_assert(!kmq__restart_parallel(china, 10, 16)); /* 10 of 16 */
+    ck_assert(!kmq__restart_parallel(china, 10, 23)); /* 23.6 chunks for 23 threads */
+    ck_assert(kmq__restart_parallel(china, 10, 24));  /* 23.6 chunks for 24 threads */
+    ck_assert(kmq__restart_parallel(1000, 3, 2));
+    ck_assert(kmq__restart_parallel(3 * KMQ_CHUNK - 1, 2, 3));
+    ck_assert(!kmq__restart_parallel(3 * KMQ_CHUNK, 2, 3));
+    ck_assert(!kmq__restart_parallel(china, 1, 2));
+    ck_assert(!kmq__restart_parallel(china, 10, 1));
+    ck_assert(!kmq__restart_parallel(1000, 1, 8));
+    ck_assert(kmq__restart_parallel(all, 10, 2));       /* 2 runs: 0.94 GB */
+    ck_assert(kmq__restart_parallel(19173961, 10, 2));  /* 2 runs: just within 1 GiB */
+    ck_assert(!kmq__restart_parallel(19173962, 10, 2)); /* 2 runs: just past it */
+    ck_assert(!kmq__restart_parallel(600000, 64, 256)); /* 64 runs: 1.08 GB */
+    ck_assert(kmq__restart_parallel(500000, 64, 256));  /* 64 runs: 0.90 GB */
 }
 END_TEST
 
