@@ -1376,6 +1376,7 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
     out->iterations_total = iters_total;
     out->init_s = init_s;
     out->lloyd_s = lloyd_s;
+    out->runs_side_by_side = nws > 1;
     centers = NULL;
     sizes = NULL;
     rinertia = NULL;
@@ -1481,6 +1482,7 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     out->iterations_total = (uint64_t)res.iterations;
     out->init_s = 0.0;
     out->lloyd_s = t1 - t0;
+    out->runs_side_by_side = false;
     centers = NULL;
     sizes = NULL;
     rinertia = NULL;

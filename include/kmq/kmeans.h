@@ -71,6 +71,11 @@ typedef struct kmq_fit {
      * (runs side by side add up to more than the fit's wall time). Timing
      * only: it varies from fit to fit; everything above does not. */
     double init_s, lloyd_s;
+    /* How the runs shared the threads: true = whole runs side by side, one
+     * per thread; false = one run after the other, each split across the
+     * threads (or one thread). Chosen from n, restarts and threads; it
+     * changes the time, never a result. */
+    bool runs_side_by_side;
 } kmq_fit;
 
 /* Releases what fit owns and zeroes it. */

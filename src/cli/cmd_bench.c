@@ -48,6 +48,7 @@ typedef struct bench_row {
     double speedup, efficiency;
     double init_share; /* median share of the runs' time spent drawing initial centres */
     bool identical;    /* same bits as 1 thread */
+    const char *runs;  /* how the restarts shared the threads (runs_mode) */
 } bench_row;
 
 typedef struct bench_k {
@@ -103,6 +104,15 @@ static int cmp_double(const void *a, const void *b)
 static double median_sorted(const double *v, unsigned long long n)
 {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* "serial" on 1 thread, else "side_by_side" (whole restarts, one per
+ * thread) or "split" (each restart's passes across the threads). */
+static const char *runs_mode(const kmq_fit *fit, int threads)
+{
+    if (threads < 2)
+        return "serial";
+    return fit->runs_side_by_side ? "side_by_side" : "split";
 }
 
 static bool same_fit(const kmq_fit *a, const kmq_fit *b)
@@ -221,9 +231,9 @@ static bool write_json(const char *path, const char *image, uint32_t w, uint32_t
                     "      {\"threads\": %d, \"fit_s\": %.6f, \"fit_min_s\": %.6f, \"fit_max_s\": "
                     "%.6f, \"iteration_s\": %.9f, \"distance_evals_per_s\": %.6g, \"speedup\": "
                     "%.4f, \"efficiency\": %.4f, \"init_share\": %.4f, \"identical\": %s,\n"
-                    "       \"fit_runs_s\": [",
+                    "       \"runs\": \"%s\", \"fit_runs_s\": [",
                     r->threads, r->fit_s, r->min_s, r->max_s, r->iter_s, r->evals_per_s, r->speedup,
-                    r->efficiency, r->init_share, r->identical ? "true" : "false");
+                    r->efficiency, r->init_share, r->identical ? "true" : "false", r->runs);
             for (int q = 0; q < repeat; q++)
                 fprintf(f, "%s%.6f", q ? ", " : "", r->runs_s[q]);
             fprintf(f, "]}%s\n", t + 1 < b->nrows ? "," : "");
@@ -406,8 +416,8 @@ int kmq_cmd_bench(int argc, char **argv)
     bool all_same = true, failed = false;
     double times[MAX_TC][MAX_REPEAT], shares[MAX_TC][MAX_REPEAT];
     if (!quiet)
-        printf("%5s %7s %10s %12s %12s %8s %6s %6s %9s\n", "k", "threads", "fit_s", "iter_ms",
-               "Mevals/s", "speedup", "eff", "init%", "identical");
+        printf("%5s %7s %10s %12s %12s %8s %6s %6s %9s  %s\n", "k", "threads", "fit_s", "iter_ms",
+               "Mevals/s", "speedup", "eff", "init%", "identical", "runs");
     for (int i = 0; i < nk && !failed; i++) {
         bench_k *b = &res[i];
         b->k = ks[i];
@@ -436,6 +446,7 @@ int kmq_cmd_bench(int argc, char **argv)
                     failed = true;
                     break;
                 }
+                b->rows[t].runs = runs_mode(&fit, tcs[t]);
                 double runs_s = fit.init_s + fit.lloyd_s;
                 shares[t][q] = runs_s > 0.0 ? fit.init_s / runs_s : 0.0;
                 if (t == 0 && q == 0) {
@@ -462,9 +473,9 @@ int kmq_cmd_bench(int argc, char **argv)
             r->efficiency = r->speedup / r->threads;
             all_same = all_same && r->identical;
             if (!quiet)
-                printf("%5zu %7d %10.4f %12.4f %12.1f %8.2f %6.2f %6.1f %9s\n", b->k, r->threads,
-                       r->fit_s, 1e3 * r->iter_s, r->evals_per_s / 1e6, r->speedup, r->efficiency,
-                       100.0 * r->init_share, r->identical ? "yes" : "NO");
+                printf("%5zu %7d %10.4f %12.4f %12.1f %8.2f %6.2f %6.1f %9s  %s\n", b->k,
+                       r->threads, r->fit_s, 1e3 * r->iter_s, r->evals_per_s / 1e6, r->speedup,
+                       r->efficiency, 100.0 * r->init_share, r->identical ? "yes" : "NO", r->runs);
         }
         b->iterations_total = ref.iterations_total;
         b->evals = ref.distance_evals;

@@ -24,6 +24,8 @@ class Bench(unittest.TestCase):
         for r in doc["results"]:
             threads = [t["threads"] for t in r["threads"]]
             self.assertEqual(threads, [1, 2, 3])
+            # one restart: nothing to run side by side
+            self.assertEqual([t["runs"] for t in r["threads"]], ["serial", "split", "split"])
             self.assertTrue(all(t["identical"] for t in r["threads"]))
             self.assertEqual(r["threads"][0]["speedup"], 1.0)
             for t in r["threads"]:
@@ -42,6 +44,23 @@ class Bench(unittest.TestCase):
             self.assertAlmostEqual(r["mse"], r["inertia"] / doc["pixels"], places=6)
         root = ET.parse(os.path.join(d, "b.svg")).getroot()
         self.assertTrue(root.tag.endswith("svg"))
+
+    def test_runs_side_by_side_on_two_threads(self):
+        # 2 restarts fill 2 threads, so they run side by side; on 3 threads
+        # each restart is split across them (README, Parallelism)
+        d = kt.fresh_dir("bench_runs")
+        out = os.path.join(d, "b.json")
+        proc = kt.run("bench", "--image", os.path.join(kt.PHOTOS, "coffee.png"), "--k", "4",
+                      "--restarts", "2", "--threads-max", "3", "--repeat", "1", "--json", out,
+                      check_code=0)
+        with open(out) as f:
+            doc = json.load(f)
+        rows = doc["results"][0]["threads"]
+        self.assertEqual([t["runs"] for t in rows], ["serial", "side_by_side", "split"])
+        self.assertTrue(all(t["identical"] for t in rows))
+        lines = [l.split() for l in proc.stdout.splitlines()]
+        self.assertEqual([l[-1] for l in lines if len(l) == 10 and l[0] == "4"],
+                         ["serial", "side_by_side", "split"])
 
     def test_bad_option(self):
         self.assertEqual(kt.run("bench", "--frobnicate").returncode, 2)
