@@ -18,15 +18,16 @@ def tree(root):
 class ThreadInvariance(unittest.TestCase):
     def test_threads_1_2_3_identical(self):
         base = kt.fresh_dir("threads")
-        # Few restarts but k values on both sides of the "restarts in
-        # parallel" / "chunks in parallel" split, and a sample run.
+        # 4 restarts run side by side on 2 threads and split on 3 (README,
+        # Parallelism); k values on both sides of the bounds threshold, and
+        # a sample run.
         job = kt.write_job(os.path.join(base, "job.ini"), f"""
 [run]
 output = out
 seed = 11
 [defaults]
 k = 2, 16, 64
-restarts = 3
+restarts = 4
 save = indexed, labels
 [job photos]
 input = {kt.PHOTOS}/china.jpg, {kt.PHOTOS}/chelsea_alpha.png
