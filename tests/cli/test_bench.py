@@ -8,16 +8,21 @@ import xml.etree.ElementTree as ET
 import kmqtest as kt
 
 
+def bench_coffee(name, k, restarts, repeat):
+    """kmq bench on coffee.png at 1..3 threads: (process, JSON, folder)."""
+    d = kt.fresh_dir(name)
+    out = os.path.join(d, "b.json")
+    proc = kt.run("bench", "--image", os.path.join(kt.PHOTOS, "coffee.png"), "--k", k,
+                  "--restarts", str(restarts), "--threads-max", "3", "--repeat", str(repeat),
+                  "--json", out, check_code=0)
+    with open(out) as f:
+        return proc, json.load(f), d
+
+
 class Bench(unittest.TestCase):
     def test_scaling_study(self):
-        d = kt.fresh_dir("bench")
-        out = os.path.join(d, "b.json")
-        proc = kt.run("bench", "--image", os.path.join(kt.PHOTOS, "coffee.png"), "--k", "4,16",
-                      "--restarts", "1", "--threads-max", "3", "--repeat", "3", "--json", out,
-                      check_code=0)
+        proc, doc, d = bench_coffee("bench", "4,16", 1, 3)
         self.assertIn("identical", proc.stdout + proc.stderr)
-        with open(out) as f:
-            doc = json.load(f)
         self.assertTrue(doc["identical_across_threads"])
         self.assertEqual(doc["unique_colors"], 94478)
         self.assertEqual([r["k"] for r in doc["results"]], [4, 16])
@@ -48,13 +53,7 @@ class Bench(unittest.TestCase):
     def test_runs_side_by_side_on_two_threads(self):
         # 2 restarts fill 2 threads, so they run side by side; on 3 threads
         # each restart is split across them (README, Parallelism)
-        d = kt.fresh_dir("bench_runs")
-        out = os.path.join(d, "b.json")
-        proc = kt.run("bench", "--image", os.path.join(kt.PHOTOS, "coffee.png"), "--k", "4",
-                      "--restarts", "2", "--threads-max", "3", "--repeat", "1", "--json", out,
-                      check_code=0)
-        with open(out) as f:
-            doc = json.load(f)
+        proc, doc, _ = bench_coffee("bench_runs", "4", 2, 1)
         rows = doc["results"][0]["threads"]
         self.assertEqual([t["runs"] for t in rows], ["serial", "side_by_side", "split"])
         self.assertTrue(all(t["identical"] for t in rows))
