@@ -88,8 +88,7 @@
  * for any thread count and without OpenMP. kmq_kmeans_fit picks
  * restart-parallel on 2 threads when the restarts fill them, or when the
  * points are too few for the threads (kmq__restart_parallel), and
- * chunk-parallel otherwise. All
- * scratch is allocated before any region.
+ * chunk-parallel otherwise. All scratch is allocated before any region.
  */
 #include "kmq/kmeans.h"
 
