@@ -118,8 +118,9 @@ KMQ_PRIVATE void kmq__init_run(const kmq__pts *p, size_t k, kmq_init init, uint6
                                int restart, const kmq_par *par, kmq__init_ws *ws, double *centers);
 
 /* How kmq_kmeans_fit runs `restarts` restarts over n points on `threads`
- * threads: true = whole restarts per thread, each run serial; false = one restart after the other,
- * each chunk-parallel. Either gives the same bits. */
+ * threads: true = whole restarts per thread, each run serial; false = one
+ * restart after the other, each chunk-parallel. Either gives the same
+ * bits. */
 KMQ_PRIVATE bool kmq__restart_parallel(size_t n, int restarts, int threads);
 
 /* The public kmq_kmeans_init_centers / kmq_kmeans_fit / kmq_kmeans_lloyd
