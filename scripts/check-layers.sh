@@ -9,7 +9,7 @@ bad() { echo "check-layers: $*"; fail=1; }
 
 layer_of() {   # module name -> layer number
   case "$1" in
-    error|par|rng|alloc|alloc_hook|fsx|strbuf|internal) echo 0 ;;
+    error|formats|par|rng|alloc|alloc_hook|fsx|strbuf|internal) echo 0 ;;
     hist|hist_internal|kmeans|kmeans_init|kmeans_f32|labels|elbow|preview) echo 1 ;;
     image|image_vips|pngout|job|job_ini|job_internal|summary|summary_json|plot|plot_svg) echo 2 ;;
     runner|runner_plots|strip_reader|report|report_html|report_internal) echo 3 ;;

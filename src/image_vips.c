@@ -3,10 +3,26 @@
  *
  * Open: stat the path first (missing, unreadable, folder, empty file give
  * specific errors that libvips would blur), sniff the format with
- * vips_foreign_find_load, then load the header with sequential access and
- * fail_on = error, so truncated or corrupt data fails the pass instead of
- * decoding to grey rows. width * height is checked against max_pixels
- * before any pixel is decoded (decompression bombs).
+ * vips_foreign_find_load, refuse any format outside the job's list before
+ * its loader runs, then load the header with sequential access. Before any
+ * pixel is decoded (decompression bombs): width * height against
+ * max_pixels; the memory a decoder that cannot stream would take (see
+ * decode_estimate) against max_decode_bytes; and a JPEG's size against the
+ * least its declared pixels can be coded in (jpeg_min_bytes).
+ *
+ * Untrusted loaders: libvips marks the loaders it does not consider safe
+ * for hostile input (SVG, PDF, ImageMagick, FITS, OpenEXR, Matlab, CSV,
+ * ...) untrusted; kmq_image_lib_init blocks them all, and a loader is
+ * unblocked only when a job names its format, just before it is used.
+ * libvips' own .v loader is among the untrusted ones but is a documented
+ * input format, so the default list unblocks it the same way.
+ *
+ * Fail-on policy: truncated or corrupt pixel data fails the pass
+ * (KMQ_E_DECODE) instead of decoding to grey rows. libvips' fail_on =
+ * error catches truncation in every format; JPEG also gets fail_on =
+ * warning, because libjpeg reports a scan cut short by an early
+ * end-of-image marker, or entropy data it cannot decode, only as warnings
+ * and fills the rest with grey.
  *
  * Normalise (the same lazy pipeline for every pass):
  *   decode LABQ/RAD coding -> fix an interpretation libvips cannot convert
@@ -46,6 +62,8 @@
 #include <vips/vips.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -63,6 +81,7 @@
 
 struct kmq_image {
     char *path;
+    VipsFailOn fail_on; /* per format: see the fail-on policy above */
     kmq_image_opts opts;
     kmq_image_info info;
     uint32_t strip_rows;
@@ -140,6 +159,9 @@ static void load_modules_now(void)
         g_free(file);
     }
     g_dir_close(dir);
+    /* The modules' loaders (ImageMagick, PDF, HEIF, ...) registered after
+     * start-up's blocking: block the untrusted ones among them too. */
+    vips_block_untrusted_set(TRUE);
 }
 
 /* Loads the format modules once if start-up skipped them; true when a
@@ -161,11 +183,23 @@ kmq_status kmq_image_lib_init(const char *argv0, int threads, kmq_err *err)
     if (failed)
         return vips_fail(err, KMQ_E_INTERNAL, "cannot start libvips");
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_vips_warning, NULL);
+    vips_block_untrusted_set(TRUE);
     atomic_store(&vips_started, true);
     vips_concurrency_set(threads >= 1 ? threads : 1);
     /* A batch opens thousands of files once each: caching operations would
      * only keep their files open and their memory held. */
     vips_cache_set_max(0);
+    return KMQ_OK;
+}
+
+kmq_status kmq_image_lib_set_temp_dir(const char *dir, kmq_err *err)
+{
+    if (!dir)
+        return KMQ_OK;
+    /* libvips reads TMPDIR for each temporary it names; ImageMagick reads
+     * MAGICK_TEMPORARY_PATH, and other loaders' libraries TMPDIR. */
+    if (setenv("TMPDIR", dir, 1) != 0 || setenv("MAGICK_TEMPORARY_PATH", dir, 1) != 0)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory setting the temporary folder");
     return KMQ_OK;
 }
 
@@ -217,22 +251,27 @@ static kmq_status check_file(const char *path, uint64_t *bytes, kmq_err *err)
         return kmq_err_set(err, KMQ_E_UNREADABLE, "this is a folder, not an image file");
     if (!S_ISREG(st.st_mode))
         return kmq_err_set(err, KMQ_E_UNREADABLE, "not a regular file");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a file swapped for a FIFO since the stat must not hang. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return kmq_err_set(err, KMQ_E_UNREADABLE, "cannot read the file: %s", strerror(errno));
+    struct stat opened;
+    bool regular = fstat(fd, &opened) == 0 && S_ISREG(opened.st_mode);
     close(fd);
+    if (!regular)
+        return kmq_err_set(err, KMQ_E_UNREADABLE, "not a regular file");
     if (st.st_size == 0)
         return kmq_err_set(err, KMQ_E_DECODE, "file is empty (0 bytes)");
     *bytes = (uint64_t)st.st_size;
     return KMQ_OK;
 }
 
-/* Header-only load with sequential access. fail_on = error also covers
- * truncation; warnings (common in camera JPEGs) still decode. */
-static kmq_status load_header(const char *path, VipsImage **out, kmq_err *err)
+/* Header-only load with sequential access; `fail_on` per the policy at the
+ * top of the file. */
+static kmq_status load_header(const char *path, VipsFailOn fail_on, VipsImage **out, kmq_err *err)
 {
     VipsImage *image = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                                VIPS_FAIL_ON_ERROR, NULL);
+                                                fail_on, NULL);
     if (!image)
         return vips_fail(err, KMQ_E_DECODE, "cannot read the image header");
     *out = image;
@@ -378,12 +417,179 @@ static void format_name(const char *loader, char *out, size_t size)
     out[len] = '\0';
 }
 
+/* Reads up to `size` bytes from the start of `path` (a regular file, checked
+ * already; O_NONBLOCK in case it was swapped for a FIFO since). Returns the
+ * count read, 0 on any failure. */
+static size_t read_head(const char *path, unsigned char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, size);
+    close(fd);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* A person's name for the format of a file that libvips reads only through
+ * ImageMagick, or not at all, from its first bytes; NULL when unknown. Only
+ * for messages: nothing is decided by it. */
+static const char *sniff_name(const char *path)
+{
+    static const struct {
+        size_t at;
+        const char *magic;
+        size_t len;
+        const char *name;
+    } known[] = {
+        {0, "BM", 2, "BMP"},           {0, "8BPS", 4, "Photoshop PSD"},
+        {0, "gimp xcf", 8, "GIMP XCF"}, {0, "\0\0\1\0", 4, "Windows icon (ICO)"},
+        {0, "DDS ", 4, "DirectDraw surface (DDS)"}, {0, "qoif", 4, "QOI"},
+        {4, "ftyp", 4, "ISO media (HEIF/AVIF)"}, {0, "%!PS", 4, "PostScript"},
+        {0, "\x76\x2f\x31\x01", 4, "OpenEXR"}, {0, "SIMPLE  =", 9, "FITS"},
+        {0, "MATLAB", 6, "Matlab"},     {0, "%PDF", 4, "PDF"},
+    };
+    unsigned char head[64] = {0};
+    size_t n = read_head(path, head, sizeof head);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (n >= known[i].at + known[i].len &&
+            memcmp(head + known[i].at, known[i].magic, known[i].len) == 0)
+            return known[i].name;
+    bool text = n > 0;
+    for (size_t i = 0; i < n && text; i++)
+        text = head[i] == '\t' || head[i] == '\n' || head[i] == '\r' || (head[i] >= 0x20 && head[i] < 0x7f);
+    return text ? "text (CSV, a matrix or other text)" : NULL;
+}
+
+/* What a JPEG's frame header says: whether it was found, whether the file
+ * is progressive (its decoder then keeps every coefficient of the image in
+ * memory) and whether it is arithmetic coded. */
+typedef struct jpeg_frame {
+    bool found;
+    bool progressive;
+    bool arithmetic;
+} jpeg_frame;
+
+/* Walks the marker segments of a JPEG up to its first SOFn (at most 4096
+ * segments, each skipped by its length, so a hostile file costs a few
+ * reads). Leaves *out zeroed when it finds none. */
+static void jpeg_scan_frame(const char *path, jpeg_frame *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 || !(f = fdopen(fd, "rb"))) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    if (fgetc(f) != 0xFF || fgetc(f) != 0xD8)
+        goto done;
+    for (int segments = 0; segments < 4096; segments++) {
+        int c = fgetc(f);
+        if (c != 0xFF)
+            goto done;
+        int marker;
+        while ((marker = fgetc(f)) == 0xFF) /* fill bytes */
+            ;
+        if (marker == EOF || marker == 0xDA || marker == 0xD9)
+            goto done; /* a scan or the end before any frame header */
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7))
+            continue; /* no length */
+        int hi = fgetc(f), lo = fgetc(f);
+        if (hi == EOF || lo == EOF || ((hi << 8) | lo) < 2)
+            goto done;
+        long len = (hi << 8) | lo;
+        bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
+                   marker != 0xCC;
+        if (sof) {
+            out->found = true;
+            out->progressive = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
+            out->arithmetic = marker >= 0xC9;
+            goto done;
+        }
+        if (fseek(f, len - 2, SEEK_CUR) != 0)
+            goto done;
+    }
+done:
+    fclose(f);
+}
+
+/* The fewest bytes a Huffman-coded JPEG of width x height can have: every
+ * 8 x 8 block of a component needs at least one bit (its DC code), and the
+ * most subsampled component (4 x 4 at most) still has one block per 32 x 32
+ * pixels. A file shorter than this is truncated, or a bomb whose header
+ * promises pixels its data cannot hold. Arithmetic coding has no such
+ * floor, so it is not checked. */
+static uint64_t jpeg_min_bytes(uint64_t width, uint64_t height)
+{
+    return ((width + 31) / 32) * ((height + 31) / 32) / 8;
+}
+
+/* Bytes a decoder holds beyond streaming, from the header alone (upper
+ * estimates from how each library decodes):
+ *   JPEG: baseline streams row by row (0); progressive keeps every DCT
+ *         coefficient, 2 bytes a sample.
+ *   PNG:  non-interlaced streams (0); interlaced (Adam7) is de-interlaced
+ *         into one whole image.
+ *   TIFF, vips: strips, tiles or a mapped file (0).
+ *   WebP, GIF: a whole RGBA frame, and the canvas it is composed onto.
+ *   any other format: the whole image, twice, as a conservative guess. */
+static uint64_t decode_estimate(const char *format, VipsImage *in, bool progressive)
+{
+    uint64_t pixels = (uint64_t)in->Xsize * (uint64_t)in->Ysize;
+    uint64_t sample = vips_format_sizeof(in->BandFmt);
+    uint64_t bands = (uint64_t)in->Bands;
+    int interlaced = 0;
+    if (vips_image_get_typeof(in, "interlaced") &&
+        vips_image_get_int(in, "interlaced", &interlaced) != 0) {
+        vips_error_clear();
+        interlaced = 0;
+    }
+    if (strcmp(format, "jpeg") == 0)
+        return progressive || interlaced ? pixels * bands * 2 : 0;
+    if (strcmp(format, "png") == 0)
+        return interlaced ? pixels * bands * sample : 0;
+    if (strcmp(format, "tiff") == 0 || strcmp(format, "vips") == 0)
+        return 0;
+    if (strcmp(format, "webp") == 0 || strcmp(format, "gif") == 0)
+        return pixels * 4 * 2;
+    return pixels * bands * sample * 2;
+}
+
+/* Refuses a format outside `formats` with its name; unblocks the loader of
+ * one inside (see "Untrusted loaders" above). */
+static kmq_status admit_format(const char *path, const char *loader, const char *format,
+                               kmq_formats formats, kmq_err *err)
+{
+    kmq_formats bit = kmq_format_bit(format);
+    if (bit && (formats & bit)) {
+        vips_operation_block_set(loader, FALSE);
+        return KMQ_OK;
+    }
+    char allowed[256];
+    kmq_formats_format(formats, allowed, sizeof allowed);
+    const char *sniffed = strcmp(format, "magick") == 0 ? sniff_name(path) : NULL;
+    if (sniffed)
+        return kmq_err_set(err, KMQ_E_UNSUPPORTED,
+                           "the file is %s (libvips would read it through ImageMagick, format "
+                           "'magick'); this job reads only %s; add 'magick' to formats to read "
+                           "it",
+                           sniffed, allowed);
+    return kmq_err_set(err, KMQ_E_UNSUPPORTED,
+                       "the file is in format '%s', whatever its name says; this job reads only "
+                       "%s; add '%s' to formats to read it",
+                       format, allowed, format);
+}
+
 kmq_status kmq_image_open(const char *path, const kmq_image_opts *opts, kmq_image **out,
                           kmq_err *err)
 {
     kmq_status status = KMQ_OK;
     kmq_image *img = NULL;
     uint64_t bytes = 0;
+    char format[sizeof img->info.format];
+    kmq_formats formats = opts->formats ? opts->formats : kmq_formats_default();
+    jpeg_frame frame = {0};
 
     status = check_file(path, &bytes, err);
     if (status != KMQ_OK)
@@ -395,31 +601,64 @@ kmq_status kmq_image_open(const char *path, const kmq_image_opts *opts, kmq_imag
     }
     if (!loader) {
         vips_error_clear();
-        status = kmq_err_set(err, KMQ_E_UNSUPPORTED, "not an image format libvips can read");
+        const char *sniffed = sniff_name(path);
+        if (sniffed)
+            status = kmq_err_set(err, KMQ_E_UNSUPPORTED,
+                                 "the file is %s, a format libvips cannot read here", sniffed);
+        else
+            status = kmq_err_set(err, KMQ_E_UNSUPPORTED, "not an image format libvips can read");
         goto done;
     }
+    format_name(loader, format, sizeof format);
+    status = admit_format(path, loader, format, formats, err);
+    if (status != KMQ_OK)
+        goto done;
     img = kmq__calloc(1, sizeof *img);
     if (!img || !(img->path = kmq__strdup(path))) {
         status = kmq_err_set(err, KMQ_E_NOMEM, "out of memory opening an image");
         goto done;
     }
     img->opts = *opts;
-    status = load_header(path, &img->loaded, err);
+    img->fail_on = strcmp(format, "jpeg") == 0 ? VIPS_FAIL_ON_WARNING : VIPS_FAIL_ON_ERROR;
+    status = load_header(path, img->fail_on, &img->loaded, err);
     if (status != KMQ_OK)
         goto done;
 
     VipsImage *in = img->loaded;
     uint64_t pixels = (uint64_t)in->Xsize * (uint64_t)in->Ysize; /* both < 2^31 */
+    char have[32], limit[32];
     if (opts->max_pixels > 0 && pixels > opts->max_pixels) {
-        char have[32], limit[32];
         format_count((double)pixels, have);
         format_count((double)opts->max_pixels, limit);
         status = kmq_err_set(err, KMQ_E_TOO_LARGE, "image is %d x %d = %s pixels, max_pixels is %s",
                              in->Xsize, in->Ysize, have, limit);
         goto done;
     }
+    if (strcmp(format, "jpeg") == 0) {
+        jpeg_scan_frame(path, &frame);
+        uint64_t least = jpeg_min_bytes((uint64_t)in->Xsize, (uint64_t)in->Ysize);
+        if (frame.found && !frame.arithmetic && bytes < least) {
+            format_count((double)least, limit);
+            status = kmq_err_set(err, KMQ_E_DECODE,
+                                 "the file is %" PRIu64 " bytes, too short for the %d x %d pixels "
+                                 "its JPEG header declares (at least %s bytes): it is truncated",
+                                 bytes, in->Xsize, in->Ysize, limit);
+            goto done;
+        }
+    }
+    uint64_t need = decode_estimate(format, in, frame.progressive);
+    if (opts->max_decode_bytes > 0 && need > opts->max_decode_bytes) {
+        format_count((double)need, have);
+        format_count((double)opts->max_decode_bytes, limit);
+        status = kmq_err_set(err, KMQ_E_TOO_LARGE,
+                             "decoding this %d x %d %s%s would take about %s bytes of memory "
+                             "(it cannot be streamed), max_decode_bytes is %s",
+                             in->Xsize, in->Ysize, frame.progressive ? "progressive " : "", format,
+                             have, limit);
+        goto done;
+    }
     img->info.bytes = bytes;
-    format_name(loader, img->info.format, sizeof img->info.format);
+    memcpy(img->info.format, format, sizeof format);
     img->info.width = (uint32_t)in->Xsize;
     img->info.height = (uint32_t)in->Ysize;
     img->info.bands = in->Bands;
@@ -510,7 +749,7 @@ kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err)
         status = check_file(img->path, &(uint64_t){0}, err);
         if (status != KMQ_OK)
             goto done;
-        status = load_header(img->path, &in, err);
+        status = load_header(img->path, img->fail_on, &in, err);
         if (status != KMQ_OK)
             goto done;
         if ((uint32_t)in->Xsize != img->info.width || (uint32_t)in->Ysize != img->info.height) {

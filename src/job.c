@@ -53,6 +53,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* The table of keys                                                   */
@@ -68,6 +70,8 @@ typedef enum key_type {
     KT_INIT,  /* kmq_init field */
     KT_SAVE,  /* unsigned KMQ_SAVE_* bits */
     KT_COLOR, /* uint8_t[3] */
+    KT_FORMATS, /* kmq_formats */
+    KT_BYTES,   /* uint64_t byte count, or KMQ_DECODE_AUTO */
 } key_type;
 
 struct kmq__job_key {
@@ -118,6 +122,14 @@ static const struct kmq__job_key keys[] = {
         "#rrggbb | #rgb", "#ffffff", "alpha is flattened onto this colour"),
     ROW("max_pixels", SEC_SPEC, KT_U64, 0, INT64_MAX, SPEC_AT(max_pixels), "defaults, job", "count",
         "0 (no limit) | 1..", "1000000000", "larger images are refused before decoding"),
+    ROW("max_decode_bytes", SEC_SPEC, KT_BYTES, 0, INT64_MAX, SPEC_AT(max_decode_bytes),
+        "defaults, job", "bytes", "auto | 0 (no limit) | 1.. (suffix K, M or G: KiB, MiB, GiB)",
+        "auto",
+        "memory a decoder that cannot stream may take (auto: 1/8 of RAM, at most 512 MiB)"),
+    ROW("formats", SEC_SPEC, KT_FORMATS, 0, 0, SPEC_AT(formats), "defaults, job", "list",
+        "any of jpeg, png, tiff, webp, gif, vips, heif, jp2k, jxl, svg, pdf, magick, ...",
+        "jpeg, png, tiff, webp, gif, vips",
+        "image formats read; any other file is refused as unsupported, its format named"),
     ROW("recursive", SEC_SPEC, KT_BOOL, 0, 0, SPEC_AT(recursive), "defaults, job", "bool",
         "true | false", "false", "descend into subfolders of folder inputs"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",
@@ -189,6 +201,15 @@ int kmq__job_name_ok(const char *name)
             return 0;
     }
     return 1;
+}
+
+int kmq__job_name_reserved(const char *name)
+{
+    static const char *const taken[] = {"run.json", "elbow.csv", "index.html"};
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
+        if (strcmp(name, taken[i]) == 0)
+            return 1;
+    return 0;
 }
 
 char *kmq__job_path_join(const char *base, const char *rel)
@@ -394,6 +415,72 @@ static kmq_status parse_save(const char *text, unsigned *out, kmq_err *err)
         p = comma + 1;
     }
     *out = bits;
+    return KMQ_OK;
+}
+
+/* "jpeg, png": each name must be one kmq knows (kmq/formats.h). */
+static kmq_status parse_formats(const char *text, kmq_formats *out, kmq_err *err)
+{
+    kmq_formats set = 0;
+    const char *p = text;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *b = p, *e = comma ? comma : p + strlen(p);
+        trim_span(&b, &e);
+        size_t len = (size_t)(e - b);
+        char word[32];
+        if (len == 0)
+            return kmq_err_set(err, KMQ_E_CONFIG, "formats = '%.100s' has an empty item", text);
+        kmq_formats bit = 0;
+        if (len < sizeof word) {
+            for (size_t i = 0; i < len; i++)
+                word[i] = (char)tolower((unsigned char)b[i]);
+            word[len] = '\0';
+            bit = kmq_format_bit(word);
+        }
+        if (!bit) {
+            char known[512];
+            kmq_formats_format(~(kmq_formats)0, known, sizeof known);
+            return kmq_err_set(err, KMQ_E_CONFIG, "formats: unknown format '%.*s'; known: %s",
+                               (int)(len > 60 ? 60 : len), b, known);
+        }
+        set |= bit;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    *out = set;
+    return KMQ_OK;
+}
+
+/* "auto", a count ("512e6", "0": no limit) or a count with a binary suffix
+ * ("512M", "2G"). */
+static kmq_status parse_bytes(const struct kmq__job_key *key, const char *text, uint64_t *out,
+                              kmq_err *err)
+{
+    if (ascii_ieq(text, "auto")) {
+        *out = KMQ_DECODE_AUTO;
+        return KMQ_OK;
+    }
+    size_t len = strlen(text);
+    unsigned shift = 0;
+    char last = len > 1 ? (char)toupper((unsigned char)text[len - 1]) : '\0';
+    if (last == 'K' || last == 'M' || last == 'G') {
+        shift = last == 'K' ? 10 : last == 'M' ? 20 : 30;
+        len--;
+    }
+    char digits[64];
+    uint64_t v = 0;
+    if (len >= sizeof digits || text[0] == '-')
+        return kmq_err_set(err, KMQ_E_CONFIG, "%s = '%.100s' is not auto or a byte count (%s)",
+                           key->info.name, text, key->info.range);
+    memcpy(digits, text, len);
+    digits[len] = '\0';
+    int rc = parse_count(digits, &v);
+    if (rc != 0 || (shift && v > (key->max >> shift)) || (v << shift) > key->max)
+        return kmq_err_set(err, KMQ_E_CONFIG, "%s = '%.100s' is not auto or a byte count (%s)",
+                           key->info.name, text, key->info.range);
+    *out = v << shift;
     return KMQ_OK;
 }
 
@@ -618,8 +705,21 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_save(value, (unsigned *)field, err);
     case KT_COLOR:
         return parse_color(value, (uint8_t *)field, err);
+    case KT_FORMATS:
+        return parse_formats(value, (kmq_formats *)field, err);
+    case KT_BYTES:
+        return parse_bytes(key, value, (uint64_t *)field, err);
     }
     return kmq_err_set(err, KMQ_E_INTERNAL, "key '%s' has no parser", name);
+}
+
+kmq_status kmq_job_spec_set(kmq_job_spec *spec, const char *key, const char *value, kmq_err *err)
+{
+    const kmq__job_key *row = kmq__job_key_find(key);
+    if (!row || !(row->sections & SEC_SPEC) || row->type == KT_INPUT)
+        return kmq_err_set(err, KMQ_E_CONFIG, "'%.60s' is not a job key that can be set here",
+                           key);
+    return kmq__job_key_apply(row, value, 0, NULL, spec, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -660,6 +760,9 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
                            "job name '%.100s' must be 1..128 letters, digits, '-', '_' or '.', "
                            "not starting with '.'",
                            name);
+    if (kmq__job_name_reserved(name))
+        return kmq_err_set(err, KMQ_E_CONFIG,
+                           "job name '%s' is the name of a run-level file in the output root", name);
     if (spec->nk == 0 || !spec->k)
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "job '%s' has no k; set k in [defaults] or in [job %s]", name, name);
@@ -703,6 +806,8 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
     if (spec->save == 0 || (spec->save & ~all))
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "save must list at least one of indexed, labels, palette");
+    if (spec->formats == 0 || (spec->formats & ~kmq_formats_all()))
+        return kmq_err_set(err, KMQ_E_CONFIG, "formats must list at least one known format");
     if (spec->ninputs == 0 || !spec->inputs)
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "job '%s' has no input; add 'input = FOLDER, FILE or GLOB'", name);
@@ -799,6 +904,20 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
         PUT("#%02x%02x%02x", c[0], c[1], c[2]);
         break;
     }
+    case KT_FORMATS: {
+        char names[512];
+        kmq_formats_format(*(const kmq_formats *)field, names, sizeof names);
+        PUT("%s", names);
+        break;
+    }
+    case KT_BYTES: {
+        uint64_t v = *(const uint64_t *)field;
+        if (v == KMQ_DECODE_AUTO)
+            PUT("auto");
+        else
+            PUT("%llu", (unsigned long long)v);
+        break;
+    }
     }
 #undef PUT
     return used;
@@ -842,7 +961,76 @@ typedef struct expand_ctx {
     const kmq_job_input *input;
     cand_vec *out;
     dir_set visited;
+    bool have_output;    /* the output root exists: out_dev/out_ino name it */
+    dev_t out_dev;
+    ino_t out_ino;
+    kmq_input_list *skip; /* folders left out as kmq outputs (items[].path) */
 } expand_ctx;
+
+/* Whether `dir`/`name` is a file kmq wrote: ".kmq.lock" by its name, a
+ * run.json or summary.json by the "kmq_version" key near its top. Returns
+ * 1 or 0, or -1 when out of memory. */
+static int kmq_made(const char *dir, const char *name)
+{
+    char *path = kmq__job_path_join(dir, name);
+    if (!path)
+        return -1;
+    struct stat sb;
+    int made = 0;
+    if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        if (strcmp(name, ".kmq.lock") == 0) {
+            made = 1;
+        } else {
+            char head[256];
+            /* O_NONBLOCK: a FIFO swapped in since the lstat must not hang. */
+            int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+            ssize_t got = fd >= 0 ? read(fd, head, sizeof head - 1) : 0;
+            if (fd >= 0)
+                close(fd);
+            size_t n = got > 0 ? (size_t)got : 0;
+            head[n] = '\0';
+            made = memchr(head, '\0', n) == NULL && strstr(head, "\"kmq_version\"") != NULL;
+        }
+    }
+    kmq__free(path);
+    return made;
+}
+
+/* Sets *out to whether folder `dir` (stat'ed as *sb) is kmq's output
+ * rather than input: the job's own output root, or any folder holding
+ * kmq's lock file, a run.json or an image's summary.json. Without this, an
+ * output root inside a recursive input would feed each run's PNGs and
+ * previews to the next. Returns KMQ_OK or KMQ_E_NOMEM. */
+static kmq_status is_output_folder(const expand_ctx *ctx, const char *dir, const struct stat *sb,
+                                   bool *out, kmq_err *err)
+{
+    *out = ctx->have_output && sb->st_dev == ctx->out_dev && sb->st_ino == ctx->out_ino;
+    static const char *const marks[] = {".kmq.lock", "run.json", "summary.json"};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0] && !*out; i++) {
+        int made = kmq_made(dir, marks[i]);
+        if (made < 0)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        *out = made == 1;
+    }
+    return KMQ_OK;
+}
+
+/* Notes a folder left out (for `kmq validate`); the walk goes on without it. */
+static kmq_status note_skipped(expand_ctx *ctx, const char *dir, kmq_err *err)
+{
+    kmq_input_list *skip = ctx->skip;
+    if (!skip)
+        return KMQ_OK;
+    kmq_input_file *grown = kmq__realloc(skip->items, skip->n + 1, sizeof *grown);
+    if (!grown)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    skip->items = grown;
+    char *copy = kmq__strdup(dir);
+    if (!copy)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    skip->items[skip->n++] = (kmq_input_file){copy, NULL, 0};
+    return KMQ_OK;
+}
 
 static void where_line(const kmq_job *job, int line, kmq_err *err)
 {
@@ -1057,23 +1245,32 @@ static kmq_status walk_dir(expand_ctx *ctx, const char *dir, const char *rel, bo
                 }
                 /* Not fresh: a symlink back into the walk (a loop) or a
                  * second path to a folder walked already. */
-                if (fresh) {
+                bool output = false;
+                if (fresh && (st = is_output_folder(ctx, child, &sb, &output, err)) != KMQ_OK)
+                    goto done;
+                if (fresh && output) {
+                    st = note_skipped(ctx, child, err);
+                    if (st != KMQ_OK)
+                        goto done;
+                } else if (fresh) {
                     st = walk_dir(ctx, child, child_rel, recursive, depth + 1, err);
                     if (st != KMQ_OK)
                         goto done;
                 }
             }
         } else if (has_image_ext(name)) {
-            /* Regular files; a dangling or unreadable link with an image name
-             * is kept too, so the run reports it instead of skipping it. */
+            /* Anything with an image name is listed: a regular file, and
+             * also a dangling link, a FIFO, a socket or a device, so that
+             * the run reports it (unreadable, not a regular file) instead
+             * of skipping it without a word. Only a file gone meanwhile is
+             * not. */
             int ok = stat(child, &sb) == 0;
-            if ((ok && S_ISREG(sb.st_mode)) || (!ok && lstat(child, &sb) == 0)) {
+            if (ok || lstat(child, &sb) == 0) {
                 st = cand_push(ctx, child, child_rel, sb.st_dev, sb.st_ino, err);
                 child = child_rel = NULL;
                 if (st != KMQ_OK)
                     goto done;
             }
-            /* else: a fifo, socket or device, or gone meanwhile */
         }
         kmq__free(child);
         kmq__free(child_rel);
@@ -1097,6 +1294,12 @@ static kmq_status take_dir(expand_ctx *ctx, const char *dir, const char *rel, bo
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
     if (!fresh)
         return KMQ_OK; /* entered already by this input (through a symlink) */
+    bool output = false;
+    kmq_status st = is_output_folder(ctx, dir, sb, &output, err);
+    if (st != KMQ_OK)
+        return st;
+    if (output)
+        return note_skipped(ctx, dir, err);
     return walk_dir(ctx, dir, rel, recursive, 0, err);
 }
 
@@ -1364,11 +1567,24 @@ void kmq_input_list_clear(kmq_input_list *list)
 
 kmq_status kmq_job_list_inputs(const kmq_job *job, kmq_input_list *out, kmq_err *err)
 {
+    return kmq_job_list_inputs_skipping(job, out, NULL, err);
+}
+
+kmq_status kmq_job_list_inputs_skipping(const kmq_job *job, kmq_input_list *out,
+                                        kmq_input_list *skipped, kmq_err *err)
+{
     kmq_status st = KMQ_OK;
     kmq_input_list list = {NULL, 0};
+    kmq_input_list skip = {NULL, 0};
     size_t cap = 0;
     cand_vec vec = {NULL, 0, 0};
-    expand_ctx ctx = {job, NULL, &vec, {NULL, 0, 0}};
+    expand_ctx ctx = {job, NULL, &vec, {NULL, 0, 0}, false, 0, 0, skipped ? &skip : NULL};
+    struct stat out_sb;
+    if (job->output && stat(job->output, &out_sb) == 0 && S_ISDIR(out_sb.st_mode)) {
+        ctx.have_output = true;
+        ctx.out_dev = out_sb.st_dev;
+        ctx.out_ino = out_sb.st_ino;
+    }
     for (size_t j = 0; j < job->njobs; j++) {
         const kmq_job_spec *spec = &job->jobs[j];
         for (size_t i = 0; i < spec->ninputs; i++) {
@@ -1408,7 +1624,12 @@ kmq_status kmq_job_list_inputs(const kmq_job *job, kmq_input_list *out, kmq_err 
     }
     *out = list;
     list = (kmq_input_list){NULL, 0};
+    if (skipped) {
+        *skipped = skip;
+        skip = (kmq_input_list){NULL, 0};
+    }
 done:
+    kmq_input_list_clear(&skip);
     for (size_t i = 0; i < vec.n; i++) {
         kmq__free(vec.v[i].path);
         kmq__free(vec.v[i].rel);

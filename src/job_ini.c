@@ -164,6 +164,14 @@ static void on_section(ini_ctx *ctx, const char *text, size_t len)
             kmq__free(owned);
             return;
         }
+        if (kmq__job_name_reserved(owned)) {
+            fail(ctx, KMQ_E_CONFIG,
+                 "job name '%.100s' is the name of a run-level file in the output root; choose "
+                 "another name",
+                 owned);
+            kmq__free(owned);
+            return;
+        }
     }
     for (size_t i = 0; i < ctx->nsecs; i++) {
         const section *old = &ctx->secs[i];

@@ -38,6 +38,11 @@ KMQ_PRIVATE void kmq__job_run_defaults(kmq_job *job);
  * '-', '_' and '.', not starting with '.' (it becomes a folder name). */
 KMQ_PRIVATE int kmq__job_name_ok(const char *name);
 
+/* Whether `name` is taken by a file kmq writes at the top of the output
+ * root (run.json, elbow.csv, index.html): a job folder of that name would
+ * collide with it. */
+KMQ_PRIVATE int kmq__job_name_reserved(const char *name);
+
 /* `rel` resolved against `base` (NULL or "." : rel unchanged; absolute rel
  * unchanged). New string, NULL when out of memory. */
 KMQ_PRIVATE char *kmq__job_path_join(const char *base, const char *rel);

@@ -135,6 +135,121 @@ static kmq_status scan(summary_set *set, const char *root, const char *rel, int 
     return st;
 }
 
+/* Makes room for one more entry; returns it zeroed, or NULL (out of memory). */
+static found_summary *grow(summary_set *set)
+{
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 64;
+        found_summary *items = kmq__realloc(set->items, cap, sizeof *items);
+        if (!items)
+            return NULL;
+        set->items = items;
+        set->cap = cap;
+    }
+    found_summary *f = &set->items[set->n];
+    memset(f, 0, sizeof *f);
+    return f;
+}
+
+/* Turns `s` into the error form with `code` and `message` (owned copies),
+ * dropping its results. Returns false when out of memory. */
+static bool make_placeholder(kmq_summary *s, const char *code, const char *message)
+{
+    for (size_t i = 0; i < s->nresults; i++) {
+        kmq_k_result *r = &s->results[i];
+        kmq__free(r->restart_inertia);
+        kmq__free(r->palette);
+        kmq__free(r->indexed.path);
+        kmq__free(r->labels.path);
+        kmq__free(r->swatch.path);
+    }
+    kmq__free(s->results);
+    s->results = NULL;
+    s->nresults = 0;
+    s->ok = false;
+    s->has_elbow = false;
+    kmq__free(s->error_code);
+    kmq__free(s->error_message);
+    s->error_code = kmq__strdup(code);
+    s->error_message = kmq__strdup(message);
+    return s->error_code && s->error_message;
+}
+
+static int compare_expected_dir(const void *a, const void *b)
+{
+    const kmq_expected_image *x = *(const kmq_expected_image *const *)a;
+    const kmq_expected_image *y = *(const kmq_expected_image *const *)b;
+    return strcmp(x->dir, y->dir);
+}
+
+/* Holds the summaries found against the images the job lists now: one of
+ * another config hash becomes a "stale" placeholder; an image with no
+ * summary gets its unrecorded error, or a "pending" placeholder. Summaries
+ * of folders the job does not list are left as they are. */
+static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected, size_t n,
+                            kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    const kmq_expected_image **by_dir = kmq__alloc_array(n ? n : 1, sizeof *by_dir);
+    bool *seen = kmq__calloc(n ? n : 1, sizeof *seen);
+    if (!by_dir || !seen) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        by_dir[i] = &expected[i];
+    qsort(by_dir, n, sizeof *by_dir, compare_expected_dir);
+    size_t found = set->n;
+    for (size_t i = 0; i < found; i++) {
+        kmq_expected_image key = {.dir = set->items[i].dir};
+        const kmq_expected_image *pk = &key;
+        const kmq_expected_image **hit =
+            bsearch(&pk, by_dir, n, sizeof *by_dir, compare_expected_dir);
+        if (!hit)
+            continue;
+        seen[*hit - expected] = true;
+        kmq_summary *s = &set->items[i].summary;
+        if (s->hash && strcmp(s->hash, (*hit)->hash) == 0)
+            continue;
+        if (!make_placeholder(s, KMQ_RUN_STALE,
+                              "its results are of another configuration or an earlier file; the "
+                              "next run redoes it")) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (seen[i])
+            continue;
+        const kmq_expected_image *e = &expected[i];
+        found_summary *f = grow(set);
+        if (!f) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            goto done;
+        }
+        const kmq_summary *u = e->unrecorded;
+        kmq_summary *s = &f->summary;
+        s->job = kmq__strdup(e->job ? e->job : "");
+        s->rel = kmq__strdup(e->rel);
+        s->path = kmq__strdup(e->path);
+        f->dir = kmq__strdup(e->dir);
+        bool ok = s->job && s->rel && s->path && f->dir &&
+                  make_placeholder(s, u ? u->error_code : KMQ_RUN_PENDING,
+                                   u ? u->error_message
+                                     : "not processed yet (the run stopped first, or it belongs "
+                                       "to another shard)");
+        set->n++; /* counted even when a copy failed, so that clearing frees it */
+        if (!ok) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+done:
+    kmq__free(by_dir);
+    kmq__free(seen);
+    return st;
+}
+
 static int compare_found(const void *a, const void *b)
 {
     const found_summary *x = a, *y = b;
@@ -225,7 +340,8 @@ static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to,
     return KMQ_OK;
 }
 
-kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info, kmq_err *err)
+kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
+                            const kmq_expected_image *expected, size_t n_expected, kmq_err *err)
 {
     summary_set set = {0};
     kmq_run_image *images = NULL;
@@ -234,24 +350,31 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info, kmq_
     char *run_path = NULL;
     size_t njobs = 0;
     kmq_status st = scan(&set, out_root, "", 0, err);
+    if (st == KMQ_OK && expected)
+        st = reconcile(&set, expected, n_expected, err);
     if (st != KMQ_OK)
         goto done;
-    if (set.n == 0) {
+    if (set.n == 0 && !expected) {
         st = kmq_err_set(err, KMQ_E_NOT_FOUND, "no summary.json found under %s", out_root);
         goto done;
     }
     qsort(set.items, set.n, sizeof *set.items, compare_found);
-    images = kmq__alloc_array(set.n, sizeof *images);
-    elbows = kmq__calloc(set.n, sizeof *elbows); /* at most one job per image */
+    images = kmq__alloc_array(set.n ? set.n : 1, sizeof *images);
+    elbows = kmq__calloc(set.n ? set.n : 1, sizeof *elbows); /* at most one job per image */
     if (!images || !elbows) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
         goto done;
     }
-    size_t failed = 0;
+    size_t failed = 0, not_done = 0;
     for (size_t i = 0; i < set.n; i++) {
+        const kmq_summary *s = &set.items[i].summary;
         images[i].dir = set.items[i].dir;
-        images[i].summary = &set.items[i].summary;
-        failed += !set.items[i].summary.ok;
+        images[i].summary = s;
+        bool placeholder = !s->ok && s->error_code &&
+                           (strcmp(s->error_code, KMQ_RUN_PENDING) == 0 ||
+                            strcmp(s->error_code, KMQ_RUN_STALE) == 0);
+        failed += !s->ok && !placeholder;
+        not_done += placeholder;
     }
     for (size_t i = 0; i < set.n;) {
         size_t j = i + 1;
@@ -261,7 +384,8 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info, kmq_
             goto done;
         i = j;
     }
-    kmq_run_info rebuilt = {.status = failed ? "failures" : "complete", .threads = 0};
+    const char *status = failed ? "failures" : not_done ? "incomplete" : "complete";
+    kmq_run_info rebuilt = {.status = status, .threads = 0};
     if (!info) {
         /* `kmq report`: keep the facts of the run that wrote run.json. */
         kmq_err ignored = {0};
@@ -284,6 +408,14 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info, kmq_
             rebuilt.started_utc = old.started_utc;
         }
         info = &rebuilt;
+    }
+    kmq_run_info honest;
+    if (info != &rebuilt && strcmp(info->status, "interrupted") != 0) {
+        /* The run's word is kept only for an interruption; otherwise what
+         * is on disk decides. */
+        honest = *info;
+        honest.status = status;
+        info = &honest;
     }
     st = kmq_run_write_with_elbows(out_root, info, elbows, njobs, images, set.n, err);
     if (st == KMQ_OK)

@@ -28,6 +28,7 @@
 #include "kmq/elbow.h"
 #include "kmq/fsx.h"
 #include "kmq/hist.h"
+#include "kmq/image.h"
 #include "kmq/kmeans.h"
 #include "kmq/labels.h"
 #include "kmq/pngout.h"
@@ -51,6 +52,7 @@
 
 #define SUMMARY_NAME "summary.json"
 #define LOCK_NAME    ".kmq.lock"
+#define SCRATCH_NAME ".kmq-scratch"
 
 static bool cancelled(const kmq_run_opts *opts)
 {
@@ -71,6 +73,22 @@ bool kmq_runner_in_shard(const char *rel, unsigned index, unsigned count)
         return true;
     uint64_t h = kmq_hash_finish(kmq_hash_bytes(KMQ_HASH_INIT, rel, strlen(rel)));
     return h % count == index;
+}
+
+uint64_t kmq_runner_decode_budget(uint64_t setting)
+{
+    if (setting != KMQ_DECODE_AUTO)
+        return setting;
+    /* An eighth of the memory, so that a batch beside other work never
+     * starts paging for one image, and at most 512 MiB: enough for a
+     * progressive JPEG of 89 MP or a WebP of 67 MP, and a few-hundred-byte
+     * file that declares more is refused from its header. */
+    const uint64_t cap = (uint64_t)512 << 20;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return cap;
+    uint64_t eighth = (uint64_t)pages * (uint64_t)page / 8;
+    return eighth < cap ? eighth : cap;
 }
 
 static uint64_t hash_u64(uint64_t h, uint64_t v)
@@ -115,6 +133,8 @@ void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char 
     h = hash_u64(h, spec->save);
     h = kmq_hash_bytes(h, spec->background, 3);
     h = hash_u64(h, spec->max_pixels);
+    h = hash_u64(h, spec->max_decode_bytes);
+    h = hash_u64(h, spec->formats);
     snprintf(out, 17, "%016" PRIx64, kmq_hash_finish(h));
 }
 
@@ -588,7 +608,10 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     if (st != KMQ_OK)
         goto done;
 
-    kmq_image_opts io = {.max_pixels = spec->max_pixels, .mode = opts->image_mode};
+    kmq_image_opts io = {.max_pixels = spec->max_pixels,
+                         .max_decode_bytes = kmq_runner_decode_budget(spec->max_decode_bytes),
+                         .formats = spec->formats,
+                         .mode = opts->image_mode};
     memcpy(io.background, spec->background, 3);
     st = kmq_image_open(in->path, &io, &w.img, err);
     if (st != KMQ_OK)
@@ -915,6 +938,112 @@ static void utc_now(char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Removes the files below `dir` (one level of sub-folders, which is all
+ * that libvips and its loaders make), never following a link, then `dir`
+ * itself when `remove_self`. Best effort. */
+static void clear_scratch(const char *dir, bool remove_self, int depth)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            char *sub = depth < 2 ? kmq_fsx_join(dir, e->d_name) : NULL;
+            if (sub)
+                clear_scratch(sub, true, depth + 1);
+            kmq__free(sub);
+        } else {
+            unlinkat(dirfd(d), e->d_name, 0);
+        }
+    }
+    closedir(d);
+    if (remove_self)
+        rmdir(dir);
+}
+
+/* The run's scratch folder, OUT/.kmq-scratch/NAME, where libvips and its
+ * loaders put temporary files (kmq_image_lib_set_temp_dir): inside OUT, so
+ * a killed run leaves nothing elsewhere, and owned by this run through its
+ * lock (a plain run owns all of .kmq-scratch, shard I its own folder), so
+ * what a killed run left is removed here. Returns the folder (free it), or
+ * NULL when it cannot be made: temporaries then go where they would have. */
+static char *make_scratch(const char *root, const kmq_run_opts *opts)
+{
+    char *top = kmq_fsx_join(root, SCRATCH_NAME);
+    char *name = opts->shard_count > 1 ? kmq__asprintf("shard-%u", opts->shard_index)
+                                       : kmq__strdup("run");
+    char *dir = top && name ? kmq_fsx_join(top, name) : NULL;
+    kmq_err ignored = {0};
+    if (dir) {
+        if (opts->shard_count <= 1)
+            clear_scratch(top, false, 0);
+        else
+            clear_scratch(dir, false, 1);
+        if (kmq_fsx_mkdirs(root, SCRATCH_NAME, &ignored) != KMQ_OK ||
+            (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
+            kmq__free(dir);
+            dir = NULL;
+        }
+    }
+    kmq__free(top);
+    kmq__free(name);
+    return dir;
+}
+
+/* What the run keeps per input for the report: its folder, its config hash
+ * (computed when it is processed or skipped, else at the end), and the
+ * error summary of an image whose summary could not be written. */
+typedef struct input_state {
+    char *rel_dir;
+    char hash[17];
+    bool hashed;
+    bool unrecorded;
+    kmq_summary lost;
+} input_state;
+
+/* Rebuilds the run-level files with the run's facts and every image the
+ * job lists now (kmq_report_build). */
+static kmq_status write_run_files(const kmq_job *job, const kmq_input_list *inputs,
+                                  input_state *states, const kmq_run_info *info, kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    kmq_expected_image *expected = kmq__calloc(inputs->n ? inputs->n : 1, sizeof *expected);
+    if (!expected)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < inputs->n; i++) {
+        const kmq_input_file *in = &inputs->items[i];
+        input_state *is = &states[i];
+        if (!is->rel_dir && !(is->rel_dir = image_rel_dir(job, in))) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            goto done;
+        }
+        if (!is->hashed) {
+            kmq_runner_config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, is->hash);
+            is->hashed = true;
+        }
+        expected[i] = (kmq_expected_image){.job = job->jobs[in->job].name,
+                                           .rel = in->rel,
+                                           .path = in->path,
+                                           .dir = is->rel_dir,
+                                           .hash = is->hash,
+                                           .unrecorded = is->unrecorded ? &is->lost : NULL};
+    }
+    st = kmq_report_build(job->output, info, expected, inputs->n, err);
+done:
+    kmq__free(expected);
+    return st;
+}
+
 kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_totals *totals,
                           kmq_err *err)
 {
@@ -923,6 +1052,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     char started[32];
     utc_now(started);
     kmq_input_list inputs = {0};
+    input_state *states = NULL;
+    char *scratch = NULL;
     int lock_fd = -1;
     memset(totals, 0, sizeof *totals);
 
@@ -934,6 +1065,11 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             kmq_runner_in_shard(inputs.items[i].rel, opts->shard_index, opts->shard_count);
     if (opts->dry_run)
         goto done;
+    states = kmq__calloc(inputs.n ? inputs.n : 1, sizeof *states);
+    if (!states) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        goto done;
+    }
 
     st = kmq_fsx_mkdirs(job->output, "", err);
     if (st == KMQ_OK)
@@ -944,10 +1080,14 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     }
     if (opts->shard_count <= 1)
         remove_stale_temps(job->output);
+    scratch = make_scratch(job->output, opts);
+    if (scratch && (st = kmq_image_lib_set_temp_dir(scratch, err)) != KMQ_OK)
+        goto done;
 
     size_t index = 0;
     for (size_t i = 0; i < inputs.n && st == KMQ_OK; i++) {
         const kmq_input_file *in = &inputs.items[i];
+        input_state *is = &states[i];
         if (!kmq_runner_in_shard(in->rel, opts->shard_index, opts->shard_count))
             continue;
         if (cancelled(opts)) {
@@ -961,13 +1101,14 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         char *dir = rel_dir ? kmq_fsx_join(job->output, rel_dir) : NULL;
         char *summary_path = dir ? kmq_fsx_join(dir, SUMMARY_NAME) : NULL;
         kmq_summary s = {0};
+        is->rel_dir = rel_dir; /* the state owns it from here */
         if (!summary_path) {
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto next;
         }
-        char hash[17];
-        kmq_runner_config_hash(spec, job->seed, in->path, in->rel, hash);
-        if (!opts->force && already_done(summary_path, hash)) {
+        kmq_runner_config_hash(spec, job->seed, in->path, in->rel, is->hash);
+        is->hashed = true;
+        if (!opts->force && already_done(summary_path, is->hash)) {
             totals->skipped++;
             prog.event = KMQ_PROGRESS_IMAGE_SKIP;
             report_progress(opts, &prog, t_run);
@@ -1009,14 +1150,18 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             totals->done++;
         }
         kmq_err write_err = {0};
+        bool recorded = false;
         /* Without a folder of its own (kmq_fsx_mkdirs refused a symlink or
-         * file planted in the output tree) the failure is only reported:
-         * writing its summary there would follow the planted link. */
-        if (have_dir && kmq_summary_write(summary_path, &s, &write_err) != KMQ_OK) {
+         * file planted in the output tree) the failure is not written
+         * there, which would follow the planted link: run.json lists it
+         * from memory. */
+        if (have_dir && kmq_summary_write(summary_path, &s, &write_err) == KMQ_OK) {
+            recorded = true;
+        } else if (have_dir) {
             /* The image cannot be recorded (disk full, folder gone): it
              * counts as failed, its files go (they would look done and
-             * hold space), progress and the log say why, and the batch
-             * goes on; the next run retries it. */
+             * hold space), progress, the log and run.json say why, and the
+             * batch goes on; the next run retries it. */
             if (ist == KMQ_OK) {
                 totals->done--;
                 totals->failed++;
@@ -1031,13 +1176,20 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         prog.event = KMQ_PROGRESS_IMAGE_DONE;
         prog.summary = &s;
         report_progress(opts, &prog, t_run);
+        if (!recorded) {
+            is->lost = s; /* kept for run.json; s is zeroed below */
+            is->unrecorded = true;
+            memset(&s, 0, sizeof s);
+        }
     next:
         kmq_summary_clear(&s);
         kmq__free(summary_path);
         kmq__free(dir);
-        kmq__free(rel_dir);
     }
 
+    /* run.json is written for every run that got its lock, however it
+     * ended: an interruption before the first image still leaves a record
+     * that says so. */
     if (st == KMQ_OK || st == KMQ_E_INTERRUPTED) {
         totals->interrupted = st == KMQ_E_INTERRUPTED;
         kmq_run_info info = {.status = totals->interrupted
@@ -1048,8 +1200,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
                              .wall_s = kmq_par_now_s() - t_run,
                              .started_utc = started};
         kmq_err report_err = {0};
-        kmq_status rst = kmq_report_build(job->output, &info, &report_err);
-        if (rst != KMQ_OK && rst != KMQ_E_NOT_FOUND && st == KMQ_OK) {
+        kmq_status rst = write_run_files(job, &inputs, states, &info, &report_err);
+        if (rst != KMQ_OK && st == KMQ_OK) {
             kmq_err_set(err, report_err.code, "%s", report_err.msg);
             kmq_err_where(err, "%s", report_err.where[0] ? report_err.where : job->output);
             st = rst;
@@ -1057,8 +1209,22 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     }
 
 done:
+    if (scratch) {
+        clear_scratch(scratch, true, 1);
+        char *slash = strrchr(scratch, '/');
+        if (slash) {
+            *slash = '\0';
+            rmdir(scratch); /* .kmq-scratch itself, once no shard has a folder there */
+        }
+        kmq__free(scratch);
+    }
     if (lock_fd >= 0)
         close(lock_fd);
+    for (size_t i = 0; states && i < inputs.n; i++) {
+        kmq__free(states[i].rel_dir);
+        kmq_summary_clear(&states[i].lost);
+    }
+    kmq__free(states);
     kmq_input_list_clear(&inputs);
     return st;
 }

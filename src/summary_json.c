@@ -960,13 +960,25 @@ static bool same_job(const char *a, const char *b)
     return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
 }
 
+/* "ok", "error", or for an image without a current result the code the
+ * report gave its placeholder ("pending", "stale"). */
+static const char *image_status(const kmq_summary *s)
+{
+    if (s->ok)
+        return "ok";
+    if (s->error_code && (strcmp(s->error_code, KMQ_RUN_PENDING) == 0 ||
+                          strcmp(s->error_code, KMQ_RUN_STALE) == 0))
+        return s->error_code;
+    return "error";
+}
+
 static bool build_run_image(builder *b, json_t *images, const kmq_run_image *im)
 {
     const kmq_summary *s = im->summary;
     json_t *o = push_child(images, json_object());
     if (!o || !put(o, "job", jstr(s->job)) || !put(o, "path", jstr(s->path)) ||
         !put(o, "rel", jstr(s->rel)) || !put(o, "dir", jstr(im->dir)) ||
-        !put(o, "status", json_string(s->ok ? "ok" : "error")) ||
+        !put(o, "status", json_string(image_status(s))) ||
         !put(o, "error", s->ok ? json_null() : jerror(s->error_code, s->error_message)) ||
         !put_known(b, o, "pixels", s->pixels, s->ok))
         return false;
@@ -1011,7 +1023,7 @@ static json_t *build_job_elbow(builder *b, const kmq_job_elbow *elbows, size_t n
 static json_t *build_run(builder *b, const kmq_run_info *info, const kmq_job_elbow *elbows,
                          size_t n_elbows, const kmq_run_image *images, size_t n, job_count *jobs)
 {
-    size_t njobs = 0, nok = 0;
+    size_t njobs = 0, nok = 0, nfailed = 0;
     uint64_t pixels = 0;
     double images_s = 0.0;
     json_t *root = json_object();
@@ -1043,8 +1055,9 @@ static json_t *build_run(builder *b, const kmq_run_info *info, const kmq_job_elb
                 goto fail;
             }
             pixels += s->pixels;
-        } else {
+        } else if (strcmp(image_status(s), "error") == 0) {
             jobs[j - 1].failed++;
+            nfailed++;
         }
         images_s += s->total_s; /* serial, in the given order: deterministic */
     }
@@ -1061,7 +1074,8 @@ static json_t *build_run(builder *b, const kmq_run_info *info, const kmq_job_elb
         goto fail;
     json_t *tot = put_child(root, "totals", json_object());
     if (!tot || !put_u64(b, tot, "images", n) || !put_u64(b, tot, "ok", nok) ||
-        !put_u64(b, tot, "failed", n - nok) || !put_u64(b, tot, "pixels", pixels))
+        !put_u64(b, tot, "failed", nfailed) ||
+        !put_u64(b, tot, "not_done", n - nok - nfailed) || !put_u64(b, tot, "pixels", pixels))
         goto fail;
     json_t *arr = put_child(root, "images", json_array());
     if (!arr)

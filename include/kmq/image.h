@@ -14,6 +14,7 @@
 #define KMQ_IMAGE_H
 
 #include "kmq/error.h"
+#include "kmq/formats.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +31,12 @@ typedef enum kmq_image_mode {
 typedef struct kmq_image_opts {
     uint8_t background[3]; /* alpha is flattened onto this colour */
     uint64_t max_pixels;   /* refuse larger images before decoding (0: no limit) */
+    /* Memory a decoder that cannot stream (progressive JPEG, interlaced
+     * PNG, WebP, GIF, any format outside the default set) would take,
+     * estimated from the header; larger is refused before decoding (0: no
+     * limit). */
+    uint64_t max_decode_bytes;
+    kmq_formats formats; /* formats read (0: kmq_formats_default()) */
     kmq_image_mode mode;
 } kmq_image_opts;
 
@@ -49,15 +56,28 @@ typedef struct kmq_image kmq_image;
  * open). Returns KMQ_OK or KMQ_E_INTERNAL. */
 KMQ_MUST_CHECK kmq_status kmq_image_lib_init(const char *argv0, int threads, kmq_err *err);
 
+/* Points the temporary files of libvips and of its loaders (TMPDIR,
+ * ImageMagick's MAGICK_TEMPORARY_PATH) at `dir`, which the caller owns and
+ * cleans: a run keeps them inside its output root, where the next run
+ * removes what a killed one left. Process-wide (environment variables);
+ * call before images are opened, from one thread. NULL restores nothing
+ * and is a no-op. Returns KMQ_OK or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_image_lib_set_temp_dir(const char *dir, kmq_err *err);
+
 /* Shuts libvips down (at exit). */
 void kmq_image_lib_shutdown(void);
 
-/* Opens `path` and reads its header only. Checks width * height against
- * opts->max_pixels before any decoding. Returns KMQ_OK, KMQ_E_NOT_FOUND,
- * KMQ_E_UNREADABLE (permissions, a folder), KMQ_E_UNSUPPORTED (not an image
- * format libvips reads), KMQ_E_DECODE (empty or corrupt header),
- * KMQ_E_TOO_LARGE or KMQ_E_NOMEM. The message names the problem; the caller
- * adds the path with kmq_err_where. */
+/* Opens `path` and reads its header only. The format is found from the
+ * content, never the name; a format outside opts->formats is refused with
+ * its name in the message, before its loader runs. width * height is checked
+ * against opts->max_pixels, and the memory a non-streaming decoder would
+ * take against opts->max_decode_bytes, before any decoding; a JPEG too short
+ * to hold the pixels its header declares is refused as truncated. Returns
+ * KMQ_OK, KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE (permissions, a folder, not a
+ * regular file), KMQ_E_UNSUPPORTED (not an image, or a format not read),
+ * KMQ_E_DECODE (empty, truncated or corrupt), KMQ_E_TOO_LARGE or
+ * KMQ_E_NOMEM. The message names the problem; the caller adds the path with
+ * kmq_err_where. */
 KMQ_MUST_CHECK kmq_status kmq_image_open(const char *path, const kmq_image_opts *opts,
                                          kmq_image **out, kmq_err *err);
 

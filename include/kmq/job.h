@@ -10,6 +10,7 @@
 #define KMQ_JOB_H
 
 #include "kmq/error.h"
+#include "kmq/formats.h"
 #include "kmq/kmeans.h"
 
 #include <stdbool.h>
@@ -17,6 +18,9 @@
 #include <stdint.h>
 
 enum { KMQ_SAVE_INDEXED = 1u, KMQ_SAVE_LABELS = 2u, KMQ_SAVE_PALETTE = 4u };
+
+/* max_decode_bytes = auto: the runner sizes the budget to the machine. */
+#define KMQ_DECODE_AUTO UINT64_MAX
 
 typedef struct kmq_job_input {
     char *pattern; /* as written: file, folder or glob (relative to the job file's folder) */
@@ -37,6 +41,8 @@ typedef struct kmq_job_spec {
     unsigned save;   /* KMQ_SAVE_* bits */
     uint8_t background[3];
     uint64_t max_pixels;
+    uint64_t max_decode_bytes; /* 0: no limit; KMQ_DECODE_AUTO: sized to the machine */
+    kmq_formats formats;       /* formats read; others are refused as unsupported */
     bool recursive;
     kmq_job_input *inputs;
     size_t ninputs;
@@ -69,6 +75,13 @@ void kmq_job_spec_defaults(kmq_job_spec *spec);
  * or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_job_parse_k_list(const char *text, size_t **out, size_t *n,
                                                kmq_err *err);
+
+/* Sets job key `key` of `spec` from its text, through the same table and
+ * parser as a job file ([defaults]/[job] keys only: not output, threads,
+ * seed or input). Returns KMQ_OK, KMQ_E_CONFIG (unknown key, or a bad value:
+ * the message says which) or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_job_spec_set(kmq_job_spec *spec, const char *key, const char *value,
+                                           kmq_err *err);
 
 /* Cross-key checks of one spec (k <= 256 with indexed output, inputs given,
  * ...). Returns KMQ_OK or KMQ_E_CONFIG. */
@@ -109,14 +122,24 @@ typedef struct kmq_input_list {
     size_t n;
 } kmq_input_list;
 
-/* Expands every job's inputs: a folder takes its files with an image
- * extension (.jpg .jpeg .png .tif .tiff .webp .gif .v, any case), recursing
- * when `recursive` (symlink loops are not followed twice); a file or a glob
- * match is always taken. Sorted by job, then rel; a file reached twice in a
+/* Expands every job's inputs: a folder takes its entries with an image
+ * extension (.jpg .jpeg .png .tif .tiff .webp .gif .v, any case; special
+ * files too, so that the run reports them), recursing when `recursive`
+ * (symlink loops are not followed twice) but never into a folder of kmq's
+ * own output (see kmq_job_list_inputs_skipping); a file or a glob match is
+ * always taken. Sorted by job, then rel; a file reached twice in a
  * job is listed once. A pattern matching nothing, an unreadable folder, or a
  * job with no file at all is KMQ_E_CONFIG with where = "FILE:LINE". */
 KMQ_MUST_CHECK kmq_status kmq_job_list_inputs(const kmq_job *job, kmq_input_list *out,
                                               kmq_err *err);
+
+/* kmq_job_list_inputs, and *skipped (when not NULL) lists the folders left
+ * out because they hold kmq's own output (items[].path set, rel NULL): the
+ * job's output root, and any folder holding kmq's .kmq.lock, a run.json or
+ * a summary.json, so that an output root inside a recursive input is never
+ * read back as input. Same returns; *skipped is written only on success. */
+KMQ_MUST_CHECK kmq_status kmq_job_list_inputs_skipping(const kmq_job *job, kmq_input_list *out,
+                                                       kmq_input_list *skipped, kmq_err *err);
 
 void kmq_input_list_clear(kmq_input_list *list);
 

@@ -77,6 +77,11 @@ KMQ_MUST_CHECK kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts 
  * `count` (a stable hash of rel; count 0 or 1 takes everything). */
 bool kmq_runner_in_shard(const char *rel, unsigned index, unsigned count);
 
+/* The decode budget in bytes for a max_decode_bytes setting: the setting
+ * itself, or for KMQ_DECODE_AUTO an eighth of the machine's memory, at most
+ * 512 MiB. */
+uint64_t kmq_runner_decode_budget(uint64_t setting);
+
 /* The config hash (resume key) of one image of one job: 16 hex digits into
  * out[17]. Covers the image's identity (rel, size, modification time) and
  * every key that changes results; not the output root, threads or logging.
@@ -84,11 +89,31 @@ bool kmq_runner_in_shard(const char *rel, unsigned index, unsigned count);
 void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
                             const char *rel, char out[17]);
 
+/* One image the job lists now, as a run hands it to the report: what its
+ * folder's summary must say to count as done. All borrowed. */
+typedef struct kmq_expected_image {
+    const char *job;
+    const char *rel;
+    const char *path;
+    const char *dir;  /* image folder relative to the output root */
+    const char *hash; /* config hash of its current configuration and file */
+    /* An image that failed without a folder of its own (kmq_fsx_mkdirs
+     * refused a planted link): its error summary, kept only in memory. */
+    const kmq_summary *unrecorded;
+} kmq_expected_image;
+
 /* Rebuilds OUT/run.json and OUT/elbow.csv (and the report) from every
  * summary.json under `out_root`. `info` is the run's own facts; NULL keeps
- * those of the existing run.json. Returns KMQ_OK, KMQ_E_NOT_FOUND (no
- * summaries), KMQ_E_WRITE or KMQ_E_NOMEM. */
+ * those of the existing run.json. `expected` (n_expected entries, borrowed;
+ * NULL from `kmq report`, which does not know the job) lists every image
+ * the job lists now: a summary with another config hash is reported
+ * "stale", an image without a summary "pending" (or with its unrecorded
+ * error), and the run's status is "complete" only when each of them is ok.
+ * Without `expected` and without any summary there is nothing to report:
+ * KMQ_E_NOT_FOUND. Returns KMQ_OK, KMQ_E_NOT_FOUND, KMQ_E_WRITE or
+ * KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
+                                           const kmq_expected_image *expected, size_t n_expected,
                                            kmq_err *err);
 
 #endif

@@ -132,6 +132,15 @@ void kmq_run_facts_clear(kmq_run_facts *f);
  * schema-1 run.json) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err);
 
+/* Error codes of the placeholders a report puts in run.json for images
+ * that the job lists but that have no current result: "pending" (no
+ * summary yet: not processed, interrupted, another shard's) and "stale"
+ * (a summary of another configuration or of an earlier file). run.json
+ * gives them that status instead of "error", and counts them in
+ * totals.not_done, not in totals.failed. */
+#define KMQ_RUN_PENDING "pending"
+#define KMQ_RUN_STALE   "stale"
+
 /* One image of a run: its folder relative to the output root and its summary. */
 typedef struct kmq_run_image {
     const char *dir; /* relative to the output root */

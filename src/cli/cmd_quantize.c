@@ -29,7 +29,8 @@ static const char *value_of(int argc, char **argv, int *i, const char *shortname
 static int usage_error(void)
 {
     fprintf(stderr, "usage: kmq quantize IMAGE -k K[,K2,...] [-o OUTDIR] [--restarts R] "
-                    "[--seed S] [--threads N] [--save indexed,labels,palette] [--quiet]\n");
+                    "[--seed S] [--threads N] [--save indexed,labels,palette]\n"
+                    "       [--formats LIST] [--max-decode-bytes N|auto] [--quiet]\n");
     return KMQ_EXIT_USAGE;
 }
 
@@ -60,6 +61,7 @@ int kmq_cmd_quantize(int argc, char **argv)
     unsigned long long restarts = 0, seed = 0, threads = 0, max_iter = 0;
     bool have_restarts = false, have_max_iter = false, quiet = false;
     unsigned save = 0;
+    const char *formats = NULL, *max_decode = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if ((v = value_of(argc, argv, &i, "-k", "--k"))) {
@@ -86,6 +88,10 @@ int kmq_cmd_quantize(int argc, char **argv)
                         v);
                 return KMQ_EXIT_USAGE;
             }
+        } else if ((v = value_of(argc, argv, &i, NULL, "--formats"))) {
+            formats = v;
+        } else if ((v = value_of(argc, argv, &i, NULL, "--max-decode-bytes"))) {
+            max_decode = v;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
             quiet = true;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -118,6 +124,14 @@ int kmq_cmd_quantize(int argc, char **argv)
         spec.max_iter = (int)max_iter;
     if (save)
         spec.save = save;
+    if ((formats && kmq_job_spec_set(&spec, "formats", formats, &err) != KMQ_OK) ||
+        (max_decode && kmq_job_spec_set(&spec, "max_decode_bytes", max_decode, &err) != KMQ_OK)) {
+        kmq_err_where(&err, "%s", formats && err.msg[0] && strstr(err.msg, "formats")
+                                      ? "--formats"
+                                      : "--max-decode-bytes");
+        kmq_cli_error(&err);
+        goto done;
+    }
     spec.name = "quantize";
     spec.inputs = &input;
     spec.ninputs = 1;

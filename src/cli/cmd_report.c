@@ -12,7 +12,7 @@ int kmq_cmd_report(int argc, char **argv)
         return KMQ_EXIT_USAGE;
     }
     kmq_err err = {0};
-    if (kmq_report_build(argv[1], NULL, &err) != KMQ_OK) {
+    if (kmq_report_build(argv[1], NULL, NULL, 0, &err) != KMQ_OK) {
         kmq_cli_error(&err);
         return KMQ_EXIT_USAGE;
     }

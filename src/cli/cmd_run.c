@@ -55,7 +55,6 @@ int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FI
     opts.progress = kmq_cli_progress_cb;
     opts.progress_ctx = &progress;
     opts.cancel = &kmq_cli_cancel;
-    kmq_cli_install_signals();
 
     double t0 = kmq_par_now_s();
     kmq_run_totals totals = {0};
@@ -63,6 +62,11 @@ int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FI
     kmq_status st = kmq_runner_run(job, &opts, &totals, &err);
     if (st == KMQ_OK || st == KMQ_E_INTERRUPTED)
         kmq_cli_progress_finish(&progress, &totals, kmq_par_now_s() - t0);
+    /* A signal after the last image (while run.json was written) still
+     * means "interrupted" to whoever sent it: every image is recorded, and
+     * run.json says what is done. */
+    if (st == KMQ_OK && atomic_load(&kmq_cli_cancel))
+        st = KMQ_E_INTERRUPTED;
     if (st == KMQ_E_INTERRUPTED) {
         fprintf(stderr, "kmq: interrupted; %zu of %zu images done, run it again to finish\n",
                 totals.done + totals.skipped, totals.images);

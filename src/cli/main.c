@@ -119,6 +119,11 @@ int main(int argc, char **argv)
         }
     }
     int code;
+    /* From the first instruction of a run, so that a signal at any moment
+     * (while the job file is read, libvips starts, the report is written)
+     * ends in the same orderly way: run.json says so, exit code 130. */
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "quantize") == 0)
+        kmq_cli_install_signals();
     if (strcmp(cmd, "run") == 0)
         code = kmq_cmd_run(argc - 1, argv + 1);
     else if (strcmp(cmd, "quantize") == 0)

@@ -316,8 +316,15 @@ input = in
         self.assertIn("write_failed", proc.stderr)
         self.assertIn("symlink", proc.stderr)
         self.assertEqual(os.listdir(elsewhere), [])
+        # The image that got no folder is still in run.json, with its error.
+        run = kt.load_json(os.path.join(out, "run.json"))
+        self.assertEqual(run["status"], "failures")
+        self.assertEqual([(i["rel"], i["status"], i["error"]["code"]) for i in run["images"]],
+                         [("china.jpg", "error", "write_failed")])
+        self.assertIn("symlink", run["images"][0]["error"]["message"])
         # A symlink planted as the final file is replaced, not written through.
         os.unlink(os.path.join(out, "j"))
+        os.unlink(os.path.join(out, "run.json"))
         target = os.path.join(elsewhere, "victim")
         with open(target, "w") as f:
             f.write("keep\n")

@@ -723,7 +723,7 @@ START_TEST(error_not_an_image)
     expect_open_error(path, 0, KMQ_E_UNSUPPORTED, "not an image format libvips can read");
     path_in(path, sizeof path, dir, "text.png");
     tu_write_file(path, "hello, world\n", 13);
-    expect_open_error(path, 0, KMQ_E_UNSUPPORTED, "not an image format");
+    expect_open_error(path, 0, KMQ_E_UNSUPPORTED, "the file is text");
 }
 END_TEST
 

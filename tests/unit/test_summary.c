@@ -837,7 +837,7 @@ START_TEST(test_run_json_and_csv)
     expect_str(j, "started_utc", "2024-05-01T10:00:00Z");
     expect_real(j, "seconds.wall", 12.5);
     expect_real(j, "seconds.images_total", 2.75 + 0.5 + 2.75);
-    static const char *const totals[] = {"images", "ok", "failed", "pixels", NULL};
+    static const char *const totals[] = {"images", "ok", "failed", "not_done", "pixels", NULL};
     expect_keys(j, "totals", totals);
     expect_int(j, "totals.images", 3);
     expect_int(j, "totals.ok", 2);
