@@ -556,8 +556,29 @@ static uint64_t decode_estimate(const char *format, VipsImage *in, bool progress
     return pixels * bands * sample * 2;
 }
 
+/* The documented format whose signature starts the file, or NULL. */
+static const char *signature_format(const char *path)
+{
+    unsigned char h[12] = {0};
+    size_t n = read_head(path, h, sizeof h);
+    if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF)
+        return "jpeg";
+    if (n >= 8 && memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0)
+        return "png";
+    if (n >= 4 && (memcmp(h, "II*\0", 4) == 0 || memcmp(h, "MM\0*", 4) == 0))
+        return "tiff";
+    if (n >= 12 && memcmp(h, "RIFF", 4) == 0 && memcmp(h + 8, "WEBP", 4) == 0)
+        return "webp";
+    if (n >= 4 && memcmp(h, "GIF8", 4) == 0)
+        return "gif";
+    return NULL;
+}
+
 /* Refuses a format outside `formats` with its name; unblocks the loader of
- * one inside (see "Untrusted loaders" above). */
+ * one inside (see "Untrusted loaders" above). A file that starts like one
+ * of the formats read but that only another loader claims (a TIFF whose
+ * directory was cut off, which ImageMagick then offers to read) is broken
+ * rather than of another format: KMQ_E_DECODE. */
 static kmq_status admit_format(const char *path, const char *loader, const char *format,
                                kmq_formats formats, kmq_err *err)
 {
@@ -566,6 +587,12 @@ static kmq_status admit_format(const char *path, const char *loader, const char 
         vips_operation_block_set(loader, FALSE);
         return KMQ_OK;
     }
+    const char *looks = signature_format(path);
+    if (looks && (formats & kmq_format_bit(looks)))
+        return kmq_err_set(err, KMQ_E_DECODE,
+                           "the file starts like a %s image, but the %s loader cannot read it: "
+                           "it is truncated or corrupt",
+                           looks, looks);
     char allowed[256];
     kmq_formats_format(formats, allowed, sizeof allowed);
     const char *sniffed = strcmp(format, "magick") == 0 ? sniff_name(path) : NULL;
