@@ -1,5 +1,14 @@
 #!/usr/bin/env bash
-# Enforces STYLE.md §1: includes point only down the layer stack, third-party
+# Enforces the layering of STYLE §1 from the folders of src/ alone (no table
+# of files to keep up to date): a file's layer is its folder's
+#
+#   src/core (0) -> src/compute, src/kmeans (1) -> src/io (2) -> src/pipeline (3) -> src/cli (4)
+#
+# and a public header include/kmq/NAME.h belongs to the folder of the module
+# that implements it (src/*/NAME.c or src/*/NAME_*.c). Includes point only
+# down; the L2 adapters do not include each other (a module's own split
+# files, e.g. job_ini.c -> job.h -> job_internal.h, share the name before
+# the first '_'). Also: third-party
 # headers live in exactly one adapter each, the library allocates only
 # through kmq__alloc*, and only the CLI prints or exits.
 set -uo pipefail
@@ -7,54 +16,76 @@ cd "$(dirname "$0")/.."
 fail=0
 bad() { echo "check-layers: $*"; fail=1; }
 
-layer_of() {   # module name -> layer number
+folder_layer() {   # folder name -> layer number
   case "$1" in
-    error|formats|par|rng|alloc|alloc_hook|fsx|strbuf|internal) echo 0 ;;
-    hist|hist_internal|kmeans|kmeans_init|kmeans_f32|labels|elbow|preview) echo 1 ;;
-    image|image_vips|pngout|job|job_ini|job_internal|summary|summary_json|plot|plot_svg) echo 2 ;;
-    runner|runner_plots|strip_reader|report|report_html|report_internal) echo 3 ;;
-    kmq) echo 4 ;;
+    core) echo 0 ;;
+    compute|kmeans) echo 1 ;;
+    io) echo 2 ;;
+    pipeline) echo 3 ;;
+    cli) echo 4 ;;
     *) echo 9 ;;
   esac
 }
-header_module() {   # "kmq/hist.h" -> hist
-  basename "$1" .h
+
+# Every folder of src/ must be a known layer.
+for d in src/*/; do
+  d=${d%/}; d=${d#src/}
+  [ "$(folder_layer "$d")" = 9 ] && bad "src/$d is not a layer folder (core, compute, kmeans, io, pipeline, cli)"
+done
+ls src/*.c src/*.h >/dev/null 2>&1 && bad "files directly in src/: put each in its layer's folder"
+
+# module name -> layer, from where its implementation lives
+declare -A module_layer
+for f in src/*/*.c src/*/*.h; do
+  m=$(basename "$f"); m=${m%.*}
+  module_layer[$m]=$(folder_layer "$(basename "$(dirname "$f")")")
+done
+layer_of_header() {   # "kmq/hist.h" or "internal.h" -> layer (9: unknown)
+  local m; m=$(basename "$1" .h)
+  if [ -n "${module_layer[$m]:-}" ]; then echo "${module_layer[$m]}"; return; fi
+  for f in src/*/"$m"_*.c; do
+    [ -e "$f" ] && { folder_layer "$(basename "$(dirname "$f")")"; return; }
+  done
+  # alloc_hook.h is a part of alloc: strip trailing _words until a module matches.
+  while [[ $m == *_* ]]; do
+    m=${m%_*}
+    if [ -n "${module_layer[$m]:-}" ]; then echo "${module_layer[$m]}"; return; fi
+  done
+  echo 9
 }
 
-for f in src/*.c src/*.h include/kmq/*.h; do
+for f in src/*/*.c src/*/*.h include/kmq/*.h; do
   mod=$(basename "$f"); mod=${mod%.*}
-  mine=$(layer_of "$mod")
+  if [[ $f == include/* ]]; then mine=$(layer_of_header "$f"); else mine=$(folder_layer "$(basename "$(dirname "$f")")"); fi
   while IFS= read -r inc; do
-    dep=$(header_module "$inc")
-    theirs=$(layer_of "$dep")
+    dep=$(basename "$inc" .h)
     [ "$dep" = "$mod" ] && continue
-    # Own header of a split module (job_ini.c -> job.h, image_vips.c -> image.h ...)
-    case "$mod:$dep" in
-      job_ini:job|job_ini:job_internal|job:job_internal|job_internal:job|image_vips:image|summary_json:summary|plot_svg:plot|kmeans_init:kmeans|report:runner) continue ;;
-    esac
+    theirs=$(layer_of_header "$inc")
+    [ "$theirs" = 9 ] && { bad "$f includes $inc, which no layer folder implements"; continue; }
     if [ "$theirs" -gt "$mine" ]; then
       bad "$f includes $inc (layer $theirs) from layer $mine"
-    elif [ "$theirs" -eq "$mine" ] && [ "$mine" -eq 2 ]; then
+    elif [ "$theirs" -eq "$mine" ] && [ "$mine" -eq 2 ] && [ "${mod%%_*}" != "${dep%%_*}" ]; then
       bad "$f includes sibling adapter $inc"
     fi
-  done < <(grep -oE '#include "(kmq/)?[a-z_]+\.h"' "$f" | sed -E 's/#include "(.*)"/\1/')
+  done < <(grep -oE '#include "(kmq/)?[a-z0-9_]+\.h"' "$f" | sed -E 's/#include "(.*)"/\1/')
 done
 
 only_in() {   # header, allowed file
   local hits
-  hits=$(grep -lE "#include <$1>" src/*.c src/*.h src/cli/*.c include/kmq/*.h 2>/dev/null | grep -v "^$2\$" || true)
+  hits=$(grep -lE "#include <$1>" src/*/*.c src/*/*.h include/kmq/*.h 2>/dev/null | grep -v "^$2\$" || true)
   [ -n "$hits" ] && bad "<$1> may only be included by $2, found in: $hits"
 }
-only_in 'vips/vips.h' src/image_vips.c
-only_in 'png.h' src/pngout.c
-only_in 'ini.h' src/job_ini.c
-only_in 'jansson.h' src/summary_json.c
+only_in 'vips/vips.h' src/io/image_vips.c
+only_in 'png.h' src/io/pngout.c
+only_in 'ini.h' src/io/job_ini.c
+only_in 'jansson.h' src/io/summary_json.c
 
-hits=$(grep -nE '\b(malloc|calloc|realloc|strdup)\s*\(' src/*.c | grep -v '^src/alloc.c:' || true)
+lib=$(ls src/*/*.c | grep -v '^src/cli/')
+hits=$(grep -nE '\b(malloc|calloc|realloc|strdup)\s*\(' $lib | grep -v '^src/core/alloc.c:' || true)
 [ -n "$hits" ] && bad "plain allocation in the library (use kmq__alloc*):"$'\n'"$hits"
-hits=$(grep -nE '\b(printf|perror|exit|abort)\s*\(' src/*.c | grep -vE 'snprintf|vsnprintf|asprintf' || true)
+hits=$(grep -nE '\b(printf|perror|exit|abort)\s*\(' $lib | grep -vE 'snprintf|vsnprintf|asprintf' || true)
 [ -n "$hits" ] && bad "printing or exiting in the library (only src/cli may):"$'\n'"$hits"
-hits=$(grep -nE '\bomp_[a-z_]+\s*\(' src/*.c | grep -v '^src/par.c:' || true)
+hits=$(grep -nE '\bomp_[a-z_]+\s*\(' $lib | grep -v '^src/core/par.c:' || true)
 [ -n "$hits" ] && bad "omp_* outside par.c (use par.h):"$'\n'"$hits"
 
 [ "$fail" -eq 0 ] && echo "check-layers: ok"
