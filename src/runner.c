@@ -876,7 +876,57 @@ static char *image_rel_dir(const kmq_job *job, const kmq_input_file *in)
  * exclusively. So a second plain run, or a second copy of the same shard,
  * is refused, while the N tasks of a job array work side by side. fcntl
  * record locks are released by the kernel when the process dies, and work
- * on network file systems where flock may not. */
+ * on network file systems where flock may not.
+ *
+ * Shards of different N split the images differently, so they would share
+ * images: a shard also holds byte SHARD_COUNT_BASE + N shared, and after
+ * taking it looks (F_GETLK) for another process's lock anywhere else in
+ * [SHARD_COUNT_BASE, end). Each shard takes its lock before it looks, so of
+ * two that start at once the later look sees the earlier lock: both may be
+ * refused, never both let in. Shard indices are below 2^32, so the bytes
+ * 1 + I stay below the base. */
+#define SHARD_COUNT_BASE ((off_t)1 << 33)
+
+_Static_assert(sizeof(off_t) >= 8, "shard lock offsets need a 64-bit off_t");
+
+/* Whether another process holds a lock in [start, start + len) (len 0: to
+ * the end of any file); its start goes to *other_start. */
+static kmq_status lock_held_by_other(int fd, off_t start, off_t len, bool *held, off_t *other_start,
+                                     const char *path, kmq_err *err)
+{
+    struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    if (fcntl(fd, F_GETLK, &probe) != 0)
+        return kmq_err_set(err, KMQ_E_WRITE, "cannot test the lock file %s: %s", path,
+                           strerror(errno));
+    *held = probe.l_type != F_UNLCK;
+    *other_start = probe.l_start;
+    return KMQ_OK;
+}
+
+/* Refuses a shard whose N differs from that of shards already running on
+ * this root (see lock_output). */
+static kmq_status lock_shard_count(int fd, const char *root, const char *path,
+                                   const kmq_run_opts *opts, kmq_err *err)
+{
+    off_t mine = SHARD_COUNT_BASE + (off_t)opts->shard_count;
+    struct flock count = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
+    if (fcntl(fd, F_SETLK, &count) != 0)
+        return kmq_err_set(err, KMQ_E_WRITE, "cannot lock %s: %s", path, strerror(errno));
+    bool held = false;
+    off_t other = 0;
+    kmq_status st =
+        lock_held_by_other(fd, SHARD_COUNT_BASE, mine - SHARD_COUNT_BASE, &held, &other, path, err);
+    if (st == KMQ_OK && !held)
+        st = lock_held_by_other(fd, mine + 1, 0, &held, &other, path, err);
+    if (st == KMQ_OK && held)
+        st = kmq_err_set(err, KMQ_E_WRITE,
+                         "output folder %s is in use by shards of N = %lld (lock %s is held); "
+                         "--shard %u/%u cannot share it: use the same N or another output",
+                         root, (long long)(other - SHARD_COUNT_BASE), path, opts->shard_index,
+                         opts->shard_count);
+    return st;
+}
+
 static kmq_status lock_output(const char *root, const kmq_run_opts *opts, int *fd_out, kmq_err *err)
 {
     char *path = kmq_fsx_join(root, LOCK_NAME);
@@ -894,12 +944,21 @@ static kmq_status lock_output(const char *root, const kmq_run_opts *opts, int *f
     if (fd < 0) {
         st = kmq_err_set(err, KMQ_E_WRITE, "cannot create the lock file %s: %s", path,
                          strerror(errno));
-    } else if (fcntl(fd, F_SETLK, &whole) != 0 || (shard && fcntl(fd, F_SETLK, &mine) != 0)) {
-        st = kmq_err_set(err, KMQ_E_WRITE,
-                         "output folder %s is in use by another kmq run (lock %s is held); "
-                         "wait for it to finish or choose another output",
-                         root, path);
-        close(fd);
+    } else if (fcntl(fd, F_SETLK, &whole) != 0) {
+        st = KMQ_E_WRITE;
+    } else if (shard) {
+        /* The count first: a shard of another N is told so, even when it
+         * has the index of one already running. */
+        st = lock_shard_count(fd, root, path, opts, err);
+        if (st == KMQ_OK && fcntl(fd, F_SETLK, &mine) != 0)
+            st = KMQ_E_WRITE;
+    }
+    if (st != KMQ_OK && fd >= 0) {
+        kmq_err_set(err, st,
+                    "output folder %s is in use by another kmq run (lock %s is held); "
+                    "wait for it to finish or choose another output",
+                    root, path);
+        close(fd); /* releases every lock this process took on the file */
         fd = -1;
     }
     kmq__free(path);
