@@ -61,13 +61,14 @@ typedef enum key_type {
     KT_OUTPUT, /* path string in kmq_job, resolved against base_dir */
     KT_INPUT,  /* appends kmq_job_input items */
     KT_KLIST,
-    KT_INT,   /* int field, bounds min..max */
-    KT_U64,   /* uint64_t field, bounds min..max */
-    KT_TOL,   /* double >= 0, finite */
-    KT_BOOL,  /* bool field */
-    KT_INIT,  /* kmq_init field */
-    KT_SAVE,  /* unsigned KMQ_SAVE_* bits */
-    KT_COLOR, /* uint8_t[3] */
+    KT_INT,      /* int field, bounds min..max */
+    KT_U64,      /* uint64_t field, bounds min..max */
+    KT_TOL,      /* double >= 0, finite */
+    KT_BOOL,     /* bool field */
+    KT_INIT,     /* kmq_init field */
+    KT_SAVE,     /* unsigned KMQ_SAVE_* bits */
+    KT_COLOR,    /* uint8_t[3] */
+    KT_IDENTITY, /* kmq_identity field */
 } key_type;
 
 struct kmq__job_key {
@@ -120,6 +121,10 @@ static const struct kmq__job_key keys[] = {
         "0 (no limit) | 1..", "1000000000", "larger images are refused before decoding"),
     ROW("recursive", SEC_SPEC, KT_BOOL, 0, 0, SPEC_AT(recursive), "defaults, job", "bool",
         "true | false", "false", "descend into subfolders of folder inputs"),
+    ROW("identity", SEC_SPEC, KT_IDENTITY, 0, 0, SPEC_AT(identity), "defaults, job", "choice",
+        "quick | content", "quick",
+        "how resume knows an image is unchanged: quick (size, mtime, inode, first and last "
+        "64 KiB) or content (every byte)"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",
         "files, folders, globs; repeatable", NULL,
         "what to process; relative paths are relative to the job file's folder"),
@@ -359,6 +364,19 @@ static kmq_status parse_init(const char *text, kmq_init *out, kmq_err *err)
         return KMQ_OK;
     }
     return kmq_err_set(err, KMQ_E_CONFIG, "init = '%.100s' is not one of kmeans++, random", text);
+}
+
+static kmq_status parse_identity(const char *text, kmq_identity *out, kmq_err *err)
+{
+    if (ascii_ieq(text, "quick")) {
+        *out = KMQ_IDENTITY_QUICK;
+        return KMQ_OK;
+    }
+    if (ascii_ieq(text, "content")) {
+        *out = KMQ_IDENTITY_CONTENT;
+        return KMQ_OK;
+    }
+    return kmq_err_set(err, KMQ_E_CONFIG, "identity = '%.100s' is not one of quick, content", text);
 }
 
 static kmq_status parse_save(const char *text, unsigned *out, kmq_err *err)
@@ -618,6 +636,8 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_save(value, (unsigned *)field, err);
     case KT_COLOR:
         return parse_color(value, (uint8_t *)field, err);
+    case KT_IDENTITY:
+        return parse_identity(value, (kmq_identity *)field, err);
     }
     return kmq_err_set(err, KMQ_E_INTERNAL, "key '%s' has no parser", name);
 }
@@ -699,6 +719,9 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
     if (spec->init != KMQ_INIT_KMEANSPP && spec->init != KMQ_INIT_RANDOM)
         return kmq_err_set(err, KMQ_E_CONFIG, "init = %d is not kmeans++ or random",
                            (int)spec->init);
+    if (spec->identity != KMQ_IDENTITY_QUICK && spec->identity != KMQ_IDENTITY_CONTENT)
+        return kmq_err_set(err, KMQ_E_CONFIG, "identity = %d is not quick or content",
+                           (int)spec->identity);
     unsigned all = KMQ_SAVE_INDEXED | KMQ_SAVE_LABELS | KMQ_SAVE_PALETTE;
     if (spec->save == 0 || (spec->save & ~all))
         return kmq_err_set(err, KMQ_E_CONFIG,
@@ -799,6 +822,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
         PUT("#%02x%02x%02x", c[0], c[1], c[2]);
         break;
     }
+    case KT_IDENTITY:
+        PUT("%s", *(const kmq_identity *)field == KMQ_IDENTITY_CONTENT ? "content" : "quick");
+        break;
     }
 #undef PUT
     return used;

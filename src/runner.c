@@ -85,24 +85,112 @@ static uint64_t hash_double(uint64_t h, double v)
     return hash_u64(h, bits);
 }
 
-void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
-                            const char *rel, char out[17])
+/* What stat says of an input file. It goes into the config hash, and the
+ * runner compares it again after each pass: a difference means the file
+ * changed while it was processed. */
+typedef struct file_stamp {
+    bool ok; /* stat succeeded; else errno_ holds why not */
+    int errno_;
+    bool regular;
+    uint64_t size, mtime_ns, ino, dev;
+} file_stamp;
+
+static file_stamp stamp_file(const char *path)
 {
-    /* Only what changes results goes in (DESIGN §5): the image's identity
-     * and the fitting keys. Each field is hashed with its length or fixed
-     * width so that adjacent fields cannot run into each other. */
+    file_stamp f = {0};
     struct stat st;
-    uint64_t size = 0, mtime_ns = 0;
-    if (stat(path, &st) == 0) {
-        size = (uint64_t)st.st_size;
-        mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    if (stat(path, &st) != 0) {
+        f.errno_ = errno;
+        return f;
     }
+    f.ok = true;
+    f.regular = S_ISREG(st.st_mode);
+    f.size = (uint64_t)st.st_size;
+    f.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    f.ino = (uint64_t)st.st_ino;
+    f.dev = (uint64_t)st.st_dev;
+    return f;
+}
+
+/* Bytes hashed from each end of a file for identity = quick. */
+#define QUICK_SPAN ((uint64_t)64 * 1024)
+
+/* Feeds bytes [off, off + len) of fd to the hash *h through buf
+ * (QUICK_SPAN bytes). false when they cannot all be read (an I/O error, a
+ * file that shrank) or the run is cancelled. */
+static bool hash_range(int fd, uint64_t off, uint64_t len, uint8_t *buf, const atomic_int *cancel,
+                       uint64_t *h)
+{
+    while (len > 0) {
+        if (cancel && atomic_load(cancel) != 0)
+            return false;
+        size_t want = len < QUICK_SPAN ? (size_t)len : (size_t)QUICK_SPAN;
+        ssize_t got = pread(fd, buf, want, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return false;
+        *h = kmq_hash_bytes(*h, buf, (size_t)got);
+        off += (uint64_t)got;
+        len -= (uint64_t)got;
+    }
+    return true;
+}
+
+/* A hash of the file's bytes into *digest (every byte, or for quick the
+ * first and last QUICK_SPAN: the whole file up to twice that); false when
+ * the file cannot be read as the regular file `stamp` describes. Only a
+ * regular file is opened (a FIFO would block), with O_NONBLOCK in case it
+ * has just been swapped for one. */
+static bool hash_content(const char *path, const file_stamp *stamp, kmq_identity mode,
+                         const atomic_int *cancel, uint64_t *digest)
+{
+    if (!stamp->ok || !stamp->regular)
+        return false;
+    uint8_t *buf = kmq__alloc((size_t)QUICK_SPAN);
+    int fd = buf ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) : -1;
+    struct stat st;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              (uint64_t)st.st_ino == stamp->ino && (uint64_t)st.st_dev == stamp->dev;
+    uint64_t size = stamp->size, h = KMQ_HASH_INIT;
+    if (ok && (mode == KMQ_IDENTITY_CONTENT || size <= 2 * QUICK_SPAN)) {
+        ok = hash_range(fd, 0, size, buf, cancel, &h);
+    } else if (ok) {
+        ok = hash_range(fd, 0, QUICK_SPAN, buf, cancel, &h) &&
+             hash_range(fd, size - QUICK_SPAN, QUICK_SPAN, buf, cancel, &h);
+    }
+    if (fd >= 0)
+        close(fd);
+    kmq__free(buf);
+    *digest = h;
+    return ok;
+}
+
+/* The config hash of one image whose file has the stamp `stamp`. Only what
+ * changes results goes in (DESIGN §5): the image's identity and the fitting
+ * keys. Each field is hashed with its length or fixed width so that
+ * adjacent fields cannot run into each other. A file that cannot be read
+ * hashes with a marker instead of its bytes: never a reason to fail here
+ * (opening the image reports it), and never equal to a hash that read them.
+ * With identity = content the bytes decide, so mtime and inode stay out. */
+static void config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path, const char *rel,
+                        const file_stamp *stamp, const atomic_int *cancel, char out[17])
+{
     uint64_t h = KMQ_HASH_INIT;
     h = hash_u64(h, KMQ_SUMMARY_SCHEMA);
     h = hash_u64(h, strlen(rel));
     h = kmq_hash_bytes(h, rel, strlen(rel));
-    h = hash_u64(h, size);
-    h = hash_u64(h, mtime_ns);
+    h = hash_u64(h, (uint64_t)spec->identity);
+    h = hash_u64(h, stamp->size);
+    if (spec->identity != KMQ_IDENTITY_CONTENT) {
+        h = hash_u64(h, stamp->mtime_ns);
+        h = hash_u64(h, stamp->ino);
+    }
+    uint64_t digest = 0;
+    bool read = hash_content(path, stamp, spec->identity, cancel, &digest);
+    h = hash_u64(h, read);
+    if (read)
+        h = hash_u64(h, digest);
     h = hash_u64(h, spec->nk);
     for (size_t i = 0; i < spec->nk; i++)
         h = hash_u64(h, spec->k[i]);
@@ -116,6 +204,13 @@ void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char 
     h = kmq_hash_bytes(h, spec->background, 3);
     h = hash_u64(h, spec->max_pixels);
     snprintf(out, 17, "%016" PRIx64, kmq_hash_finish(h));
+}
+
+void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
+                            const char *rel, char out[17])
+{
+    file_stamp stamp = stamp_file(path);
+    config_hash(spec, seed, path, rel, &stamp, NULL, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -549,17 +644,19 @@ static void find_elbow(kmq_summary *s)
     }
 }
 
-/* Copies the config part of the summary from the job (owned copies). */
+/* Copies the config part of the summary from the job (owned copies), with
+ * the config hash the runner computed for this image. */
 static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t seed, int threads,
-                              const char *path, const char *rel, kmq_err *err)
+                              const char *path, const char *rel, const char *hash, kmq_err *err)
 {
     s->path = kmq__strdup(path);
     s->rel = kmq__strdup(rel);
     s->job = kmq__strdup(spec->name ? spec->name : "");
     s->init = kmq__strdup(spec->init == KMQ_INIT_RANDOM ? "random" : "kmeans++");
+    s->identity = kmq__strdup(spec->identity == KMQ_IDENTITY_CONTENT ? "content" : "quick");
     s->k = kmq__alloc_array(spec->nk, sizeof *s->k);
-    s->hash = kmq__alloc(17);
-    if (!s->path || !s->rel || !s->job || !s->init || !s->k || !s->hash)
+    s->hash = kmq__strdup(hash);
+    if (!s->path || !s->rel || !s->job || !s->init || !s->identity || !s->k || !s->hash)
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
     memcpy(s->k, spec->k, spec->nk * sizeof *s->k);
     s->nk = spec->nk;
@@ -569,7 +666,6 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
     s->seed = seed;
     s->sample = spec->sample;
     s->threads = threads;
-    kmq_runner_config_hash(spec, seed, path, rel, s->hash);
     return KMQ_OK;
 }
 
@@ -577,14 +673,14 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
  * when the image is done, an image-level error (s gets the error form), or
  * KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
 static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_input_file *in,
-                            const char *dir, const kmq_run_opts *opts, kmq_progress *prog,
-                            double t_run, kmq_summary *s, kmq_err *err)
+                            const char *hash, const char *dir, const kmq_run_opts *opts,
+                            kmq_progress *prog, double t_run, kmq_summary *s, kmq_err *err)
 {
     double t0 = kmq_par_now_s();
     image_work w = {0};
     kmq_fit fit = {0};
     size_t nk = spec->nk;
-    kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, err);
+    kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, hash, err);
     if (st != KMQ_OK)
         goto done;
 
@@ -1024,8 +1120,14 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto next;
         }
+        /* The stamp is taken before the file is read for the hash. */
+        file_stamp stamp = stamp_file(in->path);
         char hash[17];
-        kmq_runner_config_hash(spec, job->seed, in->path, in->rel, hash);
+        config_hash(spec, job->seed, in->path, in->rel, &stamp, opts->cancel, hash);
+        if (cancelled(opts)) { /* the hash may be unfinished: decide nothing on it */
+            st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+            goto next;
+        }
         if (!opts->force && already_done(summary_path, hash)) {
             totals->skipped++;
             prog.event = KMQ_PROGRESS_IMAGE_SKIP;
@@ -1044,7 +1146,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
              * values no longer in its list, nor a killed run's temporaries. */
             unlink(summary_path);
             remove_image_outputs(dir);
-            ist = run_image(spec, job->seed, in, dir, opts, &prog, t_run, &s, &image_err);
+            ist = run_image(spec, job->seed, in, hash, dir, opts, &prog, t_run, &s, &image_err);
             if (ist == KMQ_OK)
                 ist = sync_image_outputs(dir, &image_err);
             /* A failed or abandoned image keeps no output file: its PNGs

@@ -78,9 +78,12 @@ KMQ_MUST_CHECK kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts 
 bool kmq_runner_in_shard(const char *rel, unsigned index, unsigned count);
 
 /* The config hash (resume key) of one image of one job: 16 hex digits into
- * out[17]. Covers the image's identity (rel, size, modification time) and
- * every key that changes results; not the output root, threads or logging.
- * `path` is stat'ed; a missing file hashes as size 0, time 0. */
+ * out[17]. Covers the image's identity as spec->identity says (quick: rel,
+ * size, modification time, inode and a hash of the first and last 64 KiB;
+ * content: rel, size and a hash of every byte) and every key that changes
+ * results; not the output root, threads or logging. `path` is stat'ed and
+ * read (a regular file only); a missing or unreadable file still hashes,
+ * with a marker in place of its bytes, so this never fails. */
 void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
                             const char *rel, char out[17]);
 

@@ -23,6 +23,7 @@ static void print_spec(const kmq_job_spec *spec)
            spec->background[2]);
     printf("  max_pixels = %llu\n", (unsigned long long)spec->max_pixels);
     printf("  recursive  = %s\n", spec->recursive ? "true" : "false");
+    printf("  identity   = %s\n", spec->identity == KMQ_IDENTITY_CONTENT ? "content" : "quick");
 }
 
 int kmq_cmd_validate(int argc, char **argv)
