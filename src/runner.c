@@ -3,12 +3,15 @@
  * Composes the lower layers; nothing below knows the others exist:
  *
  *   job (inputs) -> for each image:
+ *     stat + config hash (resume: skip when summary.json has the same hash)
  *     image_open (header only; max_pixels refused here)
  *     pass 1: strips -> hist_add_rgb           (memory: colours, not pixels)
  *     fit every k on the distinct colours (kmeans, optionally on a sample)
  *     label every distinct colour for every k (kmeans_assign -> labels)
  *     pass 2: strips -> labels_map_row -> one PNG writer per k and file kind
  *     summary.json, written last and atomically: "this image is done"
+ *     (after each pass and before the summary the file must still have the
+ *     stat it had when hashed, else the image fails with file_changed)
  *   -> run.json, elbow.csv (report.c, from the summaries on disk)
  *
  * Error context: everything below reports what went wrong; this file adds
@@ -86,8 +89,11 @@ static uint64_t hash_double(uint64_t h, double v)
 }
 
 /* What stat says of an input file. It goes into the config hash, and the
- * runner compares it again after each pass: a difference means the file
- * changed while it was processed. */
+ * runner compares it again after each pass and before the summary: a
+ * difference means the file changed while it was processed (the first
+ * pass may have read one version and the second another, or the summary
+ * would describe a file that is no longer there). Small images are served
+ * from memory in the second pass, so only stat can tell. */
 typedef struct file_stamp {
     bool ok; /* stat succeeded; else errno_ holds why not */
     int errno_;
@@ -110,6 +116,46 @@ static file_stamp stamp_file(const char *path)
     f.ino = (uint64_t)st.st_ino;
     f.dev = (uint64_t)st.st_dev;
     return f;
+}
+
+static bool same_stamp(const file_stamp *a, const file_stamp *b)
+{
+    return a->ok == b->ok && a->size == b->size && a->mtime_ns == b->mtime_ns && a->ino == b->ino &&
+           a->dev == b->dev;
+}
+
+/* KMQ_OK when the file at `path` still has the stamp `before` (or when
+ * there was none to compare: a missing file fails on its own), else
+ * KMQ_E_CHANGED with what differs. */
+static kmq_status check_unchanged(const char *path, const file_stamp *before, kmq_err *err)
+{
+    if (!before->ok)
+        return KMQ_OK;
+    file_stamp now = stamp_file(path);
+    if (same_stamp(before, &now))
+        return KMQ_OK;
+    char what[256] = "";
+    size_t n = 0;
+#define WHAT(...)                                                                                  \
+    do {                                                                                           \
+        if (n < sizeof what)                                                                       \
+            n += (size_t)snprintf(what + n, sizeof what - n, __VA_ARGS__);                         \
+    } while (0)
+    if (!now.ok) {
+        WHAT("stat now fails: %s", strerror(now.errno_));
+    } else {
+        if (now.size != before->size)
+            WHAT("size %" PRIu64 " -> %" PRIu64 " bytes", before->size, now.size);
+        if (now.mtime_ns != before->mtime_ns)
+            WHAT("%smtime %" PRIu64 ".%09" PRIu64 " -> %" PRIu64 ".%09" PRIu64, n ? ", " : "",
+                 before->mtime_ns / 1000000000u, before->mtime_ns % 1000000000u,
+                 now.mtime_ns / 1000000000u, now.mtime_ns % 1000000000u);
+        if (now.ino != before->ino || now.dev != before->dev)
+            WHAT("%sinode %" PRIu64 " -> %" PRIu64, n ? ", " : "", before->ino, now.ino);
+    }
+#undef WHAT
+    return kmq_err_set(err, KMQ_E_CHANGED,
+                       "the file changed while it was processed (%s); run again", what);
 }
 
 /* Bytes hashed from each end of a file for identity = quick. */
@@ -669,12 +715,15 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
     return KMQ_OK;
 }
 
-/* Processes one image into `dir` and fills `s` (ok or not). Returns KMQ_OK
- * when the image is done, an image-level error (s gets the error form), or
+/* Processes one image into `dir` and fills `s` (ok or not). `stamp` is the
+ * file as stat'ed before the hash `hash` read it; the file must keep it
+ * after each pass (KMQ_E_CHANGED otherwise). Returns KMQ_OK when the image
+ * is done, an image-level error (s gets the error form), or
  * KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
 static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_input_file *in,
-                            const char *hash, const char *dir, const kmq_run_opts *opts,
-                            kmq_progress *prog, double t_run, kmq_summary *s, kmq_err *err)
+                            const file_stamp *stamp, const char *hash, const char *dir,
+                            const kmq_run_opts *opts, kmq_progress *prog, double t_run,
+                            kmq_summary *s, kmq_err *err)
 {
     double t0 = kmq_par_now_s();
     image_work w = {0};
@@ -727,6 +776,8 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
         st = histogram_pass(&w, opts, err);
     if (st == KMQ_OK)
         st = kmq_hist_finish(w.hist, err);
+    if (st == KMQ_OK)
+        st = check_unchanged(in->path, stamp, err);
     if (st != KMQ_OK)
         goto done;
     s->histogram_s = kmq_par_now_s() - t_hist;
@@ -794,6 +845,8 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     for (size_t i = 0; st == KMQ_OK && i < nk; i++)
         if (spec->save & KMQ_SAVE_PALETTE)
             st = write_swatch(dir, &s->results[i], err);
+    if (st == KMQ_OK)
+        st = check_unchanged(in->path, stamp, err);
     if (st != KMQ_OK)
         goto done;
     /* One pass serves every k: its time is shared out evenly. */
@@ -808,6 +861,17 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     s->ok = true;
 
 done:
+    if (st != KMQ_OK && st != KMQ_E_INTERRUPTED && st != KMQ_E_NOMEM) {
+        /* A pass that failed on a file that changed under it (other
+         * dimensions, colours the histogram never saw, a file gone) failed
+         * because of the change: say so, in the same words as the checks
+         * between passes, instead of what it tripped over. */
+        kmq_err changed = {0};
+        if (check_unchanged(in->path, stamp, &changed) != KMQ_OK) {
+            *err = changed;
+            st = KMQ_E_CHANGED;
+        }
+    }
     kmq_fit_clear(&fit);
     image_work_free(&w, nk);
     s->total_s = kmq_par_now_s() - t0;
@@ -1120,7 +1184,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto next;
         }
-        /* The stamp is taken before the file is read for the hash. */
+        /* The stamp is taken before the file is read for the hash, and
+         * checked again after each pass and before the summary. */
         file_stamp stamp = stamp_file(in->path);
         char hash[17];
         config_hash(spec, job->seed, in->path, in->rel, &stamp, opts->cancel, hash);
@@ -1146,9 +1211,13 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
              * values no longer in its list, nor a killed run's temporaries. */
             unlink(summary_path);
             remove_image_outputs(dir);
-            ist = run_image(spec, job->seed, in, hash, dir, opts, &prog, t_run, &s, &image_err);
+            ist = run_image(spec, job->seed, in, &stamp, hash, dir, opts, &prog, t_run, &s,
+                            &image_err);
             if (ist == KMQ_OK)
                 ist = sync_image_outputs(dir, &image_err);
+            /* Last look before the summary says "done" for this stamp. */
+            if (ist == KMQ_OK)
+                ist = check_unchanged(in->path, &stamp, &image_err);
             /* A failed or abandoned image keeps no output file: its PNGs
              * without a summary would look done to a reader. */
             if (ist != KMQ_OK)
