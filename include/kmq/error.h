@@ -29,7 +29,8 @@ typedef enum kmq_status {
     KMQ_E_UNSUPPORTED,
     KMQ_E_WRITE,
     KMQ_E_INTERRUPTED,
-    KMQ_E_INTERNAL
+    KMQ_E_INTERNAL,
+    KMQ_E_CHANGED /* the input file changed while it was processed */
 } kmq_status;
 
 typedef struct kmq_err {

@@ -90,7 +90,8 @@ const kmq_image_info *kmq_image_get_info(const kmq_image *img);
 uint32_t kmq_image_strip_rows(const kmq_image *img);
 
 /* Starts a pass over the rows from the top. Must be called before the first
- * pass too. Returns KMQ_OK or a decode/open error. */
+ * pass too. Returns KMQ_OK, KMQ_E_CHANGED (a reloaded file has other
+ * dimensions than at open) or a decode/open error. */
 KMQ_MUST_CHECK kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err);
 
 /* Ends the pass in progress and releases its decoder state. libvips binds

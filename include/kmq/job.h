@@ -22,6 +22,13 @@ enum { KMQ_SAVE_INDEXED = 1u, KMQ_SAVE_LABELS = 2u, KMQ_SAVE_PALETTE = 4u };
 /* max_decode_bytes = auto: the runner sizes the budget to the machine. */
 #define KMQ_DECODE_AUTO UINT64_MAX
 
+/* How resume recognises an image already done (job key `identity`).
+ * QUICK: path, size, modification time, inode, and a hash of the first and
+ * last 64 KiB; an edit in the middle that keeps size and time is missed.
+ * CONTENT: path, size and a hash of every byte; mtime and inode are left
+ * out, so a copied or restored tree with the same bytes is still done. */
+typedef enum kmq_identity { KMQ_IDENTITY_QUICK = 0, KMQ_IDENTITY_CONTENT = 1 } kmq_identity;
+
 typedef struct kmq_job_input {
     char *pattern; /* as written: file, folder or glob (relative to the job file's folder) */
     int line;      /* line in the job file */
@@ -44,6 +51,7 @@ typedef struct kmq_job_spec {
     uint64_t max_decode_bytes; /* 0: no limit; KMQ_DECODE_AUTO: sized to the machine */
     kmq_formats formats;       /* formats read; others are refused as unsupported */
     bool recursive;
+    kmq_identity identity;
     kmq_job_input *inputs;
     size_t ninputs;
 } kmq_job_spec;

@@ -83,9 +83,12 @@ bool kmq_runner_in_shard(const char *rel, unsigned index, unsigned count);
 uint64_t kmq_runner_decode_budget(uint64_t setting);
 
 /* The config hash (resume key) of one image of one job: 16 hex digits into
- * out[17]. Covers the image's identity (rel, size, modification time) and
- * every key that changes results; not the output root, threads or logging.
- * `path` is stat'ed; a missing file hashes as size 0, time 0. */
+ * out[17]. Covers the image's identity as spec->identity says (quick: rel,
+ * size, modification time, inode and a hash of the first and last 64 KiB;
+ * content: rel, size and a hash of every byte) and every key that changes
+ * results; not the output root, threads or logging. `path` is stat'ed and
+ * read (a regular file only); a missing or unreadable file still hashes,
+ * with a marker in place of its bytes, so this never fails. */
 void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
                             const char *rel, char out[17]);
 
@@ -96,7 +99,8 @@ typedef struct kmq_expected_image {
     const char *rel;
     const char *path;
     const char *dir;  /* image folder relative to the output root */
-    const char *hash; /* config hash of its current configuration and file */
+    const char *hash; /* config hash of its current configuration and file; NULL:
+                       * not known, its summary is reported as it stands */
     /* An image that failed without a folder of its own (kmq_fsx_mkdirs
      * refused a planted link): its error summary, kept only in memory. */
     const kmq_summary *unrecorded;

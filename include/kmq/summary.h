@@ -71,6 +71,7 @@ typedef struct kmq_summary {
     double tol;
     char *init; /* "kmeans++" | "random" */
     uint64_t seed, sample;
+    char *identity; /* resume identity, "quick" | "content"; NULL (null) when unknown */
     int threads;
     char *hash; /* config hash (resume key), hex */
     /* results, ascending k */

@@ -73,6 +73,8 @@ const char *kmq_status_name(kmq_status code)
         return "interrupted";
     case KMQ_E_INTERNAL:
         return "internal";
+    case KMQ_E_CHANGED:
+        return "file_changed";
     }
     return "internal";
 }

@@ -780,9 +780,10 @@ kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err)
         if (status != KMQ_OK)
             goto done;
         if ((uint32_t)in->Xsize != img->info.width || (uint32_t)in->Ysize != img->info.height) {
-            status = kmq_err_set(err, KMQ_E_DECODE,
-                                 "the file changed while it was processed (%u x %u, now %d x %d)",
-                                 img->info.width, img->info.height, in->Xsize, in->Ysize);
+            status = kmq_err_set(
+                err, KMQ_E_CHANGED,
+                "the file changed while it was processed (%u x %u, now %d x %d); run again",
+                img->info.width, img->info.height, in->Xsize, in->Ysize);
             goto done;
         }
     }

@@ -72,6 +72,7 @@ typedef enum key_type {
     KT_COLOR, /* uint8_t[3] */
     KT_FORMATS, /* kmq_formats */
     KT_BYTES,   /* uint64_t byte count, or KMQ_DECODE_AUTO */
+    KT_IDENTITY, /* kmq_identity field */
 } key_type;
 
 struct kmq__job_key {
@@ -132,6 +133,10 @@ static const struct kmq__job_key keys[] = {
         "image formats read; any other file is refused as unsupported, its format named"),
     ROW("recursive", SEC_SPEC, KT_BOOL, 0, 0, SPEC_AT(recursive), "defaults, job", "bool",
         "true | false", "false", "descend into subfolders of folder inputs"),
+    ROW("identity", SEC_SPEC, KT_IDENTITY, 0, 0, SPEC_AT(identity), "defaults, job", "choice",
+        "quick | content", "quick",
+        "how resume knows an image is unchanged: quick (size, mtime, inode, first and last "
+        "64 KiB) or content (every byte)"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",
         "files, folders, globs; repeatable", NULL,
         "what to process; relative paths are relative to the job file's folder"),
@@ -380,6 +385,19 @@ static kmq_status parse_init(const char *text, kmq_init *out, kmq_err *err)
         return KMQ_OK;
     }
     return kmq_err_set(err, KMQ_E_CONFIG, "init = '%.100s' is not one of kmeans++, random", text);
+}
+
+static kmq_status parse_identity(const char *text, kmq_identity *out, kmq_err *err)
+{
+    if (ascii_ieq(text, "quick")) {
+        *out = KMQ_IDENTITY_QUICK;
+        return KMQ_OK;
+    }
+    if (ascii_ieq(text, "content")) {
+        *out = KMQ_IDENTITY_CONTENT;
+        return KMQ_OK;
+    }
+    return kmq_err_set(err, KMQ_E_CONFIG, "identity = '%.100s' is not one of quick, content", text);
 }
 
 static kmq_status parse_save(const char *text, unsigned *out, kmq_err *err)
@@ -709,6 +727,8 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_formats(value, (kmq_formats *)field, err);
     case KT_BYTES:
         return parse_bytes(key, value, (uint64_t *)field, err);
+    case KT_IDENTITY:
+        return parse_identity(value, (kmq_identity *)field, err);
     }
     return kmq_err_set(err, KMQ_E_INTERNAL, "key '%s' has no parser", name);
 }
@@ -802,6 +822,9 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
     if (spec->init != KMQ_INIT_KMEANSPP && spec->init != KMQ_INIT_RANDOM)
         return kmq_err_set(err, KMQ_E_CONFIG, "init = %d is not kmeans++ or random",
                            (int)spec->init);
+    if (spec->identity != KMQ_IDENTITY_QUICK && spec->identity != KMQ_IDENTITY_CONTENT)
+        return kmq_err_set(err, KMQ_E_CONFIG, "identity = %d is not quick or content",
+                           (int)spec->identity);
     unsigned all = KMQ_SAVE_INDEXED | KMQ_SAVE_LABELS | KMQ_SAVE_PALETTE;
     if (spec->save == 0 || (spec->save & ~all))
         return kmq_err_set(err, KMQ_E_CONFIG,
@@ -918,6 +941,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
             PUT("%llu", (unsigned long long)v);
         break;
     }
+    case KT_IDENTITY:
+        PUT("%s", *(const kmq_identity *)field == KMQ_IDENTITY_CONTENT ? "content" : "quick");
+        break;
     }
 #undef PUT
     return used;

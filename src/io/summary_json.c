@@ -394,7 +394,8 @@ static json_t *build_summary(builder *b, const kmq_summary *s)
     if (!put(cfg, "restarts", jint(s->restarts)) || !put(cfg, "max_iter", jint(s->max_iter)) ||
         !put(cfg, "tol", jreal(s->tol)) || !put(cfg, "init", jstr(s->init)) ||
         !put_u64(b, cfg, "seed", s->seed) || !put_u64(b, cfg, "sample", s->sample) ||
-        !put(cfg, "threads", jint(s->threads)) || !put(cfg, "hash", jstr(s->hash)))
+        !put(cfg, "threads", jint(s->threads)) || !put(cfg, "identity", jstr(s->identity)) ||
+        !put(cfg, "hash", jstr(s->hash)))
         goto fail;
 
     json_t *results = put_child(root, "results", json_array());
@@ -829,6 +830,9 @@ static kmq_status parse_summary(const json_t *root, kmq_summary *s, kmq_err *err
     TRY(rd_u64(o, "config", "seed", false, &s->seed, err));
     TRY(rd_u64(o, "config", "sample", false, &s->sample, err));
     TRY(rd_i32(o, "config", "threads", false, &s->threads, err));
+    /* Summaries written before the identity key have no such field. */
+    if (json_object_get(o, "identity"))
+        TRY(rd_str(o, "config", "identity", true, &s->identity, err));
     TRY(rd_str(o, "config", "hash", true, &s->hash, err));
 
     TRY(rd_typed(root, "", "results", JSON_ARRAY, &v, err));
@@ -944,6 +948,7 @@ void kmq_summary_clear(kmq_summary *s)
     kmq__free(s->job);
     kmq__free(s->k);
     kmq__free(s->init);
+    kmq__free(s->identity);
     kmq__free(s->hash);
     memset(s, 0, sizeof *s);
 }

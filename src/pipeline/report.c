@@ -209,8 +209,8 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
             continue;
         seen[*hit - expected] = true;
         kmq_summary *s = &set->items[i].summary;
-        if (s->hash && strcmp(s->hash, (*hit)->hash) == 0)
-            continue;
+        if (!(*hit)->hash || (s->hash && strcmp(s->hash, (*hit)->hash) == 0))
+            continue; /* no hash known: reported as it stands */
         if (!make_placeholder(s, KMQ_RUN_STALE,
                               "its results are of another configuration or an earlier file; the "
                               "next run redoes it")) {

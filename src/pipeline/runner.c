@@ -3,12 +3,15 @@
  * Composes the lower layers; nothing below knows the others exist:
  *
  *   job (inputs) -> for each image:
+ *     stat + config hash (resume: skip when summary.json has the same hash)
  *     image_open (header only; max_pixels refused here)
  *     pass 1: strips -> hist_add_rgb           (memory: colours, not pixels)
  *     fit every k on the distinct colours (kmeans, optionally on a sample)
  *     label every distinct colour for every k (kmeans_assign -> labels)
  *     pass 2: strips -> labels_map_row -> one PNG writer per k and file kind
  *     summary.json, written last and atomically: "this image is done"
+ *     (after each pass and before the summary the file must still have the
+ *     stat it had when hashed, else the image fails with file_changed)
  *   -> run.json, elbow.csv (report.c, from the summaries on disk)
  *
  * Error context: everything below reports what went wrong; this file adds
@@ -103,24 +106,155 @@ static uint64_t hash_double(uint64_t h, double v)
     return hash_u64(h, bits);
 }
 
-void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
-                            const char *rel, char out[17])
+/* What stat says of an input file. It goes into the config hash, and the
+ * runner compares it again after each pass and before the summary: a
+ * difference means the file changed while it was processed (the first
+ * pass may have read one version and the second another, or the summary
+ * would describe a file that is no longer there). Small images are served
+ * from memory in the second pass, so only stat can tell. */
+typedef struct file_stamp {
+    bool ok; /* stat succeeded; else errno_ holds why not */
+    int errno_;
+    bool regular;
+    uint64_t size, mtime_ns, ino, dev;
+} file_stamp;
+
+static file_stamp stamp_file(const char *path)
 {
-    /* Only what changes results goes in (DESIGN §5): the image's identity
-     * and the fitting keys. Each field is hashed with its length or fixed
-     * width so that adjacent fields cannot run into each other. */
+    file_stamp f = {0};
     struct stat st;
-    uint64_t size = 0, mtime_ns = 0;
-    if (stat(path, &st) == 0) {
-        size = (uint64_t)st.st_size;
-        mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    if (stat(path, &st) != 0) {
+        f.errno_ = errno;
+        return f;
     }
+    f.ok = true;
+    f.regular = S_ISREG(st.st_mode);
+    f.size = (uint64_t)st.st_size;
+    f.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    f.ino = (uint64_t)st.st_ino;
+    f.dev = (uint64_t)st.st_dev;
+    return f;
+}
+
+static bool same_stamp(const file_stamp *a, const file_stamp *b)
+{
+    return a->ok == b->ok && a->size == b->size && a->mtime_ns == b->mtime_ns && a->ino == b->ino &&
+           a->dev == b->dev;
+}
+
+/* KMQ_OK when the file at `path` still has the stamp `before` (or when
+ * there was none to compare: a missing file fails on its own), else
+ * KMQ_E_CHANGED with what differs. */
+static kmq_status check_unchanged(const char *path, const file_stamp *before, kmq_err *err)
+{
+    if (!before->ok)
+        return KMQ_OK;
+    file_stamp now = stamp_file(path);
+    if (same_stamp(before, &now))
+        return KMQ_OK;
+    char what[256] = "";
+    size_t n = 0;
+#define WHAT(...)                                                                                  \
+    do {                                                                                           \
+        if (n < sizeof what)                                                                       \
+            n += (size_t)snprintf(what + n, sizeof what - n, __VA_ARGS__);                         \
+    } while (0)
+    if (!now.ok) {
+        WHAT("stat now fails: %s", strerror(now.errno_));
+    } else {
+        if (now.size != before->size)
+            WHAT("size %" PRIu64 " -> %" PRIu64 " bytes", before->size, now.size);
+        if (now.mtime_ns != before->mtime_ns)
+            WHAT("%smtime %" PRIu64 ".%09" PRIu64 " -> %" PRIu64 ".%09" PRIu64, n ? ", " : "",
+                 before->mtime_ns / 1000000000u, before->mtime_ns % 1000000000u,
+                 now.mtime_ns / 1000000000u, now.mtime_ns % 1000000000u);
+        if (now.ino != before->ino || now.dev != before->dev)
+            WHAT("%sinode %" PRIu64 " -> %" PRIu64, n ? ", " : "", before->ino, now.ino);
+    }
+#undef WHAT
+    return kmq_err_set(err, KMQ_E_CHANGED,
+                       "the file changed while it was processed (%s); run again", what);
+}
+
+/* Bytes hashed from each end of a file for identity = quick. */
+#define QUICK_SPAN ((uint64_t)64 * 1024)
+
+/* Feeds bytes [off, off + len) of fd to the hash *h through buf
+ * (QUICK_SPAN bytes). false when they cannot all be read (an I/O error, a
+ * file that shrank) or the run is cancelled. */
+static bool hash_range(int fd, uint64_t off, uint64_t len, uint8_t *buf, const atomic_int *cancel,
+                       uint64_t *h)
+{
+    while (len > 0) {
+        if (cancel && atomic_load(cancel) != 0)
+            return false;
+        size_t want = len < QUICK_SPAN ? (size_t)len : (size_t)QUICK_SPAN;
+        ssize_t got = pread(fd, buf, want, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return false;
+        *h = kmq_hash_bytes(*h, buf, (size_t)got);
+        off += (uint64_t)got;
+        len -= (uint64_t)got;
+    }
+    return true;
+}
+
+/* A hash of the file's bytes into *digest (every byte, or for quick the
+ * first and last QUICK_SPAN: the whole file up to twice that); false when
+ * the file cannot be read as the regular file `stamp` describes. Only a
+ * regular file is opened (a FIFO would block), with O_NONBLOCK in case it
+ * has just been swapped for one. */
+static bool hash_content(const char *path, const file_stamp *stamp, kmq_identity mode,
+                         const atomic_int *cancel, uint64_t *digest)
+{
+    if (!stamp->ok || !stamp->regular)
+        return false;
+    uint8_t *buf = kmq__alloc((size_t)QUICK_SPAN);
+    int fd = buf ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) : -1;
+    struct stat st;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              (uint64_t)st.st_ino == stamp->ino && (uint64_t)st.st_dev == stamp->dev;
+    uint64_t size = stamp->size, h = KMQ_HASH_INIT;
+    if (ok && (mode == KMQ_IDENTITY_CONTENT || size <= 2 * QUICK_SPAN)) {
+        ok = hash_range(fd, 0, size, buf, cancel, &h);
+    } else if (ok) {
+        ok = hash_range(fd, 0, QUICK_SPAN, buf, cancel, &h) &&
+             hash_range(fd, size - QUICK_SPAN, QUICK_SPAN, buf, cancel, &h);
+    }
+    if (fd >= 0)
+        close(fd);
+    kmq__free(buf);
+    *digest = h;
+    return ok;
+}
+
+/* The config hash of one image whose file has the stamp `stamp`. Only what
+ * changes results goes in (DESIGN §5): the image's identity and the fitting
+ * keys. Each field is hashed with its length or fixed width so that
+ * adjacent fields cannot run into each other. A file that cannot be read
+ * hashes with a marker instead of its bytes: never a reason to fail here
+ * (opening the image reports it), and never equal to a hash that read them.
+ * With identity = content the bytes decide, so mtime and inode stay out. */
+static void config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path, const char *rel,
+                        const file_stamp *stamp, const atomic_int *cancel, char out[17])
+{
     uint64_t h = KMQ_HASH_INIT;
     h = hash_u64(h, KMQ_SUMMARY_SCHEMA);
     h = hash_u64(h, strlen(rel));
     h = kmq_hash_bytes(h, rel, strlen(rel));
-    h = hash_u64(h, size);
-    h = hash_u64(h, mtime_ns);
+    h = hash_u64(h, (uint64_t)spec->identity);
+    h = hash_u64(h, stamp->size);
+    if (spec->identity != KMQ_IDENTITY_CONTENT) {
+        h = hash_u64(h, stamp->mtime_ns);
+        h = hash_u64(h, stamp->ino);
+    }
+    uint64_t digest = 0;
+    bool read = hash_content(path, stamp, spec->identity, cancel, &digest);
+    h = hash_u64(h, read);
+    if (read)
+        h = hash_u64(h, digest);
     h = hash_u64(h, spec->nk);
     for (size_t i = 0; i < spec->nk; i++)
         h = hash_u64(h, spec->k[i]);
@@ -136,6 +270,13 @@ void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char 
     h = hash_u64(h, spec->max_decode_bytes);
     h = hash_u64(h, spec->formats);
     snprintf(out, 17, "%016" PRIx64, kmq_hash_finish(h));
+}
+
+void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
+                            const char *rel, char out[17])
+{
+    file_stamp stamp = stamp_file(path);
+    config_hash(spec, seed, path, rel, &stamp, NULL, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -569,17 +710,19 @@ static void find_elbow(kmq_summary *s)
     }
 }
 
-/* Copies the config part of the summary from the job (owned copies). */
+/* Copies the config part of the summary from the job (owned copies), with
+ * the config hash the runner computed for this image. */
 static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t seed, int threads,
-                              const char *path, const char *rel, kmq_err *err)
+                              const char *path, const char *rel, const char *hash, kmq_err *err)
 {
     s->path = kmq__strdup(path);
     s->rel = kmq__strdup(rel);
     s->job = kmq__strdup(spec->name ? spec->name : "");
     s->init = kmq__strdup(spec->init == KMQ_INIT_RANDOM ? "random" : "kmeans++");
+    s->identity = kmq__strdup(spec->identity == KMQ_IDENTITY_CONTENT ? "content" : "quick");
     s->k = kmq__alloc_array(spec->nk, sizeof *s->k);
-    s->hash = kmq__alloc(17);
-    if (!s->path || !s->rel || !s->job || !s->init || !s->k || !s->hash)
+    s->hash = kmq__strdup(hash);
+    if (!s->path || !s->rel || !s->job || !s->init || !s->identity || !s->k || !s->hash)
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
     memcpy(s->k, spec->k, spec->nk * sizeof *s->k);
     s->nk = spec->nk;
@@ -589,22 +732,24 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
     s->seed = seed;
     s->sample = spec->sample;
     s->threads = threads;
-    kmq_runner_config_hash(spec, seed, path, rel, s->hash);
     return KMQ_OK;
 }
 
-/* Processes one image into `dir` and fills `s` (ok or not). Returns KMQ_OK
- * when the image is done, an image-level error (s gets the error form), or
+/* Processes one image into `dir` and fills `s` (ok or not). `stamp` is the
+ * file as stat'ed before the hash `hash` read it; the file must keep it
+ * after each pass (KMQ_E_CHANGED otherwise). Returns KMQ_OK when the image
+ * is done, an image-level error (s gets the error form), or
  * KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
 static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_input_file *in,
-                            const char *dir, const kmq_run_opts *opts, kmq_progress *prog,
-                            double t_run, kmq_summary *s, kmq_err *err)
+                            const file_stamp *stamp, const char *hash, const char *dir,
+                            const kmq_run_opts *opts, kmq_progress *prog, double t_run,
+                            kmq_summary *s, kmq_err *err)
 {
     double t0 = kmq_par_now_s();
     image_work w = {0};
     kmq_fit fit = {0};
     size_t nk = spec->nk;
-    kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, err);
+    kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, hash, err);
     if (st != KMQ_OK)
         goto done;
 
@@ -654,6 +799,8 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
         st = histogram_pass(&w, opts, err);
     if (st == KMQ_OK)
         st = kmq_hist_finish(w.hist, err);
+    if (st == KMQ_OK)
+        st = check_unchanged(in->path, stamp, err);
     if (st != KMQ_OK)
         goto done;
     s->histogram_s = kmq_par_now_s() - t_hist;
@@ -721,6 +868,8 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     for (size_t i = 0; st == KMQ_OK && i < nk; i++)
         if (spec->save & KMQ_SAVE_PALETTE)
             st = write_swatch(dir, &s->results[i], err);
+    if (st == KMQ_OK)
+        st = check_unchanged(in->path, stamp, err);
     if (st != KMQ_OK)
         goto done;
     /* One pass serves every k: its time is shared out evenly. */
@@ -735,6 +884,17 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     s->ok = true;
 
 done:
+    if (st != KMQ_OK && st != KMQ_E_INTERRUPTED && st != KMQ_E_NOMEM) {
+        /* A pass that failed on a file that changed under it (other
+         * dimensions, colours the histogram never saw, a file gone) failed
+         * because of the change: say so, in the same words as the checks
+         * between passes, instead of what it tripped over. */
+        kmq_err changed = {0};
+        if (check_unchanged(in->path, stamp, &changed) != KMQ_OK) {
+            *err = changed;
+            st = KMQ_E_CHANGED;
+        }
+    }
     kmq_fit_clear(&fit);
     image_work_free(&w, nk);
     s->total_s = kmq_par_now_s() - t0;
@@ -899,7 +1059,57 @@ static char *image_rel_dir(const kmq_job *job, const kmq_input_file *in)
  * exclusively. So a second plain run, or a second copy of the same shard,
  * is refused, while the N tasks of a job array work side by side. fcntl
  * record locks are released by the kernel when the process dies, and work
- * on network file systems where flock may not. */
+ * on network file systems where flock may not.
+ *
+ * Shards of different N split the images differently, so they would share
+ * images: a shard also holds byte SHARD_COUNT_BASE + N shared, and after
+ * taking it looks (F_GETLK) for another process's lock anywhere else in
+ * [SHARD_COUNT_BASE, end). Each shard takes its lock before it looks, so of
+ * two that start at once the later look sees the earlier lock: both may be
+ * refused, never both let in. Shard indices are below 2^32, so the bytes
+ * 1 + I stay below the base. */
+#define SHARD_COUNT_BASE ((off_t)1 << 33)
+
+_Static_assert(sizeof(off_t) >= 8, "shard lock offsets need a 64-bit off_t");
+
+/* Whether another process holds a lock in [start, start + len) (len 0: to
+ * the end of any file); its start goes to *other_start. */
+static kmq_status lock_held_by_other(int fd, off_t start, off_t len, bool *held, off_t *other_start,
+                                     const char *path, kmq_err *err)
+{
+    struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    if (fcntl(fd, F_GETLK, &probe) != 0)
+        return kmq_err_set(err, KMQ_E_WRITE, "cannot test the lock file %s: %s", path,
+                           strerror(errno));
+    *held = probe.l_type != F_UNLCK;
+    *other_start = probe.l_start;
+    return KMQ_OK;
+}
+
+/* Refuses a shard whose N differs from that of shards already running on
+ * this root (see lock_output). */
+static kmq_status lock_shard_count(int fd, const char *root, const char *path,
+                                   const kmq_run_opts *opts, kmq_err *err)
+{
+    off_t mine = SHARD_COUNT_BASE + (off_t)opts->shard_count;
+    struct flock count = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
+    if (fcntl(fd, F_SETLK, &count) != 0)
+        return kmq_err_set(err, KMQ_E_WRITE, "cannot lock %s: %s", path, strerror(errno));
+    bool held = false;
+    off_t other = 0;
+    kmq_status st =
+        lock_held_by_other(fd, SHARD_COUNT_BASE, mine - SHARD_COUNT_BASE, &held, &other, path, err);
+    if (st == KMQ_OK && !held)
+        st = lock_held_by_other(fd, mine + 1, 0, &held, &other, path, err);
+    if (st == KMQ_OK && held)
+        st = kmq_err_set(err, KMQ_E_WRITE,
+                         "output folder %s is in use by shards of N = %lld (lock %s is held); "
+                         "--shard %u/%u cannot share it: use the same N or another output",
+                         root, (long long)(other - SHARD_COUNT_BASE), path, opts->shard_index,
+                         opts->shard_count);
+    return st;
+}
+
 static kmq_status lock_output(const char *root, const kmq_run_opts *opts, int *fd_out, kmq_err *err)
 {
     char *path = kmq_fsx_join(root, LOCK_NAME);
@@ -917,12 +1127,21 @@ static kmq_status lock_output(const char *root, const kmq_run_opts *opts, int *f
     if (fd < 0) {
         st = kmq_err_set(err, KMQ_E_WRITE, "cannot create the lock file %s: %s", path,
                          strerror(errno));
-    } else if (fcntl(fd, F_SETLK, &whole) != 0 || (shard && fcntl(fd, F_SETLK, &mine) != 0)) {
-        st = kmq_err_set(err, KMQ_E_WRITE,
-                         "output folder %s is in use by another kmq run (lock %s is held); "
-                         "wait for it to finish or choose another output",
-                         root, path);
-        close(fd);
+    } else if (fcntl(fd, F_SETLK, &whole) != 0) {
+        st = KMQ_E_WRITE;
+    } else if (shard) {
+        /* The count first: a shard of another N is told so, even when it
+         * has the index of one already running. */
+        st = lock_shard_count(fd, root, path, opts, err);
+        if (st == KMQ_OK && fcntl(fd, F_SETLK, &mine) != 0)
+            st = KMQ_E_WRITE;
+    }
+    if (st != KMQ_OK && fd >= 0) {
+        kmq_err_set(err, st,
+                    "output folder %s is in use by another kmq run (lock %s is held); "
+                    "wait for it to finish or choose another output",
+                    root, path);
+        close(fd); /* releases every lock this process took on the file */
         fd = -1;
     }
     kmq__free(path);
@@ -1013,8 +1232,9 @@ typedef struct input_state {
 
 /* Rebuilds the run-level files with the run's facts and every image the
  * job lists now (kmq_report_build). */
-static kmq_status write_run_files(const kmq_job *job, const kmq_input_list *inputs,
-                                  input_state *states, const kmq_run_info *info, kmq_err *err)
+static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts,
+                                  const kmq_input_list *inputs, input_state *states,
+                                  const kmq_run_info *info, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
     kmq_expected_image *expected = kmq__calloc(inputs->n ? inputs->n : 1, sizeof *expected);
@@ -1027,15 +1247,27 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_input_list *inpu
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto done;
         }
-        if (!is->hashed) {
-            kmq_runner_config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, is->hash);
-            is->hashed = true;
+        if (!is->hashed && !cancelled(opts)) {
+            /* Only an image with a summary needs its hash (to tell ok from
+             * stale); after a signal none is read: the summaries of the
+             * images the run did not reach are reported as they are. */
+            char *summary = kmq_fsx_join(job->output, is->rel_dir);
+            char *path = summary ? kmq_fsx_join(summary, SUMMARY_NAME) : NULL;
+            struct stat sb;
+            if (path && lstat(path, &sb) == 0) {
+                file_stamp stamp = stamp_file(in->path);
+                config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, &stamp,
+                            opts->cancel, is->hash);
+                is->hashed = !cancelled(opts);
+            }
+            kmq__free(path);
+            kmq__free(summary);
         }
         expected[i] = (kmq_expected_image){.job = job->jobs[in->job].name,
                                            .rel = in->rel,
                                            .path = in->path,
                                            .dir = is->rel_dir,
-                                           .hash = is->hash,
+                                           .hash = is->hashed ? is->hash : NULL,
                                            .unrecorded = is->unrecorded ? &is->lost : NULL};
     }
     st = kmq_report_build(job->output, info, expected, inputs->n, err);
@@ -1106,7 +1338,14 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto next;
         }
-        kmq_runner_config_hash(spec, job->seed, in->path, in->rel, is->hash);
+        /* The stamp is taken before the file is read for the hash, and
+         * checked again after each pass and before the summary. */
+        file_stamp stamp = stamp_file(in->path);
+        config_hash(spec, job->seed, in->path, in->rel, &stamp, opts->cancel, is->hash);
+        if (cancelled(opts)) { /* the hash may be unfinished: decide nothing on it */
+            st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+            goto next;
+        }
         is->hashed = true;
         if (!opts->force && already_done(summary_path, is->hash)) {
             totals->skipped++;
@@ -1126,9 +1365,13 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
              * values no longer in its list, nor a killed run's temporaries. */
             unlink(summary_path);
             remove_image_outputs(dir);
-            ist = run_image(spec, job->seed, in, dir, opts, &prog, t_run, &s, &image_err);
+            ist = run_image(spec, job->seed, in, &stamp, is->hash, dir, opts, &prog, t_run, &s,
+                            &image_err);
             if (ist == KMQ_OK)
                 ist = sync_image_outputs(dir, &image_err);
+            /* Last look before the summary says "done" for this stamp. */
+            if (ist == KMQ_OK)
+                ist = check_unchanged(in->path, &stamp, &image_err);
             /* A failed or abandoned image keeps no output file: its PNGs
              * without a summary would look done to a reader. */
             if (ist != KMQ_OK)
@@ -1200,7 +1443,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
                              .wall_s = kmq_par_now_s() - t_run,
                              .started_utc = started};
         kmq_err report_err = {0};
-        kmq_status rst = write_run_files(job, &inputs, states, &info, &report_err);
+        kmq_status rst = write_run_files(job, opts, &inputs, states, &info, &report_err);
         if (rst != KMQ_OK && st == KMQ_OK) {
             kmq_err_set(err, report_err.code, "%s", report_err.msg);
             kmq_err_where(err, "%s", report_err.where[0] ? report_err.where : job->output);

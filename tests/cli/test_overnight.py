@@ -231,6 +231,31 @@ input = in
         proc = kt.run("run", self.job, check_code=0)
         self.assertIn("0 done, 8 already done", proc.stderr)
 
+    def test_shards_of_another_count_are_refused(self):
+        # Shards of 2 and of 3 split the images differently and would share
+        # some; while 0/2 runs, no shard of another N may start, whatever
+        # its index, and 1/2 still may.
+        first = kt.start("run", self.job, "--threads", "1", "--shard", "0/2")
+        try:
+            self.started(first)
+            for other in ("1/3", "0/3", "2/3", "5/7"):
+                proc = kt.run("run", self.job, "--shard", other)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn("is in use by shards of N = 2", proc.stderr)
+                self.assertIn(f"--shard {other} cannot share it", proc.stderr)
+                self.assertIn(".kmq.lock", proc.stderr)
+            proc = kt.run("run", self.job, "--shard", "1/2")
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+        finally:
+            code, err = self.finish(first)
+        self.assertEqual(code, 0, err)
+        # The refused runs wrote nothing: the two shards of 2 did everything once.
+        proc = kt.run("run", self.job, check_code=0)
+        self.assertIn("0 done, 8 already done", proc.stderr)
+        # Once the shards of 2 are gone, shards of 3 may use the root.
+        proc = kt.run("run", self.job, "--shard", "1/3", check_code=0)
+        self.assertIn("already done", proc.stderr)
+
 
 class Signals(unittest.TestCase):
     def interrupt(self, sig):

@@ -217,6 +217,7 @@ START_TEST(defaults_when_keys_absent)
     ck_assert_uint_eq(s->background[1], 255);
     ck_assert_uint_eq(s->background[2], 255);
     ck_assert_uint_eq(s->max_pixels, 1000000000u);
+    ck_assert_int_eq(s->identity, KMQ_IDENTITY_QUICK);
 
     /* kmq_job_spec_defaults gives the same values. */
     kmq_job_spec d;
@@ -227,6 +228,7 @@ START_TEST(defaults_when_keys_absent)
     ck_assert(d.tol == s->tol);
     ck_assert_uint_eq(d.save, s->save);
     ck_assert_uint_eq(d.max_pixels, s->max_pixels);
+    ck_assert_int_eq(d.identity, KMQ_IDENTITY_QUICK);
     ck_assert_ptr_null(d.k);
     ck_assert_uint_eq(d.nk, 0);
     ck_assert_ptr_null(d.inputs);
@@ -278,6 +280,7 @@ START_TEST(value_syntax_variants)
             "background = #0A0\n"
             "max_pixels = 2.5e8\n"
             "sample = 1e5\n"
+            "identity = Content\n"
             "tol = 0.5\n",
             &job);
     ck_assert_str_eq(job.output, "/abs/out");
@@ -302,6 +305,10 @@ START_TEST(value_syntax_variants)
     ck_assert_uint_eq(s->max_pixels, 250000000u);
     ck_assert_uint_eq(s->sample, 100000u);
     ck_assert(s->tol == 0.5);
+    ck_assert_int_eq(s->identity, KMQ_IDENTITY_CONTENT);
+    char buf[32];
+    kmq_job_format_value(&job, s, "identity", buf, sizeof buf);
+    ck_assert_str_eq(buf, "content");
     kmq_job_clear(&job);
 
     static const char *const bools[][2] = {{"true", "1"}, {"on", "1"},  {"1", "1"}, {"false", "0"},
@@ -403,6 +410,9 @@ START_TEST(config_errors_name_file_and_line)
         {RUN "[job a]\ninput = x\nk = 4\ntol = 1,5\n", 6, "not a number"},
         {RUN "[job a]\ninput = x\nk = 4\ntol = nan\n", 6, "not a number"},
         {RUN "[job a]\ninput = x\nk = 4\ninit = kmeans\n", 6, "init = 'kmeans' is not one of"},
+        {RUN "[job a]\ninput = x\nk = 4\nidentity = mtime\n", 6,
+         "identity = 'mtime' is not one of quick, content"},
+        {RUN "identity = content\n", 3, "'identity' is not allowed in [run]"},
         {RUN "[job a]\ninput = x\nk = 4\nsave = jpeg\n", 6, "unknown output 'jpeg'"},
         {RUN "[job a]\ninput = x\nk = 4\nsave = indexed,,labels\n", 6, "empty item"},
         {RUN "[job a]\ninput = x\nk = 4\nbackground = white\n", 6, "background = 'white'"},
@@ -583,9 +593,9 @@ END_TEST
 START_TEST(key_table_and_formatting)
 {
     static const char *const names[] = {
-        "output", "threads", "seed", "k",          "restarts",   "max_iter",  "tol",
-        "init",   "sample",  "save", "background", "max_pixels", "max_decode_bytes", "formats",
-        "recursive", "input"};
+        "output", "threads", "seed", "k", "restarts", "max_iter", "tol", "init", "sample",
+        "save", "background", "max_pixels", "max_decode_bytes", "formats", "recursive",
+        "identity", "input"};
     size_t n = 0;
     while (kmq_job_key(n))
         n++;
@@ -615,6 +625,8 @@ START_TEST(key_table_and_formatting)
     ck_assert_str_eq(buf, "kmeans++");
     kmq_job_format_value(&job, s, "recursive", buf, sizeof buf);
     ck_assert_str_eq(buf, "true");
+    kmq_job_format_value(&job, s, "identity", buf, sizeof buf);
+    ck_assert_str_eq(buf, "quick");
     ck_assert_uint_eq(kmq_job_format_value(&job, s, "nonsense", buf, sizeof buf), 0);
     ck_assert_str_eq(buf, "");
     /* Truncation reports the full length, like snprintf. */

@@ -64,6 +64,7 @@ static void make_full(kmq_summary *s)
     s->max_iter = 300;
     s->tol = 1e-4;
     s->init = dup_str("kmeans++");
+    s->identity = dup_str("content");
     s->seed = 42;
     s->sample = 0;
     s->threads = 2;
@@ -295,6 +296,7 @@ static void expect_same_summary(const kmq_summary *a, const kmq_summary *b)
     ck_assert_int_eq(a->max_iter, b->max_iter);
     ck_assert(same_double(a->tol, b->tol));
     ck_assert(same_str(a->init, b->init));
+    ck_assert(same_str(a->identity, b->identity));
     ck_assert_uint_eq(a->seed, b->seed);
     ck_assert_uint_eq(a->sample, b->sample);
     ck_assert_int_eq(a->threads, b->threads);
@@ -396,8 +398,8 @@ START_TEST(test_full_summary_fields)
     expect_int(j, "input.pixels", 307200);
     expect_int(j, "input.unique_colors", 54321);
 
-    static const char *const config[] = {"job",  "k",      "restarts", "max_iter", "tol", "init",
-                                         "seed", "sample", "threads",  "hash",     NULL};
+    static const char *const config[] = {"job",  "k",      "restarts", "max_iter", "tol",  "init",
+                                         "seed", "sample", "threads",  "identity", "hash", NULL};
     expect_keys(j, "config", config);
     expect_str(j, "config.job", "photos");
     expect_array_len(j, "config.k", 2);
@@ -407,6 +409,7 @@ START_TEST(test_full_summary_fields)
     expect_int(j, "config.max_iter", 300);
     expect_real(j, "config.tol", 1e-4);
     expect_str(j, "config.init", "kmeans++");
+    expect_str(j, "config.identity", "content");
     expect_int(j, "config.seed", 42);
     expect_int(j, "config.sample", 0);
     expect_int(j, "config.threads", 2);
@@ -559,12 +562,15 @@ START_TEST(test_round_trip_error_and_nulls)
     make_failed(&s, "bad.jpg");
     free(s.job);
     s.job = NULL; /* kmq quantize: no job */
+    free(s.identity);
+    s.identity = NULL;
     write_ok(first, &s);
     kmq_err err = {0};
     ck_assert_int_eq(kmq_summary_read(first, &back, &err), KMQ_OK);
     ck_assert(!back.ok);
     ck_assert_str_eq(back.error_code, "decode_failed");
     ck_assert_ptr_null(back.job);
+    ck_assert_ptr_null(back.identity);
     ck_assert_ptr_null(back.format);
     ck_assert_uint_eq(back.nresults, 0);
     ck_assert(!back.has_elbow);
@@ -744,6 +750,30 @@ START_TEST(test_read_missing_fields)
                       "\"results[0].restarts.inertia\" is missing");
     mutate_and_expect("elbow", "k", NULL, "\"elbow.k\" is missing");
     mutate_and_expect("seconds", "total", NULL, "\"seconds.total\" is missing");
+}
+END_TEST
+
+/* Summaries written before config.identity existed still read (NULL). */
+START_TEST(test_read_without_identity)
+{
+    const char *dir = tu_fresh_dir("summary_no_identity");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    kmq_summary s, back = {0};
+    make_full(&s);
+    write_ok(path, &s);
+    json_t *j = load_json(path);
+    ck_assert_int_eq(json_object_del(must(j, "config"), "identity"), 0);
+    ck_assert_int_eq(json_dump_file(j, path, JSON_INDENT(2)), 0);
+    json_decref(j);
+    kmq_err err = {0};
+    ck_assert_int_eq(kmq_summary_read(path, &back, &err), KMQ_OK);
+    ck_assert_ptr_null(back.identity);
+    ck_assert_str_eq(back.hash, s.hash);
+    kmq_summary_clear(&back);
+    kmq_summary_clear(&s);
+    mutate_and_expect("config", "identity", json_integer(1),
+                      "\"config.identity\" is not a string or null");
 }
 END_TEST
 
@@ -1105,6 +1135,7 @@ int main(void)
         {"read_not_json", test_read_not_json},
         {"read_schema_2", test_read_schema_2},
         {"read_missing_fields", test_read_missing_fields},
+        {"read_without_identity", test_read_without_identity},
         {"read_wrong_types", test_read_wrong_types},
         {"run_json_and_csv", test_run_json_and_csv},
         {"csv_agrees_with_summary", test_csv_agrees_with_summary},
