@@ -4,7 +4,7 @@
 #
 #   bash scripts/fuzz.sh              10 minutes per target
 #   bash scripts/fuzz.sh 3600         one hour per target
-#   bash scripts/fuzz.sh 600 image    one target (job | image)
+#   bash scripts/fuzz.sh 600 image    one target (job | image | runfiles)
 #
 # New inputs are kept in build-fuzz/fuzz/corpus/NAME (seeds: fuzz/corpus/NAME);
 # a crash is written to build-fuzz/fuzz/crash-NAME-* and the script fails.
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
-targets=${2:-"job image"}
+targets=${2:-"job image runfiles"}
 jobs=$(nproc)
 
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKMQ_WERROR=ON -DKMQ_SANITIZE=ON \

@@ -32,8 +32,9 @@ if [ -z "${KMQ_TEST_QUICK:-}" ]; then
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DKMQ_SANITIZE=ON
   unset LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS
   run_suite build-serial -DCMAKE_BUILD_TYPE=Release -DKMQ_OPENMP=OFF
-  # libFuzzer targets (clang, ASan + UBSan): each runs KMQ_FUZZ_SECONDS
-  # (45 s, both at once) from fuzz/corpus; scripts/fuzz.sh runs them longer.
+  # libFuzzer targets (clang, ASan + UBSan): job, image and runfiles each
+  # run KMQ_FUZZ_SECONDS (30 s, side by side) from fuzz/corpus;
+  # scripts/fuzz.sh runs them longer.
   CC=clang run_suite build-fuzz -DCMAKE_BUILD_TYPE=Debug -DKMQ_SANITIZE=ON -DKMQ_FUZZ=ON \
     -DKMQ_OPENMP=OFF -DKMQ_TESTS=OFF
 fi

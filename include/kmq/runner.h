@@ -27,7 +27,11 @@ typedef enum kmq_progress_event {
     KMQ_PROGRESS_IMAGE_START, /* an image begins (path, index) */
     KMQ_PROGRESS_STAGE,       /* stage of the current image ("histogram", "fit", "map") */
     KMQ_PROGRESS_IMAGE_DONE,  /* an image ended; summary set (ok or error) */
-    KMQ_PROGRESS_IMAGE_SKIP   /* already done with the same config hash (resume) */
+    KMQ_PROGRESS_IMAGE_SKIP,  /* already done with the same config hash (resume) */
+    KMQ_PROGRESS_REFUSED      /* a summary.json did not read back and was set aside
+                                 (refused says why): with path, the image's own, which
+                                 is processed again; path NULL, one found while
+                                 rebuilding run.json, which leaves it out */
 } kmq_progress_event;
 
 typedef struct kmq_progress {
@@ -39,6 +43,8 @@ typedef struct kmq_progress {
     const char *stage;          /* KMQ_PROGRESS_STAGE only */
     size_t k;                   /* the k being fitted, or 0 */
     const kmq_summary *summary; /* IMAGE_DONE only; borrowed for the call */
+    const kmq_err *refused;     /* REFUSED only: where = the file, msg names the field;
+                                   borrowed for the call */
     double elapsed_s;           /* since the run started */
 } kmq_progress;
 
@@ -106,18 +112,34 @@ typedef struct kmq_expected_image {
     const kmq_summary *unrecorded;
 } kmq_expected_image;
 
+/* The run files kmq_report_build reads. */
+typedef enum kmq_run_file {
+    KMQ_RUN_FILE_SUMMARY, /* an image's summary.json */
+    KMQ_RUN_FILE_RUN_JSON /* OUT/run.json (read only when rebuilding without `info`) */
+} kmq_run_file;
+
+/* Told of each run file kmq_report_build sets aside because it does not
+ * read back (kmq_summary_read or kmq_run_info_read refused it: damaged,
+ * edited, not written by this kmq). `why` is borrowed for the call; where =
+ * the file, msg names the field. A refused summary is left out (its image
+ * does not count as done: the next `kmq run` redoes it); a refused run.json
+ * only loses the run facts it held. */
+typedef void (*kmq_refused_fn)(void *ctx, kmq_run_file file, const kmq_err *why);
+
 /* Rebuilds OUT/run.json and OUT/elbow.csv (and the report) from every
  * summary.json under `out_root`. `info` is the run's own facts; NULL keeps
- * those of the existing run.json. `expected` (n_expected entries, borrowed;
- * NULL from `kmq report`, which does not know the job) lists every image
- * the job lists now: a summary with another config hash is reported
- * "stale", an image without a summary "pending" (or with its unrecorded
- * error), and the run's status is "complete" only when each of them is ok.
- * Without `expected` and without any summary there is nothing to report:
- * KMQ_E_NOT_FOUND. Returns KMQ_OK, KMQ_E_NOT_FOUND, KMQ_E_WRITE or
- * KMQ_E_NOMEM. */
+ * those of the existing run.json, with its status recomputed. `expected`
+ * (n_expected entries, borrowed; NULL from `kmq report`, which does not know
+ * the job) lists every image the job lists now: a summary with another
+ * config hash is reported "stale", an image without a summary "pending"
+ * (or with its unrecorded error), and the run's status is "complete" only
+ * when each of them is ok. `refused` (may be NULL) is called with `ctx` for
+ * each file set aside; the files are still written, also when every
+ * summary found was refused. Without `expected` and without any
+ * summary.json at all there is nothing to report: KMQ_E_NOT_FOUND. Returns
+ * KMQ_OK, KMQ_E_NOT_FOUND, KMQ_E_WRITE or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
                                            const kmq_expected_image *expected, size_t n_expected,
-                                           kmq_err *err);
+                                           kmq_refused_fn refused, void *ctx, kmq_err *err);
 
 #endif

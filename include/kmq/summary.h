@@ -90,9 +90,15 @@ void kmq_summary_clear(kmq_summary *s);
  * non-zero count). */
 KMQ_MUST_CHECK kmq_status kmq_summary_write(const char *path, const kmq_summary *s, kmq_err *err);
 
-/* Reads a summary.json back (every field above). Returns KMQ_OK,
- * KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE, KMQ_E_TOO_LARGE (over 64 MiB),
- * KMQ_E_DECODE (not a schema-1 summary) or KMQ_E_NOMEM. */
+/* Reads a summary.json back (every field above), checking each field's
+ * type and range and the facts fields must agree on (k and k_effective in
+ * 1..KMQ_MAX_K, k_effective <= k, results ascending by k and matching
+ * config.k, array lengths equal to their counts, width * height == pixels,
+ * ...; the list is at the top of summary_json.c). `out` is written only on
+ * success. Returns KMQ_OK, KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE,
+ * KMQ_E_TOO_LARGE (over 64 MiB), KMQ_E_DECODE (not a schema-1 summary, or a
+ * field kmq would not have written: where = path, the message names the
+ * field and its value) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_summary_read(const char *path, kmq_summary *out, kmq_err *err);
 
 /* The elbow suggested for a whole job (run.json "jobs"[].elbow), found by
@@ -128,9 +134,11 @@ void kmq_run_facts_clear(kmq_run_facts *f);
 
 /* Reads the run-level facts of the run.json at `path` (what kmq_run_write
  * wrote from a kmq_run_info), so that `kmq report` can rebuild run.json
- * without losing them. `out` is written only on success. Returns KMQ_OK,
+ * without losing them; each field is checked as kmq_summary_read checks
+ * its own. `out` is written only on success. Returns KMQ_OK,
  * KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE, KMQ_E_TOO_LARGE, KMQ_E_DECODE (not a
- * schema-1 run.json) or KMQ_E_NOMEM. */
+ * schema-1 run.json, or a field out of range: where = path, the message
+ * names the field) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err);
 
 /* Error codes of the placeholders a report puts in run.json for images

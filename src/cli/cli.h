@@ -25,6 +25,11 @@ void kmq_cli_install_signals(void);
 /* Prints "kmq: WHERE: MESSAGE" (or without WHERE) to stderr. */
 void kmq_cli_error(const kmq_err *err);
 
+/* Prints "kmq: WHERE: MESSAGE; THEN" to `out` for a run file kmq set aside
+ * (`why` from kmq_summary_read or kmq_run_info_read; THEN says what happens
+ * instead). Control characters of a file name are shown as '?'. */
+void kmq_cli_refused(FILE *out, const kmq_err *why, const char *then);
+
 /* Parses a non-negative integer option value; prints a usage error and
  * returns false when it is not one. */
 bool kmq_cli_parse_uint(const char *option, const char *text, unsigned long long max,

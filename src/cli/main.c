@@ -42,6 +42,24 @@ void kmq_cli_error(const kmq_err *err)
         fprintf(stderr, "kmq: %s\n", err->msg);
 }
 
+static void put_printable(FILE *out, const char *s)
+{
+    for (; *s; s++)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}
+
+void kmq_cli_refused(FILE *out, const kmq_err *why, const char *then)
+{
+    fputs("kmq: ", out);
+    if (why->where[0]) {
+        put_printable(out, why->where);
+        fputs(": ", out);
+    }
+    put_printable(out, why->msg);
+    fprintf(out, "; %s\n", then);
+    fflush(out);
+}
+
 bool kmq_cli_parse_uint(const char *option, const char *text, unsigned long long max,
                         unsigned long long *out)
 {

@@ -68,9 +68,32 @@ static void plain_line(FILE *out, const kmq_progress *ev)
     fflush(out);
 }
 
+/* A summary.json set aside: what happens instead. */
+static const char *refused_then(const kmq_progress *ev)
+{
+    return ev->path ? "the image is processed again"
+                    : "left out of run.json, its image not counted as done";
+}
+
 void kmq_cli_progress_cb(void *ctx, const kmq_progress *ev)
 {
     kmq_cli_progress *p = ctx;
+    if (ev->event == KMQ_PROGRESS_REFUSED) {
+        /* Not a failure of this run: stays on screen, goes to the log. */
+        if (p->log) {
+            char ts[32];
+            timestamp(ts);
+            fprintf(p->log, "%s ", ts);
+            kmq_cli_refused(p->log, ev->refused, refused_then(ev));
+        }
+        if (!p->quiet) {
+            if (p->line_open)
+                fputs("\r\033[K", stderr);
+            p->line_open = false;
+            kmq_cli_refused(stderr, ev->refused, refused_then(ev));
+        }
+        return;
+    }
     bool finished = ev->event == KMQ_PROGRESS_IMAGE_DONE || ev->event == KMQ_PROGRESS_IMAGE_SKIP;
     if (finished) {
         if (ev->event == KMQ_PROGRESS_IMAGE_SKIP)

@@ -42,12 +42,31 @@
  *  - results[].files has an entry for each of "indexed", "labels" and
  *    "palette" (the swatch) only when its path is non-NULL; bits_per_pixel
  *    only in "indexed".
- *  - Reading is strict on what is documented (every field present, with its
- *    type; array lengths agree with their counts; hex agrees with rgb) and
- *    ignores unknown fields, since new fields may be added to schema 1.
+ *  - Reading is strict on what is documented and ignores unknown fields,
+ *    since new fields may be added to schema 1. What is read back is trusted
+ *    afterwards (the report looks results up by k and sizes arrays by
+ *    KMQ_MAX_K), so every field is checked for presence, type and range:
+ *    k and k_effective in 1..KMQ_MAX_K with k_effective <= k and <=
+ *    input.unique_colors; results ascending strictly by k and, for an ok
+ *    summary, one per config.k entry in the same order (config.k itself
+ *    ascending, as the job parser makes it); array lengths agree with their
+ *    counts (palette with k_effective, restarts.inertia with restarts.count
+ *    >= 1, best within it); counts are integers in 0..2^63 - 1, or in the
+ *    range of their C type; width * height == pixels, and an ok summary
+ *    knows them; reals are numbers (jansson refuses NaN, infinity and
+ *    out-of-range literals, so they are finite), >= 0 where kmq never
+ *    writes a negative one, and null only where a non-finite value may have
+ *    been written; hex agrees with rgb; file paths are plain names inside
+ *    the image's folder; init, hash and elbow.k are values kmq writes.
+ *    Strings are valid UTF-8 without U+0000 (jansson refuses both). A file
+ *    refused is KMQ_E_DECODE with where = its path and a message naming the
+ *    field and value ("results[0].k = 9007199254740993 is outside 1..256").
+ *    run.json is read the same way (status one of the three, threads >= 0,
+ *    started_utc as written, seconds.wall >= 0 or null).
  *
  * run.json (schema 1), keys in this order:
- *   schema, kmq_version, status ("complete" | "failures" | "interrupted"),
+ *   schema, kmq_version, status ("complete" | "failures" | "incomplete" |
+ *   "interrupted"),
  *   job_file (string | null), threads, started_utc (string | null),
  *   seconds {wall, images_total (sum of the images' seconds.total)},
  *   totals {images, ok, failed, pixels (sum over ok images)},
@@ -82,6 +101,7 @@
  */
 #include "internal.h"
 #include "kmq/fsx.h"
+#include "kmq/kmeans.h"
 #include "kmq/strbuf.h"
 #include "kmq/summary.h"
 
@@ -90,6 +110,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -482,127 +503,184 @@ done:
             goto done;                                                                             \
     } while (0)
 
-static kmq_status bad_field(kmq_err *err, const char *ctx, const char *key, const char *problem)
+/* No lower bound for rd_real. */
+#define ANY_REAL (-INFINITY)
+
+/* Reader state: the document's name for messages ("summary", "run.json")
+ * and where the first refusal goes. */
+typedef struct reader {
+    const char *doc;
+    kmq_err *err;
+} reader;
+
+/* Refuses the document: KMQ_E_DECODE, "not a kmq schema-1 DOC: PROBLEM". */
+KMQ_PRINTF(2, 3) static kmq_status refuse(reader *rd, const char *fmt, ...)
 {
-    return kmq_err_set(err, KMQ_E_DECODE, "not a kmq schema-1 summary: field \"%s%s%s\" %s", ctx,
-                       *ctx ? "." : "", key, problem);
+    char problem[448];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(problem, sizeof problem, fmt, ap);
+    va_end(ap);
+    return kmq_err_set(rd->err, KMQ_E_DECODE, "not a kmq schema-1 %s: %s", rd->doc, problem);
 }
 
-static kmq_status rd_any(const json_t *obj, const char *ctx, const char *key, json_t **out,
-                         kmq_err *err)
+/* The full name of a field: "ctx.key", or "key" at the top level. */
+typedef struct field_name {
+    char s[160];
+} field_name;
+
+static field_name name_of(const char *ctx, const char *key)
+{
+    field_name n;
+    snprintf(n.s, sizeof n.s, "%s%s%s", ctx, *ctx ? "." : "", key);
+    return n;
+}
+
+static kmq_status bad_field(reader *rd, const char *name, const char *problem)
+{
+    return refuse(rd, "field \"%s\" %s", name, problem);
+}
+
+static kmq_status rd_any(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                         json_t **out)
 {
     *out = json_object_get(obj, key);
-    return *out ? KMQ_OK : bad_field(err, ctx, key, "is missing");
+    return *out ? KMQ_OK : bad_field(rd, name_of(ctx, key).s, "is missing");
 }
 
-static kmq_status rd_typed(const json_t *obj, const char *ctx, const char *key, json_type type,
-                           json_t **out, kmq_err *err)
+static kmq_status rd_typed(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                           json_type type, json_t **out)
 {
-    kmq_status st = rd_any(obj, ctx, key, out, err);
+    kmq_status st = rd_any(rd, obj, ctx, key, out);
     if (st == KMQ_OK && json_typeof(*out) != type)
-        st = bad_field(err, ctx, key, type == JSON_OBJECT ? "is not an object" : "is not an array");
+        st = bad_field(rd, name_of(ctx, key).s,
+                       type == JSON_OBJECT ? "is not an object" : "is not an array");
     return st;
 }
 
-/* An integer in [lo, hi]; null reads as 0 when `nullable`. */
-static kmq_status rd_int(const json_t *obj, const char *ctx, const char *key, json_int_t lo,
-                         json_int_t hi, bool nullable, json_int_t *out, kmq_err *err)
+/* The value v of field `name`: an integer in lo..hi, or null (read as 0)
+ * when `nullable`. The message names the value and the range. */
+static kmq_status check_int(reader *rd, const json_t *v, const char *name, json_int_t lo,
+                            json_int_t hi, bool nullable, json_int_t *out)
 {
-    json_t *v;
-    kmq_status st = rd_any(obj, ctx, key, &v, err);
-    if (st != KMQ_OK)
-        return st;
     if (nullable && json_is_null(v)) {
         *out = 0;
         return KMQ_OK;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        char what[96];
-        snprintf(what, sizeof what, "is not an integer in [%lld, %lld]%s", (long long)lo,
-                 (long long)hi, nullable ? " or null" : "");
-        return bad_field(err, ctx, key, what);
+    if (!json_is_integer(v))
+        return bad_field(rd, name, nullable ? "is not an integer or null" : "is not an integer");
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > hi) {
+        if (hi == INT64_MAX)
+            return refuse(rd, "%s = %lld is below %lld", name, (long long)x, (long long)lo);
+        return refuse(rd, "%s = %lld is outside %lld..%lld", name, (long long)x, (long long)lo,
+                      (long long)hi);
     }
-    *out = json_integer_value(v);
+    *out = x;
     return KMQ_OK;
 }
 
-static kmq_status rd_u64(const json_t *obj, const char *ctx, const char *key, bool nullable,
-                         uint64_t *out, kmq_err *err)
+/* The value v of field `name`: a number >= lo, or null (a value that was
+ * not finite when written; read as NAN) when `nullable`. jansson's parser
+ * refuses NaN, infinity and literals beyond the double range, so a number
+ * read is finite; it is checked all the same, as it costs nothing. */
+static kmq_status check_real(reader *rd, const json_t *v, const char *name, bool nullable,
+                             double lo, double *out)
+{
+    if (nullable && json_is_null(v)) {
+        *out = NAN;
+        return KMQ_OK;
+    }
+    if (!json_is_number(v))
+        return bad_field(rd, name, nullable ? "is not a number or null" : "is not a number");
+    double x = json_number_value(v);
+    if (!isfinite(x))
+        return bad_field(rd, name, "is not a finite number");
+    if (x < lo) /* -0.0 passes a bound of 0: kmq writes it (a zero duration) */
+        return refuse(rd, "%s = %.17g is below %g", name, x, lo);
+    *out = x;
+    return KMQ_OK;
+}
+
+static kmq_status rd_int(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                         json_int_t lo, json_int_t hi, bool nullable, json_int_t *out)
+{
+    json_t *v;
+    kmq_status st = rd_any(rd, obj, ctx, key, &v);
+    return st != KMQ_OK ? st : check_int(rd, v, name_of(ctx, key).s, lo, hi, nullable, out);
+}
+
+/* A count: 0..2^63 - 1, the most JSON integers hold. */
+static kmq_status rd_u64(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                         bool nullable, uint64_t *out)
 {
     json_int_t v = 0;
-    kmq_status st = rd_int(obj, ctx, key, 0, INT64_MAX, nullable, &v, err);
+    kmq_status st = rd_int(rd, obj, ctx, key, 0, INT64_MAX, nullable, &v);
     if (st == KMQ_OK)
         *out = (uint64_t)v;
     return st;
 }
 
-static kmq_status rd_size(const json_t *obj, const char *ctx, const char *key, size_t *out,
-                          kmq_err *err)
+/* A k value: lo..hi with hi <= KMQ_MAX_K, so it fits any size_t. */
+static kmq_status rd_k(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                       json_int_t lo, json_int_t hi, size_t *out)
 {
     json_int_t v = 0;
-    json_int_t hi = SIZE_MAX < (uint64_t)INT64_MAX ? (json_int_t)SIZE_MAX : INT64_MAX;
-    kmq_status st = rd_int(obj, ctx, key, 0, hi, false, &v, err);
+    kmq_status st = rd_int(rd, obj, ctx, key, lo, hi, false, &v);
     if (st == KMQ_OK)
         *out = (size_t)v;
     return st;
 }
 
-static kmq_status rd_i32(const json_t *obj, const char *ctx, const char *key, bool nullable,
-                         int *out, kmq_err *err)
+static kmq_status rd_i32(reader *rd, const json_t *obj, const char *ctx, const char *key, int lo,
+                         int hi, bool nullable, int *out)
 {
     json_int_t v = 0;
-    kmq_status st = rd_int(obj, ctx, key, INT_MIN, INT_MAX, nullable, &v, err);
+    kmq_status st = rd_int(rd, obj, ctx, key, lo, hi, nullable, &v);
     if (st == KMQ_OK)
         *out = (int)v;
     return st;
 }
 
-static kmq_status rd_u32(const json_t *obj, const char *ctx, const char *key, bool nullable,
-                         uint32_t *out, kmq_err *err)
+static kmq_status rd_u32(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                         bool nullable, uint32_t *out)
 {
     json_int_t v = 0;
-    kmq_status st = rd_int(obj, ctx, key, 0, UINT32_MAX, nullable, &v, err);
+    kmq_status st = rd_int(rd, obj, ctx, key, 0, UINT32_MAX, nullable, &v);
     if (st == KMQ_OK)
         *out = (uint32_t)v;
     return st;
 }
 
-/* Any number; null (a non-finite value when written) reads as NAN. */
-static kmq_status rd_real(const json_t *obj, const char *ctx, const char *key, double *out,
-                          kmq_err *err)
+static kmq_status rd_real(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                          bool nullable, double lo, double *out)
 {
     json_t *v;
-    kmq_status st = rd_any(obj, ctx, key, &v, err);
-    if (st != KMQ_OK)
-        return st;
-    if (json_is_null(v))
-        *out = NAN;
-    else if (json_is_number(v))
-        *out = json_number_value(v);
-    else
-        return bad_field(err, ctx, key, "is not a number or null");
-    return KMQ_OK;
+    kmq_status st = rd_any(rd, obj, ctx, key, &v);
+    return st != KMQ_OK ? st : check_real(rd, v, name_of(ctx, key).s, nullable, lo, out);
 }
 
-static kmq_status rd_bool(const json_t *obj, const char *ctx, const char *key, bool *out,
-                          kmq_err *err)
+static kmq_status rd_bool(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                          bool *out)
 {
     json_t *v;
-    kmq_status st = rd_any(obj, ctx, key, &v, err);
+    kmq_status st = rd_any(rd, obj, ctx, key, &v);
     if (st != KMQ_OK)
         return st;
     if (!json_is_boolean(v))
-        return bad_field(err, ctx, key, "is not true or false");
+        return bad_field(rd, name_of(ctx, key).s, "is not true or false");
     *out = json_is_true(v);
     return KMQ_OK;
 }
 
-/* A string (new copy in *out) or, when `nullable`, null (*out = NULL). */
-static kmq_status rd_str(const json_t *obj, const char *ctx, const char *key, bool nullable,
-                         char **out, kmq_err *err)
+/* A string (new copy in *out) or, when `nullable`, null (*out = NULL).
+ * jansson refuses strings that are not UTF-8 or hold U+0000, so the copy
+ * is valid UTF-8 and no NUL cuts it short. */
+static kmq_status rd_str(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                         bool nullable, char **out)
 {
     json_t *v;
-    kmq_status st = rd_any(obj, ctx, key, &v, err);
+    kmq_status st = rd_any(rd, obj, ctx, key, &v);
     if (st != KMQ_OK)
         return st;
     if (nullable && json_is_null(v)) {
@@ -610,27 +688,49 @@ static kmq_status rd_str(const json_t *obj, const char *ctx, const char *key, bo
         return KMQ_OK;
     }
     if (!json_is_string(v))
-        return bad_field(err, ctx, key, nullable ? "is not a string or null" : "is not a string");
+        return bad_field(rd, name_of(ctx, key).s,
+                         nullable ? "is not a string or null" : "is not a string");
     *out = kmq__strdup(json_string_value(v));
-    return *out ? KMQ_OK : kmq_err_set(err, KMQ_E_NOMEM, "out of memory reading a summary");
+    return *out ? KMQ_OK : kmq_err_set(rd->err, KMQ_E_NOMEM, "out of memory reading a %s", rd->doc);
 }
 
 /* An array of exactly `n` entries, n taken from a count field. */
-static kmq_status rd_array_n(const json_t *obj, const char *ctx, const char *key, size_t n,
-                             const char *count_name, json_t **out, kmq_err *err)
+static kmq_status rd_array_n(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                             size_t n, const char *count_name, json_t **out)
 {
-    kmq_status st = rd_typed(obj, ctx, key, JSON_ARRAY, out, err);
+    kmq_status st = rd_typed(rd, obj, ctx, key, JSON_ARRAY, out);
     if (st == KMQ_OK && json_array_size(*out) != n) {
         char what[128];
         snprintf(what, sizeof what, "has %zu entries but %s is %zu", json_array_size(*out),
                  count_name, n);
-        st = bad_field(err, ctx, key, what);
+        st = bad_field(rd, name_of(ctx, key).s, what);
     }
     return st;
 }
 
-static kmq_status parse_file(const json_t *files, const char *ctx, const char *key, bool with_bpp,
-                             kmq_file_info *f, kmq_err *err)
+/* An array of at most `max` entries (checked before anything is allocated
+ * for them). */
+static kmq_status rd_array_max(reader *rd, const json_t *obj, const char *ctx, const char *key,
+                               size_t max, const char *why, json_t **out)
+{
+    kmq_status st = rd_typed(rd, obj, ctx, key, JSON_ARRAY, out);
+    if (st == KMQ_OK && json_array_size(*out) > max)
+        st = refuse(rd, "%s has %zu entries, more than %zu (%s)", name_of(ctx, key).s,
+                    json_array_size(*out), max, why);
+    return st;
+}
+
+/* Whether name is a file directly inside the image's folder, as the runner
+ * names them ("k8.png"): the report links and stats these paths, so none
+ * may point elsewhere. */
+static bool plain_file_name(const char *name)
+{
+    return name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0;
+}
+
+static kmq_status parse_file(reader *rd, const json_t *files, const char *ctx, const char *key,
+                             bool with_bpp, kmq_file_info *f)
 {
     kmq_status st = KMQ_OK;
     char sub[96];
@@ -638,62 +738,80 @@ static kmq_status parse_file(const json_t *files, const char *ctx, const char *k
     if (!o)
         return KMQ_OK; /* not written */
     if (!json_is_object(o))
-        return bad_field(err, ctx, key, "is not an object");
+        return bad_field(rd, name_of(ctx, key).s, "is not an object");
     snprintf(sub, sizeof sub, "%s.%s", ctx, key);
-    TRY(rd_str(o, sub, "path", false, &f->path, err));
-    TRY(rd_u64(o, sub, "bytes", false, &f->bytes, err));
-    if (with_bpp)
-        TRY(rd_i32(o, sub, "bits_per_pixel", false, &f->bits_per_pixel, err));
+    TRY(rd_str(rd, o, sub, "path", false, &f->path));
+    if (!plain_file_name(f->path)) {
+        st = bad_field(rd, name_of(sub, "path").s, "is not a file name inside the image's folder");
+        goto done;
+    }
+    TRY(rd_u64(rd, o, sub, "bytes", false, &f->bytes));
+    if (with_bpp) {
+        /* An indexed PNG has 1, 2, 4 or 8 bits per pixel. */
+        TRY(rd_i32(rd, o, sub, "bits_per_pixel", 1, 8, false, &f->bits_per_pixel));
+        if ((f->bits_per_pixel & (f->bits_per_pixel - 1)) != 0)
+            st = refuse(rd, "%s.bits_per_pixel = %d is not 1, 2, 4 or 8", sub, f->bits_per_pixel);
+    }
 done:
     return st;
 }
 
-static kmq_status parse_result(const json_t *o, size_t index, kmq_k_result *r, kmq_err *err)
+/* results[index] into r; s holds what is already read (input, config, the
+ * results before this one), against which k and the counts are checked.
+ * The caller matches the k values with config.k afterwards. */
+static kmq_status parse_result(reader *rd, const json_t *o, size_t index, const kmq_summary *s,
+                               kmq_k_result *r)
 {
     kmq_status st = KMQ_OK;
     char ctx[64], sub[96];
     json_t *v, *arr;
     snprintf(ctx, sizeof ctx, "results[%zu]", index);
 
-    TRY(rd_size(o, ctx, "k", &r->k, err));
-    TRY(rd_size(o, ctx, "k_effective", &r->k_effective, err));
-    TRY(rd_real(o, ctx, "inertia", &r->inertia, err));
-    TRY(rd_real(o, ctx, "mse", &r->mse, err));
-    TRY(rd_real(o, ctx, "mse_output", &r->mse_output, err));
-    TRY(rd_real(o, ctx, "psnr_db", &r->psnr_db, err));
-    TRY(rd_i32(o, ctx, "iterations", false, &r->iterations, err));
-    TRY(rd_bool(o, ctx, "converged", &r->converged, err));
-
-    TRY(rd_typed(o, ctx, "restarts", JSON_OBJECT, &v, err));
-    snprintf(sub, sizeof sub, "%s.restarts", ctx);
-    json_int_t count;
-    TRY(rd_int(v, sub, "count", 0, INT_MAX, false, &count, err));
-    r->restarts = (int)count;
-    TRY(rd_i32(v, sub, "best", false, &r->best_restart, err));
-    TRY(rd_array_n(v, sub, "inertia", (size_t)count, "restarts.count", &arr, err));
-    r->restart_inertia = kmq__calloc((size_t)count, sizeof *r->restart_inertia);
-    if (!r->restart_inertia) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory reading a summary");
+    TRY(rd_k(rd, o, ctx, "k", 1, KMQ_MAX_K, &r->k));
+    if (index > 0 && r->k <= s->results[index - 1].k) {
+        st = refuse(rd, "%s.k = %zu is not above results[%zu].k = %zu (results ascend by k)", ctx,
+                    r->k, index - 1, s->results[index - 1].k);
         goto done;
     }
-    for (size_t i = 0; i < (size_t)count; i++) {
-        json_t *x = json_array_get(arr, i);
-        if (json_is_null(x)) {
-            r->restart_inertia[i] = NAN;
-        } else if (json_is_number(x)) {
-            r->restart_inertia[i] = json_number_value(x);
-        } else {
-            char key[48];
-            snprintf(key, sizeof key, "inertia[%zu]", i);
-            st = bad_field(err, sub, key, "is not a number or null");
-            goto done;
-        }
+    TRY(rd_k(rd, o, ctx, "k_effective", 1, KMQ_MAX_K, &r->k_effective));
+    if (r->k_effective > r->k) {
+        st = refuse(rd, "%s.k_effective = %zu exceeds %s.k = %zu", ctx, r->k_effective, ctx, r->k);
+        goto done;
+    }
+    if (r->k_effective > s->unique_colors) {
+        st = refuse(rd, "%s.k_effective = %zu exceeds input.unique_colors = %" PRIu64, ctx,
+                    r->k_effective, s->unique_colors);
+        goto done;
+    }
+    TRY(rd_real(rd, o, ctx, "inertia", false, 0.0, &r->inertia));
+    TRY(rd_real(rd, o, ctx, "mse", false, 0.0, &r->mse));
+    TRY(rd_real(rd, o, ctx, "mse_output", false, 0.0, &r->mse_output));
+    TRY(rd_real(rd, o, ctx, "psnr_db", true, ANY_REAL, &r->psnr_db));
+    TRY(rd_i32(rd, o, ctx, "iterations", 0, INT_MAX, false, &r->iterations));
+    TRY(rd_bool(rd, o, ctx, "converged", &r->converged));
+
+    TRY(rd_typed(rd, o, ctx, "restarts", JSON_OBJECT, &v));
+    snprintf(sub, sizeof sub, "%s.restarts", ctx);
+    TRY(rd_i32(rd, v, sub, "count", 1, INT_MAX, false, &r->restarts));
+    TRY(rd_i32(rd, v, sub, "best", 0, r->restarts - 1, false, &r->best_restart));
+    /* The array's length is checked before anything is allocated for it,
+     * so a huge count in a small file costs nothing. */
+    TRY(rd_array_n(rd, v, sub, "inertia", (size_t)r->restarts, "restarts.count", &arr));
+    r->restart_inertia = kmq__calloc((size_t)r->restarts, sizeof *r->restart_inertia);
+    if (!r->restart_inertia) {
+        st = kmq_err_set(rd->err, KMQ_E_NOMEM, "out of memory reading a summary");
+        goto done;
+    }
+    for (size_t i = 0; i < (size_t)r->restarts; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s.inertia[%zu]", sub, i);
+        TRY(check_real(rd, json_array_get(arr, i), name, true, 0.0, &r->restart_inertia[i]));
     }
 
-    TRY(rd_array_n(o, ctx, "palette", r->k_effective, "k_effective", &arr, err));
+    TRY(rd_array_n(rd, o, ctx, "palette", r->k_effective, "k_effective", &arr));
     r->palette = kmq__calloc(r->k_effective, sizeof *r->palette);
     if (!r->palette) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory reading a summary");
+        st = kmq_err_set(rd->err, KMQ_E_NOMEM, "out of memory reading a summary");
         goto done;
     }
     for (size_t i = 0; i < r->k_effective; i++) {
@@ -702,173 +820,281 @@ static kmq_status parse_result(const json_t *o, size_t index, kmq_k_result *r, k
         char pctx[96], want[8];
         snprintf(pctx, sizeof pctx, "%s.palette[%zu]", ctx, i);
         if (!json_is_object(eo)) {
-            st = kmq_err_set(err, KMQ_E_DECODE,
-                             "not a kmq schema-1 summary: field \"%s\" is not an object", pctx);
+            st = bad_field(rd, pctx, "is not an object");
             goto done;
         }
-        TRY(rd_array_n(eo, pctx, "rgb", 3, "3", &rgb, err));
+        TRY(rd_array_n(rd, eo, pctx, "rgb", 3, "3", &rgb));
         for (size_t c = 0; c < 3; c++) {
             json_t *x = json_array_get(rgb, c);
             if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > 255) {
-                st = bad_field(err, pctx, "rgb", "is not three integers in [0, 255]");
+                st = bad_field(rd, name_of(pctx, "rgb").s, "is not three integers in [0, 255]");
                 goto done;
             }
             e->rgb[c] = (uint8_t)json_integer_value(x);
         }
-        TRY(rd_any(eo, pctx, "hex", &hex, err));
+        TRY(rd_any(rd, eo, pctx, "hex", &hex));
         snprintf(want, sizeof want, "#%02x%02x%02x", e->rgb[0], e->rgb[1], e->rgb[2]);
         if (!json_is_string(hex) || strcmp(json_string_value(hex), want) != 0) {
             char what[64];
             snprintf(what, sizeof what, "is not \"%s\", the colour of rgb", want);
-            st = bad_field(err, pctx, "hex", what);
+            st = bad_field(rd, name_of(pctx, "hex").s, what);
             goto done;
         }
-        TRY(rd_u64(eo, pctx, "pixels", false, &e->pixels, err));
+        TRY(rd_u64(rd, eo, pctx, "pixels", false, &e->pixels));
+        if (e->pixels > s->pixels) {
+            st = refuse(rd, "%s.pixels = %" PRIu64 " exceeds input.pixels = %" PRIu64, pctx,
+                        e->pixels, s->pixels);
+            goto done;
+        }
     }
 
-    TRY(rd_typed(o, ctx, "files", JSON_OBJECT, &v, err));
+    TRY(rd_typed(rd, o, ctx, "files", JSON_OBJECT, &v));
     snprintf(sub, sizeof sub, "%s.files", ctx);
-    TRY(parse_file(v, sub, "indexed", true, &r->indexed, err));
-    TRY(parse_file(v, sub, "labels", false, &r->labels, err));
-    TRY(parse_file(v, sub, "palette", false, &r->swatch, err));
+    TRY(parse_file(rd, v, sub, "indexed", true, &r->indexed));
+    TRY(parse_file(rd, v, sub, "labels", false, &r->labels));
+    TRY(parse_file(rd, v, sub, "palette", false, &r->swatch));
 
-    TRY(rd_typed(o, ctx, "compression", JSON_OBJECT, &v, err));
+    TRY(rd_typed(rd, o, ctx, "compression", JSON_OBJECT, &v));
     snprintf(sub, sizeof sub, "%s.compression", ctx);
-    TRY(rd_u64(v, sub, "raw_bytes", false, &r->raw_bytes, err));
-    TRY(rd_u64(v, sub, "packed_bytes", false, &r->packed_bytes, err));
-    TRY(rd_u64(v, sub, "png_bytes", false, &r->png_bytes, err));
-    TRY(rd_real(v, sub, "ratio_vs_raw", &r->ratio_vs_raw, err));
-    TRY(rd_real(v, sub, "ratio_vs_input", &r->ratio_vs_input, err));
+    TRY(rd_u64(rd, v, sub, "raw_bytes", false, &r->raw_bytes));
+    TRY(rd_u64(rd, v, sub, "packed_bytes", false, &r->packed_bytes));
+    TRY(rd_u64(rd, v, sub, "png_bytes", false, &r->png_bytes));
+    TRY(rd_real(rd, v, sub, "ratio_vs_raw", true, 0.0, &r->ratio_vs_raw));
+    TRY(rd_real(rd, v, sub, "ratio_vs_input", true, 0.0, &r->ratio_vs_input));
 
-    TRY(rd_typed(o, ctx, "seconds", JSON_OBJECT, &v, err));
+    TRY(rd_typed(rd, o, ctx, "seconds", JSON_OBJECT, &v));
     snprintf(sub, sizeof sub, "%s.seconds", ctx);
-    TRY(rd_real(v, sub, "fit", &r->fit_s, err));
-    TRY(rd_real(v, sub, "map", &r->map_s, err));
+    TRY(rd_real(rd, v, sub, "fit", true, 0.0, &r->fit_s));
+    TRY(rd_real(rd, v, sub, "map", true, 0.0, &r->map_s));
+done:
+    return st;
+}
+
+/* Whether s is a config hash as the runner writes it: 16 lowercase hex
+ * digits. */
+static bool is_config_hash(const char *s)
+{
+    size_t n = strlen(s);
+    return n == 16 && strspn(s, "0123456789abcdef") == n;
+}
+
+/* input: every field, then the facts they must agree on. */
+static kmq_status parse_input(reader *rd, const json_t *root, kmq_summary *s)
+{
+    kmq_status st = KMQ_OK;
+    json_t *o;
+    TRY(rd_typed(rd, root, "", "input", JSON_OBJECT, &o));
+    TRY(rd_str(rd, o, "input", "path", true, &s->path));
+    TRY(rd_str(rd, o, "input", "rel", true, &s->rel));
+    TRY(rd_u64(rd, o, "input", "bytes", false, &s->bytes));
+    TRY(rd_str(rd, o, "input", "format", true, &s->format));
+    TRY(rd_u32(rd, o, "input", "width", true, &s->width));
+    TRY(rd_u32(rd, o, "input", "height", true, &s->height));
+    TRY(rd_i32(rd, o, "input", "bands", 0, INT_MAX, true, &s->bands));
+    TRY(rd_u64(rd, o, "input", "pixels", true, &s->pixels));
+    TRY(rd_u64(rd, o, "input", "unique_colors", true, &s->unique_colors));
+
+    /* A done image was decoded, so all of these are known. */
+    const struct {
+        const char *key;
+        uint64_t value;
+    } known[] = {{"width", s->width},
+                 {"height", s->height},
+                 {"bands", (uint64_t)s->bands},
+                 {"pixels", s->pixels},
+                 {"unique_colors", s->unique_colors}};
+    for (size_t i = 0; s->ok && i < sizeof known / sizeof known[0]; i++)
+        if (known[i].value == 0) {
+            st = refuse(rd, "input.%s is 0 or null although status is \"ok\"", known[i].key);
+            goto done;
+        }
+    /* Both factors are below 2^32, so the product cannot wrap. Unknown
+     * (null) sizes read as 0 on both sides. */
+    uint64_t product = (uint64_t)s->width * s->height;
+    if (product != s->pixels) {
+        st = refuse(rd,
+                    "input.pixels = %" PRIu64 " is not input.width x input.height = %" PRIu32
+                    " x %" PRIu32 " = %" PRIu64,
+                    s->pixels, s->width, s->height, product);
+        goto done;
+    }
+    if (s->unique_colors > s->pixels) {
+        st = refuse(rd, "input.unique_colors = %" PRIu64 " exceeds input.pixels = %" PRIu64,
+                    s->unique_colors, s->pixels);
+        goto done;
+    }
+    if (s->unique_colors > ((uint64_t)1 << 24)) {
+        st = refuse(rd,
+                    "input.unique_colors = %" PRIu64 " exceeds 16777216, the number of RGB colours",
+                    s->unique_colors);
+        goto done;
+    }
+done:
+    return st;
+}
+
+/* config: every field; k is the job's k list (ascending, distinct, in
+ * 1..KMQ_MAX_K), as the job file's parser makes it. */
+static kmq_status parse_config(reader *rd, const json_t *root, kmq_summary *s)
+{
+    kmq_status st = KMQ_OK;
+    json_t *o, *v;
+    TRY(rd_typed(rd, root, "", "config", JSON_OBJECT, &o));
+    TRY(rd_str(rd, o, "config", "job", true, &s->job));
+    TRY(rd_array_max(rd, o, "config", "k", KMQ_MAX_K, "one per distinct k", &v));
+    s->k = kmq__calloc(json_array_size(v), sizeof *s->k);
+    if (!s->k) {
+        st = kmq_err_set(rd->err, KMQ_E_NOMEM, "out of memory reading a summary");
+        goto done;
+    }
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        char name[32];
+        json_int_t k = 0;
+        snprintf(name, sizeof name, "config.k[%zu]", i);
+        TRY(check_int(rd, json_array_get(v, i), name, 1, KMQ_MAX_K, false, &k));
+        s->k[i] = (size_t)k;
+        if (i > 0 && s->k[i] <= s->k[i - 1]) {
+            st = refuse(rd, "%s = %zu is not above config.k[%zu] = %zu (the k list ascends)", name,
+                        s->k[i], i - 1, s->k[i - 1]);
+            goto done;
+        }
+    }
+    s->nk = json_array_size(v);
+    TRY(rd_i32(rd, o, "config", "restarts", 1, INT_MAX, false, &s->restarts));
+    TRY(rd_i32(rd, o, "config", "max_iter", 1, INT_MAX, false, &s->max_iter));
+    TRY(rd_real(rd, o, "config", "tol", false, 0.0, &s->tol));
+    TRY(rd_str(rd, o, "config", "init", true, &s->init));
+    if (s->init && strcmp(s->init, "kmeans++") != 0 && strcmp(s->init, "random") != 0) {
+        st = bad_field(rd, "config.init", "is neither \"kmeans++\" nor \"random\"");
+        goto done;
+    }
+    TRY(rd_u64(rd, o, "config", "seed", false, &s->seed));
+    TRY(rd_u64(rd, o, "config", "sample", false, &s->sample));
+    TRY(rd_i32(rd, o, "config", "threads", 0, INT_MAX, false, &s->threads));
+    /* Summaries written before the identity key have no such field. */
+    if (json_object_get(o, "identity")) {
+        TRY(rd_str(rd, o, "config", "identity", true, &s->identity));
+        if (s->identity && strcmp(s->identity, "quick") != 0 &&
+            strcmp(s->identity, "content") != 0) {
+            st = bad_field(rd, "config.identity", "is neither \"quick\" nor \"content\"");
+            goto done;
+        }
+    }
+    TRY(rd_str(rd, o, "config", "hash", true, &s->hash));
+    if (s->hash && !is_config_hash(s->hash))
+        st = bad_field(rd, "config.hash", "is not 16 lowercase hex digits");
 done:
     return st;
 }
 
 /* Fills s (zeroed by the caller; partly filled on failure, for clearing). */
-static kmq_status parse_summary(const json_t *root, kmq_summary *s, kmq_err *err)
+static kmq_status parse_summary(reader *rd, const json_t *root, kmq_summary *s)
 {
     kmq_status st = KMQ_OK;
     json_t *v, *o;
     char *status = NULL, *version = NULL, *method = NULL;
 
     if (!json_is_object(root)) {
-        st = kmq_err_set(err, KMQ_E_DECODE, "not a kmq summary: the document is not an object");
+        st = kmq_err_set(rd->err, KMQ_E_DECODE, "not a kmq summary: the document is not an object");
         goto done;
     }
-    TRY(rd_any(root, "", "schema", &v, err));
+    TRY(rd_any(rd, root, "", "schema", &v));
     if (!json_is_integer(v) || json_integer_value(v) != KMQ_SUMMARY_SCHEMA) {
         char got[64];
         if (json_is_integer(v))
             snprintf(got, sizeof got, "%lld", (long long)json_integer_value(v));
         else
             snprintf(got, sizeof got, "of JSON type %d", (int)json_typeof(v));
-        st = kmq_err_set(err, KMQ_E_DECODE,
+        st = kmq_err_set(rd->err, KMQ_E_DECODE,
                          "summary schema %s is not supported; this kmq reads schema %d", got,
                          KMQ_SUMMARY_SCHEMA);
         goto done;
     }
-    TRY(rd_str(root, "", "kmq_version", false, &version, err));
-    TRY(rd_str(root, "", "status", false, &status, err));
+    TRY(rd_str(rd, root, "", "kmq_version", false, &version));
+    TRY(rd_str(rd, root, "", "status", false, &status));
     if (strcmp(status, "ok") == 0) {
         s->ok = true;
     } else if (strcmp(status, "error") == 0) {
         s->ok = false;
     } else {
-        st = bad_field(err, "", "status", "is neither \"ok\" nor \"error\"");
+        st = bad_field(rd, "status", "is neither \"ok\" nor \"error\"");
         goto done;
     }
-    TRY(rd_any(root, "", "error", &v, err));
+    TRY(rd_any(rd, root, "", "error", &v));
     if (s->ok && !json_is_null(v)) {
-        st = bad_field(err, "", "error", "is not null although status is \"ok\"");
+        st = bad_field(rd, "error", "is not null although status is \"ok\"");
         goto done;
     }
     if (!s->ok) {
         if (!json_is_object(v)) {
-            st = bad_field(err, "", "error", "is not an object although status is \"error\"");
+            st = bad_field(rd, "error", "is not an object although status is \"error\"");
             goto done;
         }
-        TRY(rd_str(v, "error", "code", true, &s->error_code, err));
-        TRY(rd_str(v, "error", "message", true, &s->error_message, err));
+        TRY(rd_str(rd, v, "error", "code", true, &s->error_code));
+        TRY(rd_str(rd, v, "error", "message", true, &s->error_message));
     }
 
-    TRY(rd_typed(root, "", "input", JSON_OBJECT, &o, err));
-    TRY(rd_str(o, "input", "path", true, &s->path, err));
-    TRY(rd_str(o, "input", "rel", true, &s->rel, err));
-    TRY(rd_u64(o, "input", "bytes", false, &s->bytes, err));
-    TRY(rd_str(o, "input", "format", true, &s->format, err));
-    TRY(rd_u32(o, "input", "width", true, &s->width, err));
-    TRY(rd_u32(o, "input", "height", true, &s->height, err));
-    TRY(rd_i32(o, "input", "bands", true, &s->bands, err));
-    TRY(rd_u64(o, "input", "pixels", true, &s->pixels, err));
-    TRY(rd_u64(o, "input", "unique_colors", true, &s->unique_colors, err));
+    TRY(parse_input(rd, root, s));
+    TRY(parse_config(rd, root, s));
 
-    TRY(rd_typed(root, "", "config", JSON_OBJECT, &o, err));
-    TRY(rd_str(o, "config", "job", true, &s->job, err));
-    TRY(rd_typed(o, "config", "k", JSON_ARRAY, &v, err));
-    s->k = kmq__calloc(json_array_size(v), sizeof *s->k);
-    if (!s->k) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory reading a summary");
-        goto done;
-    }
-    for (size_t i = 0; i < json_array_size(v); i++) {
-        json_t *x = json_array_get(v, i);
-        if (!json_is_integer(x) || json_integer_value(x) < 0) {
-            st = bad_field(err, "config", "k", "is not a list of integers >= 0");
-            goto done;
-        }
-        s->k[i] = (size_t)json_integer_value(x);
-    }
-    s->nk = json_array_size(v);
-    TRY(rd_i32(o, "config", "restarts", false, &s->restarts, err));
-    TRY(rd_i32(o, "config", "max_iter", false, &s->max_iter, err));
-    TRY(rd_real(o, "config", "tol", &s->tol, err));
-    TRY(rd_str(o, "config", "init", true, &s->init, err));
-    TRY(rd_u64(o, "config", "seed", false, &s->seed, err));
-    TRY(rd_u64(o, "config", "sample", false, &s->sample, err));
-    TRY(rd_i32(o, "config", "threads", false, &s->threads, err));
-    /* Summaries written before the identity key have no such field. */
-    if (json_object_get(o, "identity"))
-        TRY(rd_str(o, "config", "identity", true, &s->identity, err));
-    TRY(rd_str(o, "config", "hash", true, &s->hash, err));
-
-    TRY(rd_typed(root, "", "results", JSON_ARRAY, &v, err));
+    /* One result per k of the job, in the same (ascending) order, for a
+     * done image; none for a failed one. */
+    TRY(rd_array_max(rd, root, "", "results", KMQ_MAX_K, "one per k", &v));
     size_t n = json_array_size(v);
     if (!s->ok && n != 0) {
-        st = bad_field(err, "", "results", "is not empty although status is \"error\"");
+        st = bad_field(rd, "results", "is not empty although status is \"error\"");
+        goto done;
+    }
+    if (s->ok && n != s->nk) {
+        st =
+            refuse(rd, "results has %zu entries but config.k has %zu (one result per k)", n, s->nk);
+        goto done;
+    }
+    if (s->ok && n == 0) {
+        st = bad_field(rd, "results", "is empty although status is \"ok\"");
         goto done;
     }
     s->results = kmq__calloc(n, sizeof *s->results);
     if (!s->results) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory reading a summary");
+        st = kmq_err_set(rd->err, KMQ_E_NOMEM, "out of memory reading a summary");
         goto done;
     }
     s->nresults = n;
     for (size_t i = 0; i < n; i++) {
         json_t *r = json_array_get(v, i);
         if (!json_is_object(r)) {
-            st = kmq_err_set(err, KMQ_E_DECODE,
-                             "not a kmq schema-1 summary: field \"results[%zu]\" is not an object",
-                             i);
+            char name[32];
+            snprintf(name, sizeof name, "results[%zu]", i);
+            st = bad_field(rd, name, "is not an object");
             goto done;
         }
-        TRY(parse_result(r, i, &s->results[i], err));
+        TRY(parse_result(rd, r, i, s, &s->results[i]));
     }
+    for (size_t i = 0; i < n; i++)
+        if (s->results[i].k != s->k[i]) { /* n == nk here */
+            st = refuse(rd, "results[%zu].k = %zu is not config.k[%zu] = %zu", i, s->results[i].k,
+                        i, s->k[i]);
+            goto done;
+        }
 
-    TRY(rd_typed(root, "", "elbow", JSON_OBJECT, &o, err));
-    TRY(rd_str(o, "elbow", "method", false, &method, err));
-    TRY(rd_any(o, "elbow", "k", &v, err));
+    TRY(rd_typed(rd, root, "", "elbow", JSON_OBJECT, &o));
+    TRY(rd_str(rd, o, "elbow", "method", false, &method));
+    TRY(rd_any(rd, o, "elbow", "k", &v));
     if (!json_is_null(v)) {
-        TRY(rd_size(o, "elbow", "k", &s->elbow_k, err));
+        TRY(rd_k(rd, o, "elbow", "k", 1, KMQ_MAX_K, &s->elbow_k));
+        bool found = false;
+        for (size_t i = 0; i < s->nresults; i++)
+            found |= s->results[i].k == s->elbow_k;
+        if (!found) {
+            st = refuse(rd, "elbow.k = %zu is not the k of any result", s->elbow_k);
+            goto done;
+        }
         s->has_elbow = true;
     }
 
-    TRY(rd_typed(root, "", "seconds", JSON_OBJECT, &o, err));
-    TRY(rd_real(o, "seconds", "histogram", &s->histogram_s, err));
-    TRY(rd_real(o, "seconds", "total", &s->total_s, err));
+    TRY(rd_typed(rd, root, "", "seconds", JSON_OBJECT, &o));
+    TRY(rd_real(rd, o, "seconds", "histogram", true, 0.0, &s->histogram_s));
+    TRY(rd_real(rd, o, "seconds", "total", true, 0.0, &s->total_s));
 done:
     kmq__free(status);
     kmq__free(version);
@@ -905,10 +1131,11 @@ kmq_status kmq_summary_read(const char *path, kmq_summary *out, kmq_err *err)
     kmq_status st;
     json_t *root = NULL;
     kmq_summary s = {0};
+    reader rd = {"summary", err};
 
     if ((st = load_json_file(path, "summary", &root, err)) != KMQ_OK)
         goto done;
-    if ((st = parse_summary(root, &s, err)) != KMQ_OK)
+    if ((st = parse_summary(&rd, root, &s)) != KMQ_OK)
         goto done;
     *out = s;
     memset(&s, 0, sizeof s);
@@ -1263,54 +1490,52 @@ void kmq_run_facts_clear(kmq_run_facts *f)
     memset(f, 0, sizeof *f);
 }
 
-/* A string or null member of a run.json; `nullable` says whether null is
- * allowed. */
-static kmq_status run_str(const json_t *root, const char *key, bool nullable, char **out,
-                          kmq_err *err)
+/* Whether s is a UTC time as the runner writes it, "YYYY-MM-DDTHH:MM:SSZ". */
+static bool is_utc_time(const char *s)
 {
-    json_t *v = json_object_get(root, key);
-    if (v && nullable && json_is_null(v)) {
-        *out = NULL;
-        return KMQ_OK;
-    }
-    if (!v || !json_is_string(v))
-        return kmq_err_set(err, KMQ_E_DECODE,
-                           "not a kmq schema-1 run.json: field \"%s\" is "
-                           "missing or not a string",
-                           key);
-    *out = kmq__strdup(json_string_value(v));
-    return *out ? KMQ_OK : kmq_err_set(err, KMQ_E_NOMEM, "out of memory reading run.json");
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (strlen(s) != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return false;
+    return true;
 }
 
 kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err)
 {
     kmq_status st;
-    json_t *root = NULL;
+    json_t *root = NULL, *v;
     kmq_run_facts f = {0};
+    reader rd = {"run.json", err};
 
     if ((st = load_json_file(path, "run.json", &root, err)) != KMQ_OK)
         goto done;
-    json_t *schema = json_object_get(root, "schema");
-    json_t *threads = json_object_get(root, "threads");
-    json_t *sec = json_object_get(root, "seconds");
-    json_t *wall = sec ? json_object_get(sec, "wall") : NULL;
-    if (!json_is_integer(schema) || json_integer_value(schema) != RUN_SCHEMA) {
+    if (!json_is_object(root)) {
+        st = refuse(&rd, "the document is not an object");
+        goto done;
+    }
+    TRY(rd_any(&rd, root, "", "schema", &v));
+    if (!json_is_integer(v) || json_integer_value(v) != RUN_SCHEMA) {
         st = kmq_err_set(err, KMQ_E_DECODE, "not a kmq run.json: \"schema\" is not %d", RUN_SCHEMA);
         goto done;
     }
-    if (!json_is_integer(threads) || json_integer_value(threads) < 0 ||
-        json_integer_value(threads) > INT_MAX || !(json_is_number(wall) || json_is_null(wall))) {
-        st = kmq_err_set(err, KMQ_E_DECODE,
-                         "not a kmq schema-1 run.json: \"threads\" or \"seconds.wall\" is "
-                         "missing or has the wrong type");
+    TRY(rd_str(&rd, root, "", "status", false, &f.status));
+    if (strcmp(f.status, "complete") != 0 && strcmp(f.status, "failures") != 0 &&
+        strcmp(f.status, "incomplete") != 0 && strcmp(f.status, "interrupted") != 0) {
+        st = bad_field(&rd, "status",
+                       "is not \"complete\", \"failures\", \"incomplete\" or \"interrupted\"");
         goto done;
     }
-    f.threads = (int)json_integer_value(threads);
-    f.wall_s = json_is_null(wall) ? NAN : json_number_value(wall);
-    if ((st = run_str(root, "status", false, &f.status, err)) != KMQ_OK ||
-        (st = run_str(root, "job_file", true, &f.job_file, err)) != KMQ_OK ||
-        (st = run_str(root, "started_utc", true, &f.started_utc, err)) != KMQ_OK)
+    TRY(rd_str(&rd, root, "", "job_file", true, &f.job_file));
+    TRY(rd_i32(&rd, root, "", "threads", 0, INT_MAX, false, &f.threads));
+    TRY(rd_str(&rd, root, "", "started_utc", true, &f.started_utc));
+    if (f.started_utc && !is_utc_time(f.started_utc)) {
+        st = bad_field(&rd, "started_utc", "is not a UTC time \"YYYY-MM-DDTHH:MM:SSZ\"");
         goto done;
+    }
+    TRY(rd_typed(&rd, root, "", "seconds", JSON_OBJECT, &v));
+    TRY(rd_real(&rd, v, "seconds", "wall", true, 0.0, &f.wall_s));
     *out = f;
     memset(&f, 0, sizeof f);
 

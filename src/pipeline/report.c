@@ -7,8 +7,23 @@
  * or after several shards wrote into one output root, identical to the one
  * a single run writes. Without the run's own facts (`kmq report`), those of
  * the existing run.json are kept (threads, wall time, start, job file); its
- * status is recomputed from the summaries ("failures" when one failed, else
- * "complete"), except that "interrupted" is kept.
+ * status is recomputed from the summaries ("failures" when one failed or was
+ * refused, else "complete"), except that "interrupted" is kept.
+ *
+ * Summaries that do not read back. kmq_summary_read checks every field
+ * (summary_json.c); a summary.json it refuses (damaged, edited by hand,
+ * crafted) is set aside: it is not counted as done, so it is in none of
+ * run.json, elbow.csv and index.html, exactly as if the image had no
+ * summary yet, and the next `kmq run` redoes that image. The caller is told
+ * of each one (kmq_refused_fn: the file and the field); the run-level files
+ * are written all the same, also when every summary was refused (then with
+ * no image). `kmq report` names each refused file on stderr and exits 1,
+ * since the collection it reports on is not complete; the rebuilt run.json
+ * says "failures" then, though the refused images are in neither its totals
+ * nor its image list. A run.json that does not read back only loses the
+ * facts it held (reported the same way). Nothing read from a summary is
+ * used as an index without a check, so even a summary that slipped past
+ * the reader cannot crash the report.
  *
  * Collection-level elbow (run.json "jobs"[].elbow, method
  * "kneedle-mean-normalised"). Per job, over its ok images: take the k
@@ -46,6 +61,9 @@ typedef struct found_summary {
 typedef struct summary_set {
     found_summary *items;
     size_t n, cap;
+    size_t refused;            /* summary.json files set aside */
+    kmq_refused_fn on_refused; /* may be NULL */
+    void *ctx;
 } summary_set;
 
 static void summary_set_clear(summary_set *set)
@@ -80,11 +98,19 @@ static kmq_status add_summary(summary_set *set, const char *root, const char *re
     found_summary *f = &set->items[set->n];
     memset(f, 0, sizeof *f);
     kmq_err read_err = {0};
-    /* A summary that does not parse is not counted: it is not "done". */
-    if (kmq_summary_read(path, &f->summary, &read_err) != KMQ_OK) {
+    /* A summary that does not read back is not counted: it is not "done".
+     * One that vanished since the folder was listed is simply gone. */
+    kmq_status rst = kmq_summary_read(path, &f->summary, &read_err);
+    if (rst != KMQ_OK) {
         kmq_summary_clear(&f->summary);
-        if (read_err.code == KMQ_E_NOMEM)
+        if (rst == KMQ_E_NOMEM) {
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        } else if (rst != KMQ_E_NOT_FOUND) {
+            kmq_err_where(&read_err, "%s", path);
+            set->refused++;
+            if (set->on_refused)
+                set->on_refused(set->ctx, KMQ_RUN_FILE_SUMMARY, &read_err);
+        }
         goto done;
     }
     f->dir = kmq__strdup(rel_dir);
@@ -265,7 +291,7 @@ static bool same_job(const char *a, const char *b)
     return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
 }
 
-/* Whether summary s has a result for k (results ascend by k). */
+/* Summary s's result for k, or NULL when it has none. */
 static const kmq_k_result *result_for(const kmq_summary *s, size_t k)
 {
     for (size_t i = 0; i < s->nresults; i++)
@@ -281,6 +307,7 @@ static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to,
 {
     enum { MAXK = 256 }; /* k is 1..256, so at most 256 distinct values */
     double x[MAXK], mean[MAXK];
+    size_t ks[MAXK]; /* the common k values themselves: a double may not hold one exactly */
     size_t nk = 0;
     const kmq_summary *first = NULL;
     memset(e, 0, sizeof *e);
@@ -296,8 +323,10 @@ static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to,
         for (size_t i = from; i < to && everywhere; i++)
             if (images[i].summary->ok && !result_for(images[i].summary, k))
                 everywhere = false;
-        if (everywhere)
+        if (everywhere) {
+            ks[nk] = k;
             x[nk++] = (double)k;
+        }
     }
     e->nk = nk;
     if (nk < 3)
@@ -310,12 +339,20 @@ static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to,
         if (!s->ok)
             continue;
         double lo = INFINITY, hi = -INFINITY, v[MAXK];
+        bool complete = true;
         for (size_t j = 0; j < nk; j++) {
-            v[j] = result_for(s, (size_t)x[j])->inertia;
+            /* Every image was checked to have each k above; a curve with a
+             * gap is left out all the same rather than trusted. */
+            const kmq_k_result *r = result_for(s, ks[j]);
+            if (!r) {
+                complete = false;
+                break;
+            }
+            v[j] = r->inertia;
             lo = fmin(lo, v[j]);
             hi = fmax(hi, v[j]);
         }
-        if (!(hi > lo) || !isfinite(hi - lo))
+        if (!complete || !(hi > lo) || !isfinite(hi - lo))
             continue; /* flat: nothing to say about the elbow */
         for (size_t j = 0; j < nk; j++)
             mean[j] += (v[j] - lo) / (hi - lo);
@@ -341,9 +378,10 @@ static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to,
 }
 
 kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
-                            const kmq_expected_image *expected, size_t n_expected, kmq_err *err)
+                            const kmq_expected_image *expected, size_t n_expected,
+                            kmq_refused_fn refused, void *ctx, kmq_err *err)
 {
-    summary_set set = {0};
+    summary_set set = {.on_refused = refused, .ctx = ctx};
     kmq_run_image *images = NULL;
     kmq_job_elbow *elbows = NULL;
     kmq_run_facts old = {0};
@@ -354,11 +392,12 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
         st = reconcile(&set, expected, n_expected, err);
     if (st != KMQ_OK)
         goto done;
-    if (set.n == 0 && !expected) {
+    if (set.n == 0 && set.refused == 0 && !expected) {
         st = kmq_err_set(err, KMQ_E_NOT_FOUND, "no summary.json found under %s", out_root);
         goto done;
     }
-    qsort(set.items, set.n, sizeof *set.items, compare_found);
+    if (set.n > 1) /* items is NULL when every summary was refused */
+        qsort(set.items, set.n, sizeof *set.items, compare_found);
     images = kmq__alloc_array(set.n ? set.n : 1, sizeof *images);
     elbows = kmq__calloc(set.n ? set.n : 1, sizeof *elbows); /* at most one job per image */
     if (!images || !elbows) {
@@ -384,20 +423,26 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
             goto done;
         i = j;
     }
-    const char *status = failed ? "failures" : not_done ? "incomplete" : "complete";
+    const char *status = failed || (set.refused && !expected) ? "failures"
+                         : not_done                        ? "incomplete"
+                                                           : "complete";
     kmq_run_info rebuilt = {.status = status, .threads = 0};
     if (!info) {
         /* `kmq report`: keep the facts of the run that wrote run.json. */
-        kmq_err ignored = {0};
+        kmq_err read_err = {0};
         run_path = kmq_fsx_join(out_root, "run.json");
         if (!run_path) {
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto done;
         }
-        kmq_status rst = kmq_run_info_read(run_path, &old, &ignored);
+        kmq_status rst = kmq_run_info_read(run_path, &old, &read_err);
         if (rst == KMQ_E_NOMEM) {
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto done;
+        }
+        if (rst != KMQ_OK && rst != KMQ_E_NOT_FOUND && refused) {
+            kmq_err_where(&read_err, "%s", run_path);
+            refused(ctx, KMQ_RUN_FILE_RUN_JSON, &read_err);
         }
         if (rst == KMQ_OK) {
             if (strcmp(old.status, "interrupted") == 0)

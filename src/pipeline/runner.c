@@ -1028,15 +1028,41 @@ static void remove_stale_temps(const char *dir)
     closedir(d);
 }
 
-/* Whether `dir` already holds a finished summary with this hash. */
-static bool already_done(const char *summary_path, const char *hash)
+/* Whether `dir` already holds a finished summary with this hash. A summary
+ * that is there but does not read back counts as not done, and progress is
+ * told (KMQ_PROGRESS_REFUSED, naming the file and the field). */
+static bool already_done(const char *summary_path, const char *hash, const kmq_run_opts *opts,
+                         kmq_progress *prog, double t_run)
 {
     kmq_summary old = {0};
-    kmq_err ignored = {0};
-    bool done = kmq_summary_read(summary_path, &old, &ignored) == KMQ_OK && old.ok && old.hash &&
-                strcmp(old.hash, hash) == 0;
+    kmq_err why = {0};
+    kmq_status st = kmq_summary_read(summary_path, &old, &why);
+    bool done = st == KMQ_OK && old.ok && old.hash && strcmp(old.hash, hash) == 0;
     kmq_summary_clear(&old);
+    if (st != KMQ_OK && st != KMQ_E_NOT_FOUND && st != KMQ_E_NOMEM) {
+        kmq_err_where(&why, "%s", summary_path);
+        prog->event = KMQ_PROGRESS_REFUSED;
+        prog->refused = &why;
+        report_progress(opts, prog, t_run);
+        prog->refused = NULL;
+    }
     return done;
+}
+
+/* Where kmq_report_build's refusals go at the end of a run. */
+typedef struct refused_sink {
+    const kmq_run_opts *opts;
+    double t_run;
+} refused_sink;
+
+/* A summary found under the output root that the rebuilt run.json leaves
+ * out (not one of this run's images: those were redone). */
+static void report_refused(void *ctx, kmq_run_file file, const kmq_err *why)
+{
+    const refused_sink *sink = ctx;
+    (void)file; /* with the run's own facts, run.json is not read */
+    kmq_progress prog = {.event = KMQ_PROGRESS_REFUSED, .refused = why};
+    report_progress(sink->opts, &prog, sink->t_run);
 }
 
 /* The folder of one image relative to the output root. */
@@ -1232,7 +1258,7 @@ typedef struct input_state {
 
 /* Rebuilds the run-level files with the run's facts and every image the
  * job lists now (kmq_report_build). */
-static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts,
+static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, double t_run,
                                   const kmq_input_list *inputs, input_state *states,
                                   const kmq_run_info *info, kmq_err *err)
 {
@@ -1270,7 +1296,8 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts,
                                            .hash = is->hashed ? is->hash : NULL,
                                            .unrecorded = is->unrecorded ? &is->lost : NULL};
     }
-    st = kmq_report_build(job->output, info, expected, inputs->n, err);
+    refused_sink sink = {opts, t_run};
+    st = kmq_report_build(job->output, info, expected, inputs->n, report_refused, &sink, err);
 done:
     kmq__free(expected);
     return st;
@@ -1347,7 +1374,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             goto next;
         }
         is->hashed = true;
-        if (!opts->force && already_done(summary_path, is->hash)) {
+        if (!opts->force && already_done(summary_path, is->hash, opts, &prog, t_run)) {
             totals->skipped++;
             prog.event = KMQ_PROGRESS_IMAGE_SKIP;
             report_progress(opts, &prog, t_run);
@@ -1443,7 +1470,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
                              .wall_s = kmq_par_now_s() - t_run,
                              .started_utc = started};
         kmq_err report_err = {0};
-        kmq_status rst = write_run_files(job, opts, &inputs, states, &info, &report_err);
+        kmq_status rst = write_run_files(job, opts, t_run, &inputs, states, &info, &report_err);
         if (rst != KMQ_OK && st == KMQ_OK) {
             kmq_err_set(err, report_err.code, "%s", report_err.msg);
             kmq_err_where(err, "%s", report_err.where[0] ? report_err.where : job->output);

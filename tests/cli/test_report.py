@@ -408,5 +408,98 @@ input = in/china.jpg
             self.assertEqual(s["elbow"]["k"], m, [r["inertia"] for r in s["results"]])
 
 
+class RefusedSummary(unittest.TestCase):
+    """A summary.json that kmq's reader refuses (here results[0].k = 2^53 + 1,
+    which once made the report dereference NULL: alone in its job, the
+    image's k values are the job's common ones, and 2^53 + 1 does not survive
+    the trip through a double) is named on stderr with its field; `kmq
+    report` leaves it out and exits 1, a later `kmq run` redoes the image
+    and exits 0, and both write run.json."""
+
+    CRAFTED_K = 2**53 + 1
+
+    def setUp(self):
+        self.dir = kt.fresh_dir("report_refused")
+        inputs = os.path.join(self.dir, "in")
+        os.makedirs(inputs)
+        for name in ("coffee.png", "astronaut.png"):
+            shutil.copy(os.path.join(kt.PHOTOS, name), inputs)
+        self.job = kt.write_job(os.path.join(self.dir, "job.ini"), """
+[run]
+output = out
+[defaults]
+k = 2, 4, 8
+restarts = 2
+[job photos]
+input = in/coffee.png
+[job other]
+input = in/astronaut.png
+""")
+        self.out = os.path.join(self.dir, "out")
+        kt.run("run", self.job, "--threads", "2", "--quiet", check_code=0)
+        self.crafted = os.path.join(self.out, "photos", "coffee.png", "summary.json")
+        doc = kt.load_json(self.crafted)
+        doc["results"][0]["k"] = self.CRAFTED_K  # the config hash still matches
+        with open(self.crafted, "w") as f:
+            json.dump(doc, f, indent=2)
+        for name in ("run.json", "elbow.csv", "index.html"):
+            os.remove(os.path.join(self.out, name))
+
+    def assert_clean_exit(self, proc, codes):
+        # A negative code is a signal (the old report died of SIGSEGV).
+        self.assertGreaterEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn(proc.returncode, codes, proc.stderr)
+
+    def assert_names_crafted(self, stderr):
+        self.assertIn(self.crafted, stderr)
+        self.assertIn(f"results[0].k = {self.CRAFTED_K} is outside 1..256", stderr)
+
+    def test_report_then_run(self):
+        proc = kt.run("report", self.out)
+        self.assert_clean_exit(proc, (1,))
+        self.assert_names_crafted(proc.stderr)
+        self.assertIn("left out of the report", proc.stderr)
+        doc = kt.load_json(os.path.join(self.out, "run.json"))
+        self.assertEqual(doc["status"], "failures")
+        self.assertEqual([im["rel"] for im in doc["images"]], ["astronaut.png"])
+        for name in ("elbow.csv", "index.html"):
+            self.assertTrue(os.path.exists(os.path.join(self.out, name)), name)
+
+        # The next run does not trust it: it redoes the image and says why.
+        os.remove(os.path.join(self.out, "run.json"))
+        proc = kt.run("run", self.job, "--threads", "2")
+        self.assert_clean_exit(proc, (0,))
+        self.assert_names_crafted(proc.stderr)
+        self.assertIn("the image is processed again", proc.stderr)
+        self.assertIn("1 done, 1 already done, 0 failed", proc.stderr)
+        doc = kt.load_json(os.path.join(self.out, "run.json"))
+        self.assertEqual(doc["status"], "complete")
+        self.assertEqual(sorted(im["rel"] for im in doc["images"]),
+                         ["astronaut.png", "coffee.png"])
+        self.assertEqual(kt.load_json(self.crafted)["results"][0]["k"], 2)
+        kt.run("report", self.out, check_code=0)
+
+    def test_every_summary_refused(self):
+        os.remove(os.path.join(self.out, "other", "astronaut.png", "summary.json"))
+        proc = kt.run("report", self.out)
+        self.assert_clean_exit(proc, (1,))
+        self.assert_names_crafted(proc.stderr)
+        doc = kt.load_json(os.path.join(self.out, "run.json"))
+        self.assertEqual(doc["totals"]["images"], 0)
+        self.assertEqual(doc["status"], "failures")
+
+    def test_run_json_that_lies(self):
+        os.remove(self.crafted)
+        run_json = os.path.join(self.out, "run.json")
+        with open(run_json, "w") as f:
+            json.dump({"schema": 1, "status": "complete", "job_file": None,
+                       "threads": -1, "started_utc": None, "seconds": {"wall": 1.0}}, f)
+        proc = kt.run("report", self.out)
+        self.assert_clean_exit(proc, (0,))
+        self.assertIn(run_json, proc.stderr)
+        self.assertIn("threads = -1 is outside", proc.stderr)
+        self.assertEqual(kt.load_json(run_json)["threads"], 0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -7,6 +7,7 @@
  */
 #include "kmq/alloc_hook.h"
 #include "kmq/fsx.h"
+#include "kmq/kmeans.h"
 #include "kmq/summary.h"
 #include "testutil.h"
 
@@ -687,6 +688,8 @@ static void expect_read_fails(const char *path, kmq_status want, const char *wor
     ck_assert_msg(st == want, "read %s: status %d, want %d (%s)", path, st, want, err.msg);
     ck_assert_int_eq(err.code, want);
     ck_assert_msg(strstr(err.msg, words) != NULL, "message \"%s\" lacks \"%s\"", err.msg, words);
+    if (want == KMQ_E_DECODE)
+        ck_assert_str_eq(err.where, path);     /* the refusal names the file */
     ck_assert_mem_eq(&out, &zero, sizeof out); /* untouched on failure */
 }
 
@@ -780,7 +783,7 @@ END_TEST
 START_TEST(test_read_wrong_types)
 {
     mutate_and_expect("config", "seed", json_string("42"), "\"config.seed\" is not an integer");
-    mutate_and_expect("config", "seed", json_integer(-1), "\"config.seed\" is not an integer");
+    mutate_and_expect("config", "seed", json_integer(-1), "config.seed = -1 is below 0");
     mutate_and_expect("results[0]", "inertia", json_string("0.1"),
                       "\"results[0].inertia\" is not a number");
     mutate_and_expect("results[0]", "converged", json_integer(1), "\"results[0].converged\"");
@@ -788,8 +791,266 @@ START_TEST(test_read_wrong_types)
     mutate_and_expect("results[0].palette[1]", "hex", json_string("#ABCDEF"), "#abcdef");
     mutate_and_expect("results[0].restarts", "count", json_integer(4),
                       "\"results[0].restarts.inertia\" has 3 entries");
+    mutate_and_expect("results[0]", "k_effective", json_integer(3),
+                      "\"results[0].palette\" has 4 entries but k_effective is 3");
+}
+END_TEST
+
+/* ---- read refuses values out of range ---------------------------------------- */
+
+/* The summary of make_full after `edit` changed its JSON tree: the reader
+ * must refuse it with KMQ_E_DECODE, where = the file and `words` in the
+ * message. */
+static void edit_and_expect(void (*edit)(json_t *root), const char *words)
+{
+    const char *dir = tu_fresh_dir("summary_edit");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    kmq_summary s;
+    make_full(&s);
+    write_ok(path, &s);
+    kmq_summary_clear(&s);
+    json_t *j = load_json(path);
+    edit(j);
+    ck_assert_int_eq(json_dump_file(j, path, JSON_INDENT(2)), 0);
+    json_decref(j);
+    expect_read_fails(path, KMQ_E_DECODE, words);
+}
+
+/* The text of make_full's summary with the first `from` replaced by `to`
+ * (for values jansson would never write, such as 1e999 or NaN). */
+static void replace_and_expect(const char *from, const char *to, const char *words)
+{
+    const char *dir = tu_fresh_dir("summary_replace");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    kmq_summary s;
+    make_full(&s);
+    write_ok(path, &s);
+    kmq_summary_clear(&s);
+    size_t len;
+    char *text = (char *)tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(text);
+    char *at = strstr(text, from);
+    ck_assert_msg(at != NULL, "%s not in the summary", from);
+    size_t head = (size_t)(at - text), tail = len - head - strlen(from);
+    char *edited = alloc_zero(len + strlen(to) + 1, 1);
+    memcpy(edited, text, head);
+    memcpy(edited + head, to, strlen(to));
+    memcpy(edited + head + strlen(to), at + strlen(from), tail);
+    tu_write_file(path, edited, head + strlen(to) + tail);
+    free(edited);
+    free(text);
+    expect_read_fails(path, KMQ_E_DECODE, words);
+}
+
+/* The crash of issue "Hostile files and run records that lie": 2^53 + 1 is
+ * not a double, and the report looked results up by (size_t)(double)k. */
+START_TEST(test_read_refuses_k_out_of_range)
+{
+    mutate_and_expect("results[0]", "k", json_integer(9007199254740993LL),
+                      "results[0].k = 9007199254740993 is outside 1..256");
+    mutate_and_expect("results[0]", "k", json_integer(0), "results[0].k = 0 is outside 1..256");
+    mutate_and_expect("results[1]", "k", json_integer(257), "results[1].k = 257 is outside 1..256");
+    mutate_and_expect("results[0]", "k", json_integer(-4), "results[0].k = -4 is outside 1..256");
+    mutate_and_expect("results[0]", "k_effective", json_integer(0),
+                      "results[0].k_effective = 0 is outside 1..256");
     mutate_and_expect("results[0]", "k_effective", json_integer(5),
-                      "\"results[0].palette\" has 4 entries");
+                      "results[0].k_effective = 5 exceeds results[0].k = 4");
+    mutate_and_expect("input", "unique_colors", json_integer(3),
+                      "results[0].k_effective = 4 exceeds input.unique_colors = 3");
+    mutate_and_expect("elbow", "k", json_integer(8), "elbow.k = 8 is not the k of any result");
+    mutate_and_expect("elbow", "k", json_integer(9007199254740993LL),
+                      "elbow.k = 9007199254740993 is outside 1..256");
+}
+END_TEST
+
+static void swap_results(json_t *root)
+{
+    json_t *results = json_object_get(root, "results");
+    json_t *first = json_incref(json_array_get(results, 0));
+    ck_assert_int_eq(json_array_remove(results, 0), 0);
+    ck_assert_int_eq(json_array_append_new(results, first), 0);
+}
+
+static void config_k_descending(json_t *root)
+{
+    json_t *ks = json_pack("[ii]", 16, 4);
+    ck_assert_int_eq(json_object_set_new(json_object_get(root, "config"), "k", ks), 0);
+}
+
+static void config_k_other(json_t *root)
+{
+    json_t *ks = json_pack("[ii]", 4, 8);
+    ck_assert_int_eq(json_object_set_new(json_object_get(root, "config"), "k", ks), 0);
+}
+
+static void config_k_shorter(json_t *root)
+{
+    json_t *ks = json_pack("[i]", 4);
+    ck_assert_int_eq(json_object_set_new(json_object_get(root, "config"), "k", ks), 0);
+}
+
+static void config_k_too_long(json_t *root)
+{
+    json_t *ks = json_array();
+    for (int k = 1; k <= 300; k++)
+        ck_assert_int_eq(json_array_append_new(ks, json_integer(k)), 0);
+    ck_assert_int_eq(json_object_set_new(json_object_get(root, "config"), "k", ks), 0);
+}
+
+static void results_too_long(json_t *root)
+{
+    json_t *results = json_object_get(root, "results");
+    while (json_array_size(results) < 257)
+        ck_assert_int_eq(json_array_append_new(results, json_object()), 0);
+}
+
+static void palette_one_short(json_t *root)
+{
+    json_t *pal = json_object_get(json_array_get(json_object_get(root, "results"), 0), "palette");
+    ck_assert_int_eq(json_array_remove(pal, 3), 0);
+}
+
+START_TEST(test_read_refuses_inconsistent_results)
+{
+    edit_and_expect(swap_results, "results[1].k = 4 is not above results[0].k = 16");
+    edit_and_expect(config_k_descending, "config.k[1] = 4 is not above config.k[0] = 16");
+    mutate_and_expect("results[1]", "k", json_integer(2),
+                      "results[1].k = 2 is not above results[0].k = 4");
+    edit_and_expect(config_k_other, "results[1].k = 16 is not config.k[1] = 8");
+    edit_and_expect(config_k_shorter, "results has 2 entries but config.k has 1");
+    edit_and_expect(config_k_too_long, "config.k has 300 entries, more than 256");
+    edit_and_expect(results_too_long, "results has 257 entries, more than 256");
+    edit_and_expect(palette_one_short, "\"results[0].palette\" has 3 entries but k_effective is 4");
+    mutate_and_expect("config", "k", json_pack("[i, i]", 4, 300),
+                      "config.k[1] = 300 is outside 1..256");
+    mutate_and_expect("", "results", json_array(), "results has 0 entries but config.k has 2");
+}
+END_TEST
+
+START_TEST(test_read_refuses_restarts_mismatch)
+{
+    mutate_and_expect("results[0].restarts", "count", json_integer(4),
+                      "\"results[0].restarts.inertia\" has 3 entries but restarts.count is 4");
+    mutate_and_expect("results[0].restarts", "count", json_integer(0),
+                      "results[0].restarts.count = 0 is outside 1..2147483647");
+    mutate_and_expect("results[0].restarts", "count", json_integer(-1),
+                      "results[0].restarts.count = -1 is outside 1..2147483647");
+    mutate_and_expect("results[0].restarts", "best", json_integer(3),
+                      "results[0].restarts.best = 3 is outside 0..2");
+    mutate_and_expect("results[0].restarts", "best", json_integer(-1),
+                      "results[0].restarts.best = -1 is outside 0..2");
+    mutate_and_expect("results[0].restarts", "inertia", json_pack("[f, s, f]", 1.0, "x", 2.0),
+                      "\"results[0].restarts.inertia[1]\" is not a number or null");
+    mutate_and_expect("results[0].restarts", "inertia", json_pack("[f, f, f]", 1.0, 2.0, -3.0),
+                      "results[0].restarts.inertia[2] = -3 is below 0");
+    mutate_and_expect("config", "restarts", json_integer(0),
+                      "config.restarts = 0 is outside 1..2147483647");
+}
+END_TEST
+
+/* Numbers that are not finite never reach a summary (they are written as
+ * null, and only where that is allowed); wrong types and negative values
+ * are refused with the field named. */
+START_TEST(test_read_refuses_nonfinite_and_types)
+{
+    replace_and_expect("\"inertia\": 0.10000000000000001", "\"inertia\": 1e999", "JSON");
+    replace_and_expect("\"inertia\": 0.10000000000000001", "\"inertia\": NaN", "JSON");
+    replace_and_expect("\"inertia\": 0.10000000000000001", "\"inertia\": -Infinity", "JSON");
+    replace_and_expect("\"k\": 4,", "\"k\": 4.0,", "\"results[0].k\" is not an integer");
+    replace_and_expect("\"k\": 4,", "\"k\": 1e300,", "\"results[0].k\" is not an integer");
+    replace_and_expect("\"k\": 4,", "\"k\": 99999999999999999999,", "JSON");
+    mutate_and_expect("results[0]", "inertia", json_null(),
+                      "\"results[0].inertia\" is not a number");
+    mutate_and_expect("results[0]", "mse", json_real(-1.0), "results[0].mse = -1 is below 0");
+    mutate_and_expect("results[0]", "mse_output", json_true(),
+                      "\"results[0].mse_output\" is not a number");
+    mutate_and_expect("results[0]", "psnr_db", json_string("27"),
+                      "\"results[0].psnr_db\" is not a number or null");
+    mutate_and_expect("results[0]", "iterations", json_integer(-1),
+                      "results[0].iterations = -1 is outside 0..2147483647");
+    mutate_and_expect("results[0]", "iterations", json_integer(1LL << 40),
+                      "results[0].iterations = 1099511627776 is outside 0..2147483647");
+    mutate_and_expect("results[0].compression", "raw_bytes", json_integer(-5),
+                      "results[0].compression.raw_bytes = -5 is below 0");
+    mutate_and_expect("results[0].compression", "ratio_vs_raw", json_real(-2.5),
+                      "results[0].compression.ratio_vs_raw = -2.5 is below 0");
+    mutate_and_expect("results[0].seconds", "fit", json_real(-0.5),
+                      "results[0].seconds.fit = -0.5 is below 0");
+    mutate_and_expect("results[0].palette[2]", "pixels", json_integer(307201),
+                      "results[0].palette[2].pixels = 307201 exceeds input.pixels = 307200");
+    mutate_and_expect("results[0].files.indexed", "path", json_string("../../etc/passwd"),
+                      "\"results[0].files.indexed.path\" is not a file name inside");
+    mutate_and_expect("results[0].files.labels", "path", json_string(""),
+                      "\"results[0].files.labels.path\" is not a file name inside");
+    mutate_and_expect("results[0].files.indexed", "bits_per_pixel", json_integer(3),
+                      "results[0].files.indexed.bits_per_pixel = 3 is not 1, 2, 4 or 8");
+    mutate_and_expect("results[0].files.indexed", "bits_per_pixel", json_integer(16),
+                      "results[0].files.indexed.bits_per_pixel = 16 is outside 1..8");
+    mutate_and_expect("input", "pixels", json_integer(5),
+                      "input.pixels = 5 is not input.width x input.height = 640 x 480 = 307200");
+    mutate_and_expect("input", "width", json_null(), "input.width is 0 or null although status");
+    mutate_and_expect("input", "width", json_integer(1LL << 32),
+                      "input.width = 4294967296 is outside 0..4294967295");
+    mutate_and_expect("input", "bands", json_integer(-3), "input.bands = -3 is outside 0..");
+    mutate_and_expect("config", "tol", json_null(), "\"config.tol\" is not a number");
+    mutate_and_expect("config", "init", json_string("kmeans"),
+                      "\"config.init\" is neither \"kmeans++\" nor \"random\"");
+    mutate_and_expect("config", "hash", json_string("0123456789ABCDEF"),
+                      "\"config.hash\" is not 16 lowercase hex digits");
+    mutate_and_expect("config", "threads", json_integer(-2),
+                      "config.threads = -2 is outside 0..2147483647");
+    mutate_and_expect("seconds", "total", json_real(-1.0), "seconds.total = -1 is below 0");
+    mutate_and_expect("seconds", "histogram", json_string("0.5"),
+                      "\"seconds.histogram\" is not a number or null");
+}
+END_TEST
+
+/* A summary at the edges of every range reads back and rewrites to the same
+ * bytes: the checks refuse nothing kmq writes. */
+START_TEST(test_round_trip_at_limits)
+{
+    const char *dir = tu_fresh_dir("summary_limits");
+    char first[4096], second[4096];
+    snprintf(first, sizeof first, "%s/first.json", dir);
+    snprintf(second, sizeof second, "%s/second.json", dir);
+    kmq_summary s, back = {0};
+    make_full(&s);
+    s.width = UINT32_MAX;
+    s.height = 1;
+    s.pixels = UINT32_MAX;
+    s.unique_colors = (uint64_t)1 << 24;
+    s.seed = (uint64_t)INT64_MAX;
+    s.threads = 0;
+    s.tol = 0.0;
+    s.k[0] = 1;
+    s.k[1] = KMQ_MAX_K;
+    kmq_k_result *r = &s.results[0];
+    r->k = 1;
+    r->k_effective = 1;
+    r->iterations = 0;
+    r->restarts = 1;
+    r->best_restart = 0;
+    r->restart_inertia[0] = 0.0;
+    r->palette[0].pixels = s.pixels;
+    r->indexed.bits_per_pixel = 1;
+    r->inertia = r->mse = r->mse_output = 0.0;
+    r = &s.results[1];
+    r->k = KMQ_MAX_K;
+    r->best_restart = 2;
+    r->indexed.bits_per_pixel = 8;
+    s.elbow_k = KMQ_MAX_K;
+    s.histogram_s = s.total_s = 0.0;
+    write_ok(first, &s);
+
+    kmq_err err = {0};
+    ck_assert_msg(kmq_summary_read(first, &back, &err) == KMQ_OK, "%s", err.msg);
+    expect_same_summary(&s, &back);
+    write_ok(second, &back);
+    expect_same_file(first, second);
+    kmq_summary_clear(&back);
+    kmq_summary_clear(&s);
 }
 END_TEST
 
@@ -955,6 +1216,83 @@ START_TEST(test_run_empty)
     ck_assert_ptr_nonnull(csv);
     ck_assert_str_eq((char *)csv, "job,image,k,inertia,mse,psnr_db,iterations,seconds\n");
     free(csv);
+}
+END_TEST
+
+/* ---- run.json read back -------------------------------------------------- */
+
+static void expect_run_read_fails(const char *path, const char *words)
+{
+    kmq_run_facts out, zero;
+    memset(&out, 0, sizeof out);
+    memset(&zero, 0, sizeof zero);
+    kmq_err err = {0};
+    kmq_status st = kmq_run_info_read(path, &out, &err);
+    ck_assert_msg(st == KMQ_E_DECODE, "status %d (%s)", st, err.msg);
+    ck_assert_msg(strstr(err.msg, words) != NULL, "message \"%s\" lacks \"%s\"", err.msg, words);
+    ck_assert_str_eq(err.where, path);
+    ck_assert_mem_eq(&out, &zero, sizeof out);
+}
+
+/* run.json of make_run with `key` of object `parent` ("" for the top)
+ * replaced (NULL: removed). */
+static void run_mutate_and_expect(const char *parent, const char *key, json_t *replacement,
+                                  const char *words)
+{
+    const char *dir = tu_fresh_dir("summary_run_mutate");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    run_fixture f;
+    make_run(&f);
+    kmq_err err = {0};
+    ck_assert_int_eq(kmq_run_write(dir, &f.info, f.images, 3, &err), KMQ_OK);
+    clear_run(&f);
+    json_t *j = load_json(path);
+    json_t *o = parent[0] ? must(j, parent) : j;
+    if (replacement)
+        ck_assert_int_eq(json_object_set_new(o, key, replacement), 0);
+    else
+        ck_assert_int_eq(json_object_del(o, key), 0);
+    ck_assert_int_eq(json_dump_file(j, path, JSON_INDENT(2)), 0);
+    json_decref(j);
+    expect_run_read_fails(path, words);
+}
+
+START_TEST(test_run_info_read)
+{
+    const char *dir = tu_fresh_dir("summary_run_read");
+    run_fixture f;
+    make_run(&f);
+    kmq_err err = {0};
+    ck_assert_int_eq(kmq_run_write(dir, &f.info, f.images, 3, &err), KMQ_OK);
+    kmq_run_facts facts = {0};
+    ck_assert_msg(kmq_run_info_read(path_in(dir, "run.json"), &facts, &err) == KMQ_OK, "%s",
+                  err.msg);
+    ck_assert_str_eq(facts.status, "failures");
+    ck_assert_str_eq(facts.job_file, "/jobs/demo.ini");
+    ck_assert_int_eq(facts.threads, 4);
+    ck_assert(same_double(facts.wall_s, 12.5));
+    ck_assert_str_eq(facts.started_utc, "2024-05-01T10:00:00Z");
+    kmq_run_facts_clear(&facts);
+    clear_run(&f);
+
+    run_mutate_and_expect("", "threads", json_integer(-1), "threads = -1 is outside 0..2147483647");
+    run_mutate_and_expect("", "threads", json_integer(9007199254740993LL),
+                          "threads = 9007199254740993 is outside 0..2147483647");
+    run_mutate_and_expect("", "threads", json_string("4"), "\"threads\" is not an integer");
+    run_mutate_and_expect("", "status", json_string("done"), "\"status\" is not \"complete\"");
+    run_mutate_and_expect("", "job_file", json_integer(1), "\"job_file\" is not a string or null");
+    run_mutate_and_expect("", "started_utc", json_string("yesterday"),
+                          "\"started_utc\" is not a UTC time");
+    run_mutate_and_expect("seconds", "wall", json_real(-3.0), "seconds.wall = -3 is below 0");
+    run_mutate_and_expect("seconds", "wall", json_string("12"),
+                          "\"seconds.wall\" is not a number or null");
+    run_mutate_and_expect("", "seconds", NULL, "\"seconds\" is missing");
+    run_mutate_and_expect("", "schema", json_integer(2), "\"schema\" is not 1");
+
+    dir = tu_fresh_dir("summary_run_read_array");
+    tu_write_file(path_in(dir, "run.json"), "[1]\n", 4);
+    expect_run_read_fails(path_in(dir, "run.json"), "not an object");
 }
 END_TEST
 
@@ -1137,6 +1475,12 @@ int main(void)
         {"read_missing_fields", test_read_missing_fields},
         {"read_without_identity", test_read_without_identity},
         {"read_wrong_types", test_read_wrong_types},
+        {"read_k_out_of_range", test_read_refuses_k_out_of_range},
+        {"read_inconsistent_results", test_read_refuses_inconsistent_results},
+        {"read_restarts_mismatch", test_read_refuses_restarts_mismatch},
+        {"read_nonfinite_and_types", test_read_refuses_nonfinite_and_types},
+        {"round_trip_limits", test_round_trip_at_limits},
+        {"run_info_read", test_run_info_read},
         {"run_json_and_csv", test_run_json_and_csv},
         {"csv_agrees_with_summary", test_csv_agrees_with_summary},
         {"run_empty", test_run_empty},
