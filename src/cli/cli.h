@@ -54,6 +54,47 @@ void kmq_cli_progress_cb(void *ctx, const kmq_progress *ev);
 /* Ends the live line; prints a final count. */
 void kmq_cli_progress_finish(kmq_cli_progress *p, const kmq_run_totals *t, double wall_s);
 
+/* One option of a command: `--name`, `-s` (short_name, 0: none), taking a
+ * value shown as `arg` (NULL: a switch), with its default as text (NULL:
+ * none shown) and one line of help. */
+typedef struct kmq_cli_opt {
+    const char *name;
+    char short_name;
+    const char *arg;
+    const char *def;
+    const char *help;
+} kmq_cli_opt;
+
+/* A command's options and help text (options.c). */
+typedef struct kmq_cli_command {
+    const char *name;     /* "quantize" */
+    const char *synopsis; /* "quantize IMAGE -k K[,K2,...] [options]" */
+    const char *about;    /* a paragraph */
+    const kmq_cli_opt *opts;
+    size_t nopts;
+    const char *epilog; /* NULL or a closing paragraph */
+} kmq_cli_command;
+
+/* Called for each option met, in order; returns false (after printing why)
+ * to stop with a usage error. `value` is NULL for a switch. */
+typedef bool (*kmq_cli_on_opt)(void *ctx, const kmq_cli_opt *opt, const char *value);
+
+enum { KMQ_CLI_OK = 0, KMQ_CLI_HELP = 1, KMQ_CLI_ERROR = 2 };
+
+/* Reads argv (argv[0] is the command name) with getopt_long: options may
+ * come before or after the positional arguments, which go to pos[] (at
+ * most max_pos; more is an error). -h/--help prints the command's help on
+ * stdout. Returns KMQ_CLI_OK, KMQ_CLI_HELP, or KMQ_CLI_ERROR after an
+ * error message on stderr. */
+int kmq_cli_parse(const kmq_cli_command *cmd, int argc, char **argv, kmq_cli_on_opt on_opt,
+                  void *ctx, const char **pos, size_t max_pos, size_t *npos);
+
+/* An on_opt for commands without options of their own (only --help). */
+bool kmq_cli_no_options(void *ctx, const kmq_cli_opt *opt, const char *value);
+
+/* Prints the command's usage, about text and every option with its default. */
+void kmq_cli_help(FILE *out, const kmq_cli_command *cmd);
+
 int kmq_cmd_run(int argc, char **argv);
 int kmq_cmd_quantize(int argc, char **argv);
 int kmq_cmd_report(int argc, char **argv);

@@ -21,6 +21,8 @@
  */
 #include "cli.h"
 
+#include "kmq/job.h"
+
 #include "kmq/hist.h"
 #include "kmq/image.h"
 #include "kmq/kmeans.h"
@@ -59,41 +61,8 @@ typedef struct bench_k {
     bench_row rows[MAX_TC];
 } bench_k;
 
-static int usage_error(void)
-{
-    fprintf(stderr, "usage: kmq bench [--image PATH] [--k K1,K2,...] [--restarts R] "
-                    "[--threads-max N] [--repeat N] [--seed S] [--json FILE] [--svg FILE] "
-                    "[--quiet]\n");
-    return KMQ_EXIT_USAGE;
-}
 
-static const char *value_of(int argc, char **argv, int *i, const char *name)
-{
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) == 0 && argv[*i][len] == '=')
-        return argv[*i] + len + 1;
-    if (strcmp(argv[*i], name) != 0)
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "kmq bench: %s needs a value\n", name);
-        return "";
-    }
-    return argv[++*i];
-}
 
-static bool parse_ks(const char *text, size_t *ks, int *nk)
-{
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    *nk = 0;
-    for (char *sp = NULL, *w = strtok_r(buf, ", ", &sp); w; w = strtok_r(NULL, ", ", &sp)) {
-        unsigned long long v;
-        if (*nk >= MAX_KS || !kmq_cli_parse_uint("--k", w, KMQ_MAX_K, &v) || v < 1)
-            return false;
-        ks[(*nk)++] = (size_t)v;
-    }
-    return *nk > 0;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -314,49 +283,90 @@ static bool write_svg(const char *path, const char *image, const bench_k *res, i
     return fclose(f) == 0;
 }
 
+static const kmq_cli_opt bench_opts[] = {
+    {"image", 0, "PATH", DEFAULT_IMAGE, "the photo to fit (decoded once)"},
+    {"k", 'k', "LIST", "16, 64, 256", "k values, as in a job file (4,8,16 or 2-16:2)"},
+    {"restarts", 0, "N", "10", "restarts of each fit"},
+    {"threads-max", 0, "N", "0", "largest thread count; 1, 2, 4, ... up to it (0: all cores)"},
+    {"repeat", 0, "N", "3", "runs of each (k, threads); the median is kept"},
+    {"seed", 0, "N", "0", "seed of every fit"},
+    {"json", 0, "FILE", "bench-results.json", "where the JSON results go"},
+    {"svg", 0, "FILE", "the JSON's name with .svg", "where the speedup plot goes"},
+    {"quiet", 'q', NULL, NULL, "print only the table"},
+};
+
+typedef struct bench_args {
+    const char *image, *json, *svg;
+    size_t ks[MAX_KS];
+    int nk;
+    unsigned long long restarts, threads_max, repeat, seed;
+    bool quiet;
+} bench_args;
+
+static bool on_bench_option(void *ctx, const kmq_cli_opt *opt, const char *v)
+{
+    bench_args *a = ctx;
+    const char *name = opt->name;
+    if (strcmp(name, "image") == 0 || strcmp(name, "json") == 0 || strcmp(name, "svg") == 0) {
+        if (!v[0]) {
+            fprintf(stderr, "kmq bench: --%s needs a file name\n", name);
+            return false;
+        }
+        *(name[0] == 'i' ? &a->image : name[0] == 'j' ? &a->json : &a->svg) = v;
+    } else if (strcmp(name, "k") == 0) {
+        size_t *list = NULL, n = 0;
+        kmq_err err = {0};
+        if (kmq_job_parse_k_list(v, &list, &n, &err) != KMQ_OK || n > MAX_KS) {
+            fprintf(stderr, "kmq bench: --k: %s\n", n > MAX_KS ? "at most 16 k values" : err.msg);
+            free(list);
+            return false;
+        }
+        memcpy(a->ks, list, n * sizeof *list);
+        a->nk = (int)n;
+        free(list);
+    } else if (strcmp(name, "restarts") == 0) {
+        if (!kmq_cli_parse_uint("--restarts", v, 10000, &a->restarts) || a->restarts < 1)
+            return false;
+    } else if (strcmp(name, "threads-max") == 0) {
+        return kmq_cli_parse_uint("--threads-max", v, 1024, &a->threads_max);
+    } else if (strcmp(name, "repeat") == 0) {
+        if (!kmq_cli_parse_uint("--repeat", v, MAX_REPEAT, &a->repeat) || a->repeat < 1)
+            return false;
+    } else if (strcmp(name, "seed") == 0) {
+        return kmq_cli_parse_uint("--seed", v, UINT64_MAX, &a->seed);
+    } else if (strcmp(name, "quiet") == 0) {
+        a->quiet = true;
+    }
+    return true;
+}
+
 int kmq_cmd_bench(int argc, char **argv)
 {
-    const char *image = DEFAULT_IMAGE, *json = "bench-results.json", *svg = NULL;
-    size_t ks[MAX_KS] = {16, 64, 256};
-    int nk = 3;
-    unsigned long long restarts = 10, threads_max = 0, repeat = 3, seed = 0;
-    bool quiet = false;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if ((v = value_of(argc, argv, &i, "--image"))) {
-            if (!*v)
-                return usage_error();
-            image = v;
-        } else if ((v = value_of(argc, argv, &i, "--k"))) {
-            if (!parse_ks(v, ks, &nk))
-                return usage_error();
-        } else if ((v = value_of(argc, argv, &i, "--restarts"))) {
-            if (!kmq_cli_parse_uint("--restarts", v, 10000, &restarts) || restarts < 1)
-                return usage_error();
-        } else if ((v = value_of(argc, argv, &i, "--threads-max"))) {
-            if (!kmq_cli_parse_uint("--threads-max", v, 1024, &threads_max))
-                return usage_error();
-        } else if ((v = value_of(argc, argv, &i, "--repeat"))) {
-            if (!kmq_cli_parse_uint("--repeat", v, MAX_REPEAT, &repeat) || repeat < 1)
-                return usage_error();
-        } else if ((v = value_of(argc, argv, &i, "--seed"))) {
-            if (!kmq_cli_parse_uint("--seed", v, UINT64_MAX, &seed))
-                return usage_error();
-        } else if ((v = value_of(argc, argv, &i, "--json"))) {
-            if (!*v)
-                return usage_error();
-            json = v;
-        } else if ((v = value_of(argc, argv, &i, "--svg"))) {
-            if (!*v)
-                return usage_error();
-            svg = v;
-        } else if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = true;
-        } else {
-            fprintf(stderr, "kmq bench: unknown option '%s'\n", argv[i]);
-            return usage_error();
-        }
-    }
+    bench_args a = {.image = DEFAULT_IMAGE,
+                    .json = "bench-results.json",
+                    .ks = {16, 64, 256},
+                    .nk = 3,
+                    .restarts = 10,
+                    .repeat = 3};
+    const kmq_cli_command cmd = {
+        .name = "bench",
+        .synopsis = "bench [options]",
+        .about = "Thread-scaling study of the fit: decodes one photo, then fits each k at 1, 2,\n"
+                 "4, ... threads, in rounds; prints time per fit and per iteration, distance\n"
+                 "evaluations per second, speedup and efficiency, and writes JSON and an SVG.",
+        .opts = bench_opts,
+        .nopts = sizeof bench_opts / sizeof bench_opts[0],
+        .epilog = "exit codes: 0, or 1 when a thread count gave other results than 1 thread"};
+    size_t npos = 0;
+    int parsed = kmq_cli_parse(&cmd, argc, argv, on_bench_option, &a, NULL, 0, &npos);
+    if (parsed != KMQ_CLI_OK)
+        return parsed == KMQ_CLI_HELP ? KMQ_EXIT_OK : KMQ_EXIT_USAGE;
+    const char *image = a.image, *json = a.json, *svg = a.svg;
+    size_t *ks = a.ks;
+    int nk = a.nk;
+    unsigned long long restarts = a.restarts, threads_max = a.threads_max, repeat = a.repeat,
+                       seed = a.seed;
+    bool quiet = a.quiet;
     int tmax = kmq_cli_start(argv[0], (int)threads_max);
     if (tmax < 1)
         return KMQ_EXIT_USAGE;

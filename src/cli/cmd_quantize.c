@@ -6,131 +6,140 @@
 
 #include "kmq/job.h"
 
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *value_of(int argc, char **argv, int *i, const char *shortname, const char *name)
+/* The options: -k, -o, --seed, --threads, --quiet, and one flag per job key
+ * of the table (kmq_job_key), spelled with '-' for '_', with the table's
+ * default and help, and parsed by the table's own parser. */
+#define MAX_OPTS 48
+
+typedef struct quantize_args {
+    kmq_job_spec *spec;
+    const char *k_text, *out_dir;
+    unsigned long long seed, threads;
+    bool quiet;
+    kmq_err err;
+    char flag_names[MAX_OPTS][40];
+    kmq_cli_opt opts[MAX_OPTS];
+    const char *key_of[MAX_OPTS]; /* job key behind opts[i], or NULL */
+    size_t nopts;
+} quantize_args;
+
+static void add_opt(quantize_args *a, const char *name, char short_name, const char *arg,
+                    const char *def, const char *help, const char *key)
 {
-    const char *arg = argv[*i];
-    size_t len = strlen(name);
-    if (strncmp(arg, name, len) == 0 && arg[len] == '=')
-        return arg + len + 1;
-    if (strcmp(arg, name) != 0 && !(shortname && strcmp(arg, shortname) == 0))
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "kmq quantize: %s needs a value\n", name);
-        return "";
+    if (a->nopts == MAX_OPTS)
+        return;
+    snprintf(a->flag_names[a->nopts], sizeof a->flag_names[a->nopts], "%s", name);
+    for (char *p = a->flag_names[a->nopts]; *p; p++)
+        if (*p == '_')
+            *p = '-';
+    a->opts[a->nopts] = (kmq_cli_opt){a->flag_names[a->nopts], short_name, arg, def, help};
+    a->key_of[a->nopts++] = key;
+}
+
+static const kmq_job_key_info *key_named(const char *name)
+{
+    for (size_t i = 0; kmq_job_key(i); i++)
+        if (strcmp(kmq_job_key(i)->name, name) == 0)
+            return kmq_job_key(i);
+    return NULL;
+}
+
+static void build_options(quantize_args *a)
+{
+    const kmq_job_key_info *k = key_named("k"), *seed = key_named("seed"),
+                           *threads = key_named("threads");
+    add_opt(a, "k", 'k', "LIST", NULL, k->help, NULL);
+    add_opt(a, "output", 'o', "DIR", "kmq-out", "output folder; the image's folder goes in it",
+            NULL);
+    add_opt(a, "seed", 0, "N", seed->default_value, seed->help, NULL);
+    add_opt(a, "threads", 0, "N", threads->default_value, threads->help, NULL);
+    for (size_t i = 0; kmq_job_key(i); i++) {
+        const kmq_job_key_info *key = kmq_job_key(i);
+        if (strcmp(key->sections, "defaults, job") != 0 || strcmp(key->name, "k") == 0)
+            continue;
+        add_opt(a, key->name, 0, "VALUE", key->default_value, key->help, key->name);
     }
-    return argv[++*i];
+    add_opt(a, "quiet", 'q', NULL, NULL, "no progress on stderr", NULL);
 }
 
-static int usage_error(void)
+static bool on_option(void *ctx, const kmq_cli_opt *opt, const char *value)
 {
-    fprintf(stderr, "usage: kmq quantize IMAGE -k K[,K2,...] [-o OUTDIR] [--restarts R] "
-                    "[--seed S] [--threads N] [--save indexed,labels,palette]\n"
-                    "       [--formats LIST] [--max-decode-bytes N|auto] [--quiet]\n");
-    return KMQ_EXIT_USAGE;
-}
-
-/* "indexed,labels" -> bits; false on an unknown word. */
-static bool parse_save(const char *text, unsigned *out)
-{
-    unsigned bits = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    for (char *save_ptr = NULL, *w = strtok_r(buf, ", ", &save_ptr); w;
-         w = strtok_r(NULL, ", ", &save_ptr)) {
-        if (strcmp(w, "indexed") == 0)
-            bits |= KMQ_SAVE_INDEXED;
-        else if (strcmp(w, "labels") == 0)
-            bits |= KMQ_SAVE_LABELS;
-        else if (strcmp(w, "palette") == 0)
-            bits |= KMQ_SAVE_PALETTE;
-        else
+    quantize_args *a = ctx;
+    size_t i = (size_t)(opt - a->opts);
+    if (a->key_of[i]) {
+        if (kmq_job_spec_set(a->spec, a->key_of[i], value, &a->err) != KMQ_OK) {
+            fprintf(stderr, "kmq quantize: --%s: %s\n", opt->name, a->err.msg);
             return false;
+        }
+        return true;
     }
-    *out = bits;
-    return bits != 0;
+    if (strcmp(opt->name, "k") == 0)
+        a->k_text = value;
+    else if (strcmp(opt->name, "output") == 0)
+        a->out_dir = value;
+    else if (strcmp(opt->name, "seed") == 0)
+        return kmq_cli_parse_uint("--seed", value, INT64_MAX, &a->seed);
+    else if (strcmp(opt->name, "threads") == 0)
+        return kmq_cli_parse_uint("--threads", value, 4096, &a->threads);
+    else if (strcmp(opt->name, "quiet") == 0)
+        a->quiet = true;
+    return true;
 }
 
 int kmq_cmd_quantize(int argc, char **argv)
 {
-    const char *image = NULL, *k_text = NULL, *out_dir = "kmq-out";
-    unsigned long long restarts = 0, seed = 0, threads = 0, max_iter = 0;
-    bool have_restarts = false, have_max_iter = false, quiet = false;
-    unsigned save = 0;
-    const char *formats = NULL, *max_decode = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if ((v = value_of(argc, argv, &i, "-k", "--k"))) {
-            k_text = v;
-        } else if ((v = value_of(argc, argv, &i, "-o", "--output"))) {
-            out_dir = v;
-        } else if ((v = value_of(argc, argv, &i, NULL, "--restarts"))) {
-            if (!kmq_cli_parse_uint("--restarts", v, 100000, &restarts) || restarts < 1)
-                return usage_error();
-            have_restarts = true;
-        } else if ((v = value_of(argc, argv, &i, NULL, "--max-iter"))) {
-            if (!kmq_cli_parse_uint("--max-iter", v, 1000000, &max_iter) || max_iter < 1)
-                return usage_error();
-            have_max_iter = true;
-        } else if ((v = value_of(argc, argv, &i, NULL, "--seed"))) {
-            if (!kmq_cli_parse_uint("--seed", v, INT64_MAX, &seed))
-                return usage_error();
-        } else if ((v = value_of(argc, argv, &i, NULL, "--threads"))) {
-            if (!kmq_cli_parse_uint("--threads", v, 4096, &threads))
-                return usage_error();
-        } else if ((v = value_of(argc, argv, &i, NULL, "--save"))) {
-            if (!parse_save(v, &save)) {
-                fprintf(stderr, "kmq quantize: --save takes indexed, labels, palette; not '%s'\n",
-                        v);
-                return KMQ_EXIT_USAGE;
-            }
-        } else if ((v = value_of(argc, argv, &i, NULL, "--formats"))) {
-            formats = v;
-        } else if ((v = value_of(argc, argv, &i, NULL, "--max-decode-bytes"))) {
-            max_decode = v;
-        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
-            quiet = true;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "kmq quantize: unknown option '%s'\n", argv[i]);
-            return usage_error();
-        } else if (!image) {
-            image = argv[i];
-        } else {
-            fprintf(stderr, "kmq quantize: one image only ('%s' is extra)\n", argv[i]);
-            return usage_error();
-        }
-    }
-    if (!image || !k_text || !k_text[0])
-        return usage_error();
-
-    kmq_job job = {0};
     kmq_job_spec spec;
     kmq_job_spec_defaults(&spec);
+    quantize_args *a = calloc(1, sizeof *a);
+    if (!a) {
+        fprintf(stderr, "kmq quantize: out of memory\n");
+        return KMQ_EXIT_USAGE;
+    }
+    a->spec = &spec;
+    a->out_dir = "kmq-out";
+    build_options(a);
+    kmq_cli_command cmd = {
+        .name = "quantize",
+        .synopsis = "quantize IMAGE -k K[,K2,...] [options]",
+        .about = "Quantizes one image (or each image of a folder) with k-means for every k given,\n"
+                 "into OUTDIR/NAME/ (kK.png, summary.json, ...), like a job of one image.\n"
+                 "Every job-file key is also a flag here (--max-iter or --max_iter).",
+        .opts = a->opts,
+        .nopts = a->nopts,
+        .epilog = "exit codes: 0 done, 1 the image failed, 2 usage error, 130 interrupted"};
+    const char *pos[1];
+    size_t npos = 0;
+    int parsed = kmq_cli_parse(&cmd, argc, argv, on_option, a, pos, 1, &npos);
+    const char *image = npos ? pos[0] : NULL;
+    const char *k_text = a->k_text, *out_dir = a->out_dir;
+    unsigned long long seed = a->seed, threads = a->threads;
+    bool quiet = a->quiet;
+    free(a);
+    if (parsed != KMQ_CLI_OK) {
+        free(spec.k);
+        return parsed == KMQ_CLI_HELP ? KMQ_EXIT_OK : KMQ_EXIT_USAGE;
+    }
+    if (!image || !k_text || !k_text[0]) {
+        fprintf(stderr, "kmq quantize: %s\nusage: kmq %s\n",
+                !image ? "which image? give its path" : "-k is required, e.g. -k 8 or -k 4,8,16",
+                cmd.synopsis);
+        free(spec.k);
+        return KMQ_EXIT_USAGE;
+    }
+
+    kmq_job job = {0};
     kmq_job_input input = {.pattern = (char *)image, .line = 0};
     kmq_err err = {0};
     int code = KMQ_EXIT_USAGE;
-    if (kmq_job_parse_k_list(k_text, &spec.k, &spec.nk, &err) != KMQ_OK) {
+    if (kmq_job_spec_set(&spec, "k", k_text, &err) != KMQ_OK) {
         kmq_err_where(&err, "-k");
         kmq_cli_error(&err);
+        free(spec.k);
         return KMQ_EXIT_USAGE;
-    }
-    if (have_restarts)
-        spec.restarts = (int)restarts;
-    if (have_max_iter)
-        spec.max_iter = (int)max_iter;
-    if (save)
-        spec.save = save;
-    if ((formats && kmq_job_spec_set(&spec, "formats", formats, &err) != KMQ_OK) ||
-        (max_decode && kmq_job_spec_set(&spec, "max_decode_bytes", max_decode, &err) != KMQ_OK)) {
-        kmq_err_where(&err, "%s", formats && err.msg[0] && strstr(err.msg, "formats")
-                                      ? "--formats"
-                                      : "--max-decode-bytes");
-        kmq_cli_error(&err);
-        goto done;
     }
     spec.name = "quantize";
     spec.inputs = &input;

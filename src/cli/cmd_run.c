@@ -8,22 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) != 0)
-        return NULL;
-    if (argv[*i][len] == '=')
-        return argv[*i] + len + 1;
-    if (argv[*i][len] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "kmq: %s needs a value\n", name);
-        return "";
-    }
-    return argv[++*i];
-}
 
 /* KMQ_IMAGE_MODE=stream|whole|auto: how images are read (DESIGN §2). The
  * default, auto, keeps small images decoded between the two passes; the
@@ -87,53 +71,82 @@ int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FI
     return totals.failed ? KMQ_EXIT_FAILURES : KMQ_EXIT_OK;
 }
 
+static const kmq_cli_opt run_opts[] = {
+    {"threads", 0, "N", "0", "OpenMP threads; 0: all cores (OMP_NUM_THREADS honoured); overrides the "
+                             "job file's threads"},
+    {"shard", 0, "I/N", NULL, "process only shard I of N (0 <= I < N), for cluster job arrays"},
+    {"force", 0, NULL, NULL, "redo images already done"},
+    {"dry-run", 'n', NULL, NULL, "list how many images would run; process nothing"},
+    {"log", 0, "FILE", NULL, "append one timestamped line per image to FILE"},
+    {"quiet", 'q', NULL, NULL, "no progress on stderr"},
+};
+
+typedef struct run_args {
+    kmq_run_opts *opts;
+    const char *log_path;
+    long threads;
+    bool quiet;
+} run_args;
+
+static bool on_run_option(void *ctx, const kmq_cli_opt *opt, const char *v)
+{
+    run_args *a = ctx;
+    unsigned long long n;
+    if (strcmp(opt->name, "threads") == 0) {
+        if (!kmq_cli_parse_uint("--threads", v, 4096, &n))
+            return false;
+        a->threads = (long)n;
+    } else if (strcmp(opt->name, "shard") == 0) {
+        unsigned i, count;
+        char tail;
+        if (sscanf(v, "%u/%u%c", &i, &count, &tail) != 2 || count == 0 || i >= count) {
+            fprintf(stderr, "kmq run: --shard expects I/N with 0 <= I < N, not '%s'\n", v);
+            return false;
+        }
+        a->opts->shard_index = i;
+        a->opts->shard_count = count;
+    } else if (strcmp(opt->name, "force") == 0) {
+        a->opts->force = true;
+    } else if (strcmp(opt->name, "dry-run") == 0) {
+        a->opts->dry_run = true;
+    } else if (strcmp(opt->name, "log") == 0) {
+        if (!v[0]) {
+            fprintf(stderr, "kmq run: --log needs a file name\n");
+            return false;
+        }
+        a->log_path = v;
+    } else if (strcmp(opt->name, "quiet") == 0) {
+        a->quiet = true;
+    }
+    return true;
+}
+
 int kmq_cmd_run(int argc, char **argv)
 {
-    const char *job_path = NULL, *log_path = NULL;
-    bool quiet = false;
-    long threads = -1;
     kmq_run_opts opts = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        unsigned long long n;
-        if ((v = option_value(argc, argv, &i, "--threads"))) {
-            if (!kmq_cli_parse_uint("--threads", v, 4096, &n))
-                return KMQ_EXIT_USAGE;
-            threads = (long)n;
-        } else if ((v = option_value(argc, argv, &i, "--shard"))) {
-            unsigned a, b;
-            char tail;
-            if (sscanf(v, "%u/%u%c", &a, &b, &tail) != 2 || b == 0 || a >= b) {
-                fprintf(stderr, "kmq: --shard expects I/N with 0 <= I < N, not '%s'\n", v);
-                return KMQ_EXIT_USAGE;
-            }
-            opts.shard_index = a;
-            opts.shard_count = b;
-        } else if ((v = option_value(argc, argv, &i, "--log"))) {
-            if (!v[0])
-                return KMQ_EXIT_USAGE;
-            log_path = v;
-        } else if (strcmp(argv[i], "--force") == 0) {
-            opts.force = true;
-        } else if (strcmp(argv[i], "--dry-run") == 0) {
-            opts.dry_run = true;
-        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
-            quiet = true;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "kmq run: unknown option '%s'\n", argv[i]);
-            return KMQ_EXIT_USAGE;
-        } else if (!job_path) {
-            job_path = argv[i];
-        } else {
-            fprintf(stderr, "kmq run: one job file only ('%s' is extra)\n", argv[i]);
-            return KMQ_EXIT_USAGE;
-        }
-    }
-    if (!job_path) {
-        fprintf(stderr, "usage: kmq run JOB.ini [--threads N] [--shard I/N] [--force] "
-                        "[--dry-run] [--quiet] [--log FILE]\n");
+    run_args args = {.opts = &opts, .threads = -1};
+    const kmq_cli_command cmd = {
+        .name = "run",
+        .synopsis = "run JOB.ini [options]",
+        .about = "Processes every image of a job file into its output root. Images already done\n"
+                 "with the same configuration are skipped, so running it again resumes.\n"
+                 "The job-file keys: kmq help keys.",
+        .opts = run_opts,
+        .nopts = sizeof run_opts / sizeof run_opts[0],
+        .epilog = "exit codes: 0 all images done, 1 some failed, 2 usage or job-file error,\n"
+                  "130 interrupted (run.json says so; run again to finish)"};
+    const char *pos[1];
+    size_t npos = 0;
+    int parsed = kmq_cli_parse(&cmd, argc, argv, on_run_option, &args, pos, 1, &npos);
+    if (parsed != KMQ_CLI_OK)
+        return parsed == KMQ_CLI_HELP ? KMQ_EXIT_OK : KMQ_EXIT_USAGE;
+    if (npos == 0) {
+        fprintf(stderr, "kmq run: which job file? usage: kmq %s\n", cmd.synopsis);
         return KMQ_EXIT_USAGE;
     }
+    const char *job_path = pos[0], *log_path = args.log_path;
+    bool quiet = args.quiet;
+    long threads = args.threads;
 
     kmq_job job = {0};
     kmq_err err = {0};

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include "kmq/image.h"
+#include "kmq/job.h"
 #include "kmq/par.h"
 
 #include <errno.h>
@@ -94,25 +95,67 @@ static void usage(FILE *out)
           "k-means colour quantization of whole image collections.\n"
           "\n"
           "commands:\n"
-          "  run JOB.ini [--threads N] [--shard I/N] [--force] [--dry-run] [--quiet] [--log FILE]\n"
-          "        process every image of a job file (resumes: done images are skipped)\n"
-          "  quantize IMAGE -k K[,K2,...] [-o OUTDIR] [--restarts R] [--seed S] [--threads N]\n"
-          "           [--save indexed,labels,palette] [--formats LIST]\n"
-          "           [--max-decode-bytes N|auto] [--quiet]\n"
-          "        quantize one image (default OUTDIR: kmq-out)\n"
-          "  bench [--image PATH] [--k 16,64,256] [--restarts R] [--threads-max N] [--repeat N]\n"
-          "        [--seed S] [--json FILE] [--svg FILE] [--quiet]\n"
-          "        thread-scaling study of the fit (1, 2, 4, ... N threads); exits 1 if any\n"
-          "        thread count gives different results (default image data/photos/china.jpg)\n"
-          "  report OUTDIR\n"
-          "        rebuild run.json and elbow.csv from the summaries under OUTDIR\n"
-          "  validate JOB.ini\n"
-          "        check a job file and list the images it would process\n"
-          "  --help, --version\n"
+          "  run JOB.ini        process every image of a job file (resumes: done images are\n"
+          "                     skipped)\n"
+          "  quantize IMAGE -k K[,K2,...]\n"
+          "                     quantize one image; every job key is also a flag\n"
+          "  report OUTDIR      rebuild run.json, elbow.csv and index.html from the summaries\n"
+          "  validate JOB.ini   check a job file and list the images it would process\n"
+          "  bench              thread-scaling study of the fit\n"
+          "  help [COMMAND]     a command's options with their defaults\n"
+          "  help keys          the job-file keys, their ranges and defaults\n"
+          "  --version\n"
           "\n"
+          "`kmq COMMAND --help` lists that command's options.\n"
           "exit codes: 0 all images done, 1 some images failed, 2 usage or job-file error,\n"
-          "130 interrupted. See README.md for the job-file keys and the output layout.\n",
+          "130 interrupted.\n",
           out);
+}
+
+/* `kmq help keys`: the key table as a Markdown table (the README carries
+ * this very text, and a test holds one against the other). */
+static void put_cell(const char *text)
+{
+    fputs("| ", stdout);
+    for (const char *p = text; *p; p++) {
+        if (*p == '|')
+            fputc('\\', stdout); /* a '|' would end the cell */
+        fputc(*p, stdout);
+    }
+    fputc(' ', stdout);
+}
+
+static void print_keys(void)
+{
+    puts("| key | section | value | default | meaning |\n|---|---|---|---|---|");
+    for (size_t i = 0; kmq_job_key(i); i++) {
+        const kmq_job_key_info *k = kmq_job_key(i);
+        char name[64];
+        snprintf(name, sizeof name, "`%s`", k->name);
+        put_cell(name);
+        put_cell(k->sections);
+        put_cell(k->range);
+        put_cell(k->default_value ? k->default_value : "(required)");
+        put_cell(k->help);
+        puts("|");
+    }
+}
+
+static int dispatch(const char *cmd, int argc, char **argv)
+{
+    if (strcmp(cmd, "run") == 0)
+        return kmq_cmd_run(argc, argv);
+    if (strcmp(cmd, "quantize") == 0)
+        return kmq_cmd_quantize(argc, argv);
+    if (strcmp(cmd, "report") == 0)
+        return kmq_cmd_report(argc, argv);
+    if (strcmp(cmd, "bench") == 0)
+        return kmq_cmd_bench(argc, argv);
+    if (strcmp(cmd, "validate") == 0)
+        return kmq_cmd_validate(argc, argv);
+    fprintf(stderr, "kmq: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return KMQ_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -122,7 +165,8 @@ int main(int argc, char **argv)
         return KMQ_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        (strcmp(cmd, "help") == 0 && argc == 2)) {
         usage(stdout);
         return KMQ_EXIT_OK;
     }
@@ -130,34 +174,20 @@ int main(int argc, char **argv)
         printf("kmq %s\n", KMQ_VERSION_STRING);
         return KMQ_EXIT_OK;
     }
-    /* `kmq COMMAND --help`: the usage above covers every command's options. */
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
+    if (strcmp(cmd, "help") == 0) {
+        if (strcmp(argv[2], "keys") == 0) {
+            print_keys();
             return KMQ_EXIT_OK;
         }
+        char *help_argv[] = {argv[2], "--help", NULL};
+        return dispatch(argv[2], 2, help_argv);
     }
-    int code;
     /* From the first instruction of a run, so that a signal at any moment
      * (while the job file is read, libvips starts, the report is written)
      * ends in the same orderly way: run.json says so, exit code 130. */
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "quantize") == 0)
         kmq_cli_install_signals();
-    if (strcmp(cmd, "run") == 0)
-        code = kmq_cmd_run(argc - 1, argv + 1);
-    else if (strcmp(cmd, "quantize") == 0)
-        code = kmq_cmd_quantize(argc - 1, argv + 1);
-    else if (strcmp(cmd, "report") == 0)
-        code = kmq_cmd_report(argc - 1, argv + 1);
-    else if (strcmp(cmd, "bench") == 0)
-        code = kmq_cmd_bench(argc - 1, argv + 1);
-    else if (strcmp(cmd, "validate") == 0)
-        code = kmq_cmd_validate(argc - 1, argv + 1);
-    else {
-        fprintf(stderr, "kmq: unknown command '%s'\n\n", cmd);
-        usage(stderr);
-        return KMQ_EXIT_USAGE;
-    }
+    int code = dispatch(cmd, argc - 1, argv + 1);
     kmq_image_lib_shutdown();
     return code;
 }
