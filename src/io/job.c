@@ -39,6 +39,7 @@
  * no parallel region, nothing here is called from one.
  */
 #include "job_internal.h"
+#include "kmq/outputs.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -210,11 +211,7 @@ int kmq__job_name_ok(const char *name)
 
 int kmq__job_name_reserved(const char *name)
 {
-    static const char *const taken[] = {"run.json", "elbow.csv", "index.html"};
-    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
-        if (strcmp(name, taken[i]) == 0)
-            return 1;
-    return 0;
+    return kmq_is_run_file(name);
 }
 
 char *kmq__job_path_join(const char *base, const char *rel)
@@ -1004,7 +1001,7 @@ static int kmq_made(const char *dir, const char *name)
     struct stat sb;
     int made = 0;
     if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        if (strcmp(name, ".kmq.lock") == 0) {
+        if (strcmp(name, KMQ_LOCK_FILE) == 0) {
             made = 1;
         } else {
             char head[256];
@@ -1031,7 +1028,7 @@ static kmq_status is_output_folder(const expand_ctx *ctx, const char *dir, const
                                    bool *out, kmq_err *err)
 {
     *out = ctx->have_output && sb->st_dev == ctx->out_dev && sb->st_ino == ctx->out_ino;
-    static const char *const marks[] = {".kmq.lock", "run.json", "summary.json"};
+    static const char *const marks[] = {KMQ_LOCK_FILE, KMQ_RUN_JSON, KMQ_SUMMARY_JSON};
     for (size_t i = 0; i < sizeof marks / sizeof marks[0] && !*out; i++) {
         int made = kmq_made(dir, marks[i]);
         if (made < 0)

@@ -100,6 +100,7 @@
  * several threads at once on different files.
  */
 #include "internal.h"
+#include "kmq/outputs.h"
 #include "kmq/fsx.h"
 #include "kmq/kmeans.h"
 #include "kmq/strbuf.h"
@@ -1458,8 +1459,8 @@ kmq_status kmq_run_write_with_elbows(const char *out_root, const kmq_run_info *i
         goto done;
     if ((st = build_csv(images, n, &csv_text, &csv_len, err)) != KMQ_OK)
         goto done;
-    run_path = kmq_fsx_join(out_root, "run.json");
-    csv_path = kmq_fsx_join(out_root, "elbow.csv");
+    run_path = kmq_fsx_join(out_root, KMQ_RUN_JSON);
+    csv_path = kmq_fsx_join(out_root, KMQ_ELBOW_CSV);
     if (!run_path || !csv_path) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory building output paths");
         goto done;

@@ -38,6 +38,7 @@
  *
  * Serial; no parallel region.
  */
+#include "kmq/outputs.h"
 #include "kmq/runner.h"
 
 #include "internal.h"
@@ -79,7 +80,7 @@ static void summary_set_clear(summary_set *set)
 static kmq_status add_summary(summary_set *set, const char *root, const char *rel_dir, kmq_err *err)
 {
     char *dir = kmq_fsx_join(root, rel_dir);
-    char *path = dir ? kmq_fsx_join(dir, "summary.json") : NULL;
+    char *path = dir ? kmq_fsx_join(dir, KMQ_SUMMARY_JSON) : NULL;
     kmq_status st = KMQ_OK;
     if (!path) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
@@ -151,7 +152,7 @@ static kmq_status scan(summary_set *set, const char *root, const char *rel, int 
         } else if (lstat(full, &sb) == 0) {
             if (S_ISDIR(sb.st_mode))
                 st = scan(set, root, child, depth + 1, err);
-            else if (S_ISREG(sb.st_mode) && strcmp(e->d_name, "summary.json") == 0 && rel[0])
+            else if (S_ISREG(sb.st_mode) && strcmp(e->d_name, KMQ_SUMMARY_JSON) == 0 && rel[0])
                 st = add_summary(set, root, rel, err);
         }
         kmq__free(full);
@@ -430,7 +431,7 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
     if (!info) {
         /* `kmq report`: keep the facts of the run that wrote run.json. */
         kmq_err read_err = {0};
-        run_path = kmq_fsx_join(out_root, "run.json");
+        run_path = kmq_fsx_join(out_root, KMQ_RUN_JSON);
         if (!run_path) {
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto done;

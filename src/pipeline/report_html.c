@@ -24,6 +24,7 @@
  */
 #include "report_internal.h"
 
+#include "kmq/outputs.h"
 #include "kmq/fsx.h"
 #include "kmq/strbuf.h"
 #include "kmq/plot.h"
@@ -370,7 +371,7 @@ static void k_card(page *p, const char *dir, const kmq_summary *s, const kmq_k_r
         raw(p, "></a>\n");
     }
     char name[64];
-    snprintf(name, sizeof name, "k%zu.palette.svg", r->k);
+    kmq_k_file_name(r->k, KMQ_K_PALETTE_SVG, name);
     if (exists(p, dir, name)) {
         raw(p, "<img class=\"pal\" src=\"");
         url(p, dir, name);
@@ -453,7 +454,7 @@ static void image_part(page *p, size_t index, const kmq_run_image *im)
     raw(p, " \u00b7 ");
     seconds(p, s->total_s);
     fmt(p, " \u00b7 %d restarts per k, seed %" PRIu64 " \u00b7 <a href=\"", s->restarts, s->seed);
-    url(p, dir, "summary.json");
+    url(p, dir, KMQ_SUMMARY_JSON);
     raw(p, "\">summary.json</a></p>\n");
 
     raw(p, "<div class=\"suggest\">");
@@ -465,18 +466,18 @@ static void image_part(page *p, size_t index, const kmq_run_image *im)
     else
         raw(p, "No elbow found: the inertia curve has no clear knee over these k values.");
     raw(p, "</div>\n<div class=\"overview\">\n");
-    if (exists(p, dir, "preview.jpg")) {
+    if (exists(p, dir, KMQ_PREVIEW_JPG)) {
         raw(p, "<figure class=\"orig\"><a href=\"");
-        url(p, dir, "preview.jpg");
+        url(p, dir, KMQ_PREVIEW_JPG);
         raw(p, "\"><img src=\"");
-        url(p, dir, "preview.jpg");
+        url(p, dir, KMQ_PREVIEW_JPG);
         raw(p, "\" alt=\"original (downscaled preview)\"></a><figcaption>original "
                "(preview; input: ");
         esc(p, s->path);
         raw(p, ")</figcaption></figure>\n");
     }
-    static const char *const charts[][2] = {{"elbow.svg", "inertia and PSNR against k"},
-                                            {"restarts.svg", "every restart's inertia per k"}};
+    static const char *const charts[][2] = {{KMQ_ELBOW_SVG, "inertia and PSNR against k"},
+                                            {KMQ_RESTARTS_SVG, "every restart's inertia per k"}};
     for (size_t c = 0; c < 2; c++) {
         if (!exists(p, dir, charts[c][0]))
             continue;
@@ -488,7 +489,7 @@ static void image_part(page *p, size_t index, const kmq_run_image *im)
     }
     for (size_t i = 0; i < s->nresults; i++) {
         char name[64];
-        snprintf(name, sizeof name, "k%zu.colors.svg", s->results[i].k);
+        kmq_k_file_name(s->results[i].k, KMQ_K_COLORS_SVG, name);
         if (!exists(p, dir, name))
             continue;
         raw(p, "<figure class=\"colors\"><a href=\"");
@@ -509,7 +510,7 @@ kmq_status kmq__report_write_html(const char *out_root, const kmq_run_info *info
                                   const kmq_run_image *images, size_t n, kmq_err *err)
 {
     page p = {.root = out_root};
-    char *path = kmq_fsx_join(out_root, "index.html");
+    char *path = kmq_fsx_join(out_root, KMQ_INDEX_HTML);
     kmq_status st = KMQ_OK;
     if (!path) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");

@@ -25,6 +25,7 @@
  * budget); the map pass is itself a driver: each strip is labelled and
  * encoded in one region (encode_strip), never while libvips is working.
  */
+#include "kmq/outputs.h"
 #include "kmq/runner.h"
 
 #include "internal.h"
@@ -53,9 +54,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SUMMARY_NAME "summary.json"
-#define LOCK_NAME    ".kmq.lock"
-#define SCRATCH_NAME ".kmq-scratch"
+#define SUMMARY_NAME KMQ_SUMMARY_JSON
+#define LOCK_NAME    KMQ_LOCK_FILE
+#define SCRATCH_NAME KMQ_SCRATCH_DIR
 
 static bool cancelled(const kmq_run_opts *opts)
 {
@@ -476,9 +477,11 @@ static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit, con
     return KMQ_OK;
 }
 
-static char *k_file_name(size_t k, const char *suffix)
+static char *k_file_name(size_t k, kmq_k_file f)
 {
-    return kmq__asprintf("k%zu%s", k, suffix);
+    char name[KMQ_K_NAME_MAX];
+    kmq_k_file_name(k, f, name);
+    return kmq__strdup(name);
 }
 
 /* Opens one PNG writer per k and file kind the job saves. */
@@ -643,19 +646,19 @@ static kmq_status close_writers(image_work *w, kmq_summary *s, kmq_err *err)
 static kmq_status name_files(const kmq_job_spec *spec, kmq_k_result *r, kmq_err *err)
 {
     if (spec->save & KMQ_SAVE_INDEXED) {
-        r->indexed.path = k_file_name(r->k, ".png");
+        r->indexed.path = k_file_name(r->k, KMQ_K_INDEXED);
         r->indexed.bits_per_pixel = (int)kmq_png_bit_depth(r->k_effective);
         if (!r->indexed.path)
             return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
     }
     if (spec->save & KMQ_SAVE_LABELS) {
-        r->labels.path = k_file_name(r->k, ".labels.png");
+        r->labels.path = k_file_name(r->k, KMQ_K_LABELS);
         r->labels.bits_per_pixel = 8;
         if (!r->labels.path)
             return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
     }
     if (spec->save & KMQ_SAVE_PALETTE) {
-        r->swatch.path = k_file_name(r->k, ".palette.png");
+        r->swatch.path = k_file_name(r->k, KMQ_K_SWATCH);
         r->swatch.bits_per_pixel = 24;
         if (!r->swatch.path)
             return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
@@ -926,29 +929,12 @@ static kmq_status make_error_summary(kmq_summary *s, const kmq_err *image_err)
     return KMQ_OK;
 }
 
-/* Whether `name` is a file kmq itself writes into an image folder (README
- * "Outputs": summary.json, preview.jpg, elbow.svg, restarts.svg, and per k
- * kK.png, kK.labels.png, kK.palette.png, kK.palette.svg, kK.colors.svg with
- * K in 1..999 without leading zeros) or a temporary file of fsx. */
+/* Whether `name` is a file kmq writes into an image folder (kmq/outputs.h)
+ * or a temporary file of fsx. */
 static bool is_image_output(const char *name)
 {
-    static const char *const fixed[] = {SUMMARY_NAME, "preview.jpg", "elbow.svg", "restarts.svg"};
-    static const char *const per_k[] = {".png", ".labels.png", ".palette.png", ".palette.svg",
-                                        ".colors.svg"};
-    if (strncmp(name, KMQ_FSX_TMP_PREFIX, strlen(KMQ_FSX_TMP_PREFIX)) == 0)
-        return true;
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (strcmp(name, fixed[i]) == 0)
-            return true;
-    if (name[0] != 'k' || name[1] < '1' || name[1] > '9')
-        return false;
-    const char *p = name + 2;
-    while (*p >= '0' && *p <= '9' && p - name < 4)
-        p++;
-    for (size_t i = 0; i < sizeof per_k / sizeof per_k[0]; i++)
-        if (strcmp(p, per_k[i]) == 0)
-            return true;
-    return false;
+    return strncmp(name, KMQ_FSX_TMP_PREFIX, strlen(KMQ_FSX_TMP_PREFIX)) == 0 ||
+           kmq_is_image_output(name);
 }
 
 /* Removes every file kmq writes into the image folder `dir` (see

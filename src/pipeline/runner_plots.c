@@ -33,6 +33,7 @@
  */
 #include "runner_plots.h"
 
+#include "kmq/outputs.h"
 #include "kmq/fsx.h"
 #include "kmq/plot.h"
 #include "kmq/rng.h"
@@ -153,7 +154,7 @@ static kmq_status write_elbow(const char *dir, const kmq_summary *s, const char 
     size_t *k = kmq__alloc_array(n, sizeof *k);
     double *inertia = kmq__alloc_array(n, sizeof *inertia);
     double *psnr = kmq__alloc_array(n, sizeof *psnr);
-    char *path = file_in(dir, "elbow.svg", err);
+    char *path = file_in(dir, KMQ_ELBOW_SVG, err);
     kmq_status st = KMQ_OK;
     if (!k || !inertia || !psnr || !path) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
@@ -181,7 +182,7 @@ static kmq_status write_restarts(const char *dir, const kmq_summary *s, const ch
                                  kmq_err *err)
 {
     kmq_plot_strip *strips = kmq__alloc_array(s->nresults, sizeof *strips);
-    char *path = file_in(dir, "restarts.svg", err);
+    char *path = file_in(dir, KMQ_RESTARTS_SVG, err);
     kmq_status st = KMQ_OK;
     if (!strips || !path) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
@@ -210,7 +211,7 @@ static kmq_status write_palette(const char *dir, const kmq_k_result *r, kmq_err 
         pixels[j] = r->palette[j].pixels;
     }
     char name[48], title[64];
-    snprintf(name, sizeof name, "k%zu.palette.svg", r->k);
+    kmq_k_file_name(r->k, KMQ_K_PALETTE_SVG, name);
     snprintf(title, sizeof title, "palette, k = %zu", r->k);
     char *path = file_in(dir, name, err);
     if (!path)
@@ -238,7 +239,7 @@ static kmq_status write_colours(const char *dir, const kmq_summary *s, size_t i,
     for (size_t j = 0; j < r->k_effective; j++)
         memcpy(pal + 3 * j, r->palette[j].rgb, 3);
     char name[48], title[160];
-    snprintf(name, sizeof name, "k%zu.colors.svg", r->k);
+    kmq_k_file_name(r->k, KMQ_K_COLORS_SVG, name);
     snprintf(title, sizeof title,
              "%zu of %zu distinct colours in RGB space, coloured by cluster (k = %zu)", n, all->n,
              r->k);
@@ -258,7 +259,7 @@ kmq_status kmq__runner_write_plots(const char *dir, const kmq_preview *preview_p
     size_t *idx = kmq__alloc_array(KMQ_PLOT_SAMPLE, sizeof *idx);
     uint8_t *rgb = kmq__alloc_array(KMQ_PLOT_SAMPLE, 3);
     uint8_t *lab = kmq__alloc(KMQ_PLOT_SAMPLE);
-    char *preview = file_in(dir, "preview.jpg", err);
+    char *preview = file_in(dir, KMQ_PREVIEW_JPG, err);
     char *title = NULL;
     if (!idx || !rgb || !lab || !preview) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the report charts");
@@ -292,7 +293,7 @@ kmq_status kmq__runner_write_plots(const char *dir, const kmq_preview *preview_p
         if (st != KMQ_OK)
             break;
         char name[48];
-        snprintf(name, sizeof name, "k%zu.colors.svg", s->results[i].k);
+        kmq_k_file_name(s->results[i].k, KMQ_K_COLORS_SVG, name);
         if (!featured(s, i)) {
             char *stale = file_in(dir, name, err);
             if (!stale) {
