@@ -17,6 +17,7 @@
  * input-derived path harmless before it gets there.
  */
 #include "kmq/fsx.h"
+#include "kmq/utf8.h"
 
 #include "internal.h"
 
@@ -457,27 +458,9 @@ done:
  * byte by byte instead, so distinct names stay distinct. */
 static size_t utf8_keep_len(const unsigned char *s)
 {
-    uint32_t cp;
-    size_t n;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        n = 2;
-        cp = s[0] & 0x1Fu;
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        n = 3;
-        cp = s[0] & 0x0Fu;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        n = 4;
-        cp = s[0] & 0x07u;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    uint32_t cp = 0;
+    size_t n = kmq_utf8_decode(s, 4, &cp);
+    if (n < 2)
         return 0;
     if (cp <= 0xA0 || cp == 0xAD || cp == 0x34F || cp == 0x61C || cp == 0x180E)
         return 0;

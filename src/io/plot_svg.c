@@ -19,6 +19,7 @@
  * No parallel region; no state outside the call.
  */
 #include "kmq/plot.h"
+#include "kmq/utf8.h"
 
 #include "internal.h"
 #include "kmq/fsx.h"
@@ -60,39 +61,14 @@ static void sb_esc(kmq_strbuf *b, const char *s)
 
 /* ---- escaping and numbers ----------------------------------------------- */
 
-/* Length (1..4) of the valid UTF-8 sequence at p (`left` bytes), or 0. */
+/* Length (1..4) of the UTF-8 sequence at p (`left` bytes) if SVG can carry
+ * it, or 0: valid by kmq's one rule (kmq/utf8.h), and not one of XML's
+ * non-characters U+FFFE and U+FFFF. */
 static size_t utf8_len(const unsigned char *p, size_t left)
 {
-    unsigned c = p[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (left < n)
-        return 0;
-    unsigned cp = c & (0x7Fu >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    /* Overlongs, surrogates, beyond U+10FFFF, and the XML non-characters
-     * U+FFFE/U+FFFF are not acceptable text. */
-    if (cp < min || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF || cp == 0xFFFE || cp == 0xFFFF)
-        return 0;
-    return n;
+    uint32_t cp = 0;
+    size_t n = kmq_utf8_decode(p, left, &cp);
+    return n && cp != 0xFFFE && cp != 0xFFFF ? n : 0;
 }
 
 char *kmq_plot_escape(const char *s)

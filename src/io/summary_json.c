@@ -101,6 +101,7 @@
  */
 #include "internal.h"
 #include "kmq/outputs.h"
+#include "kmq/utf8.h"
 #include "kmq/fsx.h"
 #include "kmq/kmeans.h"
 #include "kmq/strbuf.h"
@@ -155,39 +156,12 @@ static void jansson_begin(void)
 
 static const char replacement_char[3] = {'\xEF', '\xBF', '\xBD'}; /* U+FFFD */
 
-/* Length (1..4) of the valid UTF-8 sequence at p, which has `left` bytes, or
- * 0 if the byte at p does not start one. */
+/* Length (1..4) of the valid UTF-8 sequence at p (kmq/utf8.h), which has
+ * `left` bytes, or 0 if the byte at p does not start one. */
 static size_t utf8_seq_len(const unsigned char *p, size_t left)
 {
-    unsigned c = p[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (left < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0; /* overlong or beyond Unicode */
-    if (cp >= 0xD800 && cp <= 0xDFFF)
-        return 0; /* surrogates are not characters */
-    return n;
+    uint32_t cp = 0;
+    return kmq_utf8_decode(p, left, &cp);
 }
 
 /* A JSON string for s (null for NULL), invalid bytes replaced by U+FFFD.
