@@ -1,0 +1,97 @@
+"""File names from the internet reaching paths and text: a name with terminal
+controls cannot forge or colour a line on stderr, in the log or in `kmq
+validate`. Every file is generated here."""
+import csv
+import os
+import struct
+import subprocess
+import unittest
+import zlib
+
+import kmqtest as kt
+
+
+def png_chunk(kind, data):
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def tiny_png(seed=0):
+    """A 4 x 4 RGB PNG with a few colours (seed varies them)."""
+    rows = b"".join(b"\x00" + bytes((x * 40 + y * 7 + seed * 13) % 256 for x in range(12))
+                    for y in range(4))
+    ihdr = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) +
+            png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
+def put(folder, name, seed=0):
+    """Writes a tiny PNG at folder/name (name: str or bytes, may hold '/')."""
+    path = os.path.join(os.fsencode(folder), os.fsencode(name))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(tiny_png(seed))
+
+
+def run_bytes(*args):
+    """Runs kmq; returns (code, stdout bytes, stderr bytes)."""
+    proc = subprocess.run([kt.KMQ, *args], capture_output=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+
+class Terminal(unittest.TestCase):
+    """Names holding ESC, newlines or C1 controls, printed by kmq."""
+
+    def test_job_error_holds_no_control_characters(self):
+        d = kt.fresh_dir("names_term_error")
+        # Too deep a tree is a job error that names the folder.
+        deep = os.path.join(os.fsencode(d), b"in", b"\x1b[2J\x1b]0;title\x07\nkmq: forged")
+        deep = os.path.join(deep, *([b"a"] * 260))
+        os.makedirs(deep)
+        job = kt.write_job(os.path.join(d, "job.ini"), "[run]\noutput = out\n[defaults]\nk = 2\n"
+                           "[job j]\ninput = in\nrecursive = true\n")
+        for cmd in ("run", "validate"):
+            code, _, err = run_bytes(cmd, job)
+            self.assertEqual(code, 2, err)
+            self.assertIn(b"nest deeper", err)
+            self.assertNotIn(b"\x1b", err)
+            self.assertNotIn(b"\x07", err)
+            self.assertEqual(err.count(b"\n"), 1, err)
+
+    def test_validate_listing(self):
+        d = kt.fresh_dir("names_term_validate")
+        for i, name in enumerate((b"\x1b[31mred.png", b"two\nlines.png", b"c1\xc2\x9b2J.png",
+                                  b"raw\x9b2J.png")):
+            put(os.path.join(d, "in"), name, i)
+        job = kt.write_job(os.path.join(d, "job.ini"), "[run]\noutput = out\n[defaults]\nk = 2\n"
+                           "[job j]\ninput = in\n")
+        code, listing, err = run_bytes("validate", job)
+        self.assertEqual(code, 0, err)
+        for bad in (b"\x1b", b"\x9b"):
+            self.assertNotIn(bad, listing)
+        self.assertIn(b"images           = 4\n", listing)
+        self.assertEqual(len([l for l in listing.split(b"\n") if l.startswith(b"    ")]), 4,
+                         listing)
+        self.assertIn(b"red.png", listing)
+
+    def test_progress_and_log(self):
+        d = kt.fresh_dir("names_term_log")
+        for i, name in enumerate((b"c1\xc2\x9b2J.png", b"raw\x9b2J.png", b"\xe9t\xe9.png",
+                                  "ok \u00e9t\u00e9.png".encode())):
+            put(os.path.join(d, "in"), name, i)
+        job = kt.write_job(os.path.join(d, "job.ini"), "[run]\noutput = out\n[defaults]\nk = 2\n"
+                           "restarts = 1\n[job j]\ninput = in\n")
+        log = os.path.join(d, "run.log")
+        code, _, err = run_bytes("run", job, "--log", log)
+        self.assertEqual(code, 0, err)
+        with open(log, "rb") as f:
+            text = f.read()
+        for where in (err, text):
+            self.assertNotIn(b"\x9b", where)
+            where.decode("utf-8")  # strict: no byte outside UTF-8 reaches a terminal
+            self.assertIn("ok \u00e9t\u00e9.png: ok".encode(), where)
+        self.assertEqual(text.count(b"\n"), 5)
+
+if __name__ == "__main__":
+    unittest.main()
