@@ -1,6 +1,8 @@
-"""File names from the internet reaching paths and text: a name with terminal
-controls cannot forge or colour a line on stderr, in the log or in `kmq
-validate`. Every file is generated here."""
+"""File names from the internet reaching paths and text: an input named like a
+file kmq writes (run.json beside the image folders of `kmq quantize`, k2.png
+or summary.json inside another image's folder) gets a folder of its own; a
+name with terminal controls cannot forge or colour a line on stderr, in the
+log or in `kmq validate`. Every file is generated here."""
 import csv
 import os
 import struct
@@ -38,6 +40,60 @@ def run_bytes(*args):
     proc = subprocess.run([kt.KMQ, *args], capture_output=True, timeout=300)
     return proc.returncode, proc.stdout, proc.stderr
 
+
+class FlatLayout(unittest.TestCase):
+    """`kmq quantize` puts image folders directly in OUT, beside run.json,
+    elbow.csv and index.html."""
+
+    def test_inputs_named_like_run_files(self):
+        d = kt.fresh_dir("names_flat")
+        dl = os.path.join(d, "dl")
+        for i, name in enumerate(("run.json", "index.html", "a.png", "elbow.csv/x.png")):
+            put(dl, name, i)
+        out = os.path.join(d, "out")
+        proc = kt.run("quantize", os.path.join(dl, "*"), "-k", "2", "-o", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for name in ("run.json", "index.html", "elbow.csv"):
+            self.assertTrue(os.path.isfile(os.path.join(out, name)), name)
+        run = kt.load_json(os.path.join(out, "run.json"))
+        self.assertEqual(run["status"], "complete")
+        self.assertEqual(sorted(i["rel"] for i in run["images"]),
+                         ["a.png", "elbow.csv/x.png", "index.html", "run.json"])
+        for item in run["images"]:
+            self.assertEqual(item["status"], "ok", item)
+            self.assertNotIn(item["dir"].split("/")[0], ("run.json", "index.html", "elbow.csv"))
+            self.assertTrue(os.path.isfile(os.path.join(out, item["dir"], "summary.json")))
+        with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+            self.assertIn('href="%2572un.json/k2.png"', f.read())
+
+
+class NestedNames(unittest.TestCase):
+    """Two inputs of one job: a file photo.png in one, a folder photo.png in
+    the other holding files named like photo.png's outputs."""
+
+    def test_names_like_image_outputs(self):
+        d = kt.fresh_dir("names_nested")
+        put(os.path.join(d, "a"), "photo.png", 0)
+        for i, name in enumerate(("photo.png/k2.png", "photo.png/preview.jpg",
+                                  "photo.png/summary.json/x.png")):
+            put(os.path.join(d, "b"), name, i + 1)
+        job = kt.write_job(os.path.join(d, "job.ini"), "[run]\noutput = out\n[defaults]\nk = 2\n"
+                           "restarts = 1\n[job j]\ninput = a, b\nrecursive = true\n")
+        proc = kt.run("run", job)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = os.path.join(d, "out")
+        run = kt.load_json(os.path.join(out, "run.json"))
+        self.assertEqual(len(run["images"]), 4)
+        self.assertEqual([i["status"] for i in run["images"]], ["ok"] * 4, run["images"])
+        # photo.png's own outputs are files, not the other images' folders.
+        for name in ("k2.png", "preview.jpg", "summary.json"):
+            self.assertTrue(os.path.isfile(os.path.join(out, "j", "photo.png", name)), name)
+        dirs = [i["dir"] for i in run["images"]]
+        self.assertEqual(len(set(dirs)), 4)
+        # A second run finds every image done.
+        proc = kt.run("run", job)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("4 already done", proc.stderr)
 
 
 class Terminal(unittest.TestCase):
