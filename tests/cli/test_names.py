@@ -1,6 +1,7 @@
 """File names from the internet reaching paths and text: an input named like a
 file kmq writes (run.json beside the image folders of `kmq quantize`, k2.png
 or summary.json inside another image's folder) gets a folder of its own; a
+name that is legal on disk but too long once escaped still gets a folder; a
 name with terminal controls cannot forge or colour a line on stderr, in the
 log or in `kmq validate`. Every file is generated here."""
 import csv
@@ -94,6 +95,29 @@ class NestedNames(unittest.TestCase):
         proc = kt.run("run", job)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("4 already done", proc.stderr)
+
+
+class LongNames(unittest.TestCase):
+    """A name of at most 255 bytes may need three times as many once its
+    bytes are percent-encoded."""
+
+    def test_names_longer_once_escaped(self):
+        d = kt.fresh_dir("names_long")
+        names = [b"\xe9" * 100 + b".png", b"%" * 120 + b".png",
+                 b"\xe9" * 120 + b"1.png", b"\xe9" * 120 + b"2.png",
+                 b"\xe6\x97\xa5" * 80 + b".png"]  # 244 bytes of UTF-8, kept as it is
+        for i, name in enumerate(names):
+            put(os.path.join(d, "in"), name, i)
+        out = os.path.join(d, "out")
+        proc = kt.run("quantize", os.path.join(d, "in"), "-k", "2", "-o", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        run = kt.load_json(os.path.join(out, "run.json"))
+        self.assertEqual([i["status"] for i in run["images"]], ["ok"] * len(names))
+        dirs = [os.fsencode(i["dir"]) for i in run["images"]]
+        self.assertEqual(len(set(dirs)), len(names))
+        for folder in dirs:
+            self.assertLessEqual(len(folder), 255, folder)
+        self.assertIn(b"\xe6\x97\xa5" * 80 + b".png", dirs)
 
 
 class Terminal(unittest.TestCase):
