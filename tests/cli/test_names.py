@@ -3,7 +3,8 @@ file kmq writes (run.json beside the image folders of `kmq quantize`, k2.png
 or summary.json inside another image's folder) gets a folder of its own; a
 name that is legal on disk but too long once escaped still gets a folder; a
 name with terminal controls cannot forge or colour a line on stderr, in the
-log or in `kmq validate`. Every file is generated here."""
+log or in `kmq validate`; a name that starts like a spreadsheet formula is
+not one in elbow.csv. Every file is generated here."""
 import csv
 import os
 import struct
@@ -172,6 +173,30 @@ class Terminal(unittest.TestCase):
             where.decode("utf-8")  # strict: no byte outside UTF-8 reaches a terminal
             self.assertIn("ok \u00e9t\u00e9.png: ok".encode(), where)
         self.assertEqual(text.count(b"\n"), 5)
+
+
+class Spreadsheet(unittest.TestCase):
+    """elbow.csv opened in a spreadsheet: a field starting with = + - @ would
+    be taken for a formula."""
+
+    def test_formula_names(self):
+        d = kt.fresh_dir("names_csv")
+        names = ["=HYPERLINK(\"x\",\"y\").png", "+1+1.png", "-2+3.png", "@SUM(A1).png",
+                 "\tx.png", "plain.png"]
+        for i, name in enumerate(names):
+            put(os.path.join(d, "in"), name, i)
+        out = os.path.join(d, "out")
+        proc = kt.run("quantize", os.path.join(d, "in"), "-k", "2", "-o", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(os.path.join(out, "elbow.csv"), newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        got = sorted(row["image"] for row in rows)
+        want = sorted(("'" + n if n[0] in "=+-@\t" else n) for n in names)
+        self.assertEqual(got, want)
+        # run.json keeps the names as they are.
+        run = kt.load_json(os.path.join(out, "run.json"))
+        self.assertEqual(sorted(i["rel"] for i in run["images"]), sorted(names))
+
 
 if __name__ == "__main__":
     unittest.main()
