@@ -1,10 +1,11 @@
 """File names from the internet reaching paths and text: an input named like a
 file kmq writes (run.json beside the image folders of `kmq quantize`, k2.png
 or summary.json inside another image's folder) gets a folder of its own; a
-name that is legal on disk but too long once escaped still gets a folder; a
-name with terminal controls cannot forge or colour a line on stderr, in the
-log or in `kmq validate`; a name that starts like a spreadsheet formula is
-not one in elbow.csv. Every file is generated here."""
+name that is legal on disk but too long once escaped still gets a folder; an
+image at the bottom of a deep tree is in the report; a name with terminal
+controls cannot forge or colour a line on stderr, in the log or in `kmq
+validate`; a name that starts like a spreadsheet formula is not one in
+elbow.csv. Every file is generated here."""
 import csv
 import os
 import struct
@@ -119,6 +120,28 @@ class LongNames(unittest.TestCase):
         for folder in dirs:
             self.assertLessEqual(len(folder), 255, folder)
         self.assertIn(b"\xe6\x97\xa5" * 80 + b".png", dirs)
+
+
+class DeepTree(unittest.TestCase):
+    """Folders nest up to 256 deep in a recursive input; the report finds
+    the images at the bottom as well as `kmq run` made them."""
+
+    def test_deep_image_is_reported(self):
+        d = kt.fresh_dir("names_deep")
+        put(os.path.join(d, "in"), "top.png", 0)
+        put(os.path.join(d, "in", *(["d"] * 100)), "deep.png", 1)
+        job = kt.write_job(os.path.join(d, "job.ini"), "[run]\noutput = out\n[defaults]\nk = 2\n"
+                           "restarts = 1\n[job j]\ninput = in\nrecursive = true\n")
+        proc = kt.run("run", job)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = os.path.join(d, "out")
+        for cmd in ("run", "report"):
+            if cmd == "report":
+                kt.run("report", out, check_code=0)
+            run = kt.load_json(os.path.join(out, "run.json"))
+            self.assertEqual(run["status"], "complete", cmd)
+            self.assertEqual(sorted((i["rel"].count("/"), i["status"]) for i in run["images"]),
+                             [(0, "ok"), (100, "ok")], cmd)
 
 
 class Terminal(unittest.TestCase):
