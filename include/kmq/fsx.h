@@ -59,8 +59,10 @@ KMQ_MUST_CHECK kmq_status kmq_fsx_mkdirs(const char *root, const char *rel, kmq_
  * cannot leave its root: components are kept in order; empty and "."
  * components are dropped; bytes that are not printable ASCII or UTF-8
  * letters, '%', and a leading '.' are percent-encoded ("..": "%2E."), so
- * distinct inputs stay distinct. Returns a new string (free()) or NULL on
- * allocation failure. */
+ * distinct inputs stay distinct. A component longer than 255 bytes once
+ * encoded is cut to 237 bytes (whole characters and escapes) followed by
+ * "%~" and 16 hex digits of a 64-bit hash of its bytes. Returns a new
+ * string (free()) or NULL on allocation failure. */
 char *kmq_fsx_safe_relpath(const char *rel);
 
 /* Joins two path parts with one '/'. Returns a new string or NULL. */

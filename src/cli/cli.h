@@ -22,13 +22,21 @@ extern atomic_int kmq_cli_cancel;
 /* Installs the SIGINT/SIGTERM handlers (a second signal kills at once). */
 void kmq_cli_install_signals(void);
 
-/* Prints "kmq: WHERE: MESSAGE" (or without WHERE) to stderr. */
+/* Prints "kmq: WHERE: MESSAGE" (or without WHERE) to stderr, through
+ * kmq_cli_put_clean. */
 void kmq_cli_error(const kmq_err *err);
 
 /* Prints "kmq: WHERE: MESSAGE; THEN" to `out` for a run file kmq set aside
  * (`why` from kmq_summary_read or kmq_run_info_read; THEN says what happens
  * instead). Control characters of a file name are shown as '?'. */
 void kmq_cli_refused(FILE *out, const kmq_err *why, const char *then);
+
+/* Writes `s` (a path or message that may hold any bytes a file name can)
+ * so that a terminal only prints it: every control character (C0, DEL,
+ * C1) and every byte outside valid UTF-8 becomes '?', so a name cannot
+ * forge a line, move the cursor or retitle the window. Longer than `max`
+ * bytes: "..." and the end. */
+void kmq_cli_put_clean(FILE *out, const char *s, size_t max);
 
 /* Parses a non-negative integer option value; prints a usage error and
  * returns false when it is not one. */

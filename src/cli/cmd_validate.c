@@ -5,6 +5,7 @@
 
 #include "kmq/job.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,12 +60,18 @@ int kmq_cmd_validate(int argc, char **argv)
             count += inputs.items[i].job == j;
         printf("  images           = %zu\n", count);
         for (size_t i = 0; i < inputs.n; i++)
-            if (inputs.items[i].job == j)
-                printf("    %s\n", inputs.items[i].path);
+            if (inputs.items[i].job == j) {
+                /* One line per image whatever its name holds. */
+                fputs("    ", stdout);
+                kmq_cli_put_clean(stdout, inputs.items[i].path, SIZE_MAX);
+                fputc('\n', stdout);
+            }
     }
-    for (size_t i = 0; i < skipped.n; i++)
-        printf("skipped folder (it holds kmq output, never read as input): %s\n",
-               skipped.items[i].path);
+    for (size_t i = 0; i < skipped.n; i++) {
+        fputs("skipped folder (it holds kmq output, never read as input): ", stdout);
+        kmq_cli_put_clean(stdout, skipped.items[i].path, SIZE_MAX);
+        fputc('\n', stdout);
+    }
     code = KMQ_EXIT_OK;
 done:
     kmq_input_list_clear(&skipped);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,68 @@ void kmq_cli_install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4) when it is a character a
+ * terminal prints rather than obeys, else 0. Refused: C0 controls and DEL,
+ * C1 controls (U+0080..U+009F: U+009B is CSI to many terminals), and any
+ * byte outside a valid sequence, which an 8-bit terminal may take for a C1
+ * control itself (0x9B). */
+static size_t printable_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return s[0] >= 0x20 && s[0] != 0x7f;
+    size_t n;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        n = 3;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    uint32_t cp = s[0] & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp < 0xA0)
+        return 0;
+    return n;
+}
+
+void kmq_cli_put_clean(FILE *out, const char *s, size_t max)
+{
+    size_t len = strlen(s);
+    if (len > max) {
+        fputs("...", out);
+        s += len - max + 3;
+        while (((unsigned char)*s & 0xC0) == 0x80) /* not in the middle of a character */
+            s++;
+    }
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = printable_len(p);
+        if (n == 0) {
+            fputc('?', out);
+            p++;
+        } else {
+            fwrite(p, 1, n, out);
+            p += n;
+        }
+    }
+}
+
 void kmq_cli_error(const kmq_err *err)
 {
-    if (err->where[0])
-        fprintf(stderr, "kmq: %s: %s\n", err->where, err->msg);
-    else
-        fprintf(stderr, "kmq: %s\n", err->msg);
+    /* where and msg may quote file names from the input folders. */
+    fputs("kmq: ", stderr);
+    if (err->where[0]) {
+        kmq_cli_put_clean(stderr, err->where, sizeof err->where);
+        fputs(": ", stderr);
+    }
+    kmq_cli_put_clean(stderr, err->msg, sizeof err->msg);
+    fputc('\n', stderr);
 }
 
 static void put_printable(FILE *out, const char *s)

@@ -37,32 +37,19 @@ static void format_duration(double s, char *out, size_t size)
         snprintf(out, size, "%ldm%02lds", t / 60, t % 60);
 }
 
-/* Prints a path without control characters (a file name may hold a
- * newline or an escape sequence). */
-static void put_clean(FILE *out, const char *s, size_t max)
-{
-    size_t len = strlen(s);
-    if (len > max) {
-        fputs("...", out);
-        s += len - max + 3;
-    }
-    for (; *s; s++)
-        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
-}
-
 static void plain_line(FILE *out, const kmq_progress *ev)
 {
     char ts[32];
     timestamp(ts);
     fprintf(out, "%s [%zu/%zu] ", ts, ev->index + 1, ev->total);
-    put_clean(out, ev->path, 4096);
+    kmq_cli_put_clean(out, ev->path, 4096);
     if (ev->event == KMQ_PROGRESS_IMAGE_SKIP) {
         fputs(": already done, skipped\n", out);
     } else if (ev->summary && ev->summary->ok) {
         fprintf(out, ": ok, %zu k values, %.2f s\n", ev->summary->nresults, ev->summary->total_s);
     } else if (ev->summary) {
         fprintf(out, ": FAILED (%s) ", ev->summary->error_code);
-        put_clean(out, ev->summary->error_message ? ev->summary->error_message : "", 4096);
+        kmq_cli_put_clean(out, ev->summary->error_message ? ev->summary->error_message : "", 4096);
         fputc('\n', out);
     }
     fflush(out);
@@ -120,7 +107,7 @@ void kmq_cli_progress_cb(void *ctx, const kmq_progress *ev)
         format_duration(ev->elapsed_s / (double)worked * (double)(ev->total - done), eta,
                         sizeof eta);
     fprintf(stderr, "\r\033[K[%zu/%zu] %s elapsed, ETA %s | ", done, ev->total, elapsed, eta);
-    put_clean(stderr, ev->path, 40);
+    kmq_cli_put_clean(stderr, ev->path, 40);
     if (ev->event == KMQ_PROGRESS_STAGE)
         fprintf(stderr, " %s", ev->stage);
     if (ev->event == KMQ_PROGRESS_STAGE && ev->k)

@@ -1,8 +1,8 @@
 /* fsx.c — atomic file writes and safe output paths (layer L0).
  *
- * Plain POSIX plus internal.h; includes no other kmq module and no
- * third-party header. No parallel regions; every function is safe to call
- * from several threads at once on different files.
+ * Plain POSIX plus internal.h and rng.h's byte hash; includes no other kmq
+ * module and no third-party header. No parallel regions; every function is
+ * safe to call from several threads at once on different files.
  *
  * Atomic write: kmq_fsx_create opens KMQ_FSX_TMP_PREFIX + name + "." +
  * random suffix in the final folder with O_CREAT|O_EXCL|O_NOFOLLOW (a
@@ -14,12 +14,14 @@
  * Output tree: kmq_fsx_mkdirs walks the relative part with openat/mkdirat
  * and O_NOFOLLOW, so a symlink planted inside the output tree (pointing
  * anywhere) is refused instead of followed. kmq_fsx_safe_relpath makes any
- * input-derived path harmless before it gets there.
+ * input-derived path harmless before it gets there, and keeps each of its
+ * components within NAME_MAX however much encoding lengthened it.
  */
 #include "kmq/fsx.h"
 #include "kmq/utf8.h"
 
 #include "internal.h"
+#include "kmq/rng.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +37,7 @@
  * systems we target; the temporary name keeps its random suffix intact and
  * shortens the copied final name instead. */
 #define FSX_NAME_MAX     255
+#define FSX_LONG_SUFFIX  18 /* "%~" and 16 hex digits after a cut name */
 #define FSX_SUFFIX_HEX   16
 #define FSX_CREATE_TRIES 16
 
@@ -500,6 +503,7 @@ char *kmq_fsx_safe_relpath(const char *rel)
         }
         if (o > 0)
             out[o++] = '/';
+        size_t start = o, cut = o;
         for (const unsigned char *q = p; q < end;) {
             size_t keep = 0;
             if (*q >= 0x20 && *q < 0x7F && *q != '%' && !(q == p && *q == '.'))
@@ -516,6 +520,20 @@ char *kmq_fsx_safe_relpath(const char *rel)
                 out[o++] = hex[*q & 0x0F];
                 q++;
             }
+            if (o - start <= FSX_NAME_MAX - FSX_LONG_SUFFIX)
+                cut = o;
+        }
+        /* Encoding can triple a name: past NAME_MAX the folder could not be
+         * made. Keep what fits and add "%~" and a hash of the whole name,
+         * which no encoded name contains ('%' is always followed by two
+         * hex digits there), so cut names stay apart from all others. */
+        if (o - start > FSX_NAME_MAX) {
+            uint64_t h = kmq_hash_finish(kmq_hash_bytes(KMQ_HASH_INIT, p, (size_t)(end - p)));
+            o = cut;
+            out[o++] = '%';
+            out[o++] = '~';
+            for (int shift = 60; shift >= 0; shift -= 4)
+                out[o++] = "0123456789abcdef"[(h >> shift) & 0x0F];
         }
         p = end;
     }

@@ -29,11 +29,13 @@
 #include "job_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* A job file is a few hundred bytes; the cap only bounds the buffer. */
 #define MAX_JOB_FILE_BYTES ((size_t)16 << 20)
@@ -344,9 +346,17 @@ static kmq_status read_file(const char *path, char **out, size_t *out_len, kmq_e
     kmq_status st = KMQ_OK;
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = NULL;
+    /* O_NONBLOCK so that opening a FIFO nobody writes to does not wait
+     * forever (it then reads as empty); cleared again so that a pipe with a
+     * writer (`kmq run <(...)`) is read to its end. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0)
+        fp = fdopen(fd, "rb");
     if (!fp) {
         int e = errno;
+        if (fd >= 0)
+            close(fd);
         if (e == ENOENT || e == ENOTDIR)
             st = kmq_err_set(err, KMQ_E_NOT_FOUND, "job file not found");
         else if (e == ENOMEM)

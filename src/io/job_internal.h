@@ -40,7 +40,8 @@ KMQ_PRIVATE int kmq__job_name_ok(const char *name);
 
 /* Whether `name` is taken by a file kmq writes at the top of the output
  * root (run.json, elbow.csv, index.html): a job folder of that name would
- * collide with it. */
+ * collide with it, and so would an image folder of the flat layout
+ * (runner.c escapes those). */
 KMQ_PRIVATE int kmq__job_name_reserved(const char *name);
 
 /* `rel` resolved against `base` (NULL or "." : rel unchanged; absolute rel

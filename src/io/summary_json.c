@@ -83,8 +83,10 @@
  * then one row per (ok image, result) in the order given; image = rel (path
  * when rel is NULL); seconds = fit + map of that k; psnr_db empty when
  * lossless. Fields holding a comma, a double quote, CR or LF are quoted as in
- * RFC 4180 (quotes doubled); lines end in "\n" (not RFC 4180's CRLF: the
- * file is for Unix tools and every CSV reader accepts it).
+ * RFC 4180 (quotes doubled); a job or image starting with = + - @ TAB or CR
+ * gets a leading "'" so that spreadsheets do not take it for a formula
+ * (run.json keeps the name as it is); lines end in "\n" (not RFC 4180's
+ * CRLF: the file is for Unix tools and every CSV reader accepts it).
  *
  * Memory. jansson allocates through kmq__alloc / kmq__free (installed with
  * json_set_alloc_funcs once, on first use), so allocation-failure sweeps
@@ -1311,7 +1313,9 @@ fail:
 /* ---- elbow.csv ---------------------------------------------------------- */
 
 /* One CSV field: UTF-8 repaired as in JSON strings, quoted (RFC 4180) when
- * it holds a comma, a double quote, CR or LF. */
+ * it holds a comma, a double quote, CR or LF, and led by an apostrophe when
+ * it starts with = + - @ TAB or CR: a spreadsheet would run a file named
+ * "=HYPERLINK(...).png" as a formula, and shows "'=..." as the text. */
 static void tb_csv_field(kmq_strbuf *tb, const char *s)
 {
     if (!s)
@@ -1321,6 +1325,8 @@ static void tb_csv_field(kmq_strbuf *tb, const char *s)
     size_t n = strlen(s);
     if (quote)
         kmq_strbuf_put(tb, "\"", 1);
+    if (s[0] && strchr("=+-@\t\r", s[0]))
+        kmq_strbuf_put(tb, "'", 1);
     for (size_t i = 0; i < n;) {
         size_t l = utf8_seq_len(u + i, n - i);
         if (l == 0) {

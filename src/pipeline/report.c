@@ -127,10 +127,17 @@ done:
     return st;
 }
 
+/* Image folders lie as deep as their inputs: the job folder, up to 257
+ * levels of a recursive walk (job.c stops below 256 nested folders) and the
+ * components of a glob (a job-file line holds at most 198 characters). The
+ * scan goes deeper than that, so no image is left out of the report, while
+ * still bounding the recursion and the folders it holds open. */
+#define SCAN_MAX_DEPTH 512
+
 /* Walks `root`/`rel` depth first without following symlinks. */
 static kmq_status scan(summary_set *set, const char *root, const char *rel, int depth, kmq_err *err)
 {
-    if (depth > 64)
+    if (depth > SCAN_MAX_DEPTH)
         return KMQ_OK;
     char *path = rel[0] ? kmq_fsx_join(root, rel) : kmq__strdup(root);
     if (!path)

@@ -1051,13 +1051,58 @@ static void report_refused(void *ctx, kmq_run_file file, const kmq_err *why)
     report_progress(sink->opts, &prog, sink->t_run);
 }
 
-/* The folder of one image relative to the output root. */
+
+/* Whether component number `depth` of an image's folder path, `name`, is a
+ * file kmq writes into the folder that holds it: a run-level file at the top
+ * of the flat layout (the job folder holds image folders only), an image's
+ * own file below. */
+static bool name_taken(const char *name, size_t depth, bool flat)
+{
+    return depth == 0 ? flat && kmq_is_run_file(name) : is_image_output(name);
+}
+
+/* The folder of one image relative to the output root: its rel made safe,
+ * under the job's folder unless flat. A component named like a file kmq
+ * writes beside it gets its first byte percent-encoded ("%72un.json"), so
+ * that an input named run.json in `kmq quantize`, or a folder photo.png
+ * holding k2.png or summary.json beside a file photo.png of another input,
+ * takes no place of kmq's own files. Names stay distinct: a literal '%' is
+ * "%25" (kmq_fsx_safe_relpath). */
 static char *image_rel_dir(const kmq_job *job, const kmq_input_file *in)
 {
+    static const char hex[] = "0123456789ABCDEF";
     char *safe = kmq_fsx_safe_relpath(in->rel);
-    if (!safe || job->flat)
-        return safe;
-    char *dir = kmq_fsx_join(job->jobs[in->job].name, safe);
+    char *escaped = safe ? kmq__alloc(3 * strlen(safe) + 1) : NULL; /* +2 bytes a component */
+    char *dir = NULL;
+    if (!escaped)
+        goto done;
+    size_t o = 0, depth = 0;
+    for (char *c = safe; *c; depth++) {
+        size_t len = strcspn(c, "/");
+        char sep = c[len];
+        c[len] = '\0';
+        size_t hit = name_taken(c, depth, job->flat);
+        c[len] = sep;
+        if (hit) {
+            escaped[o++] = '%';
+            escaped[o++] = hex[(unsigned char)c[0] >> 4];
+            escaped[o++] = hex[(unsigned char)c[0] & 15];
+        }
+        memcpy(escaped + o, c + hit, len - hit);
+        o += len - hit;
+        if (sep)
+            escaped[o++] = '/';
+        c += len + (sep ? 1 : 0);
+    }
+    escaped[o] = '\0';
+    if (job->flat) {
+        dir = escaped;
+        escaped = NULL;
+    } else {
+        dir = kmq_fsx_join(job->jobs[in->job].name, escaped);
+    }
+done:
+    kmq__free(escaped);
     kmq__free(safe);
     return dir;
 }

@@ -499,6 +499,27 @@ class JobFileMistakes(unittest.TestCase):
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("missing.ini", proc.stderr)
 
+    def test_job_file_is_a_fifo_or_a_device(self):
+        # A FIFO that nobody writes to (an archive can hold one named
+        # job.ini) reads as empty instead of blocking; /dev/zero stops at
+        # the size cap; a pipe with a writer is still read to its end.
+        d = kt.fresh_dir("hostile_job3")
+        fifo = os.path.join(d, "job.ini")
+        os.mkfifo(fifo)
+        for cmd in ("validate", "run"):
+            proc = kt.run(cmd, fifo, timeout=30)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("job.ini", proc.stderr)
+        proc = kt.run("run", "/dev/zero", timeout=60)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("larger than 16 MiB", proc.stderr)
+        body = (f"[run]\noutput = {d}/out\n[defaults]\nk = 2\n[job j]\n"
+                f"input = {kt.PHOTOS}/coffee.png\n")
+        proc = subprocess.run([kt.KMQ, "validate", "/dev/stdin"], input=body, text=True,
+                              capture_output=True, timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("coffee.png", proc.stdout)
+
     def test_bad_options(self):
         for args in (["--threads", "-1"], ["--threads", "x"], ["--shard", "2/2"],
                      ["--shard", "1"], ["--log"], ["--frobnicate"]):

@@ -343,6 +343,61 @@ START_TEST(safe_relpath_cases)
 }
 END_TEST
 
+/* A name of at most 255 bytes can need three times as many once escaped:
+ * such a component is cut and ends in "%~" and 16 hex digits of a hash of
+ * its bytes, so it still fits in a folder name and stays distinct. */
+START_TEST(safe_relpath_long_names)
+{
+    char e85[86], e86[87], ascii[256], a[256], b[256], want[300];
+    memset(e85, 0xe9, 85);
+    e85[85] = '\0';
+    memset(e86, 0xe9, 86);
+    e86[86] = '\0';
+    memset(ascii, 'x', 255);
+    ascii[255] = '\0';
+    memset(a, 0xe9, 250);
+    memcpy(a + 250, "1.png", 6);
+    memcpy(b, a, sizeof b);
+    b[250] = '2';
+
+    /* 255 bytes once escaped, or plain ASCII of 255 bytes: unchanged. */
+    want[0] = '\0';
+    for (int i = 0; i < 85; i++)
+        strcat(want, "%E9");
+    expect_safe(e85, want);
+    expect_safe(ascii, ascii);
+
+    const char *cut_inputs[] = {e86, a, b};
+    char *cut[3];
+    for (int i = 0; i < 3; i++) {
+        cut[i] = kmq_fsx_safe_relpath(cut_inputs[i]);
+        ck_assert_ptr_nonnull(cut[i]);
+        size_t len = strlen(cut[i]);
+        ck_assert_uint_le(len, 255);
+        ck_assert_uint_gt(len, 18);
+        const char *tail = cut[i] + len - 18;
+        ck_assert_msg(tail[0] == '%' && tail[1] == '~', "no hash suffix in \"%s\"", cut[i]);
+        for (int j = 2; j < 18; j++)
+            ck_assert(strchr("0123456789abcdef", tail[j]) != NULL);
+        /* Whole escapes before the suffix. */
+        ck_assert_int_eq(strncmp(cut[i], want, (size_t)(tail - cut[i])), 0);
+        ck_assert_uint_eq((size_t)(tail - cut[i]) % 3, 0);
+    }
+    ck_assert_str_ne(cut[1], cut[2]);
+    ck_assert_str_ne(cut[0], cut[1]);
+    /* The same cut in a deeper path, and a path of two long components. */
+    char path[600], deep_want[600];
+    snprintf(path, sizeof path, "dir/%s/%s", a, b);
+    char *deep = kmq_fsx_safe_relpath(path);
+    ck_assert_ptr_nonnull(deep);
+    snprintf(deep_want, sizeof deep_want, "dir/%s/%s", cut[1], cut[2]);
+    ck_assert_str_eq(deep, deep_want);
+    free(deep);
+    for (int i = 0; i < 3; i++)
+        free(cut[i]);
+}
+END_TEST
+
 START_TEST(join_cases)
 {
     const char *cases[][3] = {
@@ -426,6 +481,7 @@ int main(void)
         {"mkdirs_creates", mkdirs_creates},
         {"mkdirs_refuses_symlink", mkdirs_refuses_symlink},
         {"safe_relpath_cases", safe_relpath_cases},
+        {"safe_relpath_long_names", safe_relpath_long_names},
         {"join_cases", join_cases},
         {"alloc_failure_sweep", alloc_failure_sweep},
     };
