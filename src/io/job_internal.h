@@ -10,7 +10,41 @@
 /* Sections a key may appear in (bit set per table row). */
 enum { KMQ__SEC_RUN = 1u, KMQ__SEC_DEFAULTS = 2u, KMQ__SEC_JOB = 4u };
 
+/* How a key's value is parsed and stored. */
+typedef enum key_type {
+    KT_OUTPUT, /* path string in kmq_job, resolved against base_dir */
+    KT_INPUT,  /* appends kmq_job_input items */
+    KT_KLIST,
+    KT_INT,   /* int field, bounds min..max */
+    KT_U64,   /* uint64_t field, bounds min..max */
+    KT_TOL,   /* double >= 0, finite */
+    KT_BOOL,  /* bool field */
+    KT_INIT,  /* kmq_init field */
+    KT_SAVE,  /* unsigned KMQ_SAVE_* bits */
+    KT_COLOR, /* uint8_t[3] */
+    KT_FORMATS, /* kmq_formats */
+    KT_BYTES,   /* uint64_t byte count, or KMQ_DECODE_AUTO */
+    KT_IDENTITY, /* kmq_identity field */
+} key_type;
+
+struct kmq__job_key {
+    kmq_job_key_info info; /* public view; first member */
+    unsigned sections;     /* KMQ__SEC_* */
+    key_type type;
+    uint64_t min, max; /* KT_INT, KT_U64 */
+    size_t offset;     /* into kmq_job ([run] keys) or kmq_job_spec */
+};
+
+
 typedef struct kmq__job_key kmq__job_key;
+
+#define KMQ__SEC_SPEC (KMQ__SEC_DEFAULTS | KMQ__SEC_JOB)
+
+/* Blank as the job file means it (space, tab, CR, LF, FF, VT). */
+KMQ_PRIVATE int kmq__is_blank(char c);
+
+/* Narrows [*begin, *end) to its text without leading or trailing blanks. */
+KMQ_PRIVATE void kmq__trim_span(const char **begin, const char **end);
 
 /* The table row named `name` (exact, case-sensitive), or NULL. */
 KMQ_PRIVATE const kmq__job_key *kmq__job_key_find(const char *name);
@@ -47,6 +81,9 @@ KMQ_PRIVATE int kmq__job_name_reserved(const char *name);
 /* `rel` resolved against `base` (NULL or "." : rel unchanged; absolute rel
  * unchanged). New string, NULL when out of memory. */
 KMQ_PRIVATE char *kmq__job_path_join(const char *base, const char *rel);
+
+/* ASCII case-insensitive equality (1 equal, 0 not), whatever the locale. */
+KMQ_PRIVATE int kmq__ascii_ieq(const char *a, const char *b);
 
 /* Frees what a spec owns (name, k, inputs) and zeroes it. */
 KMQ_PRIVATE void kmq__job_spec_clear(kmq_job_spec *spec);
