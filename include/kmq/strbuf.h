@@ -4,6 +4,17 @@
  * appends after a failed one do nothing, so a writer appends freely and
  * checks `failed` once at the end (then reports KMQ_E_NOMEM). Plain data:
  * zero-initialise; kmq_strbuf_clear frees. Not thread-safe per buffer.
+ *
+ * Growth: the first append allocates 4 KiB, and the capacity doubles
+ * whenever an append would leave no spare byte, so cap > len once anything
+ * was appended. No cap is fixed at creation; the capacity stops at
+ * SIZE_MAX / 2 + 1 bytes, and an append that would need more fails
+ * without allocating.
+ *
+ * After a failed append (no memory, a size beyond the limit, or a format
+ * error) `failed` stays true until kmq_strbuf_clear, and data, len and cap
+ * are as the earlier appends left them: the failing append adds nothing,
+ * not even part of its bytes, and later appends add nothing either.
  */
 #ifndef KMQ_STRBUF_H
 #define KMQ_STRBUF_H

@@ -55,7 +55,8 @@ void kmq_par_limit_nesting(void)
 
 size_t kmq_par_chunks(size_t n)
 {
-    return (n + KMQ_CHUNK - 1) / KMQ_CHUNK;
+    /* Not (n + KMQ_CHUNK - 1) / KMQ_CHUNK, which wraps for n near SIZE_MAX. */
+    return n / KMQ_CHUNK + (n % KMQ_CHUNK != 0);
 }
 
 double kmq_par_now_s(void)

@@ -2,6 +2,10 @@
 
 Environment (set by tests/CMakeLists.txt): KMQ_BIN, KMQ_PHOTOS,
 KMQ_SOURCE_DIR, KMQ_TEST_TMP.
+
+Every summary.json and run.json a test reads through load_json is checked
+against docs/summary.schema.json or docs/run.schema.json (Debian's
+python3-jsonschema), so each test also checks the documented format.
 """
 import json
 import os
@@ -44,9 +48,47 @@ def write_job(path, text):
     return path
 
 
+SCHEMA_OF = {"summary.json": "summary", "run.json": "run"}  # file name -> docs/NAME.schema.json
+_validators = {}
+
+
+def schema_validator(name):
+    """The validator of docs/<name>.schema.json ("summary" or "run"), loaded
+    and checked once per process."""
+    if name not in _validators:
+        try:
+            from jsonschema import Draft202012Validator
+        except ImportError as e:
+            raise RuntimeError("the CLI tests need python3-jsonschema "
+                               "(bash scripts/setup.sh --deps)") from e
+        with open(os.path.join(SOURCE, "docs", f"{name}.schema.json")) as f:
+            schema = json.load(f)
+        Draft202012Validator.check_schema(schema)
+        _validators[name] = Draft202012Validator(schema)
+    return _validators[name]
+
+
+def validate(doc, name, where="document"):
+    """Raises AssertionError listing every place where doc breaks
+    docs/<name>.schema.json."""
+    errors = sorted(schema_validator(name).iter_errors(doc),
+                    key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = [f"  at /{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}"
+                 for e in errors[:20]]
+        raise AssertionError(f"{where} does not match docs/{name}.schema.json:\n" +
+                             "\n".join(lines))
+
+
 def load_json(path):
+    """The parsed JSON file; a summary.json or run.json must also match its
+    schema in docs/."""
     with open(path) as f:
-        return json.load(f)
+        doc = json.load(f)
+    name = SCHEMA_OF.get(os.path.basename(path))
+    if name:
+        validate(doc, name, path)
+    return doc
 
 
 def png_chunks(path):
