@@ -27,6 +27,14 @@ enum { KMQ_SAVE_INDEXED = 1u, KMQ_SAVE_LABELS = 2u, KMQ_SAVE_PALETTE = 4u };
  * last 64 KiB; an edit in the middle that keeps size and time is missed.
  * CONTENT: path, size and a hash of every byte; mtime and inode are left
  * out, so a copied or restored tree with the same bytes is still done. */
+/* Symbolic links met while walking a folder input (job key `links`).
+ * INSIDE: a link whose target lies outside the input folder is not read (a
+ * file: the image fails as unreadable, saying so; a folder: not entered,
+ * listed by `kmq validate`), so an archive from the internet cannot make
+ * kmq read, and publish in its report, the user's own files. FOLLOW:
+ * every link is followed, for photo libraries built of links. */
+typedef enum kmq_links { KMQ_LINKS_INSIDE = 0, KMQ_LINKS_FOLLOW = 1 } kmq_links;
+
 typedef enum kmq_identity { KMQ_IDENTITY_QUICK = 0, KMQ_IDENTITY_CONTENT = 1 } kmq_identity;
 
 typedef struct kmq_job_input {
@@ -52,6 +60,7 @@ typedef struct kmq_job_spec {
     kmq_formats formats;       /* formats read; others are refused as unsupported */
     bool recursive;
     kmq_identity identity;
+    kmq_links links; /* symbolic links met in folder walks */
     kmq_job_input *inputs;
     size_t ninputs;
 } kmq_job_spec;
@@ -123,6 +132,7 @@ typedef struct kmq_input_file {
     char *path; /* as opened */
     char *rel;  /* path relative to its input root; unique within the job */
     size_t job; /* index into kmq_job.jobs */
+    bool outside_link; /* a link out of its input folder under links = inside: not read */
 } kmq_input_file;
 
 typedef struct kmq_input_list {
@@ -142,7 +152,8 @@ KMQ_MUST_CHECK kmq_status kmq_job_list_inputs(const kmq_job *job, kmq_input_list
                                               kmq_err *err);
 
 /* kmq_job_list_inputs, and *skipped (when not NULL) lists the folders left
- * out because they hold kmq's own output (items[].path set, rel NULL): the
+ * out (items[].path; items[].rel says why, in words): links out of the input
+ * folder under links = inside, and folders of kmq's own output: the
  * job's output root, and any folder holding kmq's .kmq.lock, a run.json or
  * a summary.json, so that an output root inside a recursive input is never
  * read back as input. Same returns; *skipped is written only on success. */

@@ -68,7 +68,9 @@ int kmq_cmd_validate(int argc, char **argv)
             }
     }
     for (size_t i = 0; i < skipped.n; i++) {
-        fputs("skipped folder (it holds kmq output, never read as input): ", stdout);
+        fputs("skipped folder (", stdout);
+        fputs(skipped.items[i].rel, stdout);
+        fputs("): ", stdout);
         kmq_cli_put_clean(stdout, skipped.items[i].path, SIZE_MAX);
         fputc('\n', stdout);
     }

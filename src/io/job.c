@@ -100,6 +100,10 @@ static const struct kmq__job_key keys[] = {
         "quick | content", "quick",
         "how resume knows an image is unchanged: quick (size, mtime, inode, first and last "
         "64 KiB) or content (every byte)"),
+    ROW("links", SEC_SPEC, KT_LINKS, 0, 0, SPEC_AT(links), "defaults, job", "choice",
+        "inside | follow", "inside",
+        "symbolic links in folder inputs: inside (a link out of the input folder is not read) "
+        "or follow (every link)"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",
         "files, folders, globs; repeatable", NULL,
         "what to process; relative paths are relative to the job file's folder"),
@@ -383,6 +387,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
             PUT("%llu", (unsigned long long)v);
         break;
     }
+    case KT_LINKS:
+        PUT("%s", *(const kmq_links *)field == KMQ_LINKS_FOLLOW ? "follow" : "inside");
+        break;
     case KT_IDENTITY:
         PUT("%s", *(const kmq_identity *)field == KMQ_IDENTITY_CONTENT ? "content" : "quick");
         break;

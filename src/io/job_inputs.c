@@ -47,6 +47,7 @@ typedef struct cand {
     char *rel;
     dev_t dev;
     ino_t ino;
+    bool outside; /* a link out of its input folder (links = inside) */
 } cand;
 
 typedef struct cand_vec {
@@ -76,7 +77,36 @@ typedef struct expand_ctx {
     dev_t out_dev;
     ino_t out_ino;
     kmq_input_list *skip; /* folders left out as kmq outputs (items[].path) */
+    bool follow_links;    /* links = follow */
+    const char *root_real; /* the folder input being walked, resolved; NULL: none */
+    bool pushed_outside;   /* cand_push marks the next candidate as outside */
 } expand_ctx;
+
+/* Whether `path`, a symbolic link met in the walk of the folder input
+ * ctx->root_real, leads outside that folder. A link that cannot be resolved
+ * (dangling, a loop) leads nowhere and is left to the run to report. Sets
+ * *out; returns KMQ_OK or KMQ_E_NOMEM. */
+static kmq_status leads_outside(const expand_ctx *ctx, const char *path, bool *out, kmq_err *err)
+{
+    *out = false;
+    struct stat lsb;
+    if (ctx->follow_links || !ctx->root_real || lstat(path, &lsb) != 0 || !S_ISLNK(lsb.st_mode))
+        return KMQ_OK;
+    /* Only a link to a file or a folder: one to a device or a FIFO is
+     * refused as "not a regular file" wherever it points. */
+    struct stat target;
+    if (stat(path, &target) != 0 || !(S_ISREG(target.st_mode) || S_ISDIR(target.st_mode)))
+        return KMQ_OK;
+    char *real = realpath(path, NULL); /* malloc'ed by libc */
+    if (!real)
+        return errno == ENOMEM ? kmq_err_set(err, KMQ_E_NOMEM, "out of memory") : KMQ_OK;
+    size_t n = strlen(ctx->root_real);
+    bool root_is_slash = n == 1 && ctx->root_real[0] == '/';
+    *out = !(root_is_slash || (strncmp(real, ctx->root_real, n) == 0 &&
+                               (real[n] == '/' || real[n] == '\0')));
+    free(real);
+    return KMQ_OK;
+}
 
 /* Whether `dir`/`name` is a file kmq wrote: ".kmq.lock" by its name, a
  * run.json or summary.json by the "kmq_version" key near its top. Returns
@@ -126,8 +156,10 @@ static kmq_status is_output_folder(const expand_ctx *ctx, const char *dir, const
     return KMQ_OK;
 }
 
+#define OUTPUT_REASON "it holds kmq output, never read as input"
+
 /* Notes a folder left out (for `kmq validate`); the walk goes on without it. */
-static kmq_status note_skipped(expand_ctx *ctx, const char *dir, kmq_err *err)
+static kmq_status note_skipped(expand_ctx *ctx, const char *dir, const char *why, kmq_err *err)
 {
     kmq_input_list *skip = ctx->skip;
     if (!skip)
@@ -137,9 +169,13 @@ static kmq_status note_skipped(expand_ctx *ctx, const char *dir, kmq_err *err)
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
     skip->items = grown;
     char *copy = kmq__strdup(dir);
-    if (!copy)
+    char *reason = kmq__strdup(why);
+    if (!copy || !reason) {
+        kmq__free(copy);
+        kmq__free(reason);
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
-    skip->items[skip->n++] = (kmq_input_file){copy, NULL, 0};
+    }
+    skip->items[skip->n++] = (kmq_input_file){copy, reason, 0, false};
     return KMQ_OK;
 }
 
@@ -242,7 +278,8 @@ static kmq_status cand_push(expand_ctx *ctx, char *path, char *rel, dev_t dev, i
         vec->v = grown;
         vec->cap = cap;
     }
-    vec->v[vec->n++] = (cand){path, rel, dev, ino};
+    vec->v[vec->n++] = (cand){path, rel, dev, ino, ctx->pushed_outside};
+    ctx->pushed_outside = false;
     return KMQ_OK;
 done:
     kmq__free(path);
@@ -347,8 +384,16 @@ static kmq_status walk_dir(expand_ctx *ctx, const char *dir, const char *rel, bo
             goto done;
         }
         struct stat sb;
+        bool outside = false;
+        st = leads_outside(ctx, child, &outside, err);
+        if (st != KMQ_OK)
+            goto done;
         if (stat(child, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            if (recursive) {
+            if (recursive && outside) {
+                st = note_skipped(ctx, child, "a link out of the input folder; links = follow reads it", err);
+                if (st != KMQ_OK)
+                    goto done;
+            } else if (recursive) {
                 bool fresh = false;
                 if (dir_set_add(&ctx->visited, sb.st_dev, sb.st_ino, &fresh) != 0) {
                     st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
@@ -360,7 +405,7 @@ static kmq_status walk_dir(expand_ctx *ctx, const char *dir, const char *rel, bo
                 if (fresh && (st = is_output_folder(ctx, child, &sb, &output, err)) != KMQ_OK)
                     goto done;
                 if (fresh && output) {
-                    st = note_skipped(ctx, child, err);
+                    st = note_skipped(ctx, child, OUTPUT_REASON, err);
                     if (st != KMQ_OK)
                         goto done;
                 } else if (fresh) {
@@ -377,6 +422,7 @@ static kmq_status walk_dir(expand_ctx *ctx, const char *dir, const char *rel, bo
              * not. */
             int ok = stat(child, &sb) == 0;
             if (ok || lstat(child, &sb) == 0) {
+                ctx->pushed_outside = outside;
                 st = cand_push(ctx, child, child_rel, sb.st_dev, sb.st_ino, err);
                 child = child_rel = NULL;
                 if (st != KMQ_OK)
@@ -410,8 +456,17 @@ static kmq_status take_dir(expand_ctx *ctx, const char *dir, const char *rel, bo
     if (st != KMQ_OK)
         return st;
     if (output)
-        return note_skipped(ctx, dir, err);
-    return walk_dir(ctx, dir, rel, recursive, 0, err);
+        return note_skipped(ctx, dir, OUTPUT_REASON, err);
+    /* Links inside this folder are judged against where it really is. */
+    char *real = ctx->follow_links ? NULL : realpath(dir, NULL);
+    if (!ctx->follow_links && !real && errno == ENOMEM)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    const char *outer = ctx->root_real;
+    ctx->root_real = real;
+    st = walk_dir(ctx, dir, rel, recursive, 0, err);
+    ctx->root_real = outer;
+    free(real);
+    return st;
 }
 
 static int has_wildcard(const char *s)
@@ -689,7 +744,8 @@ kmq_status kmq_job_list_inputs_skipping(const kmq_job *job, kmq_input_list *out,
     kmq_input_list skip = {NULL, 0};
     size_t cap = 0;
     cand_vec vec = {NULL, 0, 0};
-    expand_ctx ctx = {job, NULL, &vec, {NULL, 0, 0}, false, 0, 0, skipped ? &skip : NULL};
+    expand_ctx ctx = {job, NULL, &vec, {NULL, 0, 0}, false, 0, 0, skipped ? &skip : NULL,
+                      false, NULL, false};
     struct stat out_sb;
     if (job->output && stat(job->output, &out_sb) == 0 && S_ISDIR(out_sb.st_mode)) {
         ctx.have_output = true;
@@ -704,6 +760,7 @@ kmq_status kmq_job_list_inputs_skipping(const kmq_job *job, kmq_input_list *out,
              * (a non-recursive "a" before a recursive parent of "a"). Files
              * reached by several inputs are merged by settle(). */
             ctx.input = &spec->inputs[i];
+            ctx.follow_links = spec->links == KMQ_LINKS_FOLLOW;
             st = take_input(&ctx, spec->recursive, err);
             kmq__free(ctx.visited.slots);
             ctx.visited = (dir_set){NULL, 0, 0};
@@ -730,7 +787,8 @@ kmq_status kmq_job_list_inputs_skipping(const kmq_job *job, kmq_input_list *out,
             cap = want;
         }
         for (size_t i = 0; i < vec.n; i++)
-            list.items[list.n++] = (kmq_input_file){vec.v[i].path, vec.v[i].rel, j};
+            list.items[list.n++] = (kmq_input_file){vec.v[i].path, vec.v[i].rel, j,
+                                                    vec.v[i].outside};
         vec.n = 0; /* ownership moved to the list */
     }
     *out = list;

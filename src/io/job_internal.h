@@ -25,6 +25,7 @@ typedef enum key_type {
     KT_FORMATS, /* kmq_formats */
     KT_BYTES,   /* uint64_t byte count, or KMQ_DECODE_AUTO */
     KT_IDENTITY, /* kmq_identity field */
+    KT_LINKS,    /* kmq_links field */
 } key_type;
 
 struct kmq__job_key {

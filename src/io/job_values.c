@@ -189,6 +189,19 @@ static kmq_status parse_identity(const char *text, kmq_identity *out, kmq_err *e
     return kmq_err_set(err, KMQ_E_CONFIG, "identity = '%.100s' is not one of quick, content", text);
 }
 
+static kmq_status parse_links(const char *text, kmq_links *out, kmq_err *err)
+{
+    if (kmq__ascii_ieq(text, "inside")) {
+        *out = KMQ_LINKS_INSIDE;
+        return KMQ_OK;
+    }
+    if (kmq__ascii_ieq(text, "follow")) {
+        *out = KMQ_LINKS_FOLLOW;
+        return KMQ_OK;
+    }
+    return kmq_err_set(err, KMQ_E_CONFIG, "links = '%.100s' is not one of inside, follow", text);
+}
+
 static kmq_status parse_save(const char *text, unsigned *out, kmq_err *err)
 {
     static const struct {
@@ -516,6 +529,8 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_formats(value, (kmq_formats *)field, err);
     case KT_BYTES:
         return parse_bytes(key, value, (uint64_t *)field, err);
+    case KT_LINKS:
+        return parse_links(value, (kmq_links *)field, err);
     case KT_IDENTITY:
         return parse_identity(value, (kmq_identity *)field, err);
     }

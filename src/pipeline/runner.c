@@ -755,6 +755,12 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, hash, err);
     if (st != KMQ_OK)
         goto done;
+    if (in->outside_link) {
+        st = kmq_err_set(err, KMQ_E_UNREADABLE,
+                         "a symbolic link that leads out of its input folder, not read under "
+                         "links = inside; set links = follow to read it");
+        goto done;
+    }
 
     kmq_image_opts io = {.max_pixels = spec->max_pixels,
                          .max_decode_bytes = kmq_runner_decode_budget(spec->max_decode_bytes),

@@ -379,6 +379,48 @@ class SpecialFilesInFolders(unittest.TestCase):
             self.assertIn("not a regular file", s["error"]["message"])
 
 
+class LinksOutOfTheInput(unittest.TestCase):
+    """An archive may hold links to the user's own files: under the default
+    links = inside they are not read (a file fails as unreadable, a folder is
+    not entered and validate lists it); links = follow reads them."""
+
+    def test_links(self):
+        d = kt.fresh_dir("untrusted-links")
+        private = os.path.join(d, "private")
+        inp = os.path.join(d, "in")
+        os.makedirs(os.path.join(private, "album"))
+        os.makedirs(inp)
+        shutil.copy(os.path.join(kt.PHOTOS, "coffee.png"), os.path.join(private, "secret.png"))
+        shutil.copy(os.path.join(kt.PHOTOS, "coffee.png"),
+                    os.path.join(private, "album", "inner.png"))
+        shutil.copy(os.path.join(kt.PHOTOS, "china.jpg"), inp)
+        os.symlink("china.jpg", os.path.join(inp, "alias.jpg"))  # stays inside: read
+        os.symlink(os.path.join("..", "private", "secret.png"), os.path.join(inp, "out.png"))
+        os.symlink(os.path.join("..", "private", "album"), os.path.join(inp, "album"))
+        text = ("[run]\noutput = out\n[defaults]\nk = 2\nrestarts = 1\n{}[job l]\n"
+                "input = in\nrecursive = true\n")
+        job = kt.write_job(os.path.join(d, "job.ini"), text.format(""))
+        proc = kt.run("run", job)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        run = kt.load_json(os.path.join(d, "out", "run.json"))
+        by_rel = {i["rel"]: i for i in run["images"]}
+        # The same file twice is listed once, under the smaller name.
+        self.assertEqual(set(by_rel), {"alias.jpg", "out.png"})
+        self.assertEqual(by_rel["alias.jpg"]["status"], "ok")
+        self.assertEqual(by_rel["out.png"]["error"]["code"], "unreadable")
+        self.assertIn("links = follow", by_rel["out.png"]["error"]["message"])
+        self.assertEqual(os.listdir(os.path.join(d, "out", "l", "out.png")), ["summary.json"])
+        listing = kt.run("validate", job, check_code=0).stdout
+        self.assertIn(os.path.join("in", "album"), listing)
+        self.assertIn("skipped folder", listing)
+        kt.write_job(job, text.format("links = follow\n"))
+        proc = kt.run("run", job)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        run = kt.load_json(os.path.join(d, "out", "run.json"))
+        self.assertEqual({i["rel"]: i["status"] for i in run["images"]},
+                         {"alias.jpg": "ok", "out.png": "ok", "album/inner.png": "ok"})
+
+
 class ReservedNames(unittest.TestCase):
     def test_job_named_like_a_run_file(self):
         d = kt.fresh_dir("untrusted-reserved")
