@@ -77,7 +77,6 @@ only_in() {   # header, allowed file
 }
 only_in 'vips/vips.h' src/io/image_vips.c
 only_in 'png.h' src/io/pngout.c
-only_in 'ini.h' src/io/job_ini.c
 only_in 'jansson.h' src/io/summary_json.c
 
 lib=$(ls src/*/*.c | grep -v '^src/cli/')

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config          # compiler, build
-  libvips-dev libpng-dev libinih-dev libjansson-dev check  # libraries
+  libvips-dev libpng-dev libjansson-dev check  # libraries
   libvips-tools python3 python3-pil python3-numpy time     # test fixtures, second PNG decoder, peak memory
   python3-jsonschema                                       # CLI tests: docs/*.schema.json
   chromium                                                 # opens the HTML report in tests

@@ -1,24 +1,29 @@
-/* job_ini.c — loads a job file with inih (layer L2; the only file that
- * includes <ini.h>).
+/* job_ini.c — reads a job file, an INI file (layer L2).
  *
- * Two phases. Parsing: the whole file is read into memory and fed to
- * ini_parse_stream one line at a time by our own reader, which counts lines,
- * recognises section headers (so sections without keys, duplicates and
- * unknown names are caught at their own line), and refuses lines inih would
- * split (longer than its buffer) or cut (NUL bytes). The handler checks each
- * key against job.c's table — known, allowed in this section, not given
- * twice (except `input`), value valid — and stores the raw text with its
- * line. The first problem is recorded with its line; later calls never
- * overwrite it (inih keeps going after an error). Building: [run] keys fill
- * the kmq_job, then every [job NAME] gets the table defaults, then all of
- * [defaults] (wherever it stands in the file), then its own keys, and
- * kmq_job_spec_check runs the cross-key checks (error at the header line).
+ * Two phases. Parsing: the whole file is read into memory and taken one
+ * line at a time; each line is a section header, a comment, a blank line or
+ * `key = value`. The first problem is recorded with its line, and later
+ * lines are still read for nothing else. Each key is checked against
+ * job.c's table — known, allowed in this section, not given twice (except
+ * `input`), value valid — and its raw text is kept with its line. Building:
+ * [run] keys fill the kmq_job, then every [job NAME] gets the table
+ * defaults, then all of [defaults] (wherever it stands in the file), then
+ * its own keys, and kmq_job_spec_check runs the cross-key checks (error at
+ * the header line).
  *
- * Decisions a user sees (documented in README's job-file section):
- *   - Lines are left-stripped before inih sees them, so indentation is
- *     harmless; inih's multi-line continuation is therefore never used.
+ * Why not inih: kmq used Debian's libinih for the `key = value` split only,
+ * because everything else needs kmq's own reading anyway (sections without
+ * keys, duplicate and unknown sections at their own line, NUL bytes, a BOM,
+ * indentation that inih would take for a continuation line) — and it
+ * inherited inih's line buffer, fixed at 200 bytes when the library is
+ * built, so a long input path could not be written at all. The split is a
+ * few lines of C; with it, lines have no length limit.
+ *
+ * The format, as users see it (README, docs/design.md):
+ *   - Leading and trailing blanks are ignored; a UTF-8 BOM is skipped.
  *   - Comments: whole lines starting with ';' or '#'; after a value, ';' or
  *     '#' preceded by a space or tab. A path cannot hold " ;" or " #".
+ *   - `key = value` (or `key: value`): the first '=' or ':' splits.
  *   - Names of sections and keys are case-sensitive: [run], [defaults],
  *     [job NAME]; each may appear once (NAME once per file).
  *   - No [job] section: error with where = "FILE" (no line). Missing output:
@@ -30,7 +35,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -202,55 +206,7 @@ static void on_section(ini_ctx *ctx, const char *text, size_t len)
     ctx->cur = (long)ctx->nsecs++;
 }
 
-/* ini_reader: hands inih one line of the buffer at a time. */
-static char *reader(char *str, int num, void *stream)
-{
-    ini_ctx *ctx = stream;
-    if (ctx->pos >= ctx->len || num < 3)
-        return NULL;
-    const char *raw = ctx->buf + ctx->pos;
-    const char *eol = memchr(raw, '\n', ctx->len - ctx->pos);
-    size_t len = eol ? (size_t)(eol - raw) : ctx->len - ctx->pos;
-    ctx->pos += len + (eol ? 1 : 0);
-    ctx->line++;
-    if (ctx->line == 1 && len >= 3 && memcmp(raw, "\xEF\xBB\xBF", 3) == 0) {
-        raw += 3;
-        len -= 3;
-    }
-    /* Left-strip: inih would take an indented line for the continuation of
-     * the previous value. */
-    while (len > 0 && (raw[0] == ' ' || raw[0] == '\t')) {
-        raw++;
-        len--;
-    }
-    while (len > 0 && blank(raw[len - 1]))
-        len--;
-    if (memchr(raw, '\0', len)) {
-        fail(ctx, KMQ_E_CONFIG, "line holds a NUL byte; a job file is text");
-        len = 0;
-    } else if (len + 2 > (size_t)num) {
-        fail(ctx, KMQ_E_CONFIG,
-             "line is %zu characters long, the most is %d; split long input lists over several "
-             "'input =' lines",
-             len, num - 2);
-        len = 0;
-    }
-    memcpy(str, raw, len);
-    str[len] = '\n';
-    str[len + 1] = '\0';
-    if (len > 0 && raw[0] == '[') {
-        const char *close = memchr(raw, ']', len);
-        if (close)
-            on_section(ctx, raw + 1, (size_t)(close - raw - 1));
-        else
-            fail(ctx, KMQ_E_CONFIG, "section header has no closing ']'");
-    }
-    return str;
-}
-
-/* Cuts an inline comment: ';' or '#' after a blank. inih itself handles
- * ';' (as Debian builds it); '#' is ours, and both are kept here so the
- * behaviour does not depend on how the library was configured. */
+/* Cuts an inline comment: ';' or '#' after a blank. */
 static void cut_comment(char *value)
 {
     for (char *p = value; *p; p++) {
@@ -264,10 +220,9 @@ static void cut_comment(char *value)
         value[--len] = '\0';
 }
 
-static int handler(void *user, const char *section_name, const char *name, const char *value)
+/* One `key = value` line of the current section. */
+static int on_key(ini_ctx *ctx, const char *name, const char *value)
 {
-    (void)section_name; /* the reader tracks sections itself, stripped and checked */
-    ini_ctx *ctx = user;
     char label[160];
     if (ctx->err.code != KMQ_OK)
         return 0;
@@ -327,6 +282,69 @@ done:
     kmq__free(scratch_job.output);
     kmq__job_spec_clear(&scratch_spec);
     return ok;
+}
+
+/* Reads the buffer line by line (section headers, comments, keys); the
+ * first problem is kept in ctx->err with its line. */
+static void parse_lines(ini_ctx *ctx)
+{
+    while (ctx->pos < ctx->len && ctx->err.code == KMQ_OK) {
+        const char *raw = ctx->buf + ctx->pos;
+        const char *eol = memchr(raw, '\n', ctx->len - ctx->pos);
+        size_t len = eol ? (size_t)(eol - raw) : ctx->len - ctx->pos;
+        ctx->pos += len + (eol ? 1 : 0);
+        ctx->line++;
+        if (ctx->line == 1 && len >= 3 && memcmp(raw, "\xEF\xBB\xBF", 3) == 0) {
+            raw += 3;
+            len -= 3;
+        }
+        while (len > 0 && blank(raw[0])) {
+            raw++;
+            len--;
+        }
+        while (len > 0 && blank(raw[len - 1]))
+            len--;
+        if (memchr(raw, '\0', len)) {
+            fail(ctx, KMQ_E_CONFIG, "line holds a NUL byte; a job file is text");
+            return;
+        }
+        if (len == 0 || raw[0] == ';' || raw[0] == '#')
+            continue;
+        if (raw[0] == '[') {
+            const char *close = memchr(raw, ']', len);
+            if (close)
+                on_section(ctx, raw + 1, (size_t)(close - raw - 1));
+            else
+                fail(ctx, KMQ_E_CONFIG, "section header has no closing ']'");
+            continue;
+        }
+        const char *eq = memchr(raw, '=', len), *colon = memchr(raw, ':', len);
+        const char *sep = eq && (!colon || eq < colon) ? eq : colon;
+        if (!sep) {
+            fail(ctx, KMQ_E_CONFIG, "expected '[section]', 'key = value' or a comment on this line");
+            return;
+        }
+        char *name = kmq__alloc(len + 2); /* name NUL value NUL */
+        if (!name) {
+            fail(ctx, KMQ_E_NOMEM, "out of memory");
+            return;
+        }
+        size_t nlen = (size_t)(sep - raw), vlen = len - nlen - 1;
+        memcpy(name, raw, nlen);
+        while (nlen > 0 && blank(name[nlen - 1]))
+            nlen--;
+        name[nlen] = '\0';
+        const char *v = sep + 1;
+        while (vlen > 0 && blank(*v)) {
+            v++;
+            vlen--;
+        }
+        char *value = name + nlen + 1;
+        memcpy(value, v, vlen);
+        value[vlen] = '\0';
+        on_key(ctx, name, value);
+        kmq__free(name);
+    }
 }
 
 static void ctx_clear(ini_ctx *ctx)
@@ -467,18 +485,7 @@ kmq_status kmq_job_load(const char *path, kmq_job *out, kmq_err *err)
     ctx.base_dir = job.base_dir;
     ctx.buf = text;
     ctx.len = len;
-    int rc = ini_parse_stream(reader, &ctx, handler, &ctx);
-    if (rc == -2 && ctx.err.code == KMQ_OK) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory parsing the job file");
-        goto done;
-    }
-    if (rc > 0 && (ctx.err.code == KMQ_OK || rc < ctx.err_line)) {
-        /* inih found a line that is neither a comment, a section nor a key. */
-        st = kmq_err_set(err, KMQ_E_CONFIG,
-                         "expected '[section]', 'key = value' or a comment on this line");
-        kmq_err_where(err, "%s:%d", path, rc);
-        goto done;
-    }
+    parse_lines(&ctx);
     if (ctx.err.code != KMQ_OK) {
         st = kmq_err_set(err, ctx.err.code, "%s", ctx.err.msg);
         if (st != KMQ_E_NOMEM)
