@@ -5,69 +5,15 @@ data is an error in every format; an output root inside a recursive input is
 never read back; every run that starts leaves a run.json that says what is
 on disk; a signal at any moment exits 130; temporaries stay inside OUT even
 after SIGKILL. Every file is generated here."""
-import base64
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import time
 import unittest
-import zlib
 
+import hostile_files as hf
 import kmqtest as kt
-
-try:
-    from PIL import Image
-except ImportError:  # pragma: no cover - python3-pil is a test dependency
-    Image = None
-
-# A lossless WebP whose canvas is 16000 x 16000 (246 bytes): made with
-# `vips black big.webp[lossless,effort=0] 16000 16000`; decoding it takes
-# a 1 GiB frame.
-WEBP_16K = base64.b64decode(
-    "UklGRu4AAABXRUJQVlA4WAoAAAAIAAAAfz4Afz4AVlA4TA4AAAAvf/6fDwcQEf0PRET/A0VYSUa6AAAARXhpZgAASUkq"
-    "AAgAAAAGABIBAwABAAAAAQAAABoBBQABAAAAVgAAABsBBQABAAAAXgAAACgBAwABAAAAAgAAABMCAwABAAAAAQAAAGmH"
-    "BAABAAAAZgAAAAAAAAA4YwAA6AMAADhjAADoAwAABgAAkAcABAAAADAyMTABkQcABAAAAAECAwAAoAcABAAAADAxMDAB"
-    "oAMAAQAAAP//AAACoAQAAQAAAIA+AAADoAQAAQAAAIA+AAAAAAAA")
-
-
-def png_chunk(kind, data):
-    body = kind + data
-    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
-
-
-def png_bytes(width, height, raw_rows, interlace=0):
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, interlace)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) +
-            png_chunk(b"IDAT", zlib.compress(raw_rows, 9)) + png_chunk(b"IEND", b""))
-
-
-def encode(src, path, **opts):
-    """Saves the image at src to path with PIL (format from the suffix)."""
-    Image.open(src).convert("RGB").save(path, **opts)
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def patch_jpeg_size(data, width, height):
-    """Rewrites the frame header (SOF0 or SOF2) to declare width x height."""
-    data = bytearray(data)
-    for marker in (b"\xff\xc0", b"\xff\xc2"):
-        i = data.find(marker)
-        if i >= 0:
-            data[i + 5:i + 9] = struct.pack(">HH", height, width)
-            return bytes(data)
-    raise AssertionError("no frame header")
-
-
-def with_comment_padding(jpeg, nbytes):
-    """The JPEG with COM segments of nbytes in all after its SOI: longer, same pixels."""
-    pad = b""
-    while len(pad) < nbytes:
-        pad += b"\xff\xfe" + struct.pack(">H", 65535) + b"\x00" * 65533
-    return jpeg[:2] + pad + jpeg[2:]
-
 
 def measured(*args, env=None):
     """Runs kmq; returns (returncode, stderr, peak RSS in KiB, wall seconds)
@@ -100,39 +46,12 @@ class DisguisedFormats(unittest.TestCase):
         shutil.copy(os.path.join(kt.PHOTOS, "china.jpg"), inp)
         shutil.copy(os.path.join(kt.PHOTOS, "coffee.png"), inp)
 
-        def put(name, data):
-            with open(os.path.join(inp, name), "wb") as f:
-                f.write(data)
-
         # name -> words the message must hold (the real format's name)
         cls.cases = {}
-        put("svg.png", b'<svg xmlns="http://www.w3.org/2000/svg" width="20000" height="20000">'
-            b'<rect width="10" height="10"/></svg>\n')
-        cls.cases["svg.png"] = "'svg'"
-        put("pdf.jpg", b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type"
-            b"/Pages/Kids[3 0 R]/Count 1>>endobj 3 0 obj<</Type/Page/MediaBox[0 0 20000 20000]"
-            b"/Parent 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
-        cls.cases["pdf.jpg"] = "'pdf'"
-        cards = ["SIMPLE  =                    T", "BITPIX  =                    8",
-                 "NAXIS   =                    2", "NAXIS1  =                20000",
-                 "NAXIS2  =                20000", "END"]
-        fits = b"".join(c.ljust(80).encode() for c in cards).ljust(2880, b" ")
-        put("fits.tif", fits + bytes(2880))
-        cls.cases["fits.tif"] = "'fits'"
-        put("exr.png", b"\x76\x2f\x31\x01\x02\x00\x00\x00" + b"channels\x00chlist\x00" * 4)
-        cls.cases["exr.png"] = "'openexr'"
-        put("mat.jpg", b"MATLAB 5.0 MAT-file, Platform: GLNXA64".ljust(116, b" ") + bytes(8) +
-            b"\x00\x01IM")
-        cls.cases["mat.jpg"] = "'mat'"
-        put("csv.png", b"1,2,3\n4,5,6\n" * 100)
-        cls.cases["csv.png"] = "text"
-        row = b"\x00\x00\xff" * 4
-        bmp = (b"BM" + struct.pack("<IHHI", 54 + 48, 0, 0, 54) +
-               struct.pack("<IiiHHIIiiII", 40, 4, 4, 1, 24, 0, 48, 2835, 2835, 0, 0) + row * 4)
-        put("bmp.tif", bmp)  # only ImageMagick reads BMP here
-        cls.cases["bmp.tif"] = "BMP"
-        put("txt.jpg", b"# ImageMagick pixel enumeration: 16000,16000,255,srgb\n0,0: (1,2,3)\n")
-        cls.cases["txt.jpg"] = "'magick'"
+        for name, (data, words) in hf.disguised().items():
+            with open(os.path.join(inp, name), "wb") as f:
+                f.write(data)
+            cls.cases[name] = words
 
         cls.job = kt.write_job(os.path.join(d, "job.ini"), """
 [run]
@@ -193,31 +112,10 @@ class Bombs(unittest.TestCase):
     def setUpClass(cls):
         d = kt.fresh_dir("untrusted-bombs")
         cls.dir = d
-        small = os.path.join(d, "small.png")
-        Image.new("RGB", (16, 16), (10, 20, 30)).save(small)
-        prog = encode(small, os.path.join(d, "p.jpg"), progressive=True)
-        base = encode(small, os.path.join(d, "b.jpg"))
-        gif = encode(small, os.path.join(d, "s.gif"))
-        g = bytearray(gif)
-        g[6:10] = struct.pack("<HH", 10000, 10000)  # screen
-        i = g.index(b"\x2c")  # image descriptor
-        g[i + 5:i + 9] = struct.pack("<HH", 10000, 10000)
-        cls.bombs = {
-            # name: (bytes, code, words)
-            "prog.jpg": (patch_jpeg_size(prog, 32000, 31000), "decode_failed", "too short"),
-            "base.jpg": (patch_jpeg_size(base, 30000, 30000), "decode_failed", "too short"),
-            # Long enough to hold its pixels by the length rule, yet a
-            # progressive JPEG keeps all its coefficients: the budget says no.
-            "padded.jpg": (with_comment_padding(patch_jpeg_size(prog, 32000, 31000), 200000),
-                           "too_large", "max_decode_bytes"),
-            "canvas.webp": (WEBP_16K, "too_large", "max_decode_bytes"),
-            "screen.gif": (bytes(g), "too_large", "max_decode_bytes"),
-            "adam7.png": (png_bytes(30000, 30000, b"\x00" * 64, interlace=1), "too_large",
-                          "max_decode_bytes"),
-        }
+        cls.bombs = hf.bombs(d)
         one = os.path.join(d, "one.png")
         with open(one, "wb") as f:
-            f.write(png_bytes(1, 1, b"\x00\x10\x20\x30"))
+            f.write(hf.one_pixel_png())
         cls.base = measured("quantize", one, "-k", "2", "-o", os.path.join(d, "o-one"),
                             "--threads", "2")
         cls.results = {}
@@ -254,7 +152,7 @@ class Bombs(unittest.TestCase):
         # its 9.9e8 pixels would be decoded; a small budget refuses a photo.
         d = kt.fresh_dir("untrusted-budget")
         path = os.path.join(d, "p.jpg")
-        encode(os.path.join(kt.PHOTOS, "china.jpg"), path, progressive=True)
+        hf.encode(os.path.join(kt.PHOTOS, "china.jpg"), path, progressive=True)
         out = os.path.join(d, "o")
         proc = kt.run("quantize", path, "-k", "2", "-o", out, "--max-decode-bytes", "1M")
         self.assertEqual(proc.returncode, 1)
@@ -279,11 +177,11 @@ class Truncated(unittest.TestCase):
         sos = jpeg.index(b"\xff\xda")
         files["cut.jpg"] = jpeg[:len(jpeg) // 2]
         files["early_eoi.jpg"] = jpeg[:(sos + len(jpeg)) // 2] + b"\xff\xd9"
-        prog = encode(src, os.path.join(d, "src_prog.jpg"), progressive=True)
+        prog = hf.encode(src, os.path.join(d, "src_prog.jpg"), progressive=True)
         files["prog_eoi.jpg"] = prog[:len(prog) // 2] + b"\xff\xd9"
         for ext, opts in (("png", {}), ("gif", {}), ("webp", {"lossless": True}),
                           ("tif", {"compression": "tiff_lzw"})):
-            data = encode(src, os.path.join(d, "src." + ext), **opts)
+            data = hf.encode(src, os.path.join(d, "src." + ext), **opts)
             files["cut." + ext] = data[:len(data) // 2]
         adam7 = os.path.join(d, "src_i.png")
         subprocess.run(["vips", "copy", src, adam7 + "[interlace]"], check=True,
