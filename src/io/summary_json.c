@@ -3,9 +3,9 @@
  * knows nothing of jobs beyond the plain structs of summary.h. Files are
  * written through fsx (L0), atomically and durably.
  *
- * Documents are built as jansson trees in the key order of DESIGN §5
- * (jansson >= 2.8 keeps insertion order; JSON_PRESERVE_ORDER is a no-op kept
- * for clarity) and dumped with an indent of 2 and a final newline.
+ * Documents are built as jansson trees in the key order of docs/design.md
+ * (section 6; jansson >= 2.8 keeps insertion order, JSON_PRESERVE_ORDER is a
+ * no-op kept for clarity) and dumped with an indent of 2 and a final newline.
  *
  * Numbers.
  *  - Reals are dumped with JSON_REAL_PRECISION(17), i.e. "%.17g": 17
@@ -16,9 +16,9 @@
  *    call, so the CSV and the summaries agree character for character.
  *  - JSON has no NaN or infinity: a non-finite double is written as null and
  *    read back as NAN (so write -> read -> write is still byte-identical).
- *    psnr_db is null whenever mse_output == 0 (lossless, DESIGN §5); a ratio
- *    whose denominator was 0 (the runner's division gave inf or NaN) is null
- *    the same way. In elbow.csv such a value is an empty field.
+ *    psnr_db is null whenever mse_output == 0 (lossless); a ratio whose
+ *    denominator was 0 (the runner's division gave inf or NaN) is null the
+ *    same way. In elbow.csv such a value is an empty field.
  *  - jansson's integers are long long, and its parser refuses larger ones, so
  *    an unsigned field above 2^63 - 1 (in practice only a huge seed) cannot be
  *    written: kmq_summary_write / kmq_run_write return KMQ_E_ARG naming the
@@ -33,7 +33,7 @@
  * applies the same replacement so that run-level files rebuilt from
  * summaries match those written by the run. NULL strings are written as null.
  *
- * summary.json, beyond DESIGN §5:
+ * summary.json, beyond what docs/design.md says:
  *  - input.rel: the path relative to the input root (null if unknown).
  *  - A failed image ("status": "error") still writes the whole input and
  *    config objects; input numbers that are 0 there (width, height, bands,
@@ -57,11 +57,13 @@
  *    out-of-range literals, so they are finite), >= 0 where kmq never
  *    writes a negative one, and null only where a non-finite value may have
  *    been written; hex agrees with rgb; file paths are plain names inside
- *    the image's folder; init, hash and elbow.k are values kmq writes.
+ *    the image's folder; init, identity, hash and elbow.k are values kmq
+ *    writes (config.identity may also be absent: summaries written before
+ *    it existed have none, and it is read as NULL).
  *    Strings are valid UTF-8 without U+0000 (jansson refuses both). A file
  *    refused is KMQ_E_DECODE with where = its path and a message naming the
  *    field and value ("results[0].k = 9007199254740993 is outside 1..256").
- *    run.json is read the same way (status one of the three, threads >= 0,
+ *    run.json is read the same way (status one of the four, threads >= 0,
  *    started_utc as written, seconds.wall >= 0 or null).
  *
  * run.json (schema 1), keys in this order:
@@ -69,11 +71,14 @@
  *   "interrupted"),
  *   job_file (string | null), threads, started_utc (string | null),
  *   seconds {wall, images_total (sum of the images' seconds.total)},
- *   totals {images, ok, failed, pixels (sum over ok images)},
- *   images [{job, path, rel, dir, status ("ok" | "error"),
- *            error (null | {code, message}), pixels (null if unknown),
- *            k [k of each result], k_effective [same order], elbow_k (number |
- *            null), seconds (the image's seconds.total)}],
+ *   totals {images, ok, failed, not_done (pending or stale), pixels (sum
+ *           over ok images)},
+ *   images [{job, path, rel, dir,
+ *            status ("ok" | "error" | "pending" | "stale"),
+ *            error (null when ok, else {code, message}),
+ *            pixels (null if unknown), k [k of each result],
+ *            k_effective [same order], elbow_k (number | null),
+ *            seconds (the image's seconds.total)}],
  *   jobs [{name, images, ok, failed}] in order of first appearance; through
  *   kmq_run_write_with_elbows each job also has elbow (null | {method
  *   "kneedle-mean-normalised", k (number | null), images, k_values}), the
