@@ -70,14 +70,26 @@ for f in src/*/*.c src/*/*.h include/kmq/*.h; do
   done < <(grep -oE '#include "(kmq/)?[a-z0-9_]+\.h"' "$f" | sed -E 's/#include "(.*)"/\1/')
 done
 
-only_in() {   # header, allowed file
+only_in() {   # header, allowed files (an extended regex matching whole paths)
   local hits
-  hits=$(grep -lE "#include <$1>" src/*/*.c src/*/*.h include/kmq/*.h 2>/dev/null | grep -v "^$2\$" || true)
+  hits=$(grep -lE "#include <$1>" src/*/*.c src/*/*.h include/kmq/*.h 2>/dev/null | grep -vxE "$2" || true)
   [ -n "$hits" ] && bad "<$1> may only be included by $2, found in: $hits"
 }
-only_in 'vips/vips.h' src/io/image_vips.c
-only_in 'png.h' src/io/pngout.c
-only_in 'jansson.h' src/io/summary_json.c
+only_in 'vips/vips.h' 'src/io/image_vips\.c'
+only_in 'png.h' 'src/io/pngout\.c'
+# The summary module is split by job into src/io/summary_*.c around the
+# private summary_internal.h; those files, and no other, hold the adapter.
+only_in 'jansson.h' 'src/io/summary_[a-z]+\.[ch]'
+
+# A private header NAME_internal.h serves only its own module's files
+# (NAME.c, NAME_*.c, NAME_*.h beside it), so a third-party header that it
+# includes (summary_internal.h: <jansson.h>) reaches no other file either.
+for h in src/*/*_internal.h; do
+  m=$(basename "$h" _internal.h)
+  hits=$(grep -lF "#include \"$(basename "$h")\"" src/*/*.c src/*/*.h include/kmq/*.h 2>/dev/null |
+         grep -vxE "$(dirname "$h")/$m(_[a-z0-9_]+)?\.[ch]" || true)
+  [ -n "$hits" ] && bad "$h is private to its module, found in: $hits"
+done
 
 lib=$(ls src/*/*.c | grep -v '^src/cli/')
 hits=$(grep -nE '\b(malloc|calloc|realloc|strdup)\s*\(' $lib | grep -v '^src/core/alloc.c:' || true)

@@ -94,7 +94,7 @@ KMQ_MUST_CHECK kmq_status kmq_summary_write(const char *path, const kmq_summary 
  * type and range and the facts fields must agree on (k and k_effective in
  * 1..KMQ_MAX_K, k_effective <= k, results ascending by k and matching
  * config.k, array lengths equal to their counts, width * height == pixels,
- * ...; the list is at the top of summary_json.c). `out` is written only on
+ * ...; the list is at the top of summary_read.c). `out` is written only on
  * success. Returns KMQ_OK, KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE,
  * KMQ_E_TOO_LARGE (over 64 MiB), KMQ_E_DECODE (not a schema-1 summary, or a
  * field kmq would not have written: where = path, the message names the

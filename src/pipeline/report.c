@@ -11,7 +11,7 @@
  * refused, else "complete"), except that "interrupted" is kept.
  *
  * Summaries that do not read back. kmq_summary_read checks every field
- * (summary_json.c); a summary.json it refuses (damaged, edited by hand,
+ * (summary_read.c); a summary.json it refuses (damaged, edited by hand,
  * crafted) is set aside: it is not counted as done, so it is in none of
  * run.json, elbow.csv and index.html, exactly as if the image had no
  * summary yet, and the next `kmq run` redoes that image. The caller is told

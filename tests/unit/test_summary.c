@@ -1,4 +1,4 @@
-/* test_summary.c — summary.json, run.json and elbow.csv (src/summary_json.c).
+/* test_summary.c — summary.json, run.json and elbow.csv (src/io/summary_*.c).
  *
  * Documents are inspected with jansson directly, independently of the
  * reader under test: every DESIGN §5 field is checked for presence, JSON
