@@ -353,9 +353,8 @@ static char *k_file_name(size_t k, const char *suffix)
     return kmq__asprintf("k%zu%s", k, suffix);
 }
 
-/* Opens one PNG writer per k and file kind the job saves. */
 /* Opens one PNG writer per k and file kind the job saves, each staging
- * one strip of compressed rows (see map_pass). */
+ * one strip of compressed rows (see map_pass and MAP_STRIP_BUDGET). */
 static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const char *dir,
                                const kmq_summary *s, kmq_err *err)
 {
