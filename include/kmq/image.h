@@ -89,6 +89,13 @@ const kmq_image_info *kmq_image_get_info(const kmq_image *img);
 /* Rows per strip that kmq_image_read_strip delivers (the last may be fewer). */
 uint32_t kmq_image_strip_rows(const kmq_image *img);
 
+/* Lowers the strip height to at most `max_rows` (never below 1 row, never
+ * above the height chosen at open), for a caller whose own buffers grow
+ * with the strip. The rows a pass delivers do not depend on it, only how
+ * they are grouped. Call it after open, before the first kmq_image_rewind.
+ * Returns the strip height now in effect. */
+uint32_t kmq_image_limit_strip_rows(kmq_image *img, uint32_t max_rows);
+
 /* Starts a pass over the rows from the top. Must be called before the first
  * pass too. Returns KMQ_OK, KMQ_E_CHANGED (a reloaded file has other
  * dimensions than at open) or a decode/open error. */

@@ -61,6 +61,7 @@
 #include <gmodule.h>
 #include <vips/vips.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -74,7 +75,8 @@
 
 /* Rows per strip: enough to amortise the per-call overhead of
  * vips_region_prepare, bounded so one strip stays below STRIP_MAX_BYTES
- * whatever the width (libvips allows widths up to 10^7). */
+ * whatever the width (libvips allows widths up to 10^7). A caller that
+ * keeps more per strip lowers it further (kmq_image_limit_strip_rows). */
 #define STRIP_ROWS      128
 #define STRIP_MAX_BYTES ((uint64_t)8 * 1024 * 1024)
 #define VIPS_MAX_STAGES 12
@@ -743,6 +745,17 @@ const kmq_image_info *kmq_image_get_info(const kmq_image *img)
 
 uint32_t kmq_image_strip_rows(const kmq_image *img)
 {
+    return img->strip_rows;
+}
+
+uint32_t kmq_image_limit_strip_rows(kmq_image *img, uint32_t max_rows)
+{
+    /* A pass reads into buffers its caller sized for the old height. */
+    assert(!img->in_pass);
+    if (max_rows < 1)
+        max_rows = 1;
+    if (max_rows < img->strip_rows)
+        img->strip_rows = max_rows;
     return img->strip_rows;
 }
 

@@ -41,7 +41,7 @@ struct kmq_png {
     size_t ncolors;     /* palette size; 0 for grey and RGB images */
     unsigned depth;     /* bits per sample */
     int channels;       /* 1 (indexed, grey) or 3 (RGB) */
-    uint8_t *packed;    /* one row as libpng wants it */
+    uint8_t *packed;    /* one row packed below 8 bits (NULL at 8 bits) */
     uint64_t bytes;     /* bytes handed to the file so far */
     bool failed;        /* libpng raised an error: only abort/close remain */
     bool out_of_memory; /* an allocation libpng asked for failed */
@@ -157,11 +157,11 @@ static kmq_status write_header(kmq_png *p, int color_type, const png_color *pale
     return KMQ_OK;
 }
 
-static kmq_status write_packed_row(kmq_png *p, kmq_err *err)
+static kmq_status write_packed_row(kmq_png *p, const uint8_t *row, kmq_err *err)
 {
     if (setjmp(png_jmpbuf(p->png)))
         return png_failure(p, err);
-    png_write_row(p->png, p->packed);
+    png_write_row(p->png, row);
     return KMQ_OK;
 }
 
@@ -214,13 +214,15 @@ static kmq_status png_open(const char *path, uint32_t width, uint32_t height, in
     p->ncolors = color_type == PNG_COLOR_TYPE_PALETTE ? ncolors : 0;
     p->depth = color_type == PNG_COLOR_TYPE_PALETTE ? kmq_png_bit_depth(ncolors) : 8;
     p->channels = color_type == PNG_COLOR_TYPE_RGB ? 3 : 1;
-    /* A row is at most (2^31 - 1) * 3 bytes: fits size_t on 64-bit, and
-     * kmq__alloc_array refuses it where it does not. */
-    size_t row_bytes = ((size_t)width * p->depth + 7) / 8;
-    p->packed = kmq__alloc_array(row_bytes, (size_t)p->channels);
-    if (!p->packed) {
-        status = kmq_err_set(err, KMQ_E_NOMEM, "out of memory writing %s", path);
-        goto done;
+    /* Only rows below 8 bits need a copy: 8-bit rows go to libpng as given
+     * (it copies each row into its own buffer anyway), which saves a row of
+     * memory per writer, and the map pass keeps hundreds of writers open. */
+    if (p->depth < 8) {
+        p->packed = kmq__alloc(((size_t)width * p->depth + 7) / 8);
+        if (!p->packed) {
+            status = kmq_err_set(err, KMQ_E_NOMEM, "out of memory writing %s", path);
+            goto done;
+        }
     }
     status = kmq_fsx_create(path, &p->file, err);
     if (status != KMQ_OK)
@@ -327,12 +329,9 @@ kmq_status kmq_png_write_row(kmq_png *png, const uint8_t *row, kmq_err *err)
                                p->file.final_path, (unsigned)row[x], x, p->rows_done, p->ncolors);
         }
     }
-    if (p->depth == 8) {
-        memcpy(p->packed, row, samples);
-    } else {
+    if (p->depth < 8)
         pack_row(p->packed, row, samples, p->depth);
-    }
-    kmq_status status = write_packed_row(p, err);
+    kmq_status status = write_packed_row(p, p->depth < 8 ? p->packed : row, err);
     if (status == KMQ_OK) {
         p->rows_done++;
         p->rows_staged++;

@@ -9,6 +9,7 @@
  *     fit every k on the distinct colours (kmeans, optionally on a sample)
  *     label every distinct colour for every k (kmeans_assign -> labels)
  *     pass 2: strips -> labels_map_row -> one PNG writer per k and file kind
+ *             (memory: one strip for all of them, MAP_STRIP_BUDGET)
  *     summary.json, written last and atomically: "this image is done"
  *     (after each pass and before the summary the file must still have the
  *     stat it had when hashed, else the image fails with file_changed)
@@ -283,6 +284,38 @@ void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char 
 /* ------------------------------------------------------------------ */
 /* One image                                                           */
 
+/* Memory of the map pass. The buffers that hold one strip are sized from
+ * one budget, so that their total depends neither on the image width nor on
+ * the number of k values (up to 256, with up to two files each). Per pixel
+ * of a strip they take:
+ *   6 bytes       the strip reader's two decoded strips (RGB)
+ *   nk bytes      the strip's labels for every k (label_strip)
+ *   2 per writer  each PNG writer's staging capacity (kmq_png_stage sizes it
+ *                 for incompressible rows; only the compressed bytes are
+ *                 ever touched)
+ * The strip is as tall as keeps that under MAP_STRIP_BUDGET, at most the
+ * image's own strip height (128 rows, 8 MiB of pixels) and at least one
+ * row. So the budget holds while one row fits: up to 26,092 pixels wide
+ * with 256 k and both file kinds (1,286 bytes a pixel). 32 MiB keeps 128
+ * rows up to 14,563 pixels wide for 4 k and one file kind, and for 256 k
+ * still gives strips of at least 13,000 pixels to share among threads.
+ * Not covered, because it is per writer and the same whatever the strip
+ * height: zlib's deflate state (about 256 KiB), libpng's row buffer (one
+ * row), and the staging buffer's fixed slack (untouched unless needed). */
+#define MAP_STRIP_BUDGET ((uint64_t)32 << 20)
+
+static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
+{
+    uint64_t kinds =
+        (spec->save & KMQ_SAVE_INDEXED ? 1u : 0u) + (spec->save & KMQ_SAVE_LABELS ? 1u : 0u);
+    /* nk <= KMQ_MAX_K (job check): <= 1,286 bytes a pixel, width < 2^31. */
+    uint64_t row_bytes = (uint64_t)width * (6 + spec->nk + 2 * kinds * spec->nk);
+    uint64_t rows = MAP_STRIP_BUDGET / row_bytes;
+    if (rows < 1)
+        return 1;
+    return rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
+}
+
 /* One PNG being written in the map pass, and the label set it shows. */
 typedef struct map_writer {
     kmq_png *png;
@@ -484,9 +517,8 @@ static char *k_file_name(size_t k, kmq_k_file f)
     return kmq__strdup(name);
 }
 
-/* Opens one PNG writer per k and file kind the job saves. */
 /* Opens one PNG writer per k and file kind the job saves, each staging
- * one strip of compressed rows (see map_pass). */
+ * one strip of compressed rows (see map_pass and MAP_STRIP_BUDGET). */
 static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const char *dir,
                                const kmq_summary *s, kmq_err *err)
 {
@@ -777,7 +809,9 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     s->height = info->height;
     s->bands = info->bands;
     s->pixels = info->pixels;
-    uint32_t strip_rows = kmq_image_strip_rows(w.img);
+    /* Both passes read strips of the map pass's height: the buffers below,
+     * the reader's and the writers' staging are all sized from it. */
+    uint32_t strip_rows = kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, info->width));
     size_t strip_pixels = (size_t)strip_rows * info->width;
     w.label_strip = nk <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nk, strip_pixels) : NULL;
     w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nk, sizeof *w.label_row_ptr);

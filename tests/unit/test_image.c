@@ -611,6 +611,41 @@ START_TEST(whole_decodes_once)
 }
 END_TEST
 
+/* A lower strip height groups the rows differently and changes nothing
+ * else: the same rows in every mode, at least one row a strip, never more
+ * than the height chosen at open. */
+START_TEST(limit_strip_rows)
+{
+    const char *path = tu_photo("coffee.png");
+    static const kmq_image_mode modes[] = {KMQ_IMAGE_STREAM, KMQ_IMAGE_WHOLE};
+    for (int m = 0; m < 2; m++) {
+        kmq_image_opts opts = opts_for(modes[m], WHITE);
+        kmq_image *img = NULL;
+        kmq_err err = {0};
+        ck_assert_int_eq(kmq_image_open(path, &opts, &img, &err), KMQ_OK);
+        uint32_t full = kmq_image_strip_rows(img);
+        uint8_t *ref = read_pass(img);
+        kmq_image_free(img);
+        static const uint32_t limits[] = {7, 1, 0, 100000};
+        for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+            img = NULL;
+            ck_assert_int_eq(kmq_image_open(path, &opts, &img, &err), KMQ_OK);
+            uint32_t want = limits[i] < 1 ? 1 : limits[i] < full ? limits[i] : full;
+            ck_assert_uint_eq(kmq_image_limit_strip_rows(img, limits[i]), want);
+            ck_assert_uint_eq(kmq_image_strip_rows(img), want);
+            uint8_t *rows = read_pass(img); /* checks every strip is `want` rows but the last */
+            ck_assert_mem_eq(rows, ref, (size_t)600 * 400 * 3);
+            uint8_t *again = read_pass(img);
+            ck_assert_mem_eq(again, ref, (size_t)600 * 400 * 3);
+            free(again);
+            free(rows);
+            kmq_image_free(img);
+        }
+        free(ref);
+    }
+}
+END_TEST
+
 /* Expects kmq_image_open(path) to fail with `code` and `substring`. */
 static void expect_open_error(const char *path, uint64_t max_pixels, kmq_status code,
                               const char *substring)
@@ -939,6 +974,7 @@ int main(void)
         {"alpha_16bit", alpha_16bit},
         {"rewind_mid_pass", rewind_mid_pass},
         {"whole_decodes_once", whole_decodes_once},
+        {"limit_strip_rows", limit_strip_rows},
         {"error_not_found", error_not_found},
         {"error_folder", error_folder},
         {"error_permission", error_permission},
