@@ -11,7 +11,7 @@
  * one colour has the same nearest centre, so this is exactly Lloyd over all
  * pixels; the sums are integers (channels 0..255, weights are pixel counts)
  * accumulated in uint64, hence exact and independent of the summation
- * order. kmq__pts_build bounds the total weight by UINT64_MAX / 255^2 so
+ * order. kmq_kmeans_prepared_new bounds the total weight by UINT64_MAX / 255^2 so
  * that also sum w x^2 (for the variance) cannot overflow.
  *
  * Convergence as scikit-learn: tol_abs = tol * mean_c Var_c, the mean over
@@ -102,7 +102,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define KEY_MASK ((uint32_t)0xffffff)
 /* Restarts run side by side on at most this many threads, unless the
  * points are too few to give every thread a chunk (kmq__restart_parallel). */
 #define RESTART_PARALLEL_MAX_THREADS 2
@@ -179,118 +178,6 @@ static bool cancel_requested(const atomic_int *cancel)
     return cancel && atomic_load(cancel) != 0;
 }
 
-/* ---- prepared points ---------------------------------------------------- */
-
-kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err)
-{
-    kmq_status st = KMQ_OK;
-    uint64_t *seen = NULL;
-    memset(out, 0, sizeof *out);
-    if (!pts || pts->n == 0 || !pts->keys || !pts->weights)
-        return kmq_err_set(err, KMQ_E_ARG, "k-means needs at least one colour");
-    const size_t n = pts->n;
-    out->n = n;
-    out->chunks = kmq_par_chunks(n);
-    out->w = pts->weights;
-    out->keys = pts->keys;
-    out->r = kmq__alloc_array(n, sizeof *out->r);
-    out->g = kmq__alloc_array(n, sizeof *out->g);
-    out->b = kmq__alloc_array(n, sizeof *out->b);
-    out->chunk_w = kmq__alloc_array(out->chunks, sizeof *out->chunk_w);
-    out->blocks = (n + KMQ__BLOCK - 1) / KMQ__BLOCK;
-    out->box = kmq__alloc_array(out->blocks, 6 * sizeof *out->box);
-    if (!out->r || !out->g || !out->b || !out->chunk_w || !out->box) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colours", n);
-        goto done;
-    }
-    /* Each colour once: k-means++ draws by D^2 mass and cannot draw more
-     * centres than there are distinct colours (a bitmap of the 2^24). */
-    seen = kmq__calloc(((size_t)KEY_MASK + 1) / 64, sizeof *seen);
-    if (!seen) {
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colours", n);
-        goto done;
-    }
-    /* Bound on the total weight that keeps sum w x^2 <= W * 255^2 exact. */
-    const uint64_t w_limit = UINT64_MAX / (255u * 255u);
-    uint64_t total = 0;
-    uint64_t s1[3] = {0, 0, 0}, s2[3] = {0, 0, 0};
-    for (size_t ch = 0; ch < out->chunks; ch++) {
-        size_t hi = (ch + 1) * KMQ_CHUNK < n ? (ch + 1) * KMQ_CHUNK : n;
-        uint64_t cw = 0;
-        for (size_t i = ch * KMQ_CHUNK; i < hi; i++) {
-            uint32_t key = pts->keys[i];
-            uint64_t w = pts->weights[i];
-            if (key > KEY_MASK) {
-                st = kmq_err_set(err, KMQ_E_ARG, "colour %zu: key 0x%" PRIx32 " exceeds 24 bits", i,
-                                 key);
-                goto done;
-            }
-            if (seen[key / 64] >> (key % 64) & 1) {
-                st = kmq_err_set(err, KMQ_E_ARG, "colour %zu: key 0x%06" PRIx32 " appears twice", i,
-                                 key);
-                goto done;
-            }
-            seen[key / 64] |= (uint64_t)1 << (key % 64);
-            if (w == 0 || w > w_limit - total) {
-                st = kmq_err_set(err, KMQ_E_ARG,
-                                 "colour %zu: weight %" PRIu64
-                                 " is 0 or brings the total above %" PRIu64 " pixels",
-                                 i, w, w_limit);
-                goto done;
-            }
-            total += w;
-            cw += w;
-            uint64_t c[3] = {key >> 16, (key >> 8) & 0xff, key & 0xff};
-            out->r[i] = (float)c[0];
-            out->g[i] = (float)c[1];
-            out->b[i] = (float)c[2];
-            for (int d = 0; d < 3; d++) {
-                s1[d] += w * c[d];
-                s2[d] += w * c[d] * c[d];
-            }
-        }
-        out->chunk_w[ch] = cw;
-    }
-    out->total_w = total;
-    for (size_t blk = 0; blk < out->blocks; blk++) {
-        size_t lo = blk * KMQ__BLOCK, hi = lo + KMQ__BLOCK < n ? lo + KMQ__BLOCK : n;
-        float *box = out->box + 6 * blk;
-        for (int d = 0; d < 3; d++) {
-            box[d] = 255.0f;
-            box[3 + d] = 0.0f;
-        }
-        for (size_t i = lo; i < hi; i++) {
-            const float c[3] = {out->r[i], out->g[i], out->b[i]};
-            for (int d = 0; d < 3; d++) {
-                box[d] = c[d] < box[d] ? c[d] : box[d];
-                box[3 + d] = c[d] > box[3 + d] ? c[d] : box[3 + d];
-            }
-        }
-    }
-    double var_sum = 0.0;
-    for (int d = 0; d < 3; d++) {
-        double mean = (double)s1[d] / (double)total;
-        double var = (double)s2[d] / (double)total - mean * mean;
-        var_sum += var > 0.0 ? var : 0.0;
-    }
-    out->mean_var = var_sum / 3.0;
-done:
-    kmq__free(seen);
-    if (st != KMQ_OK)
-        kmq__pts_free(out);
-    return st;
-}
-
-void kmq__pts_free(kmq__pts *p)
-{
-    kmq__free(p->r);
-    kmq__free(p->g);
-    kmq__free(p->b);
-    kmq__free(p->chunk_w);
-    kmq__free(p->box);
-    memset(p, 0, sizeof *p);
-}
-
 /* ---- kernels (no pragmas; safe inside a region on disjoint outputs) ---- */
 
 /* The squared distance exactly as every kernel computes it: float channel
@@ -310,9 +197,10 @@ static inline double dist2(float r, float g, float b, const double *c)
  * select into a conditional store, which it cannot vectorise. The strict <
  * keeps the lowest index on ties. The plain path for small k, and the
  * reference the pruned path is tested against. */
-KMQ__VEC_CLONES static const double *nearest_chunk(const kmq__pts *p, size_t lo, size_t m,
-                                                   const double *cen, size_t k, double *best,
-                                                   double *tmp, uint32_t *restrict lab)
+KMQ__VEC_CLONES static const double *nearest_chunk(const kmq_kmeans_prepared *p, size_t lo,
+                                                   size_t m, const double *cen, size_t k,
+                                                   double *best, double *tmp,
+                                                   uint32_t *restrict lab)
 {
     const float *restrict r = p->r + lo;
     const float *restrict g = p->g + lo;
@@ -361,8 +249,9 @@ KMQ__VEC_CLONES static const double *nearest_chunk(const kmq__pts *p, size_t lo,
  * the same centre. Smaller gaps are rescanned in double by the caller. buf
  * holds two KMQ_CHUNK float buffers; returns the nearest and second
  * distances through *d1, *d2. */
-static void nearest_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const float *cf, size_t k,
-                              float *buf, uint32_t *lab, const float **d1, const float **d2)
+static void nearest_f32_chunk(const kmq_kmeans_prepared *p, size_t lo, size_t m, const float *cf,
+                              size_t k, float *buf, uint32_t *lab, const float **d1,
+                              const float **d2)
 {
     kmq__f32_scan(p->r + lo, p->g + lo, p->b + lo, m, cf, k, buf, buf + KMQ_CHUNK, lab);
     *d1 = buf;
@@ -435,9 +324,9 @@ static inline void move_point(uint64_t *sums, uint32_t from, uint32_t to, uint32
  * the points whose label changed move, from their old cluster's sums to
  * the new one's (uint64 wraps, and the totals come out the same integers as
  * a full recount, since addition is exact). */
-static double accumulate_chunk(const kmq__pts *p, size_t lo, size_t m, const double *best,
-                               const uint32_t *lab, uint64_t *sums, uint8_t *labels,
-                               uint8_t *acc_lab, bool counted)
+static double accumulate_chunk(const kmq_kmeans_prepared *p, size_t lo, size_t m,
+                               const double *best, const uint32_t *lab, uint64_t *sums,
+                               uint8_t *labels, uint8_t *acc_lab, bool counted)
 {
     const uint32_t *keys = p->keys + lo;
     const uint64_t *w = p->w + lo;
@@ -470,12 +359,6 @@ static double accumulate_chunk(const kmq__pts *p, size_t lo, size_t m, const dou
     return inertia;
 }
 
-static size_t chunk_size(const kmq__pts *p, size_t ch)
-{
-    size_t lo = ch * KMQ_CHUNK;
-    return p->n - lo < KMQ_CHUNK ? p->n - lo : KMQ_CHUNK;
-}
-
 /* flag[i] = 1 where point i of a chunk is a float32 close call or its
  * nearest centre differs from prev[i], else 0; zero up to the next multiple
  * of 8 so the caller can skip 8 flags at a time. */
@@ -492,7 +375,7 @@ KMQ__VEC_CLONES static void flag_todo(const float *restrict d1, const float *res
 /* assign_chunk through the float32 kernel: the same labels (see
  * nearest_f32_chunk; close calls are rescanned in double) and, when the
  * inertia is wanted (`final`), the same double distance to the winner. */
-static void assign_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const double *cen,
+static void assign_f32_chunk(const kmq_kmeans_prepared *p, size_t lo, size_t m, const double *cen,
                              lloyd_ws *ws, int slot, uint8_t *labels, bool final)
 {
     const size_t k = ws->k;
@@ -552,10 +435,10 @@ static void assign_f32_chunk(const kmq__pts *p, size_t lo, size_t m, const doubl
     sums[4 * k] += evals;
 }
 
-static void assign_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws, int slot,
-                         uint8_t *labels)
+static void assign_chunk(const kmq_kmeans_prepared *p, size_t ch, const double *cen, lloyd_ws *ws,
+                         int slot, uint8_t *labels)
 {
-    size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch);
+    size_t lo = ch * KMQ_CHUNK, m = kmq__chunk_size(p, ch);
     double *best = ws->best + (size_t)slot * 3 * KMQ_CHUNK;
     uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
     uint64_t *sums = ws->sums + (size_t)slot * ws->stride;
@@ -613,8 +496,8 @@ static uint32_t scan_point(float x, float y, float z, const double *cen, size_t 
  * bounds moved by the centre drifts; a point is rescanned only when they
  * cannot prove its label. `final`: also the exact squared distance of every
  * point to its centre, for the inertia. */
-static void bounds_chunk(const kmq__pts *p, size_t lo, size_t m, lloyd_ws *ws, int slot, bool final,
-                         uint8_t *labels)
+static void bounds_chunk(const kmq_kmeans_prepared *p, size_t lo, size_t m, lloyd_ws *ws, int slot,
+                         bool final, uint8_t *labels)
 {
     const size_t k = ws->k;
     const double *cen = ws->cur;
@@ -752,10 +635,10 @@ static bool far_insert(far_point *top, size_t *nt, size_t e, far_point fp)
     return true;
 }
 
-static void far_chunk(const kmq__pts *p, size_t ch, const double *cen, lloyd_ws *ws, int slot,
-                      size_t e)
+static void far_chunk(const kmq_kmeans_prepared *p, size_t ch, const double *cen, lloyd_ws *ws,
+                      int slot, size_t e)
 {
-    size_t lo = ch * KMQ_CHUNK, m = chunk_size(p, ch);
+    size_t lo = ch * KMQ_CHUNK, m = kmq__chunk_size(p, ch);
     double *best = ws->best + (size_t)slot * 3 * KMQ_CHUNK;
     uint32_t *lab = ws->lab + (size_t)slot * KMQ_CHUNK;
     const double *dist = nearest_chunk(p, lo, m, cen, ws->k, best, best + KMQ_CHUNK, lab);
@@ -799,8 +682,8 @@ static size_t pass_unit(pass_mode mode)
 }
 
 /* Kernel of assign_pass: points [u * unit, (u + 1) * unit) of the pass. */
-static void pass_unit_run(const kmq__pts *p, size_t u, const double *cen, lloyd_ws *ws, int slot,
-                          uint8_t *labels, pass_mode mode)
+static void pass_unit_run(const kmq_kmeans_prepared *p, size_t u, const double *cen, lloyd_ws *ws,
+                          int slot, uint8_t *labels, pass_mode mode)
 {
     const size_t unit = pass_unit(mode), lo = u * unit;
     const size_t m = p->n - lo < unit ? p->n - lo : unit;
@@ -818,8 +701,8 @@ static void pass_unit_run(const kmq__pts *p, size_t u, const double *cen, lloyd_
  * par->threads threads; NULL: serial, safe inside a region. Pruned chunks
  * take uneven time, so chunks are handed out dynamically; which thread runs
  * a chunk changes no result. */
-static void assign_pass(const kmq__pts *p, const double *cen, const kmq_par *par, lloyd_ws *ws,
-                        uint8_t *labels, pass_mode mode)
+static void assign_pass(const kmq_kmeans_prepared *p, const double *cen, const kmq_par *par,
+                        lloyd_ws *ws, uint8_t *labels, pass_mode mode)
 {
     const size_t k = ws->k;
     const size_t nsum = 4 * k + 1; /* 4 sums per cluster + the evaluation count */
@@ -948,7 +831,7 @@ static void bounds_prepare(lloyd_ws *ws, const kmq_par *par)
 /* The e points farthest from their centres in ws->cur into ws->far_all,
  * merging per-chunk lists in chunk order (so ties still go to the lowest
  * index). Same drivers as assign_pass. */
-static void far_pass(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws, size_t e)
+static void far_pass(const kmq_kmeans_prepared *p, const kmq_par *par, lloyd_ws *ws, size_t e)
 {
     const double *cen = ws->cur;
     if (par && par->threads > 1 && p->chunks > 1) {
@@ -980,7 +863,7 @@ static void far_pass(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws, size_t
 
 /* Centres of the next iteration from ws->tot into ws->next, reseeding empty
  * clusters first (see the top of the file). */
-static void update_centers(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws)
+static void update_centers(const kmq_kmeans_prepared *p, const kmq_par *par, lloyd_ws *ws)
 {
     const size_t k = ws->k;
     uint64_t *tot = ws->tot;
@@ -1018,8 +901,9 @@ static void update_centers(const kmq__pts *p, const kmq_par *par, lloyd_ws *ws)
 /* Lloyd from ws->cur; on return ws->cur holds the final centres, ws->tot
  * and ws->inertia their final assignment, labels (if not NULL) its labels.
  * par as assign_pass. ws->bounds picks the pruned passes (same bits). */
-static void lloyd_run(const kmq__pts *p, int max_iter, double tol_abs, const kmq_par *par,
-                      lloyd_ws *ws, run_result *res, uint8_t *labels, const atomic_int *cancel)
+static void lloyd_run(const kmq_kmeans_prepared *p, int max_iter, double tol_abs,
+                      const kmq_par *par, lloyd_ws *ws, run_result *res, uint8_t *labels,
+                      const atomic_int *cancel)
 {
     const size_t k = ws->k;
     int iterations = max_iter;
@@ -1100,8 +984,8 @@ static void lloyd_ws_free(lloyd_ws *ws)
 /* Scratch for k clusters and `slots` threads; `reseed`: also the lists for
  * empty-cluster reseeding (Lloyd needs them, a plain assignment does not);
  * `bounds`: also the per-point bounds of the pruned passes. */
-static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq__pts *p, size_t k, int slots, bool reseed,
-                                 bool bounds, kmq_err *err)
+static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq_kmeans_prepared *p, size_t k, int slots,
+                                 bool reseed, bool bounds, kmq_err *err)
 {
     memset(ws, 0, sizeof *ws);
     ws->k = k;
@@ -1221,9 +1105,9 @@ static bool use_bounds(kmq__algo algo, size_t k)
 }
 
 /* One restart: init from stream (seed, k, r), Lloyd, results copied out. */
-static void run_restart(const kmq__pts *p, const kmq_kmeans_opts *o, int r, double tol_abs,
-                        const kmq_par *par, lloyd_ws *lws, kmq__init_ws *iws, run_result *res,
-                        double *centers, uint64_t *sizes)
+static void run_restart(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *o, int r,
+                        double tol_abs, const kmq_par *par, lloyd_ws *lws, kmq__init_ws *iws,
+                        run_result *res, double *centers, uint64_t *sizes)
 {
     if (cancel_requested(o->cancel)) {
         res->cancelled = true;
@@ -1243,28 +1127,12 @@ static void run_restart(const kmq__pts *p, const kmq_kmeans_opts *o, int r, doub
         sizes[j] = lws->tot[4 * j + 3];
 }
 
-kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts, const kmq_par *par,
-                          kmq_fit *out, kmq_err *err)
+static kmq_status check_fit_args(const kmq_kmeans_opts *opts, const kmq_par *par,
+                                 const kmq_fit *out, kmq_err *err)
 {
-    return kmq__kmeans_fit_algo(pts, opts, par, KMQ__ALGO_AUTO, out, err);
-}
-
-kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *opts,
-                                const kmq_par *par, kmq__algo algo, kmq_fit *out, kmq_err *err)
-{
-    assert(!kmq_par_in_parallel());
-    kmq_status st = KMQ_OK;
-    kmq__pts p = {0};
-    lloyd_ws *lws = NULL;
-    kmq__init_ws *iws = NULL;
-    int nws = 0;
-    double *centers = NULL, *rinertia = NULL, *rcenters = NULL;
-    uint64_t *sizes = NULL, *rsizes = NULL;
-    run_result *res = NULL;
-
     if (!opts || !out)
         return kmq_err_set(err, KMQ_E_ARG, "k-means needs options and a result");
-    st = check_par(par, err);
+    kmq_status st = check_par(par, err);
     if (st == KMQ_OK)
         st = check_run_opts(opts->k, opts->max_iter, opts->tol, err);
     if (st != KMQ_OK)
@@ -1273,13 +1141,26 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
         return kmq_err_set(err, KMQ_E_ARG, "restarts = %d is below 1", opts->restarts);
     if (opts->init != KMQ_INIT_KMEANSPP && opts->init != KMQ_INIT_RANDOM)
         return kmq_err_set(err, KMQ_E_ARG, "unknown k-means init %d", (int)opts->init);
-    st = kmq__pts_build(pts, &p, err);
+    return KMQ_OK;
+}
+
+static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *opts,
+                           const kmq_par *par, kmq__algo algo, kmq_fit *out, kmq_err *err)
+{
+    assert(!kmq_par_in_parallel());
+    kmq_status st = check_fit_args(opts, par, out, err);
     if (st != KMQ_OK)
-        goto done;
+        return st;
+    lloyd_ws *lws = NULL;
+    kmq__init_ws *iws = NULL;
+    int nws = 0;
+    double *centers = NULL, *rinertia = NULL, *rcenters = NULL;
+    uint64_t *sizes = NULL, *rsizes = NULL;
+    run_result *res = NULL;
 
     const size_t k = opts->k;
     const int restarts = opts->restarts;
-    const size_t k_eff = k < p.n ? k : p.n;
+    const size_t k_eff = k < p->n ? k : p->n;
     centers = kmq__alloc_array(3 * k_eff, sizeof *centers);
     sizes = kmq__alloc_array(k_eff, sizeof *sizes);
     rinertia = kmq__calloc((size_t)restarts, sizeof *rinertia);
@@ -1292,16 +1173,16 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
     bool converged = true;
     uint64_t evals = 0, iters_total = 0;
     double init_s = 0.0, lloyd_s = 0.0;
-    if (k >= p.n) {
+    if (k >= p->n) {
         /* Each point is its own centre. */
-        for (size_t j = 0; j < p.n; j++) {
-            centers[3 * j] = p.r[j];
-            centers[3 * j + 1] = p.g[j];
-            centers[3 * j + 2] = p.b[j];
-            sizes[j] = p.w[j];
+        for (size_t j = 0; j < p->n; j++) {
+            centers[3 * j] = p->r[j];
+            centers[3 * j + 1] = p->g[j];
+            centers[3 * j + 2] = p->b[j];
+            sizes[j] = p->w[j];
         }
     } else {
-        const bool by_restart = kmq__restart_parallel(p.n, restarts, par->threads);
+        const bool by_restart = kmq__restart_parallel(p->n, restarts, par->threads);
         nws = by_restart ? (par->threads < restarts ? par->threads : restarts) : 1;
         const int slots = by_restart ? 1 : par->threads;
         lws = kmq__calloc((size_t)nws, sizeof *lws);
@@ -1314,14 +1195,14 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
             goto done;
         }
         for (int t = 0; t < nws; t++) {
-            st = lloyd_ws_alloc(&lws[t], &p, k, slots, true, use_bounds(algo, k), err);
+            st = lloyd_ws_alloc(&lws[t], p, k, slots, true, use_bounds(algo, k), err);
             lws[t].f32 = algo != KMQ__ALGO_PLAIN;
             if (st == KMQ_OK)
-                st = kmq__init_ws_alloc(&iws[t], &p, opts->init, algo, err);
+                st = kmq__init_ws_alloc(&iws[t], p, opts->init, algo, err);
             if (st != KMQ_OK)
                 goto done;
         }
-        const double tol_abs = opts->tol * p.mean_var;
+        const double tol_abs = opts->tol * p->mean_var;
         if (by_restart) {
             /* Whole restarts per thread, each run serial. The team is the
              * budget, capped at the number of restarts. */
@@ -1331,12 +1212,12 @@ kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *op
 #endif
             for (int r = 0; r < restarts; r++) {
                 int t = kmq_par_thread_num();
-                run_restart(&p, opts, r, tol_abs, NULL, &lws[t], &iws[t], &res[r],
+                run_restart(p, opts, r, tol_abs, NULL, &lws[t], &iws[t], &res[r],
                             rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k);
             }
         } else {
             for (int r = 0; r < restarts; r++)
-                run_restart(&p, opts, r, tol_abs, par, &lws[0], &iws[0], &res[r],
+                run_restart(p, opts, r, tol_abs, par, &lws[0], &iws[0], &res[r],
                             rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k);
         }
         for (int r = 0; r < restarts; r++) {
@@ -1394,8 +1275,34 @@ done:
     kmq__free(centers);
     kmq__free(sizes);
     kmq__free(rinertia);
-    kmq__pts_free(&p);
     return st;
+}
+
+kmq_status kmq_kmeans_fit_prepared(const kmq_kmeans_prepared *prep, const kmq_kmeans_opts *opts,
+                                   const kmq_par *par, kmq_fit *out, kmq_err *err)
+{
+    if (!prep)
+        return kmq_err_set(err, KMQ_E_ARG, "k-means needs prepared points");
+    return fit_algo(prep, opts, par, KMQ__ALGO_AUTO, out, err);
+}
+
+kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *opts,
+                                const kmq_par *par, kmq__algo algo, kmq_fit *out, kmq_err *err)
+{
+    kmq_kmeans_prepared *p = NULL;
+    kmq_status st = check_fit_args(opts, par, out, err);
+    if (st == KMQ_OK)
+        st = kmq_kmeans_prepared_new(pts, &p, err);
+    if (st == KMQ_OK)
+        st = fit_algo(p, opts, par, algo, out, err);
+    kmq_kmeans_prepared_free(p);
+    return st;
+}
+
+kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts, const kmq_par *par,
+                          kmq_fit *out, kmq_err *err)
+{
+    return kmq__kmeans_fit_algo(pts, opts, par, KMQ__ALGO_AUTO, out, err);
 }
 
 static kmq_status check_centers(const double *centers, size_t k, kmq_err *err)
@@ -1427,7 +1334,7 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
 {
     assert(!kmq_par_in_parallel());
     kmq_status st = KMQ_OK;
-    kmq__pts p = {0};
+    kmq_kmeans_prepared *p = NULL;
     lloyd_ws ws = {0};
     double *centers = NULL, *rinertia = NULL;
     uint64_t *sizes = NULL;
@@ -1441,11 +1348,11 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     if (st == KMQ_OK)
         st = check_centers(init_centers, k, err);
     if (st == KMQ_OK)
-        st = kmq__pts_build(pts, &p, err);
+        st = kmq_kmeans_prepared_new(pts, &p, err);
     if (st != KMQ_OK)
         goto done;
-    if (k > p.n) {
-        st = kmq_err_set(err, KMQ_E_ARG, "k = %zu exceeds the %zu distinct colours", k, p.n);
+    if (k > p->n) {
+        st = kmq_err_set(err, KMQ_E_ARG, "k = %zu exceeds the %zu distinct colours", k, p->n);
         goto done;
     }
     centers = kmq__alloc_array(3 * k, sizeof *centers);
@@ -1455,13 +1362,13 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a k = %zu result", k);
         goto done;
     }
-    st = lloyd_ws_alloc(&ws, &p, k, par->threads, true, use_bounds(algo, k), err);
+    st = lloyd_ws_alloc(&ws, p, k, par->threads, true, use_bounds(algo, k), err);
     if (st != KMQ_OK)
         goto done;
     ws.f32 = algo != KMQ__ALGO_PLAIN;
     memcpy(ws.cur, init_centers, 3 * k * sizeof *ws.cur);
     const double t0 = kmq_par_now_s();
-    lloyd_run(&p, max_iter, tol * p.mean_var, par, &ws, &res, labels, NULL);
+    lloyd_run(p, max_iter, tol * p->mean_var, par, &ws, &res, labels, NULL);
     const double t1 = kmq_par_now_s();
     memcpy(centers, ws.cur, 3 * k * sizeof *centers);
     for (size_t j = 0; j < k; j++)
@@ -1490,17 +1397,19 @@ done:
     kmq__free(centers);
     kmq__free(sizes);
     kmq__free(rinertia);
-    kmq__pts_free(&p);
+    kmq_kmeans_prepared_free(p);
     return st;
 }
 
-kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_t k,
-                             const kmq_par *par, uint8_t *labels, double *inertia, kmq_err *err)
+kmq_status kmq_kmeans_assign_prepared(const kmq_kmeans_prepared *prep, const double *centers,
+                                      size_t k, const kmq_par *par, uint8_t *labels,
+                                      double *inertia, kmq_err *err)
 {
     assert(!kmq_par_in_parallel());
     kmq_status st = KMQ_OK;
-    kmq__pts p = {0};
     lloyd_ws ws = {0};
+    if (!prep)
+        return kmq_err_set(err, KMQ_E_ARG, "k-means needs prepared points");
     if (!labels || !inertia)
         return kmq_err_set(err, KMQ_E_ARG, "k-means assignment needs label and inertia storage");
     if (k < 1 || k > KMQ_MAX_K)
@@ -1509,15 +1418,32 @@ kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_
     if (st == KMQ_OK)
         st = check_centers(centers, k, err);
     if (st == KMQ_OK)
-        st = kmq__pts_build(pts, &p, err);
-    if (st == KMQ_OK)
-        st = lloyd_ws_alloc(&ws, &p, k, par->threads, false, false, err);
+        st = lloyd_ws_alloc(&ws, prep, k, par->threads, false, false, err);
     if (st != KMQ_OK)
         goto done;
-    assign_pass(&p, centers, par, &ws, labels, PASS_F32_FINAL);
+    assign_pass(prep, centers, par, &ws, labels, PASS_F32_FINAL);
     *inertia = ws.inertia;
 done:
     lloyd_ws_free(&ws);
-    kmq__pts_free(&p);
+    return st;
+}
+
+kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_t k,
+                             const kmq_par *par, uint8_t *labels, double *inertia, kmq_err *err)
+{
+    kmq_kmeans_prepared *p = NULL;
+    kmq_status st = KMQ_OK;
+    if (!labels || !inertia)
+        return kmq_err_set(err, KMQ_E_ARG, "k-means assignment needs label and inertia storage");
+    if (k < 1 || k > KMQ_MAX_K)
+        return kmq_err_set(err, KMQ_E_ARG, "k = %zu is outside 1..%d", k, KMQ_MAX_K);
+    st = check_par(par, err);
+    if (st == KMQ_OK)
+        st = check_centers(centers, k, err);
+    if (st == KMQ_OK)
+        st = kmq_kmeans_prepared_new(pts, &p, err);
+    if (st == KMQ_OK)
+        st = kmq_kmeans_assign_prepared(p, centers, k, par, labels, inertia, err);
+    kmq_kmeans_prepared_free(p);
     return st;
 }

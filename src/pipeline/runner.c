@@ -166,10 +166,15 @@ typedef struct image_work {
     kmq_png **labelmaps; /* nk writers (NULL when not saved) */
     uint64_t *sample_weights;
     uint32_t *sample_keys;
+    kmq_kmeans_prepared *prep_all;    /* every colour: built once, read by every k */
+    kmq_kmeans_prepared *prep_sample; /* the sample's colours (NULL: no sample) */
 } image_work;
 
 static void image_work_free(image_work *w, size_t nk)
 {
+    /* Before the histogram and the sample: they hold the points' keys. */
+    kmq_kmeans_prepared_free(w->prep_all);
+    kmq_kmeans_prepared_free(w->prep_sample);
     for (size_t i = 0; w->indexed && i < nk; i++)
         kmq_png_abort(w->indexed[i]);
     for (size_t i = 0; w->labelmaps && i < nk; i++)
@@ -661,12 +666,17 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     s->unique_colors = all.n;
     uint64_t pixels = kmq_hist_pixels(w.hist);
 
+    /* The points are prepared once and serve every k. */
     kmq_points fit_pts = all;
-    if (spec->sample > 0 && spec->sample < pixels) {
+    st = kmq_kmeans_prepared_new(&all, &w.prep_all, err);
+    if (st == KMQ_OK && spec->sample > 0 && spec->sample < pixels) {
         st = draw_sample(&w, &all, spec->sample, seed, &fit_pts, err);
-        if (st != KMQ_OK)
-            goto done;
+        if (st == KMQ_OK)
+            st = kmq_kmeans_prepared_new(&fit_pts, &w.prep_sample, err);
     }
+    if (st != KMQ_OK)
+        goto done;
+    const kmq_kmeans_prepared *fit_prep = w.prep_sample ? w.prep_sample : w.prep_all;
 
     st = kmq_labels_new(w.hist, nk, &w.labels, err);
     if (st != KMQ_OK)
@@ -687,13 +697,13 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
                               .init = spec->init,
                               .seed = seed,
                               .cancel = opts->cancel};
-        st = kmq_kmeans_fit(&fit_pts, &ko, &opts->par, &fit, err);
+        st = kmq_kmeans_fit_prepared(fit_prep, &ko, &opts->par, &fit, err);
         if (st != KMQ_OK)
             goto done;
         uint8_t *labels = kmq_labels_set(w.labels, i);
         double inertia = 0;
-        st = kmq_kmeans_assign(&all, fit.centers, fit.k_effective, &opts->par, labels, &inertia,
-                               err);
+        st = kmq_kmeans_assign_prepared(w.prep_all, fit.centers, fit.k_effective, &opts->par,
+                                        labels, &inertia, err);
         if (st != KMQ_OK)
             goto done;
         /* Without sampling the fit's own final inertia is the same sum over

@@ -749,6 +749,52 @@ START_TEST(assign_matches_brute_force)
 }
 END_TEST
 
+/* ---- prepared points ------------------------------------------------------- */
+
+/* One prepared handle serves fits for several k (both sides of the bounds
+ * threshold, in an order that revisits k = 2 after k = 256), on both
+ * restart drivers, and assignments: every result is the one of a fit or
+ * assignment that prepares its own points. */
+START_TEST(prepared_reused)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_kmeans_prepared *prep = NULL;
+    ck_assert_int_eq(kmq_kmeans_prepared_new(&ph.pts, &prep, &err), KMQ_OK);
+    uint8_t *fresh = malloc(ph.pts.n), *reused = malloc(ph.pts.n);
+    ck_assert(fresh && reused);
+    static const size_t ks[] = {2, 16, 176, 256, 2};
+    static const int iters[] = {50, 20, 4, 3, 50};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        for (int threads = 1; threads <= 3; threads++) {
+            kmq_par par = par_of(threads);
+            kmq_kmeans_opts o = opts_of(ks[i], 2, iters[i], 1e-4, KMQ_INIT_KMEANSPP, 17);
+            kmq_fit a = {0}, b = {0};
+            ck_assert_int_eq(kmq_kmeans_fit(&ph.pts, &o, &par, &a, &err), KMQ_OK);
+            ck_assert_int_eq(kmq_kmeans_fit_prepared(prep, &o, &par, &b, &err), KMQ_OK);
+            assert_same_fit(&a, &b);
+            ck_assert_uint_eq(a.distance_evals, b.distance_evals);
+            double ia = -1, ib = -2;
+            ck_assert_int_eq(
+                kmq_kmeans_assign(&ph.pts, a.centers, a.k_effective, &par, fresh, &ia, &err),
+                KMQ_OK);
+            ck_assert_int_eq(
+                kmq_kmeans_assign_prepared(prep, a.centers, a.k_effective, &par, reused, &ib, &err),
+                KMQ_OK);
+            ck_assert_mem_eq(fresh, reused, ph.pts.n);
+            ck_assert_mem_eq(&ia, &ib, sizeof ia);
+            kmq_fit_clear(&a);
+            kmq_fit_clear(&b);
+        }
+    }
+    free(fresh);
+    free(reused);
+    kmq_kmeans_prepared_free(prep);
+    free_photo(&ph);
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------------- */
 
 static void expect_arg(kmq_status st, const kmq_err *err, const char *needle)
@@ -804,6 +850,12 @@ START_TEST(bad_arguments)
     kmq_par none = par_of(0);
     kmq_err_clear(&err);
     expect_arg(kmq_kmeans_fit(&pts, &o, &none, &fit, &err), &err, "thread");
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_fit_prepared(NULL, &o, &par, &fit, &err), &err, "prepared points");
+    kmq_kmeans_prepared *prep = NULL;
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_prepared_new(&twice_pts, &prep, &err), &err, "appears twice");
+    ck_assert_ptr_null(prep);
     double init[12] = {0};
     kmq_err_clear(&err);
     expect_arg(kmq_kmeans_lloyd(&pts, 4, init, 10, 0, &par, &fit, &err), &err, "exceeds");
@@ -1314,6 +1366,7 @@ int main(void)
         {"restart_parallel_rule", restart_parallel_rule},
         {"best_restart", best_restart_is_lowest_inertia},
         {"assign", assign_matches_brute_force},
+        {"prepared_reused", prepared_reused},
         {"args", bad_arguments},
         {"alloc_sweep", alloc_failure_sweep},
         {"bounds_china", bounds_exact_china},
