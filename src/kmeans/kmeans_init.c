@@ -1,6 +1,8 @@
 /* kmeans_init.c — initial centres for weighted k-means (layer L1).
  *
- * Includes kmeans.h, its private kmeans_init.h and L0 (par, rng); no I/O.
+ * Includes kmeans.h, its private kmeans_init.h (prepared points:
+ * kmeans_points.h) and L0 (par, rng); no I/O. Calls nothing else of
+ * src/kmeans; the fit driver (kmeans.c) calls it once per restart.
  *
  * k-means++, greedy variant (Arthur & Vassilvitskii 2007; the "local
  * trials" of scikit-learn's _kmeans_plusplus). With point weights w_i and
@@ -30,17 +32,18 @@
  * walk on exact integer weights (kmq_rng_below(W)), so it involves no
  * rounding at all.
  *
- * Pruning (every k; KMQ__ALGO_PLAIN turns it off for the tests). The points
+ * Pruning (every k; the tests turn it off with KMQ__ALGO_PLAIN). The points
  * come in Morton order of their colour (hist.h), so a block is a small box
- * of the RGB cube; kmq_kmeans_prepared holds each block's bounding box, and the init
- * keeps each block's largest D^2. A candidate c whose squared distance to
- * the box is >= that largest D^2 is at least D_i from every point of the
- * block, so min(D_i^2, |x_i - c|^2) = D_i^2 for all of them: the block's
- * sum for c is its current sum, bit for bit the sum the plain pass would
- * form (same terms, same order), and nothing is computed. The same test
- * skips blocks when D^2 is updated. All coordinates are integers (centres
- * are points), so these squared distances are exact integers and the test
- * is exact: the same candidates, the same choice, the same centres.
+ * of the RGB cube; the prepared points hold each block's bounding box, and
+ * the init keeps each block's largest D^2. A candidate c whose squared
+ * distance to the box is >= that largest D^2 is at least D_i from every
+ * point of the block, so min(D_i^2, |x_i - c|^2) = D_i^2 for all of them:
+ * the block's sum for c is its current sum, bit for bit the sum the plain
+ * pass would form (same terms, same order), and nothing is computed. The
+ * same test skips blocks when D^2 is updated. All coordinates are integers
+ * (centres are points), so these squared distances are exact integers and
+ * the test is exact: the same candidates, the same choice, the same
+ * centres.
  *
  * `random` draws k distinct points without replacement, each draw with
  * probability proportional to the weight among the points not yet drawn;
@@ -520,10 +523,10 @@ void kmq__init_run(const kmq_kmeans_prepared *p, size_t k, kmq_init init, uint64
 }
 
 kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq_kmeans_prepared *p, kmq_init init,
-                              kmq__algo algo, kmq_err *err)
+                              bool prune, kmq_err *err)
 {
     memset(ws, 0, sizeof *ws);
-    ws->prune = init == KMQ_INIT_KMEANSPP && algo != KMQ__ALGO_PLAIN;
+    ws->prune = init == KMQ_INIT_KMEANSPP && prune;
     if (init == KMQ_INIT_RANDOM) {
         ws->chunk_w = kmq__alloc_array(p->chunks, sizeof *ws->chunk_w);
         ws->taken = kmq__alloc(p->n);
@@ -561,42 +564,4 @@ void kmq__init_ws_free(kmq__init_ws *ws)
     kmq__free(ws->group_evals);
     kmq__free(ws->block_pot);
     memset(ws, 0, sizeof *ws);
-}
-
-kmq_status kmq_kmeans_init_centers(const kmq_points *pts, size_t k, kmq_init init, uint64_t seed,
-                                   int restart, const kmq_par *par, double *centers, kmq_err *err)
-{
-    return kmq__kmeans_init_algo(pts, k, init, seed, restart, par, KMQ__ALGO_AUTO, centers, err);
-}
-
-kmq_status kmq__kmeans_init_algo(const kmq_points *pts, size_t k, kmq_init init, uint64_t seed,
-                                 int restart, const kmq_par *par, kmq__algo algo, double *centers,
-                                 kmq_err *err)
-{
-    assert(!kmq_par_in_parallel());
-    kmq_status st = KMQ_OK;
-    kmq_kmeans_prepared *p = NULL;
-    kmq__init_ws ws = {0};
-    if (init != KMQ_INIT_KMEANSPP && init != KMQ_INIT_RANDOM)
-        return kmq_err_set(err, KMQ_E_ARG, "unknown k-means init %d", (int)init);
-    if (restart < 0)
-        return kmq_err_set(err, KMQ_E_ARG, "restart index %d is negative", restart);
-    if (!centers || !par || par->threads < 1)
-        return kmq_err_set(err, KMQ_E_ARG, "k-means init needs centre storage and threads >= 1");
-    st = kmq_kmeans_prepared_new(pts, &p, err);
-    if (st != KMQ_OK)
-        goto done;
-    if (k < 1 || k > KMQ_MAX_K || k > p->n) {
-        st = kmq_err_set(err, KMQ_E_ARG, "k = %zu is outside 1..%zu (max %d, %zu colours)", k,
-                         p->n < KMQ_MAX_K ? p->n : (size_t)KMQ_MAX_K, KMQ_MAX_K, p->n);
-        goto done;
-    }
-    st = kmq__init_ws_alloc(&ws, p, init, algo, err);
-    if (st != KMQ_OK)
-        goto done;
-    kmq__init_run(p, k, init, seed, restart, par, &ws, centers);
-done:
-    kmq__init_ws_free(&ws);
-    kmq_kmeans_prepared_free(p);
-    return st;
 }

@@ -4,7 +4,7 @@
  * an allocation-failure sweep; the distance-pruned Lloyd and k-means++
  * against the plain ones, and k-means++ against a plain reference written
  * here, bit for bit, on real photos. */
-#include "kmeans_init.h"
+#include "kmeans_internal.h"
 #include "kmq/alloc_hook.h"
 #include "kmq/hist.h"
 #include "kmq/image.h"
