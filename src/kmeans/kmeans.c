@@ -1,5 +1,5 @@
-/* kmeans.c — weighted k-means over distinct colours: Lloyd, the fit with
- * its restarts, and the public API of kmq/kmeans.h (layer L1).
+/* kmeans.c — weighted k-means over distinct colours: the fit with its
+ * restarts, and the public API of kmq/kmeans.h (layer L1).
  *
  * Includes kmeans.h, the private headers of the engine's other files and
  * L0 (internal, par); no I/O, no printing. Nothing else of src/kmeans
@@ -12,40 +12,9 @@
  *   kmeans_assign_f32.c    float32 brute-force ranking assignment
  *   kmeans_assign_bounds.c Hamerly-bounds assignment
  *   kmeans_assign.c        one assignment pass: drivers and scratch
+ *   kmeans_lloyd.c         Lloyd: passes, centre update, reseeding
  *   kmeans_init.c          initial centres: k-means++, random
- *   kmeans.c               Lloyd, restarts and the public API (this file)
- *
- * Weighted Lloyd. Point i is a distinct colour x_i with weight w_i (its
- * pixel count). An iteration assigns each point to its nearest centre
- * (squared Euclidean distance in double; ties go to the lowest index) and
- * moves centre j to sum_{i in j} w_i x_i / sum_{i in j} w_i. Every pixel of
- * one colour has the same nearest centre, so this is exactly Lloyd over all
- * pixels; the sums are integers (channels 0..255, weights are pixel counts)
- * accumulated in uint64, hence exact and independent of the summation
- * order. kmq_kmeans_prepared_new bounds the total weight by UINT64_MAX /
- * 255^2 so that also sum w x^2 (for the variance) cannot overflow.
- *
- * Convergence as scikit-learn: tol_abs = tol * mean_c Var_c, the mean over
- * the three channels of the pixel-weighted variance. After the centre update
- * of iteration t, stop if shift = sum_j |c_j(t) - c_j(t-1)|^2 <= tol_abs
- * (converged, iterations = t), or after max_iter iterations. The reported
- * inertia is sum_i w_i min_j |x_i - c_j|^2 for the final centres, from one
- * more assignment (a final pass), whose cluster weights are the reported
- * sizes and whose labels are the run's labels.
- *
- * Empty clusters (no point assigned in an iteration) are reseeded as
- * scikit-learn does: rank the points by their distance to the centre they
- * were just assigned to (farthest first, ties: lowest index); the e empty
- * clusters, in index order, take the e first points of that ranking. Each
- * such point moves with its weight: its sums leave its old cluster and
- * become the empty cluster's, whose centre is then the point itself. A
- * cluster emptied by that move keeps its previous centre.
- *
- * Incremental sums: the integer sums of an iteration are those of the
- * previous one plus, for each point that changed cluster, its move from the
- * old cluster to the new (ws->as.acc_lab records the cluster each point is
- * counted in; reseeding moves update it too). Integer addition is exact, so
- * the totals are the same integers as a full recount.
+ *   kmeans.c               restarts and the public API (this file)
  *
  * Restarts: run r initialises from the stream (seed, k, r) and the run with
  * the lowest inertia wins (ties: lowest r). k >= n distinct points is
@@ -62,22 +31,17 @@
  * with its own workspace), or one restart after the other, each
  * chunk-parallel on all the threads (kmq__restart_parallel picks). The
  * runs' results are kept per restart and the best is chosen after the
- * region in restart order, so both ways give the same bits. lloyd_run
- * has the two drivers of kmq__assign_pass (par: chunk-parallel regions;
- * NULL: serial, safe inside a region); the reseeding's ranking (far_pass)
- * uses the same two drivers over whole chunks, one sorted list per chunk,
- * merged in chunk order. The centre update is serial, O(k).
+ * region in restart order, so both ways give the same bits.
  */
 #include "kmq/kmeans.h"
 
-#include "kmeans_assign.h"
 #include "kmeans_init.h"
 #include "kmeans_internal.h"
+#include "kmeans_lloyd.h"
 #include "kmq/par.h"
 
 #include <assert.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -90,230 +54,9 @@
 /* Restarts run side by side only while their workspaces fit in this. */
 #define RESTART_WS_BUDGET ((size_t)1 << 30)
 
-/* A reseeding candidate: a point, its distance to its assigned centre, and
- * that centre. */
-typedef struct far_point {
-    double d;
-    size_t i;
-    uint32_t label;
-} far_point;
-
-/* Scratch of one run: allocated once, before any parallel region, and
- * reused by every iteration and by every run that uses it. */
-typedef struct lloyd_ws {
-    kmq__assign_ws as;  /* the assignment passes: method, sums, labels */
-    double *cur;        /* 3k: centres of this iteration */
-    double *next;       /* 3k: centres after the update */
-    far_point *far;     /* chunks * k: farthest points of each chunk */
-    size_t *far_n;      /* chunks: how many of them */
-    far_point *far_all; /* k: farthest points overall */
-    size_t *empty;      /* k: clusters left empty */
-} lloyd_ws;
-
-typedef struct lloyd_result {
-    double inertia; /* of the final centres */
-    int iterations; /* Lloyd iterations run */
-    bool converged; /* stopped on tol, not max_iter */
-    bool cancelled; /* stopped by the cancel flag: the run is not a result */
-    uint64_t evals; /* distance evaluations of the run's passes */
-} lloyd_result;
-
-static bool cancel_requested(const atomic_int *cancel)
-{
-    return cancel && atomic_load(cancel) != 0;
-}
-
-/* Keeps in top[0..*nt) the `e` points farthest from their centre, farthest
- * first, ties by lowest index (points arrive in index order and only a
- * strictly larger distance moves ahead). Returns false if fp is not kept. */
-static bool far_insert(far_point *top, size_t *nt, size_t e, far_point fp)
-{
-    size_t pos;
-    if (*nt < e)
-        pos = (*nt)++;
-    else if (fp.d > top[e - 1].d)
-        pos = e - 1;
-    else
-        return false;
-    while (pos > 0 && fp.d > top[pos - 1].d) {
-        top[pos] = top[pos - 1];
-        pos--;
-    }
-    top[pos] = fp;
-    return true;
-}
-
-/* Kernel of far_pass: the e points of chunk ch farthest from their centres
- * in cen, into the chunk's list. */
-static void far_chunk(const kmq_kmeans_prepared *p, size_t ch, const double *cen, lloyd_ws *ws,
-                      int slot, size_t e)
-{
-    const size_t k = ws->as.k;
-    size_t lo = ch * KMQ_CHUNK, m = kmq__chunk_size(p, ch);
-    double *best = ws->as.buf + (size_t)slot * 3 * KMQ_CHUNK;
-    uint32_t *lab = ws->as.lab + (size_t)slot * KMQ_CHUNK;
-    const double *dist = kmq__nearest_plain(p, lo, m, cen, k, best, best + KMQ_CHUNK, lab);
-    far_point *top = ws->far + ch * k;
-    size_t nt = 0;
-    for (size_t i = 0; i < m; i++) {
-        far_point fp = {dist[i], lo + i, lab[i]};
-        (void)far_insert(top, &nt, e, fp);
-    }
-    ws->far_n[ch] = nt;
-}
-
-/* The e points farthest from their centres in ws->cur into ws->far_all,
- * merging per-chunk lists in chunk order (so ties still go to the lowest
- * index). Same drivers as kmq__assign_pass. */
-static void far_pass(const kmq_kmeans_prepared *p, const kmq_par *par, lloyd_ws *ws, size_t e)
-{
-    const double *cen = ws->cur;
-    if (par && par->threads > 1 && p->chunks > 1) {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(par->threads) default(none) shared(p, cen, ws, e)
-#endif
-        {
-            int slot = kmq_par_thread_num();
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (size_t ch = 0; ch < p->chunks; ch++)
-                far_chunk(p, ch, cen, ws, slot, e);
-        }
-    } else {
-        for (size_t ch = 0; ch < p->chunks; ch++)
-            far_chunk(p, ch, cen, ws, 0, e);
-    }
-    size_t nt = 0;
-    for (size_t ch = 0; ch < p->chunks; ch++) {
-        const far_point *top = ws->far + ch * ws->as.k;
-        /* The chunk's list is sorted: once one is rejected, so is the rest. */
-        for (size_t q = 0; q < ws->far_n[ch]; q++)
-            if (!far_insert(ws->far_all, &nt, e, top[q]))
-                break;
-    }
-    assert(nt == e);
-}
-
-/* Centres of the next iteration from ws->as.tot into ws->next, reseeding
- * empty clusters first (see the top of the file). */
-static void update_centers(const kmq_kmeans_prepared *p, const kmq_par *par, lloyd_ws *ws)
-{
-    const size_t k = ws->as.k;
-    uint64_t *tot = ws->as.tot;
-    size_t e = 0;
-    for (size_t j = 0; j < k; j++)
-        if (tot[4 * j + 3] == 0)
-            ws->empty[e++] = j;
-    if (e > 0) {
-        /* k <= n points, so at least e points sit in non-empty clusters. */
-        far_pass(p, par, ws, e);
-        for (size_t q = 0; q < e; q++) {
-            const far_point fp = ws->far_all[q];
-            assert(fp.label == ws->as.acc_lab[fp.i]);
-            uint64_t w = p->w[fp.i];
-            uint32_t key = p->keys[fp.i];
-            uint64_t c[3] = {key >> 16, (key >> 8) & 0xff, key & 0xff};
-            uint64_t *from = tot + 4 * (size_t)fp.label;
-            uint64_t *to = tot + 4 * ws->empty[q];
-            for (int d = 0; d < 3; d++) {
-                from[d] -= w * c[d];
-                to[d] = w * c[d];
-            }
-            from[3] -= w;
-            to[3] = w;
-            ws->as.acc_lab[fp.i] = (uint8_t)ws->empty[q];
-        }
-    }
-    for (size_t j = 0; j < k; j++) {
-        uint64_t w = tot[4 * j + 3];
-        for (int d = 0; d < 3; d++)
-            ws->next[3 * j + d] = w > 0 ? (double)tot[4 * j + d] / (double)w : ws->cur[3 * j + d];
-    }
-}
-
-/* Lloyd from the k centres in ws->cur (k <= p->n), at most max_iter
- * iterations, stopping once the centres move by at most tol_abs in all.
- * On return (unless res->cancelled) ws->cur holds the final centres,
- * ws->as.tot their sums (sizes: tot[4 j + 3]) and ws->as.acc_lab the label
- * of every point under them. Polls cancel (may be NULL) before each
- * iteration. Driver: par as kmq__assign_pass (NULL: serial, safe inside a
- * region). */
-static void lloyd_run(const kmq_kmeans_prepared *p, int max_iter, double tol_abs,
-                      const kmq_par *par, const atomic_int *cancel, lloyd_ws *ws, lloyd_result *res)
-{
-    const size_t k = ws->as.k;
-    int iterations = max_iter;
-    bool converged = false;
-    kmq__assign_reset(&ws->as);
-    res->cancelled = false;
-    for (int it = 1; it <= max_iter; it++) {
-        if (cancel_requested(cancel)) {
-            res->cancelled = true;
-            return;
-        }
-        kmq__assign_pass(p, ws->cur, false, par, &ws->as, NULL);
-        update_centers(p, par, ws);
-        double shift = 0.0;
-        for (size_t j = 0; j < k; j++) {
-            double dr = ws->next[3 * j] - ws->cur[3 * j];
-            double dg = ws->next[3 * j + 1] - ws->cur[3 * j + 1];
-            double db = ws->next[3 * j + 2] - ws->cur[3 * j + 2];
-            shift += dr * dr + dg * dg + db * db;
-        }
-        double *t = ws->cur;
-        ws->cur = ws->next;
-        ws->next = t;
-        if (shift <= tol_abs) {
-            iterations = it;
-            converged = true;
-            break;
-        }
-    }
-    kmq__assign_pass(p, ws->cur, true, par, &ws->as, NULL);
-    res->inertia = ws->as.inertia;
-    res->evals = ws->as.evals;
-    res->iterations = iterations;
-    res->converged = converged;
-}
-
-static void lloyd_ws_free(lloyd_ws *ws)
-{
-    kmq__assign_ws_free(&ws->as);
-    kmq__free(ws->cur);
-    kmq__free(ws->next);
-    kmq__free(ws->far);
-    kmq__free(ws->far_n);
-    kmq__free(ws->far_all);
-    kmq__free(ws->empty);
-    memset(ws, 0, sizeof *ws);
-}
-
-/* Scratch for k centres, `method` and `slots` threads over p. Returns
- * KMQ_OK or KMQ_E_NOMEM; ws is then safe to free. */
-static kmq_status lloyd_ws_alloc(lloyd_ws *ws, const kmq_kmeans_prepared *p, size_t k,
-                                 kmq__assign_method method, int slots, kmq_err *err)
-{
-    memset(ws, 0, sizeof *ws);
-    kmq_status st = kmq__assign_ws_alloc(&ws->as, p, k, method, slots, err);
-    if (st != KMQ_OK)
-        return st;
-    ws->cur = kmq__alloc_array(3 * k, sizeof *ws->cur);
-    ws->next = kmq__alloc_array(3 * k, sizeof *ws->next);
-    ws->far = kmq__alloc_array(p->chunks, k * sizeof *ws->far);
-    ws->far_n = kmq__alloc_array(p->chunks, sizeof *ws->far_n);
-    ws->far_all = kmq__alloc_array(k, sizeof *ws->far_all);
-    ws->empty = kmq__alloc_array(k, sizeof *ws->empty);
-    if (ws->cur && ws->next && ws->far && ws->far_n && ws->far_all && ws->empty)
-        return KMQ_OK;
-    lloyd_ws_free(ws);
-    return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for k-means scratch (k = %zu, %zu colours)",
-                       k, p->n);
-}
-
 /* Workspace of one thread's runs. */
 typedef struct run_ws {
-    lloyd_ws lloyd;
+    kmq__lloyd_ws lloyd;
     kmq__init_ws init;
 } run_ws;
 
@@ -449,20 +192,20 @@ static kmq__assign_method lloyd_method(kmq__algo algo, size_t k)
 /* ---- the fit --------------------------------------------------------------- */
 
 /* One restart: init from stream (seed, k, r), Lloyd, results copied out.
- * Driver as lloyd_run (par NULL: serial, safe inside a region). */
+ * Driver as kmq__lloyd_run (par NULL: serial, safe inside a region). */
 static void run_restart(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *o, int r,
                         double tol_abs, const kmq_par *par, run_ws *ws, run_result *res,
                         double *centers, uint64_t *sizes)
 {
-    if (cancel_requested(o->cancel)) {
+    if (kmq__cancelled(o->cancel)) {
         res->cancelled = true;
         return;
     }
     const double t0 = kmq_par_now_s();
     kmq__init_run(p, o->k, o->init, o->seed, r, par, &ws->init, ws->lloyd.cur);
     const double t1 = kmq_par_now_s();
-    lloyd_result lr;
-    lloyd_run(p, o->max_iter, tol_abs, par, o->cancel, &ws->lloyd, &lr);
+    kmq__lloyd_result lr;
+    kmq__lloyd_run(p, o->max_iter, tol_abs, par, o->cancel, &ws->lloyd, &lr);
     res->cancelled = lr.cancelled;
     if (res->cancelled)
         return;
@@ -526,7 +269,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
             goto done;
         }
         for (int t = 0; t < nws; t++) {
-            st = lloyd_ws_alloc(&ws[t].lloyd, p, k, lloyd_method(algo, k), slots, err);
+            st = kmq__lloyd_ws_alloc(&ws[t].lloyd, p, k, lloyd_method(algo, k), slots, err);
             if (st == KMQ_OK)
                 st = kmq__init_ws_alloc(&ws[t].init, p, opts->init, algo != KMQ__ALGO_PLAIN, err);
             if (st != KMQ_OK)
@@ -592,7 +335,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
     rinertia = NULL;
 done:
     for (int t = 0; ws && t < nws; t++) {
-        lloyd_ws_free(&ws[t].lloyd);
+        kmq__lloyd_ws_free(&ws[t].lloyd);
         kmq__init_ws_free(&ws[t].init);
     }
     kmq__free(ws);
@@ -649,10 +392,10 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     assert(!kmq_par_in_parallel());
     kmq_status st = KMQ_OK;
     kmq_kmeans_prepared *p = NULL;
-    lloyd_ws ws = {0};
+    kmq__lloyd_ws ws = {0};
     double *centers = NULL, *rinertia = NULL;
     uint64_t *sizes = NULL;
-    lloyd_result res;
+    kmq__lloyd_result res;
 
     if (!out)
         return kmq_err_set(err, KMQ_E_ARG, "k-means needs a result");
@@ -676,12 +419,12 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a k = %zu result", k);
         goto done;
     }
-    st = lloyd_ws_alloc(&ws, p, k, lloyd_method(algo, k), par->threads, err);
+    st = kmq__lloyd_ws_alloc(&ws, p, k, lloyd_method(algo, k), par->threads, err);
     if (st != KMQ_OK)
         goto done;
     memcpy(ws.cur, init_centers, 3 * k * sizeof *ws.cur);
     const double t0 = kmq_par_now_s();
-    lloyd_run(p, max_iter, tol * p->mean_var, par, NULL, &ws, &res);
+    kmq__lloyd_run(p, max_iter, tol * p->mean_var, par, NULL, &ws, &res);
     const double t1 = kmq_par_now_s();
     memcpy(centers, ws.cur, 3 * k * sizeof *centers);
     for (size_t j = 0; j < k; j++)
@@ -708,7 +451,7 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     sizes = NULL;
     rinertia = NULL;
 done:
-    lloyd_ws_free(&ws);
+    kmq__lloyd_ws_free(&ws);
     kmq__free(centers);
     kmq__free(sizes);
     kmq__free(rinertia);

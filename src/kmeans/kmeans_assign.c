@@ -4,8 +4,8 @@
  * Includes its private kmeans_assign.h, kmeans_f32.h and L0 (internal,
  * par); no I/O. Calls the methods' unit kernels (kmeans_assign_plain.c,
  * kmeans_assign_f32.c, kmeans_assign_bounds.c) and the float32 table
- * (kmeans_f32.c); none of them calls back. Lloyd and the public
- * labelling (kmeans.c) run passes.
+ * (kmeans_f32.c); none of them calls back. Lloyd (kmeans_lloyd.c) and the
+ * public labelling (kmeans.c) run passes.
  *
  * Threading — one kernel, two drivers (STYLE §4.5). A pass cuts the points
  * into units: whole chunks of KMQ_CHUNK points in a final pass, which sums

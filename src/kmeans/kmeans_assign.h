@@ -82,7 +82,7 @@ KMQ_PRIVATE void kmq__assign_reset(kmq__assign_ws *ws);
 
 /* One pass over all points against the k centres `cen` (borrowed): the
  * folded sums into ws->tot (a full count the first time after
- * kmq__assign_reset, then the changes: see kmeans.c), ws->acc_lab
+ * kmq__assign_reset, then the changes: see kmeans_lloyd.c), ws->acc_lab
  * the labels they count. `final` (the last pass of a run, or a plain
  * labelling): also the inertia into ws->inertia, folded in chunk order,
  * and the labels into labels[n] if not NULL. Driver: par: chunk-parallel

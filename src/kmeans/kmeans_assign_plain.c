@@ -4,7 +4,7 @@
  * Includes its private kmeans_assign.h and kmeans_points.h, L0 (internal,
  * par); no I/O. Calls nothing else of src/kmeans; the other methods
  * (kmeans_assign_f32.c, kmeans_assign_bounds.c), the pass drivers
- * (kmeans_assign.c) and the reseeding (kmeans.c) call it.
+ * (kmeans_assign.c) and the reseeding (kmeans_lloyd.c) call it.
  *
  * This is the reference the other methods must agree with bit for bit
  * (KMQ__ASSIGN_PLAIN; test_kmeans.c runs it against them), and it holds
