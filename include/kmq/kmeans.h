@@ -76,6 +76,8 @@ typedef struct kmq_fit {
     size_t k_effective;        /* min(k, distinct points) */
     double *centers;           /* k_effective * 3 (r, g, b), unrounded */
     uint64_t *sizes;           /* k_effective: pixels (weight) per cluster */
+    uint8_t *labels;           /* one per point fitted, in their order: its nearest centre
+                                  (lowest index on ties), as kmq_kmeans_assign gives it */
     double inertia;            /* sum of w * squared distance to the nearest centre */
     int iterations;            /* Lloyd iterations of the best run */
     bool converged;            /* best run stopped on tol, not max_iter */
@@ -101,8 +103,10 @@ typedef struct kmq_fit {
 void kmq_fit_clear(kmq_fit *fit);
 
 /* Full fit over prepared points (borrowed): `restarts` runs of init +
- * Lloyd, the best kept. k above the number of distinct points fits
- * k_effective = n clusters (each point its own centre, inertia 0). Driver.
+ * Lloyd, the best kept, with the label of every point under its centres
+ * (out->labels: no separate kmq_kmeans_assign needed for these points). k
+ * above the number of distinct points fits k_effective = n clusters (each
+ * point its own centre, label i for point i, inertia 0). Driver.
  * Returns KMQ_OK, KMQ_E_ARG (bad options), KMQ_E_INTERRUPTED
  * (opts->cancel was set) or KMQ_E_NOMEM. `out` is written only on
  * success. */

@@ -17,8 +17,11 @@
  *   kmeans.c               restarts and the public API (this file)
  *
  * Restarts: run r initialises from the stream (seed, k, r) and the run with
- * the lowest inertia wins (ties: lowest r). k >= n distinct points is
- * trivial: the points themselves are the centres (inertia 0, iterations 0).
+ * the lowest inertia wins (ties: lowest r). The fit returns the winner's
+ * labels, those of its final assignment pass: the labels kmq_kmeans_assign
+ * would give for its centres (every method gives the plain method's
+ * labels). k >= n distinct points is trivial: the points themselves are
+ * the centres (inertia 0, iterations 0, point i labelled i).
  *
  * Method: Lloyd's assignment passes run the float32 brute force below
  * KMQ__BOUNDS_MIN_K and Hamerly bounds from there (kmeans_internal.h says
@@ -31,7 +34,9 @@
  * with its own workspace), or one restart after the other, each
  * chunk-parallel on all the threads (kmq__restart_parallel picks). The
  * runs' results are kept per restart and the best is chosen after the
- * region in restart order, so both ways give the same bits.
+ * region in restart order; the labels of the best run so far are kept as
+ * the runs end (keep_best_labels, by the same order), so both ways give
+ * the same bits.
  */
 #include "kmq/kmeans.h"
 
@@ -60,6 +65,14 @@ typedef struct run_ws {
     kmq__init_ws init;
 } run_ws;
 
+/* The labels of the best run so far: its restart index (-1: none yet), its
+ * inertia, and n labels. */
+typedef struct best_labels {
+    int r;
+    double inertia;
+    uint8_t *labels;
+} best_labels;
+
 typedef struct run_result {
     double inertia;
     int iterations;
@@ -73,6 +86,7 @@ void kmq_fit_clear(kmq_fit *fit)
 {
     kmq__free(fit->centers);
     kmq__free(fit->sizes);
+    kmq__free(fit->labels);
     kmq__free(fit->restart_inertia);
     memset(fit, 0, sizeof *fit);
 }
@@ -191,11 +205,34 @@ static kmq__assign_method lloyd_method(kmq__algo algo, size_t k)
 
 /* ---- the fit --------------------------------------------------------------- */
 
-/* One restart: init from stream (seed, k, r), Lloyd, results copied out.
- * Driver as kmq__lloyd_run (par NULL: serial, safe inside a region). */
+/* Keeps the labels of run r (inertia `inertia`) if it beats the best run
+ * so far: lower inertia, or equal inertia and a lower r, the order in
+ * which the fit picks its run. Runs side by side end in any order, but
+ * this order of (inertia, r) pairs does not depend on it, so the labels
+ * kept at the end are always those of the run the fit picks. A critical
+ * section (n bytes copied, at most once per run) rather than n bytes per
+ * run kept until the end. */
+static void keep_best_labels(best_labels *best, int r, double inertia, const uint8_t *labels,
+                             size_t n)
+{
+#ifdef _OPENMP
+#pragma omp critical(kmq_kmeans_best_labels)
+#endif
+    {
+        if (best->r < 0 || inertia < best->inertia || (inertia == best->inertia && r < best->r)) {
+            best->r = r;
+            best->inertia = inertia;
+            memcpy(best->labels, labels, n);
+        }
+    }
+}
+
+/* One restart: init from stream (seed, k, r), Lloyd, results copied out
+ * (the labels only while they are the best run's). Driver as
+ * kmq__lloyd_run (par NULL: serial, safe inside a region). */
 static void run_restart(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *o, int r,
                         double tol_abs, const kmq_par *par, run_ws *ws, run_result *res,
-                        double *centers, uint64_t *sizes)
+                        double *centers, uint64_t *sizes, best_labels *best)
 {
     if (kmq__cancelled(o->cancel)) {
         res->cancelled = true;
@@ -218,6 +255,7 @@ static void run_restart(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *o, 
     memcpy(centers, ws->lloyd.cur, 3 * o->k * sizeof *centers);
     for (size_t j = 0; j < o->k; j++)
         sizes[j] = ws->lloyd.as.tot[4 * j + 3];
+    keep_best_labels(best, r, lr.inertia, ws->lloyd.as.acc_lab, p->n);
 }
 
 static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *opts,
@@ -228,6 +266,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
     int nws = 0;
     double *centers = NULL, *rinertia = NULL, *rcenters = NULL;
     uint64_t *sizes = NULL, *rsizes = NULL;
+    uint8_t *labels = NULL;
     run_result *res = NULL;
     kmq_status st = check_fit_args(opts, par, out, err);
     if (st != KMQ_OK)
@@ -239,7 +278,8 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
     centers = kmq__alloc_array(3 * k_eff, sizeof *centers);
     sizes = kmq__alloc_array(k_eff, sizeof *sizes);
     rinertia = kmq__calloc((size_t)restarts, sizeof *rinertia);
-    if (!centers || !sizes || !rinertia) {
+    labels = kmq__alloc(p->n);
+    if (!centers || !sizes || !rinertia || !labels) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a k = %zu result", k);
         goto done;
     }
@@ -255,6 +295,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
             centers[3 * j + 1] = p->g[j];
             centers[3 * j + 2] = p->b[j];
             sizes[j] = p->w[j];
+            labels[j] = (uint8_t)j;
         }
     } else {
         const bool by_restart = kmq__restart_parallel(p->n, restarts, par->threads);
@@ -276,22 +317,23 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
                 goto done;
         }
         const double tol_abs = opts->tol * p->mean_var;
+        best_labels bl = {.r = -1, .inertia = 0.0, .labels = labels};
         if (by_restart) {
             /* Whole restarts per thread, each run serial. The team is the
              * budget, capped at the number of restarts. */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nws) default(none)                       \
-    shared(p, opts, restarts, tol_abs, ws, res, rcenters, rsizes, k)
+    shared(p, opts, restarts, tol_abs, ws, res, rcenters, rsizes, k, bl)
 #endif
             for (int r = 0; r < restarts; r++) {
                 int t = kmq_par_thread_num();
                 run_restart(p, opts, r, tol_abs, NULL, &ws[t], &res[r],
-                            rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k);
+                            rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k, &bl);
             }
         } else {
             for (int r = 0; r < restarts; r++)
                 run_restart(p, opts, r, tol_abs, par, &ws[0], &res[r], rcenters + (size_t)r * 3 * k,
-                            rsizes + (size_t)r * k);
+                            rsizes + (size_t)r * k, &bl);
         }
         for (int r = 0; r < restarts; r++) {
             if (res[r].cancelled) {
@@ -311,6 +353,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
         }
         memcpy(centers, rcenters + (size_t)best * 3 * k, 3 * k * sizeof *centers);
         memcpy(sizes, rsizes + (size_t)best * k, k * sizeof *sizes);
+        assert(bl.r == best);
         inertia = res[best].inertia;
         iterations = res[best].iterations;
         converged = res[best].converged;
@@ -319,6 +362,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
     out->k_effective = k_eff;
     out->centers = centers;
     out->sizes = sizes;
+    out->labels = labels;
     out->inertia = inertia;
     out->iterations = iterations;
     out->converged = converged;
@@ -332,6 +376,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
     out->runs_side_by_side = nws > 1;
     centers = NULL;
     sizes = NULL;
+    labels = NULL;
     rinertia = NULL;
 done:
     for (int t = 0; ws && t < nws; t++) {
@@ -344,6 +389,7 @@ done:
     kmq__free(rsizes);
     kmq__free(centers);
     kmq__free(sizes);
+    kmq__free(labels);
     kmq__free(rinertia);
     return st;
 }
@@ -382,12 +428,12 @@ kmq_status kmq_kmeans_lloyd(const kmq_points *pts, size_t k, const double *init_
                             kmq_err *err)
 {
     return kmq__kmeans_lloyd_algo(pts, k, init_centers, max_iter, tol, par, KMQ__ALGO_AUTO, out,
-                                  NULL, err);
+                                  err);
 }
 
 kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double *init_centers,
                                   int max_iter, double tol, const kmq_par *par, kmq__algo algo,
-                                  kmq_fit *out, uint8_t *labels, kmq_err *err)
+                                  kmq_fit *out, kmq_err *err)
 {
     assert(!kmq_par_in_parallel());
     kmq_status st = KMQ_OK;
@@ -395,6 +441,7 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     kmq__lloyd_ws ws = {0};
     double *centers = NULL, *rinertia = NULL;
     uint64_t *sizes = NULL;
+    uint8_t *labels = NULL;
     kmq__lloyd_result res;
 
     if (!out)
@@ -415,7 +462,8 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     centers = kmq__alloc_array(3 * k, sizeof *centers);
     sizes = kmq__alloc_array(k, sizeof *sizes);
     rinertia = kmq__alloc_array(1, sizeof *rinertia);
-    if (!centers || !sizes || !rinertia) {
+    labels = kmq__alloc(p->n);
+    if (!centers || !sizes || !rinertia || !labels) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a k = %zu result", k);
         goto done;
     }
@@ -429,13 +477,13 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     memcpy(centers, ws.cur, 3 * k * sizeof *centers);
     for (size_t j = 0; j < k; j++)
         sizes[j] = ws.as.tot[4 * j + 3];
-    if (labels)
-        memcpy(labels, ws.as.acc_lab, p->n);
+    memcpy(labels, ws.as.acc_lab, p->n);
     rinertia[0] = res.inertia;
     out->k = k;
     out->k_effective = k;
     out->centers = centers;
     out->sizes = sizes;
+    out->labels = labels;
     out->inertia = res.inertia;
     out->iterations = res.iterations;
     out->converged = res.converged;
@@ -449,11 +497,13 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     out->runs_side_by_side = false;
     centers = NULL;
     sizes = NULL;
+    labels = NULL;
     rinertia = NULL;
 done:
     kmq__lloyd_ws_free(&ws);
     kmq__free(centers);
     kmq__free(sizes);
+    kmq__free(labels);
     kmq__free(rinertia);
     kmq_kmeans_prepared_free(p);
     return st;

@@ -39,9 +39,7 @@ KMQ_PRIVATE bool kmq__restart_parallel(size_t n, int restarts, int threads);
 
 /* The public kmq_kmeans_init_centers / kmq_kmeans_fit / kmq_kmeans_lloyd
  * with the implementation chosen (they pass KMQ__ALGO_AUTO). For tests and
- * benchmarks: every algo gives the same bits. kmq__kmeans_lloyd_algo also
- * writes the final assignment into labels[n] when labels is not NULL.
- * Drivers. */
+ * benchmarks: every algo gives the same bits. Drivers. */
 KMQ_PRIVATE kmq_status kmq__kmeans_init_algo(const kmq_points *pts, size_t k, kmq_init init,
                                              uint64_t seed, int restart, const kmq_par *par,
                                              kmq__algo algo, double *centers, kmq_err *err);
@@ -51,6 +49,6 @@ KMQ_PRIVATE kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kme
 KMQ_PRIVATE kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k,
                                               const double *init_centers, int max_iter, double tol,
                                               const kmq_par *par, kmq__algo algo, kmq_fit *out,
-                                              uint8_t *labels, kmq_err *err);
+                                              kmq_err *err);
 
 #endif

@@ -5,8 +5,9 @@
  *   job (inputs) -> for each image:
  *     image_open (header only; max_pixels refused here)
  *     pass 1: strips -> hist_add_rgb           (memory: colours, not pixels)
- *     fit every k on the distinct colours (kmeans, optionally on a sample)
- *     label every distinct colour for every k (kmeans_assign -> labels)
+ *     prepare the distinct colours once (kmeans_prepared_new), then
+ *     fit every k on them (kmeans, optionally on a sample) and keep the
+ *     fit's label of every colour (after a sample: kmeans_assign -> labels)
  *     pass 2: strips -> labels_map_row -> one PNG writer per k and file kind
  *     summary.json, written last and atomically: "this image is done"
  *   -> run.json, elbow.csv (report.c, from the summaries on disk)
@@ -702,10 +703,16 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
             goto done;
         uint8_t *labels = kmq_labels_set(w.labels, i);
         double inertia = 0;
-        st = kmq_kmeans_assign_prepared(w.prep_all, fit.centers, fit.k_effective, &opts->par,
-                                        labels, &inertia, err);
-        if (st != KMQ_OK)
-            goto done;
+        if (w.prep_sample) {
+            /* The fit saw a sample: every colour of the image needs its label. */
+            st = kmq_kmeans_assign_prepared(w.prep_all, fit.centers, fit.k_effective, &opts->par,
+                                            labels, &inertia, err);
+            if (st != KMQ_OK)
+                goto done;
+        } else {
+            /* The fit saw every colour: its labels are the assignment's. */
+            memcpy(labels, fit.labels, all.n);
+        }
         /* Without sampling the fit's own final inertia is the same sum over
          * the same points; keep it so the summary shows the fit's number. */
         if (fit_pts.n == all.n)
