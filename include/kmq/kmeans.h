@@ -136,10 +136,10 @@ KMQ_MUST_CHECK kmq_status kmq_kmeans_init_centers(const kmq_points *pts, size_t 
                                                   double *centers, kmq_err *err);
 
 /* Nearest centre (lowest index on ties) of each prepared point (prep
- * borrowed) into labels[n], and the inertia of that assignment (sum of w *
- * squared distance, folded in chunk order) into *inertia. `centers` has k
- * * 3 doubles in [0, 255] (borrowed). Driver. Returns KMQ_OK, KMQ_E_ARG
- * (bad k or centres) or KMQ_E_NOMEM. */
+ * borrowed) into labels[n], and the inertia of that assignment (sum of
+ * w * squared distance, folded in chunk order) into *inertia. `centers`
+ * (borrowed) has 3 k doubles in [0, 255]. Driver. Returns KMQ_OK,
+ * KMQ_E_ARG (bad k or centres) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_kmeans_assign_prepared(const kmq_kmeans_prepared *prep,
                                                      const double *centers, size_t k,
                                                      const kmq_par *par, uint8_t *labels,

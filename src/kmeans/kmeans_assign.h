@@ -64,7 +64,7 @@ typedef struct kmq__assign_ws {
     bool counted;          /* tot holds the sums of acc_lab: passes add changes only */
     kmq__bounds *bounds;   /* KMQ__ASSIGN_BOUNDS only */
     uint64_t *tot;         /* 4k + 1: folded sums per cluster, then the pass's evaluations */
-    double inertia;        /* of the last final pass */
+    double inertia;        /* of the last pass if it was final, else 0 */
     uint64_t evals;        /* distance evaluations since kmq__assign_reset */
 } kmq__assign_ws;
 
@@ -82,12 +82,12 @@ KMQ_PRIVATE void kmq__assign_reset(kmq__assign_ws *ws);
 
 /* One pass over all points against the k centres `cen` (borrowed): the
  * folded sums into ws->tot (a full count the first time after
- * kmq__assign_reset, then the changes: see kmeans_lloyd.c), ws->acc_lab
- * the labels they count. `final` (the last pass of a run, or a plain
- * labelling): also the inertia into ws->inertia, folded in chunk order,
- * and the labels into labels[n] if not NULL. Driver: par: chunk-parallel
- * on par->threads <= ws->slots threads; NULL: serial, safe inside a
- * region. */
+ * kmq__assign_reset, then the changes: "Sums" in kmeans_assign_plain.c),
+ * ws->acc_lab the labels they count. `final` (the last pass of a run, or
+ * a plain labelling): also the inertia into ws->inertia, folded in chunk
+ * order, and the labels into labels[n] if not NULL. Driver: par:
+ * chunk-parallel on par->threads <= ws->slots threads; NULL: serial, safe
+ * inside a region. */
 KMQ_PRIVATE void kmq__assign_pass(const kmq_kmeans_prepared *p, const double *cen, bool final,
                                   const kmq_par *par, kmq__assign_ws *ws, uint8_t *labels);
 
