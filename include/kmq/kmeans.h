@@ -35,6 +35,25 @@ typedef struct kmq_points {
     const uint64_t *weights; /* each >= 1 */
 } kmq_points;
 
+/* Points prepared for the engine (opaque): the kmq_points checked and laid
+ * out as the kernels read them, with the totals every fit needs. Build it
+ * once per set of points and hand it to every fit, restart and labelling
+ * over them; it is read-only after kmq_kmeans_prepared_new, so any number
+ * of calls may share it. */
+typedef struct kmq_kmeans_prepared kmq_kmeans_prepared;
+
+/* Checks pts (keys within 24 bits and distinct, weights >= 1, total weight
+ * at most UINT64_MAX / 255^2 pixels) and prepares them into *out. Serial,
+ * O(n). Keeps pointers to pts->keys and pts->weights, not copies: they
+ * must stay valid and unchanged until kmq_kmeans_prepared_free. Returns
+ * KMQ_OK, KMQ_E_ARG (no points, or a bad colour: the message names it) or
+ * KMQ_E_NOMEM. *out is written only on success. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, kmq_kmeans_prepared **out,
+                                                  kmq_err *err);
+
+/* Releases prep; NULL is a no-op. */
+void kmq_kmeans_prepared_free(kmq_kmeans_prepared *prep);
+
 typedef enum kmq_init { KMQ_INIT_KMEANSPP = 0, KMQ_INIT_RANDOM = 1 } kmq_init;
 
 typedef struct kmq_kmeans_opts {
@@ -57,6 +76,8 @@ typedef struct kmq_fit {
     size_t k_effective;        /* min(k, distinct points) */
     double *centers;           /* k_effective * 3 (r, g, b), unrounded */
     uint64_t *sizes;           /* k_effective: pixels (weight) per cluster */
+    uint8_t *labels;           /* one per point fitted, in their order: its nearest centre
+                                  (lowest index on ties), as kmq_kmeans_assign gives it */
     double inertia;            /* sum of w * squared distance to the nearest centre */
     int iterations;            /* Lloyd iterations of the best run */
     bool converged;            /* best run stopped on tol, not max_iter */
@@ -81,11 +102,21 @@ typedef struct kmq_fit {
 /* Releases what fit owns and zeroes it. */
 void kmq_fit_clear(kmq_fit *fit);
 
-/* Full fit: `restarts` runs of init + Lloyd, the best kept. k above the
- * number of distinct points fits k_effective = n clusters (each point its
- * own centre, inertia 0). Driver. Returns KMQ_OK, KMQ_E_ARG (bad options,
- * no points), KMQ_E_INTERRUPTED (opts->cancel was set) or KMQ_E_NOMEM. `out` is written only on
+/* Full fit over prepared points (borrowed): `restarts` runs of init +
+ * Lloyd, the best kept, with the label of every point under its centres
+ * (out->labels: no separate kmq_kmeans_assign needed for these points). k
+ * above the number of distinct points fits k_effective = n clusters (each
+ * point its own centre, label i for point i, inertia 0). Driver.
+ * Returns KMQ_OK, KMQ_E_ARG (bad options), KMQ_E_INTERRUPTED
+ * (opts->cancel was set) or KMQ_E_NOMEM. `out` is written only on
  * success. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_fit_prepared(const kmq_kmeans_prepared *prep,
+                                                  const kmq_kmeans_opts *opts, const kmq_par *par,
+                                                  kmq_fit *out, kmq_err *err);
+
+/* kmq_kmeans_fit_prepared on points prepared for this one call (pts
+ * borrowed); also KMQ_E_ARG for the points kmq_kmeans_prepared_new
+ * rejects. Driver. */
 KMQ_MUST_CHECK kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts,
                                          const kmq_par *par, kmq_fit *out, kmq_err *err);
 
@@ -104,9 +135,18 @@ KMQ_MUST_CHECK kmq_status kmq_kmeans_init_centers(const kmq_points *pts, size_t 
                                                   uint64_t seed, int restart, const kmq_par *par,
                                                   double *centers, kmq_err *err);
 
-/* Nearest centre (lowest index on ties) of each point into labels[n], and
- * the inertia of that assignment (sum of w * squared distance, folded in
- * chunk order). `centers` has k * 3 doubles in [0, 255]. Driver. */
+/* Nearest centre (lowest index on ties) of each prepared point (prep
+ * borrowed) into labels[n], and the inertia of that assignment (sum of
+ * w * squared distance, folded in chunk order) into *inertia. `centers`
+ * (borrowed) has 3 k doubles in [0, 255]. Driver. Returns KMQ_OK,
+ * KMQ_E_ARG (bad k or centres) or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_assign_prepared(const kmq_kmeans_prepared *prep,
+                                                     const double *centers, size_t k,
+                                                     const kmq_par *par, uint8_t *labels,
+                                                     double *inertia, kmq_err *err);
+
+/* kmq_kmeans_assign_prepared on points prepared for this one call (pts
+ * borrowed). Driver. */
 KMQ_MUST_CHECK kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_t k,
                                             const kmq_par *par, uint8_t *labels, double *inertia,
                                             kmq_err *err);

@@ -1,7 +1,8 @@
 /* labels.h — colour -> label lookup, and mapping RGB rows to labels for
  * several k at once (layer L1).
  *
- * After a fit, every distinct colour's label is known (kmq_kmeans_assign).
+ * After a fit, every distinct colour's label is known (the fit's labels,
+ * or kmq_kmeans_assign when the fit saw a sample).
  * A kmq_labels combines the histogram's colour index with one label array
  * per k, so the map pass turns each pixel into its label for every k of the
  * job with one table lookup plus one byte load per k.
@@ -25,7 +26,7 @@ KMQ_MUST_CHECK kmq_status kmq_labels_new(const kmq_hist *h, size_t nk, kmq_label
 void kmq_labels_free(kmq_labels *lab);
 
 /* Label array of set `i` (kmq_hist_size(h) bytes, one per distinct colour in
- * key order), to be filled by the caller, e.g. with kmq_kmeans_assign.
+ * key order), to be filled by the caller, e.g. with a fit's labels.
  * Owned by lab. */
 uint8_t *kmq_labels_set(kmq_labels *lab, size_t i);
 

@@ -1,6 +1,9 @@
 /* kmeans_f32.c — nearest and second-nearest centre in float32 (layer L1).
  *
- * Includes its private header and L0 (internal); no I/O.
+ * Includes its private header and L0 (internal); no I/O. Calls nothing:
+ * the float32 and Hamerly assignments (kmeans_assign_f32.c,
+ * kmeans_assign_bounds.c) call it. Threading: kernels only (no pragmas),
+ * safe inside a region on disjoint outputs.
  *
  * The distance as an expansion. For a colour x (integer channels) and a
  * centre c, |x - c|^2 = |x|^2 + e, e = |c|^2 - 2 x.c. |x|^2 is the same for
@@ -19,13 +22,13 @@
  * sums stay inside (-2^18, 2^18) (cc - 2 (x c_r + y c_g) >= -260100, and
  * the last is e >= -|x|^2 up to these errors), each rounding by at most
  * 2^-7, 0.0234; adding |x|^2 (result < 2^18) rounds by 2^-7 = 0.0078. In
- * all a float distance is within 0.0625 of the exact one. kmeans.c relies
- * on 0.08.
+ * all a float distance is within 0.0625 of the exact one. KMQ__F32_MARGIN
+ * and KMQ__F32_SLACK (kmeans_f32.h) rely on 0.08.
  *
  * Ranking: strict <, centres in ascending order, so ties keep the lowest
  * index, as the double scan. The float values themselves vary with the
- * instruction set (FMA or not); the labels kmeans.c derives from them do
- * not.
+ * instruction set (FMA or not); the labels the callers derive from them
+ * do not.
  */
 #include "kmeans_f32.h"
 

@@ -1,6 +1,8 @@
 /* kmeans_init.c — initial centres for weighted k-means (layer L1).
  *
- * Includes kmeans.h, its private kmeans_init.h and L0 (par, rng); no I/O.
+ * Includes kmeans.h, its private kmeans_init.h (prepared points:
+ * kmeans_points.h) and L0 (par, rng); no I/O. Calls nothing else of
+ * src/kmeans; the fit driver (kmeans.c) calls it once per restart.
  *
  * k-means++, greedy variant (Arthur & Vassilvitskii 2007; the "local
  * trials" of scikit-learn's _kmeans_plusplus). With point weights w_i and
@@ -30,17 +32,18 @@
  * walk on exact integer weights (kmq_rng_below(W)), so it involves no
  * rounding at all.
  *
- * Pruning (every k; KMQ__ALGO_PLAIN turns it off for the tests). The points
+ * Pruning (every k; the tests turn it off with KMQ__ALGO_PLAIN). The points
  * come in Morton order of their colour (hist.h), so a block is a small box
- * of the RGB cube; kmq__pts holds each block's bounding box, and the init
- * keeps each block's largest D^2. A candidate c whose squared distance to
- * the box is >= that largest D^2 is at least D_i from every point of the
- * block, so min(D_i^2, |x_i - c|^2) = D_i^2 for all of them: the block's
- * sum for c is its current sum, bit for bit the sum the plain pass would
- * form (same terms, same order), and nothing is computed. The same test
- * skips blocks when D^2 is updated. All coordinates are integers (centres
- * are points), so these squared distances are exact integers and the test
- * is exact: the same candidates, the same choice, the same centres.
+ * of the RGB cube; the prepared points hold each block's bounding box, and
+ * the init keeps each block's largest D^2. A candidate c whose squared
+ * distance to the box is >= that largest D^2 is at least D_i from every
+ * point of the block, so min(D_i^2, |x_i - c|^2) = D_i^2 for all of them:
+ * the block's sum for c is its current sum, bit for bit the sum the plain
+ * pass would form (same terms, same order), and nothing is computed. The
+ * same test skips blocks when D^2 is updated. All coordinates are integers
+ * (centres are points), so these squared distances are exact integers and
+ * the test is exact: the same candidates, the same choice, the same
+ * centres.
  *
  * `random` draws k distinct points without replacement, each draw with
  * probability proportional to the weight among the points not yet drawn;
@@ -98,14 +101,14 @@ static size_t trials_for(size_t k)
     return t;
 }
 
-static void set_center(const kmq__pts *p, size_t i, double *center)
+static void set_center(const kmq_kmeans_prepared *p, size_t i, double *center)
 {
     center[0] = p->r[i];
     center[1] = p->g[i];
     center[2] = p->b[i];
 }
 
-static size_t block_end(const kmq__pts *p, size_t blk)
+static size_t block_end(const kmq_kmeans_prepared *p, size_t blk)
 {
     size_t hi = (blk + 1) * KMQ__BLOCK;
     return hi < p->n ? hi : p->n;
@@ -113,8 +116,8 @@ static size_t block_end(const kmq__pts *p, size_t blk)
 
 /* The point where the running weight first exceeds v (v < the sum of
  * chunk_w), skipping points marked in `taken` (may be NULL). */
-static size_t pick_by_weight(const kmq__pts *p, const uint64_t *chunk_w, const unsigned char *taken,
-                             uint64_t v)
+static size_t pick_by_weight(const kmq_kmeans_prepared *p, const uint64_t *chunk_w,
+                             const unsigned char *taken, uint64_t v)
 {
     size_t ch = 0;
     while (v >= chunk_w[ch])
@@ -134,7 +137,7 @@ static size_t pick_by_weight(const kmq__pts *p, const uint64_t *chunk_w, const u
 
 /* Squared distance from c to block blk's bounding box (0 inside). Exact for
  * integer c: the box corners are integers. */
-static double box_dist2(const kmq__pts *p, size_t blk, const double *c)
+static double box_dist2(const kmq_kmeans_prepared *p, size_t blk, const double *c)
 {
     const float *box = p->box + 6 * blk; /* min r, g, b, max r, g, b */
     double s = 0.0;
@@ -148,8 +151,8 @@ static double box_dist2(const kmq__pts *p, size_t blk, const double *c)
 
 /* Kernel: D^2 of points [lo, hi) against centre c (first: replace, else
  * keep the minimum); returns sum w D^2 in point order, *dmax the largest D^2. */
-KMQ__VEC_CLONES static double update_block(const kmq__pts *p, size_t lo, size_t hi, const double *c,
-                                           bool first, double *d2, double *dmax)
+KMQ__VEC_CLONES static double update_block(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
+                                           const double *c, bool first, double *d2, double *dmax)
 {
     const double cr = c[0], cg = c[1], cb = c[2];
     if (first) {
@@ -192,9 +195,9 @@ typedef int64_t i64x4 __attribute__((vector_size(8 * TRIAL_LANES)));
  * same order, and the chains of different candidates overlap. Unused lanes
  * repeat candidate live[0] and are dropped. GCC's vector extension keeps
  * the sums in registers (the SSE2 clone splits each operation in two). */
-KMQ__VEC_CLONES static void trial_block(const kmq__pts *p, size_t lo, size_t hi, const double *d2,
-                                        const double *cand, const size_t *live, size_t nl,
-                                        double *out)
+KMQ__VEC_CLONES static void trial_block(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
+                                        const double *d2, const double *cand, const size_t *live,
+                                        size_t nl, double *out)
 {
     _Static_assert(KMQ__MAX_TRIALS <= 2 * TRIAL_LANES, "trial lanes");
     double cx[2 * TRIAL_LANES], cy[2 * TRIAL_LANES], cz[2 * TRIAL_LANES];
@@ -239,27 +242,27 @@ KMQ__VEC_CLONES static void trial_block(const kmq__pts *p, size_t lo, size_t hi,
     memcpy(out, sums, nl * sizeof *out);
 }
 
-static size_t chunk_end(const kmq__pts *p, size_t ch)
+static size_t chunk_end(const kmq_kmeans_prepared *p, size_t ch)
 {
     size_t hi = (ch + 1) * KMQ_CHUNK;
     return hi < p->n ? hi : p->n;
 }
 
 /* One past the last block of chunk ch (its first is ch * KMQ__BLOCKS_PER_CHUNK). */
-static size_t chunk_blocks_end(const kmq__pts *p, size_t ch)
+static size_t chunk_blocks_end(const kmq_kmeans_prepared *p, size_t ch)
 {
     return (chunk_end(p, ch) + KMQ__BLOCK - 1) / KMQ__BLOCK;
 }
 
 /* One past the last block of group g (its first is g * INIT_GROUP). */
-static size_t group_blocks_end(const kmq__pts *p, size_t g)
+static size_t group_blocks_end(const kmq_kmeans_prepared *p, size_t g)
 {
     size_t hi = (g + 1) * INIT_GROUP;
     return hi < p->blocks ? hi : p->blocks;
 }
 
 /* Kernel: D^2 of group g's blocks against the first centre c. */
-static void first_group(const kmq__pts *p, size_t g, const double *c, kmq__init_ws *ws)
+static void first_group(const kmq_kmeans_prepared *p, size_t g, const double *c, kmq__init_ws *ws)
 {
     const size_t b1 = group_blocks_end(p, g);
     for (size_t blk = g * INIT_GROUP; blk < b1; blk++) {
@@ -273,7 +276,7 @@ static void first_group(const kmq__pts *p, size_t g, const double *c, kmq__init_
 /* Block blk's D^2 against the pending centre, if it has not caught up
  * yet (see "Deferred"); blocks the centre cannot reach keep their sums
  * (see "Pruning"). */
-static void catch_up_block(const kmq__pts *p, size_t blk, kmq__init_ws *ws)
+static void catch_up_block(const kmq_kmeans_prepared *p, size_t blk, kmq__init_ws *ws)
 {
     if (ws->block_upto[blk] >= ws->pending)
         return;
@@ -297,7 +300,7 @@ static double block_sum_now(const kmq__init_ws *ws, size_t blk)
 /* Kernel: each block of group g catches up with the pending centre, then
  * the candidates' potentials over it go into ws->block_pot; candidates
  * that cannot reach a block take its current sum, which is that same sum. */
-static void trial_group(const kmq__pts *p, size_t g, const double *cand, size_t ntrials,
+static void trial_group(const kmq_kmeans_prepared *p, size_t g, const double *cand, size_t ntrials,
                         kmq__init_ws *ws)
 {
     const size_t b1 = group_blocks_end(p, g);
@@ -327,7 +330,7 @@ static void trial_group(const kmq__pts *p, size_t g, const double *cand, size_t 
 
 /* Chunk ch's sums: its block sums (first pass) or block potentials
  * (trial) folded in block order. */
-static void fold_chunk(const kmq__pts *p, size_t ch, size_t ntrials, kmq__init_ws *ws)
+static void fold_chunk(const kmq_kmeans_prepared *p, size_t ch, size_t ntrials, kmq__init_ws *ws)
 {
     const size_t b0 = ch * KMQ__BLOCKS_PER_CHUNK, b1 = chunk_blocks_end(p, ch);
     if (ntrials == 0) {
@@ -350,8 +353,8 @@ static void fold_chunk(const kmq__pts *p, size_t ch, size_t ntrials, kmq__init_w
  * (c; ntrials == 0) or the catch-up and the potentials of the ntrials
  * candidates `c`; then the chunk sums. Pruned groups take uneven time:
  * dynamic schedule, groups finer than chunks. */
-static void init_pass(const kmq__pts *p, const double *c, size_t ntrials, const kmq_par *par,
-                      kmq__init_ws *ws)
+static void init_pass(const kmq_kmeans_prepared *p, const double *c, size_t ntrials,
+                      const kmq_par *par, kmq__init_ws *ws)
 {
     const size_t groups = (p->blocks + INIT_GROUP - 1) / INIT_GROUP, chunks = p->chunks;
     if (par && par->threads > 1 && groups > 1) {
@@ -389,7 +392,7 @@ static void init_pass(const kmq__pts *p, const double *c, size_t ntrials, const 
 
 /* The last point of [lo, hi) (whole blocks) with positive mass w D^2, or
  * SIZE_MAX. */
-static size_t last_positive(const kmq__pts *p, kmq__init_ws *ws, size_t lo, size_t hi)
+static size_t last_positive(const kmq_kmeans_prepared *p, kmq__init_ws *ws, size_t lo, size_t hi)
 {
     for (size_t blk = lo / KMQ__BLOCK; blk * KMQ__BLOCK < hi; blk++)
         catch_up_block(p, blk, ws);
@@ -401,7 +404,7 @@ static size_t last_positive(const kmq__pts *p, kmq__init_ws *ws, size_t lo, size
 
 /* A point drawn with probability w D^2 / phi, for v = u * phi: the walk of
  * "Sums" at the top. */
-static size_t pick_by_potential(const kmq__pts *p, kmq__init_ws *ws, double v)
+static size_t pick_by_potential(const kmq_kmeans_prepared *p, kmq__init_ws *ws, double v)
 {
     double acc = 0.0;
     size_t last = 0, ch;
@@ -446,7 +449,7 @@ static size_t pick_by_potential(const kmq__pts *p, kmq__init_ws *ws, double v)
     return i;
 }
 
-static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_par *par,
+static void kmeanspp_run(const kmq_kmeans_prepared *p, size_t k, kmq_rng *rng, const kmq_par *par,
                          kmq__init_ws *ws, double *centers)
 {
     const size_t groups = (p->blocks + INIT_GROUP - 1) / INIT_GROUP;
@@ -491,7 +494,8 @@ static void kmeanspp_run(const kmq__pts *p, size_t k, kmq_rng *rng, const kmq_pa
         ws->evals += ws->group_evals[g];
 }
 
-static void random_run(const kmq__pts *p, size_t k, kmq_rng *rng, kmq__init_ws *ws, double *centers)
+static void random_run(const kmq_kmeans_prepared *p, size_t k, kmq_rng *rng, kmq__init_ws *ws,
+                       double *centers)
 {
     ws->evals = 0;
     memcpy(ws->chunk_w, p->chunk_w, p->chunks * sizeof *ws->chunk_w);
@@ -506,8 +510,8 @@ static void random_run(const kmq__pts *p, size_t k, kmq_rng *rng, kmq__init_ws *
     }
 }
 
-void kmq__init_run(const kmq__pts *p, size_t k, kmq_init init, uint64_t seed, int restart,
-                   const kmq_par *par, kmq__init_ws *ws, double *centers)
+void kmq__init_run(const kmq_kmeans_prepared *p, size_t k, kmq_init init, uint64_t seed,
+                   int restart, const kmq_par *par, kmq__init_ws *ws, double *centers)
 {
     assert(k >= 1 && k <= p->n);
     kmq_rng rng;
@@ -518,11 +522,11 @@ void kmq__init_run(const kmq__pts *p, size_t k, kmq_init init, uint64_t seed, in
         kmeanspp_run(p, k, &rng, par, ws, centers);
 }
 
-kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init, kmq__algo algo,
-                              kmq_err *err)
+kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq_kmeans_prepared *p, kmq_init init,
+                              bool prune, kmq_err *err)
 {
     memset(ws, 0, sizeof *ws);
-    ws->prune = init == KMQ_INIT_KMEANSPP && algo != KMQ__ALGO_PLAIN;
+    ws->prune = init == KMQ_INIT_KMEANSPP && prune;
     if (init == KMQ_INIT_RANDOM) {
         ws->chunk_w = kmq__alloc_array(p->chunks, sizeof *ws->chunk_w);
         ws->taken = kmq__alloc(p->n);
@@ -560,42 +564,4 @@ void kmq__init_ws_free(kmq__init_ws *ws)
     kmq__free(ws->group_evals);
     kmq__free(ws->block_pot);
     memset(ws, 0, sizeof *ws);
-}
-
-kmq_status kmq_kmeans_init_centers(const kmq_points *pts, size_t k, kmq_init init, uint64_t seed,
-                                   int restart, const kmq_par *par, double *centers, kmq_err *err)
-{
-    return kmq__kmeans_init_algo(pts, k, init, seed, restart, par, KMQ__ALGO_AUTO, centers, err);
-}
-
-kmq_status kmq__kmeans_init_algo(const kmq_points *pts, size_t k, kmq_init init, uint64_t seed,
-                                 int restart, const kmq_par *par, kmq__algo algo, double *centers,
-                                 kmq_err *err)
-{
-    assert(!kmq_par_in_parallel());
-    kmq_status st = KMQ_OK;
-    kmq__pts p = {0};
-    kmq__init_ws ws = {0};
-    if (init != KMQ_INIT_KMEANSPP && init != KMQ_INIT_RANDOM)
-        return kmq_err_set(err, KMQ_E_ARG, "unknown k-means init %d", (int)init);
-    if (restart < 0)
-        return kmq_err_set(err, KMQ_E_ARG, "restart index %d is negative", restart);
-    if (!centers || !par || par->threads < 1)
-        return kmq_err_set(err, KMQ_E_ARG, "k-means init needs centre storage and threads >= 1");
-    st = kmq__pts_build(pts, &p, err);
-    if (st != KMQ_OK)
-        goto done;
-    if (k < 1 || k > KMQ_MAX_K || k > p.n) {
-        st = kmq_err_set(err, KMQ_E_ARG, "k = %zu is outside 1..%zu (max %d, %zu colours)", k,
-                         p.n < KMQ_MAX_K ? p.n : (size_t)KMQ_MAX_K, KMQ_MAX_K, p.n);
-        goto done;
-    }
-    st = kmq__init_ws_alloc(&ws, &p, init, algo, err);
-    if (st != KMQ_OK)
-        goto done;
-    kmq__init_run(&p, k, init, seed, restart, par, &ws, centers);
-done:
-    kmq__init_ws_free(&ws);
-    kmq__pts_free(&p);
-    return st;
 }

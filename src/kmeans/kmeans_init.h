@@ -1,19 +1,21 @@
-/* kmeans_init.h — private interface between kmeans.c and kmeans_init.c
- * (layer L1). Nothing here is installed.
+/* kmeans_init.h — initial centres for weighted k-means (layer L1,
+ * private to src/kmeans). Nothing here is installed.
  *
- * kmeans.c prepares the points once per call (kmq__pts) and runs Lloyd;
- * kmeans_init.c draws the initial centres. Both have the same two drivers:
- * given a kmq_par they open chunk-parallel regions, given NULL they run
- * serially and are then safe to call inside a region (one run per thread,
- * each with its own workspace). Both drivers call the same per-chunk
- * kernels and fold the chunk partials in chunk order, so they give the same
- * bits.
+ * kmeans_init.c draws a run's initial centres (k-means++ or random) from
+ * prepared points (kmeans_points.h); kmeans.c calls it once per restart.
+ * Like the assignment passes it has two drivers: given a kmq_par it opens
+ * chunk-parallel regions, given NULL it runs serially and is then safe to
+ * call inside a region (one run per thread, each with its own workspace).
+ * Both call the same per-chunk kernels and fold the chunk partials in
+ * chunk order, so they give the same bits.
  */
 #ifndef KMQ_KMEANS_INIT_H
 #define KMQ_KMEANS_INIT_H
 
+#include "kmeans_points.h"
 #include "internal.h"
 #include "kmq/kmeans.h"
+#include "kmq/par.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,67 +23,6 @@
 
 /* Most k-means++ local trials: 2 + floor(ln 256) = 7. */
 #define KMQ__MAX_TRIALS 7
-
-/* Which implementation runs Lloyd and k-means++. AUTO picks by k (rule in
- * kmeans.c); PLAIN is the brute-force reference (every distance computed),
- * kept so that tests can check that BOUNDS (distance pruning) gives the same
- * bits. */
-typedef enum kmq__algo { KMQ__ALGO_AUTO = 0, KMQ__ALGO_PLAIN = 1, KMQ__ALGO_BOUNDS = 2 } kmq__algo;
-
-/* The brute-force kernels are also compiled for AVX2 and picked at load
- * time (GCC function multi-versioning; the default build still runs on any
- * x86-64). The clones compute the same IEEE operations in the same order:
- * AVX2 brings no FMA, and C11 mode keeps GCC from contracting a * b + c
- * (-ffp-contract=off), so the ISA never changes a result bit. (The
- * float32 ranking kernel, kmeans_f32.c, has its own clones with FMA; its
- * floats may differ by ISA, the labels drawn from them may not.) */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define KMQ__VEC_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef KMQ__VEC_CLONES
-#define KMQ__VEC_CLONES
-#endif
-
-/* Selection rule of KMQ__ALGO_AUTO: Lloyd runs with Hamerly bounds from
- * this k up; below, the float32 brute force (16 colours in AVX2 registers
- * per pass over the centres) is faster than the bound upkeep and neighbour
- * scans. Measured with kmq bench, 10 restarts, 1 thread, the two builds
- * alternating (medians of 9 and 6 runs): brute force / bounds fit time on
- * china.jpg (96,615 colours) 0.79 at k = 100, 0.81 at 128, 0.94 at 160,
- * 1.18 at 192, 1.26 at 256; on a 16 MP photo (362,070 colours) 0.84,
- * 0.93, 1.07 at k = 128, 160, 192. (Before the float32 kernel's FMA form
- * the crossing was near k = 100.) */
-#define KMQ__BOUNDS_MIN_K 176
-/* k-means++ prunes by blocks of this many consecutive points (Morton order
- * makes them small boxes of colour space); a divisor of KMQ_CHUNK. */
-#define KMQ__BLOCK            ((size_t)256)
-#define KMQ__BLOCKS_PER_CHUNK (KMQ_CHUNK / KMQ__BLOCK)
-
-/* Points as the kernels read them: coordinates in structure-of-arrays form
- * (float holds 0..255 exactly, at half the memory of double), weights and
- * keys borrowed from the caller's kmq_points. */
-typedef struct kmq__pts {
-    size_t n;
-    size_t chunks; /* kmq_par_chunks(n) */
-    float *r;      /* owned, n each */
-    float *g;
-    float *b;
-    const uint64_t *w;    /* borrowed */
-    const uint32_t *keys; /* borrowed */
-    uint64_t *chunk_w;    /* owned, chunks: total weight of each chunk */
-    size_t blocks;        /* ceil(n / KMQ__BLOCK) */
-    float *box;           /* owned, 6 per block: min r, g, b, max r, g, b of its points */
-    uint64_t total_w;     /* sum of the weights, <= UINT64_MAX / 255^2 */
-    double mean_var;      /* mean over the 3 channels of the weighted variance */
-} kmq__pts;
-
-/* Checks pts (keys within 24 bits and distinct, weights >= 1, total weight small enough
- * for exact uint64 moments) and builds the prepared copy. Serial, O(n).
- * Returns KMQ_OK, KMQ_E_ARG or KMQ_E_NOMEM; `out` is then safe to free. */
-KMQ_PRIVATE kmq_status kmq__pts_build(const kmq_points *pts, kmq__pts *out, kmq_err *err);
-KMQ_PRIVATE void kmq__pts_free(kmq__pts *p);
 
 /* Scratch of one initialisation run: everything kmq__init_run writes
  * besides the centres, so that it allocates nothing. */
@@ -104,39 +45,18 @@ typedef struct kmq__init_ws {
     uint64_t evals;           /* distance evaluations of the last kmq__init_run */
 } kmq__init_ws;
 
-/* Scratch for one initialisation over p (any k); algo decides whether
- * k-means++ prunes (AUTO and BOUNDS do, PLAIN does not: same bits either
- * way). */
-KMQ_PRIVATE kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq__pts *p, kmq_init init,
-                                          kmq__algo algo, kmq_err *err);
+/* Scratch for one initialisation over p (any k; p borrowed: it must
+ * outlive ws); `prune`: k-means++ skips the blocks a candidate cannot
+ * reach (the same bits either way; tests turn it off). Returns KMQ_OK or
+ * KMQ_E_NOMEM; ws is then safe to free. */
+KMQ_PRIVATE kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq_kmeans_prepared *p,
+                                          kmq_init init, bool prune, kmq_err *err);
 KMQ_PRIVATE void kmq__init_ws_free(kmq__init_ws *ws);
 
 /* Draws k <= p->n distinct points as initial centres (k * 3 doubles) from
  * the stream kmq_rng_init(seed, k, restart). par: chunk-parallel driver;
  * NULL: serial, safe inside a parallel region. Cannot fail. */
-KMQ_PRIVATE void kmq__init_run(const kmq__pts *p, size_t k, kmq_init init, uint64_t seed,
+KMQ_PRIVATE void kmq__init_run(const kmq_kmeans_prepared *p, size_t k, kmq_init init, uint64_t seed,
                                int restart, const kmq_par *par, kmq__init_ws *ws, double *centers);
-
-/* How kmq_kmeans_fit runs `restarts` restarts over n points on `threads`
- * threads: true = whole restarts per thread, each run serial; false = one
- * restart after the other, each chunk-parallel. Either gives the same
- * bits. */
-KMQ_PRIVATE bool kmq__restart_parallel(size_t n, int restarts, int threads);
-
-/* The public kmq_kmeans_init_centers / kmq_kmeans_fit / kmq_kmeans_lloyd
- * with the implementation chosen (they pass KMQ__ALGO_AUTO). For tests and
- * benchmarks: every algo gives the same bits. kmq__kmeans_lloyd_algo also
- * writes the final assignment into labels[n] when labels is not NULL.
- * Drivers. */
-KMQ_PRIVATE kmq_status kmq__kmeans_init_algo(const kmq_points *pts, size_t k, kmq_init init,
-                                             uint64_t seed, int restart, const kmq_par *par,
-                                             kmq__algo algo, double *centers, kmq_err *err);
-KMQ_PRIVATE kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *opts,
-                                            const kmq_par *par, kmq__algo algo, kmq_fit *out,
-                                            kmq_err *err);
-KMQ_PRIVATE kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k,
-                                              const double *init_centers, int max_iter, double tol,
-                                              const kmq_par *par, kmq__algo algo, kmq_fit *out,
-                                              uint8_t *labels, kmq_err *err);
 
 #endif

@@ -6,8 +6,9 @@
  *     stat + config hash (resume: skip when summary.json has the same hash)
  *     image_open (header only; max_pixels refused here)
  *     pass 1: strips -> hist_add_rgb           (memory: colours, not pixels)
- *     fit every k on the distinct colours (kmeans, optionally on a sample)
- *     label every distinct colour for every k (kmeans_assign -> labels)
+ *     prepare the distinct colours once (kmeans_prepared_new), then
+ *     fit every k on them (kmeans, optionally on a sample) and keep the
+ *     fit's label of every colour (after a sample: kmeans_assign -> labels)
  *     pass 2: strips -> labels_map_row -> one PNG writer per k and file kind
  *             (memory: one strip for all of them, MAP_STRIP_BUDGET)
  *     summary.json, written last and atomically: "this image is done"
@@ -341,10 +342,15 @@ typedef struct image_work {
     kmq_png **labelmaps; /* nk writers (NULL when not saved) */
     uint64_t *sample_weights;
     uint32_t *sample_keys;
+    kmq_kmeans_prepared *prep_all;    /* every colour: built once, read by every k */
+    kmq_kmeans_prepared *prep_sample; /* the sample's colours (NULL: no sample) */
 } image_work;
 
 static void image_work_free(image_work *w, size_t nk)
 {
+    /* Before the histogram and the sample: they hold the points' keys. */
+    kmq_kmeans_prepared_free(w->prep_all);
+    kmq_kmeans_prepared_free(w->prep_sample);
     for (size_t i = 0; w->indexed && i < nk; i++)
         kmq_png_abort(w->indexed[i]);
     for (size_t i = 0; w->labelmaps && i < nk; i++)
@@ -851,12 +857,17 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
     s->unique_colors = all.n;
     uint64_t pixels = kmq_hist_pixels(w.hist);
 
+    /* The points are prepared once and serve every k. */
     kmq_points fit_pts = all;
-    if (spec->sample > 0 && spec->sample < pixels) {
+    st = kmq_kmeans_prepared_new(&all, &w.prep_all, err);
+    if (st == KMQ_OK && spec->sample > 0 && spec->sample < pixels) {
         st = draw_sample(&w, &all, spec->sample, seed, &fit_pts, err);
-        if (st != KMQ_OK)
-            goto done;
+        if (st == KMQ_OK)
+            st = kmq_kmeans_prepared_new(&fit_pts, &w.prep_sample, err);
     }
+    if (st != KMQ_OK)
+        goto done;
+    const kmq_kmeans_prepared *fit_prep = w.prep_sample ? w.prep_sample : w.prep_all;
 
     st = kmq_labels_new(w.hist, nk, &w.labels, err);
     if (st != KMQ_OK)
@@ -877,15 +888,21 @@ static kmq_status run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_i
                               .init = spec->init,
                               .seed = seed,
                               .cancel = opts->cancel};
-        st = kmq_kmeans_fit(&fit_pts, &ko, &opts->par, &fit, err);
+        st = kmq_kmeans_fit_prepared(fit_prep, &ko, &opts->par, &fit, err);
         if (st != KMQ_OK)
             goto done;
         uint8_t *labels = kmq_labels_set(w.labels, i);
         double inertia = 0;
-        st = kmq_kmeans_assign(&all, fit.centers, fit.k_effective, &opts->par, labels, &inertia,
-                               err);
-        if (st != KMQ_OK)
-            goto done;
+        if (w.prep_sample) {
+            /* The fit saw a sample: every colour of the image needs its label. */
+            st = kmq_kmeans_assign_prepared(w.prep_all, fit.centers, fit.k_effective, &opts->par,
+                                            labels, &inertia, err);
+            if (st != KMQ_OK)
+                goto done;
+        } else {
+            /* The fit saw every colour: its labels are the assignment's. */
+            memcpy(labels, fit.labels, all.n);
+        }
         /* Without sampling the fit's own final inertia is the same sum over
          * the same points; keep it so the summary shows the fit's number. */
         if (fit_pts.n == all.n)

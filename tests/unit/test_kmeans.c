@@ -4,7 +4,7 @@
  * an allocation-failure sweep; the distance-pruned Lloyd and k-means++
  * against the plain ones, and k-means++ against a plain reference written
  * here, bit for bit, on real photos. */
-#include "kmeans_init.h"
+#include "kmeans_internal.h"
 #include "kmq/alloc_hook.h"
 #include "kmq/hist.h"
 #include "kmq/image.h"
@@ -434,6 +434,7 @@ START_TEST(k_at_least_n_is_exact)
             ck_assert(fit.centers[3 * j + 1] == (double)((keys[j] >> 8) & 0xff));
             ck_assert(fit.centers[3 * j + 2] == (double)(keys[j] & 0xff));
             ck_assert_uint_eq(fit.sizes[j], weights[j]);
+            ck_assert_uint_eq(fit.labels[j], j);
         }
         kmq_fit_clear(&fit);
     }
@@ -558,6 +559,7 @@ static void thread_invariance(const kmq_points *pts, const kmq_kmeans_opts *o)
         kmq_fit fit;
         fit_ok(pts, o, threads[t], &fit);
         assert_same_fit(&ref, &fit);
+        ck_assert_mem_eq(ref.labels, fit.labels, pts->n);
         kmq_fit_clear(&fit);
     }
     kmq_fit_clear(&ref);
@@ -749,6 +751,92 @@ START_TEST(assign_matches_brute_force)
 }
 END_TEST
 
+/* The fit's labels are those kmq_kmeans_assign gives for its centres, and
+ * so is its inertia, on both sides of the bounds threshold (k = 176 and
+ * 256 run Lloyd with Hamerly bounds, the assignment with the float32
+ * kernel) and on both restart drivers (2 threads: runs side by side; 1
+ * and 3: one after the other). Some winning runs are not the last one, so
+ * their labels must have outlived the runs that came after. */
+START_TEST(fit_labels_are_assign_labels)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_err err;
+    kmq_err_clear(&err);
+    uint8_t *labels = malloc(ph.pts.n);
+    ck_assert_ptr_nonnull(labels);
+    static const size_t ks[] = {2, 16, 176, 256};
+    static const int iters[] = {50, 30, 6, 4};
+    int not_last = 0;
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        for (int threads = 1; threads <= 3; threads++) {
+            kmq_par par = par_of(threads);
+            kmq_kmeans_opts o = opts_of(ks[i], 4, iters[i], 1e-4, KMQ_INIT_KMEANSPP, 23);
+            kmq_fit fit;
+            fit_ok(&ph.pts, &o, threads, &fit);
+            ck_assert_int_eq(fit.runs_side_by_side, threads == 2);
+            double inertia = -1;
+            ck_assert_int_eq(kmq_kmeans_assign(&ph.pts, fit.centers, fit.k_effective, &par, labels,
+                                               &inertia, &err),
+                             KMQ_OK);
+            ck_assert_mem_eq(fit.labels, labels, ph.pts.n);
+            ck_assert_mem_eq(&fit.inertia, &inertia, sizeof inertia);
+            not_last += fit.best_restart != fit.restarts - 1;
+            kmq_fit_clear(&fit);
+        }
+    }
+    ck_assert_int_gt(not_last, 0);
+    free(labels);
+    free_photo(&ph);
+}
+END_TEST
+
+/* ---- prepared points ------------------------------------------------------- */
+
+/* One prepared handle serves fits for several k (both sides of the bounds
+ * threshold, in an order that revisits k = 2 after k = 256), on both
+ * restart drivers, and assignments: every result is the one of a fit or
+ * assignment that prepares its own points. */
+START_TEST(prepared_reused)
+{
+    photo ph = load_photo("coffee.png");
+    kmq_err err;
+    kmq_err_clear(&err);
+    kmq_kmeans_prepared *prep = NULL;
+    ck_assert_int_eq(kmq_kmeans_prepared_new(&ph.pts, &prep, &err), KMQ_OK);
+    uint8_t *fresh = malloc(ph.pts.n), *reused = malloc(ph.pts.n);
+    ck_assert(fresh && reused);
+    static const size_t ks[] = {2, 16, 176, 256, 2};
+    static const int iters[] = {50, 20, 4, 3, 50};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        for (int threads = 1; threads <= 3; threads++) {
+            kmq_par par = par_of(threads);
+            kmq_kmeans_opts o = opts_of(ks[i], 2, iters[i], 1e-4, KMQ_INIT_KMEANSPP, 17);
+            kmq_fit a = {0}, b = {0};
+            ck_assert_int_eq(kmq_kmeans_fit(&ph.pts, &o, &par, &a, &err), KMQ_OK);
+            ck_assert_int_eq(kmq_kmeans_fit_prepared(prep, &o, &par, &b, &err), KMQ_OK);
+            assert_same_fit(&a, &b);
+            ck_assert_mem_eq(a.labels, b.labels, ph.pts.n);
+            ck_assert_uint_eq(a.distance_evals, b.distance_evals);
+            double ia = -1, ib = -2;
+            ck_assert_int_eq(
+                kmq_kmeans_assign(&ph.pts, a.centers, a.k_effective, &par, fresh, &ia, &err),
+                KMQ_OK);
+            ck_assert_int_eq(
+                kmq_kmeans_assign_prepared(prep, a.centers, a.k_effective, &par, reused, &ib, &err),
+                KMQ_OK);
+            ck_assert_mem_eq(fresh, reused, ph.pts.n);
+            ck_assert_mem_eq(&ia, &ib, sizeof ia);
+            kmq_fit_clear(&a);
+            kmq_fit_clear(&b);
+        }
+    }
+    free(fresh);
+    free(reused);
+    kmq_kmeans_prepared_free(prep);
+    free_photo(&ph);
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------------- */
 
 static void expect_arg(kmq_status st, const kmq_err *err, const char *needle)
@@ -804,6 +892,12 @@ START_TEST(bad_arguments)
     kmq_par none = par_of(0);
     kmq_err_clear(&err);
     expect_arg(kmq_kmeans_fit(&pts, &o, &none, &fit, &err), &err, "thread");
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_fit_prepared(NULL, &o, &par, &fit, &err), &err, "prepared points");
+    kmq_kmeans_prepared *prep = NULL;
+    kmq_err_clear(&err);
+    expect_arg(kmq_kmeans_prepared_new(&twice_pts, &prep, &err), &err, "appears twice");
+    ck_assert_ptr_null(prep);
     double init[12] = {0};
     kmq_err_clear(&err);
     expect_arg(kmq_kmeans_lloyd(&pts, 4, init, 10, 0, &par, &fit, &err), &err, "exceeds");
@@ -1102,25 +1196,23 @@ static void same_lloyd(const kmq_points *pts, size_t k, const double *init, cons
                        size_t ncaps, double tol, int threads)
 {
     kmq_par one = par_of(1), par = par_of(threads);
-    uint8_t *la = malloc(pts->n), *lb = malloc(pts->n);
-    ck_assert(la && lb);
     for (size_t c = 0; c < ncaps; c++) {
         kmq_err err;
         kmq_err_clear(&err);
         kmq_fit a = {0}, b = {0};
         ck_assert_msg(kmq__kmeans_lloyd_algo(pts, k, init, caps[c], tol, &one, KMQ__ALGO_PLAIN, &a,
-                                             la, &err) == KMQ_OK,
+                                             &err) == KMQ_OK,
                       "%s", err.msg);
         ck_assert_msg(kmq__kmeans_lloyd_algo(pts, k, init, caps[c], tol, &par, KMQ__ALGO_BOUNDS, &b,
-                                             lb, &err) == KMQ_OK,
+                                             &err) == KMQ_OK,
                       "%s", err.msg);
-        ck_assert_mem_eq(la, lb, pts->n);
+        ck_assert_mem_eq(a.labels, b.labels, pts->n);
         assert_same_fit(&a, &b);
         kmq_fit f = {0};
         ck_assert_msg(kmq__kmeans_lloyd_algo(pts, k, init, caps[c], tol, &par, KMQ__ALGO_AUTO, &f,
-                                             lb, &err) == KMQ_OK,
+                                             &err) == KMQ_OK,
                       "%s", err.msg);
-        ck_assert_mem_eq(la, lb, pts->n);
+        ck_assert_mem_eq(a.labels, f.labels, pts->n);
         assert_same_fit(&a, &f);
         kmq_fit_clear(&f);
         /* Pruning is the point: it computed fewer distances (k >= 16). */
@@ -1129,8 +1221,6 @@ static void same_lloyd(const kmq_points *pts, size_t k, const double *init, cons
         kmq_fit_clear(&a);
         kmq_fit_clear(&b);
     }
-    free(la);
-    free(lb);
 }
 
 /* china.jpg (96,615 colours): k-means++ for k = 2, 16, 64, 256 and 175,
@@ -1199,6 +1289,8 @@ START_TEST(bounds_exact_coffee)
         ck_assert(kmq_kmeans_fit(sets[q], &o, &par, &c, &err) == KMQ_OK);
         assert_same_fit(&a, &b);
         assert_same_fit(&a, &c);
+        ck_assert_mem_eq(a.labels, b.labels, sets[q]->n);
+        ck_assert_mem_eq(a.labels, c.labels, sets[q]->n);
         kmq_fit_clear(&a);
         kmq_fit_clear(&b);
         kmq_fit_clear(&c);
@@ -1249,6 +1341,7 @@ START_TEST(bounds_threads)
             ref = fit;
         else {
             assert_same_fit(&ref, &fit);
+            ck_assert_mem_eq(ref.labels, fit.labels, ph.pts.n);
             ck_assert_uint_eq(ref.distance_evals, fit.distance_evals);
             kmq_fit_clear(&fit);
         }
@@ -1314,6 +1407,8 @@ int main(void)
         {"restart_parallel_rule", restart_parallel_rule},
         {"best_restart", best_restart_is_lowest_inertia},
         {"assign", assign_matches_brute_force},
+        {"fit_labels", fit_labels_are_assign_labels},
+        {"prepared_reused", prepared_reused},
         {"args", bad_arguments},
         {"alloc_sweep", alloc_failure_sweep},
         {"bounds_china", bounds_exact_china},

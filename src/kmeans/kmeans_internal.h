@@ -1,0 +1,54 @@
+/* kmeans_internal.h — what kmeans.c shows its tests and benchmarks: the
+ * choice of implementation and the restart schedule (layer L1, private to
+ * src/kmeans). Nothing here is installed.
+ */
+#ifndef KMQ_KMEANS_INTERNAL_H
+#define KMQ_KMEANS_INTERNAL_H
+
+#include "kmeans_points.h"
+#include "internal.h"
+#include "kmq/kmeans.h"
+#include "kmq/par.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Which implementation runs Lloyd and k-means++. AUTO picks by k (below);
+ * PLAIN is the brute-force reference (every distance computed), kept so
+ * that tests can check that BOUNDS (distance pruning) gives the same
+ * bits. */
+typedef enum kmq__algo { KMQ__ALGO_AUTO = 0, KMQ__ALGO_PLAIN = 1, KMQ__ALGO_BOUNDS = 2 } kmq__algo;
+
+/* Selection rule of KMQ__ALGO_AUTO: Lloyd runs with Hamerly bounds from
+ * this k up; below, the float32 brute force (16 colours in AVX2 registers
+ * per pass over the centres) is faster than the bound upkeep and neighbour
+ * scans. Measured with kmq bench, 10 restarts, 1 thread, the two builds
+ * alternating (medians of 9 and 6 runs): brute force / bounds fit time on
+ * china.jpg (96,615 colours) 0.79 at k = 100, 0.81 at 128, 0.94 at 160,
+ * 1.18 at 192, 1.26 at 256; on a 16 MP photo (362,070 colours) 0.84,
+ * 0.93, 1.07 at k = 128, 160, 192. (Before the float32 kernel's FMA form
+ * the crossing was near k = 100.) */
+#define KMQ__BOUNDS_MIN_K 176
+
+/* How kmq_kmeans_fit runs `restarts` restarts over n points on `threads`
+ * threads: true = whole restarts per thread, each run serial; false = one
+ * restart after the other, each chunk-parallel. Either gives the same
+ * bits. */
+KMQ_PRIVATE bool kmq__restart_parallel(size_t n, int restarts, int threads);
+
+/* The public kmq_kmeans_init_centers / kmq_kmeans_fit / kmq_kmeans_lloyd
+ * with the implementation chosen (they pass KMQ__ALGO_AUTO). For tests and
+ * benchmarks: every algo gives the same bits. Drivers. */
+KMQ_PRIVATE kmq_status kmq__kmeans_init_algo(const kmq_points *pts, size_t k, kmq_init init,
+                                             uint64_t seed, int restart, const kmq_par *par,
+                                             kmq__algo algo, double *centers, kmq_err *err);
+KMQ_PRIVATE kmq_status kmq__kmeans_fit_algo(const kmq_points *pts, const kmq_kmeans_opts *opts,
+                                            const kmq_par *par, kmq__algo algo, kmq_fit *out,
+                                            kmq_err *err);
+KMQ_PRIVATE kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k,
+                                              const double *init_centers, int max_iter, double tol,
+                                              const kmq_par *par, kmq__algo algo, kmq_fit *out,
+                                              kmq_err *err);
+
+#endif

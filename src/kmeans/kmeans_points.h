@@ -1,0 +1,65 @@
+/* kmeans_points.h — the prepared points every k-means kernel reads (layer
+ * L1, private to src/kmeans). Nothing here is installed.
+ *
+ * kmq_kmeans_prepared (opaque in kmq/kmeans.h) is defined here so that the
+ * kernels of the other kmeans_*.c files can read its arrays. It is built
+ * once (kmeans_points.c) and read-only afterwards: any number of fits,
+ * restarts and threads may read one at the same time.
+ */
+#ifndef KMQ_KMEANS_POINTS_H
+#define KMQ_KMEANS_POINTS_H
+
+#include "internal.h"
+#include "kmq/kmeans.h"
+#include "kmq/par.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* k-means++ prunes by blocks of this many consecutive points (Morton order
+ * makes them small boxes of colour space); a divisor of KMQ_CHUNK. */
+#define KMQ__BLOCK            ((size_t)256)
+#define KMQ__BLOCKS_PER_CHUNK (KMQ_CHUNK / KMQ__BLOCK)
+
+/* The brute-force kernels are also compiled for AVX2 and picked at load
+ * time (GCC function multi-versioning; the default build still runs on any
+ * x86-64). The clones compute the same IEEE operations in the same order:
+ * AVX2 brings no FMA, and C11 mode keeps GCC from contracting a * b + c
+ * (-ffp-contract=off), so the ISA never changes a result bit. (The
+ * float32 ranking kernel, kmeans_f32.c, has its own clones with FMA; its
+ * floats may differ by ISA, the labels drawn from them may not.) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define KMQ__VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef KMQ__VEC_CLONES
+#define KMQ__VEC_CLONES
+#endif
+
+/* Points as the kernels read them: coordinates in structure-of-arrays form
+ * (float holds 0..255 exactly, at half the memory of double), weights and
+ * keys borrowed from the caller's kmq_points. */
+struct kmq_kmeans_prepared {
+    size_t n;
+    size_t chunks; /* kmq_par_chunks(n) */
+    float *r;      /* owned, n each */
+    float *g;
+    float *b;
+    const uint64_t *w;    /* borrowed */
+    const uint32_t *keys; /* borrowed */
+    uint64_t *chunk_w;    /* owned, chunks: total weight of each chunk */
+    size_t blocks;        /* ceil(n / KMQ__BLOCK) */
+    float *box;           /* owned, 6 per block: min r, g, b, max r, g, b of its points */
+    uint64_t total_w;     /* sum of the weights, <= UINT64_MAX / 255^2 */
+    double mean_var;      /* mean over the 3 channels of the weighted variance */
+};
+
+/* Points [lo, lo + m) of chunk ch: m = KMQ_CHUNK except in the last one. */
+static inline size_t kmq__chunk_size(const kmq_kmeans_prepared *p, size_t ch)
+{
+    size_t lo = ch * KMQ_CHUNK;
+    return p->n - lo < KMQ_CHUNK ? p->n - lo : KMQ_CHUNK;
+}
+
+#endif
