@@ -76,7 +76,9 @@ input = in
                 self.assertEqual(s["error"]["code"], "unsupported", s["error"])
                 self.assertIn(words, s["error"]["message"])
                 # Refused at the cost of a header: no decoder ran.
-                self.assertLess(s["seconds"]["total"], 2.0 if kt.SANITIZE else 0.5)
+                # (generous bounds for a loaded machine: a decoder that ran
+                # would take seconds to minutes on these headers)
+                self.assertLess(s["seconds"]["total"], 5.0 if kt.SANITIZE else 2.0)
 
     def test_good_photos_in_the_same_batch_are_ok(self):
         for name in ("china.jpg", "coffee.png"):
@@ -146,7 +148,7 @@ class Bombs(unittest.TestCase):
             with self.subTest(name=name):
                 _, _, peak, wall = self.results[name]
                 self.assertLessEqual(peak, self.base[2] + 16 * 1024)  # KiB
-                self.assertLess(wall, self.base[3] + 2.0)
+                self.assertLess(wall, self.base[3] + 5.0)  # the decoders took 12-49 s
 
     def test_budget_is_a_job_key(self):
         # The padded progressive JPEG is a real, if odd, file: with no budget

@@ -1,0 +1,742 @@
+/* runner_image.c — one image end to end (layer L3, part of the runner
+ * module; the pipeline is drawn at the top of runner.c): open, histogram
+ * pass, one fit per k on the distinct colours, map pass into every PNG, the
+ * summary's numbers. Errors carry no path here: runner.c adds it.
+ *
+ * Threads: the fit and the labelling are OpenMP drivers called from here,
+ * one at a time, with the run's budget. The passes read strips on this
+ * thread (libvips decodes with its own pool, sized by the CLI from the same
+ * budget); the map pass is itself a driver: each strip is labelled and
+ * encoded in one region (encode_strip), never while libvips is working.
+ */
+#include "kmq/outputs.h"
+
+#include "internal.h"
+#include "runner_internal.h"
+#include "kmq/elbow.h"
+#include "kmq/fsx.h"
+#include "kmq/hist.h"
+#include "kmq/image.h"
+#include "kmq/kmeans.h"
+#include "kmq/labels.h"
+#include "kmq/pngout.h"
+#include "kmq/preview.h"
+#include "kmq/rng.h"
+#include "runner_plots.h"
+#include "strip_reader.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+/* ------------------------------------------------------------------ */
+/* One image                                                           */
+
+/* Memory of the map pass. The buffers that hold one strip are sized from
+ * one budget, so that their total depends neither on the image width nor on
+ * the number of k values (up to 256, with up to two files each). Per pixel
+ * of a strip they take:
+ *   6 bytes       the strip reader's two decoded strips (RGB)
+ *   nk bytes      the strip's labels for every k (label_strip)
+ *   2 per writer  each PNG writer's staging capacity (kmq_png_stage sizes it
+ *                 for incompressible rows; only the compressed bytes are
+ *                 ever touched)
+ * The strip is as tall as keeps that under MAP_STRIP_BUDGET, at most the
+ * image's own strip height (128 rows, 8 MiB of pixels) and at least one
+ * row. So the budget holds while one row fits: up to 26,092 pixels wide
+ * with 256 k and both file kinds (1,286 bytes a pixel). 32 MiB keeps 128
+ * rows up to 14,563 pixels wide for 4 k and one file kind, and for 256 k
+ * still gives strips of at least 13,000 pixels to share among threads.
+ * Not covered, because it is per writer and the same whatever the strip
+ * height: zlib's deflate state (about 256 KiB), libpng's row buffer (one
+ * row), and the staging buffer's fixed slack (untouched unless needed). */
+#define MAP_STRIP_BUDGET ((uint64_t)32 << 20)
+
+static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
+{
+    uint64_t kinds =
+        (spec->save & KMQ_SAVE_INDEXED ? 1u : 0u) + (spec->save & KMQ_SAVE_LABELS ? 1u : 0u);
+    /* nk <= KMQ_MAX_K (job check): <= 1,286 bytes a pixel, width < 2^31. */
+    uint64_t row_bytes = (uint64_t)width * (6 + spec->nk + 2 * kinds * spec->nk);
+    uint64_t rows = MAP_STRIP_BUDGET / row_bytes;
+    if (rows < 1)
+        return 1;
+    return rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
+}
+
+/* One PNG being written in the map pass, and the label set it shows. */
+typedef struct map_writer {
+    kmq_png *png;
+    size_t set;
+    kmq_status status; /* outcome of this strip's rows */
+    kmq_err err;
+} map_writer;
+
+/* Everything one image needs while it is processed; freed in one place. */
+typedef struct image_work {
+    kmq_image *img;
+    kmq_hist *hist;
+    kmq_labels *labels;
+    kmq__strip_reader *reader; /* the pass in progress */
+    kmq_preview *preview;      /* averaged from the histogram pass, for the report */
+    const uint8_t *strip;      /* its current strip (owned by the reader) */
+    uint8_t *label_strip;      /* nk * strip_rows * width: labels of one strip per k */
+    uint8_t **label_row_ptr;   /* strip_rows * nk pointers into label_strip, row-major */
+    kmq_status *row_status;    /* strip_rows: map kernel outcome per row */
+    map_writer *writers;       /* every open PNG writer, in (k, kind) order */
+    size_t nwriters;
+    kmq_png **indexed;   /* nk writers (NULL when not saved) */
+    kmq_png **labelmaps; /* nk writers (NULL when not saved) */
+    uint64_t *sample_weights;
+    uint32_t *sample_keys;
+    kmq_kmeans_prepared *prep_all;    /* every colour: built once, read by every k */
+    kmq_kmeans_prepared *prep_sample; /* the sample's colours (NULL: no sample) */
+} image_work;
+
+static void image_work_free(image_work *w, size_t nk)
+{
+    /* Before the histogram and the sample: they hold the points' keys. */
+    kmq_kmeans_prepared_free(w->prep_all);
+    kmq_kmeans_prepared_free(w->prep_sample);
+    for (size_t i = 0; w->indexed && i < nk; i++)
+        kmq_png_abort(w->indexed[i]);
+    for (size_t i = 0; w->labelmaps && i < nk; i++)
+        kmq_png_abort(w->labelmaps[i]);
+    kmq__free(w->indexed);
+    kmq__free(w->labelmaps);
+    kmq_labels_free(w->labels);
+    kmq_hist_free(w->hist);
+    kmq__strip_reader_free(w->reader); /* joins its thread: before the image goes */
+    kmq_image_free(w->img);
+    kmq_preview_free(w->preview);
+    kmq__free(w->label_strip);
+    kmq__free(w->label_row_ptr);
+    kmq__free(w->row_status);
+    kmq__free(w->writers);
+    kmq__free(w->sample_weights);
+    kmq__free(w->sample_keys);
+    memset(w, 0, sizeof *w);
+}
+
+/* Starts a pass: strips decoded one ahead on a reader thread when the
+ * budget has more than one thread. */
+static kmq_status start_pass(image_work *w, const kmq_run_opts *opts, kmq_err *err)
+{
+    kmq__strip_reader_free(w->reader);
+    w->reader = NULL;
+    return kmq__strip_reader_start(w->img, opts->par.threads > 1, &w->reader, err);
+}
+
+/* Pass 1: every pixel into the histogram. */
+static kmq_status histogram_pass(image_work *w, const kmq_run_opts *opts, kmq_err *err)
+{
+    kmq_status st = start_pass(w, opts, err);
+    if (st != KMQ_OK)
+        return st;
+    const kmq_image_info *info = kmq_image_get_info(w->img);
+    for (;;) {
+        uint32_t rows = 0;
+        st = kmq__strip_reader_next(w->reader, &w->strip, &rows, err);
+        if (st != KMQ_OK)
+            return st;
+        if (rows == 0)
+            return KMQ_OK;
+        st = kmq_hist_add_rgb(w->hist, w->strip, (size_t)rows * info->width, err);
+        if (st != KMQ_OK)
+            return st;
+        kmq_preview_add_rows(w->preview, w->strip, rows);
+        if (kmq__run_cancelled(opts))
+            return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+    }
+}
+
+/* Draws `sample` pixels (with replacement, uniformly over all pixels) from
+ * the histogram: a reproducible multinomial sample that needs no second
+ * read of the image. The stream is keyed (seed, 0, UINT64_MAX), apart from
+ * every restart's stream. */
+static kmq_status draw_sample(image_work *w, const kmq_points *all, uint64_t sample, uint64_t seed,
+                              kmq_points *out, kmq_err *err)
+{
+    size_t n = all->n;
+    uint64_t *cum = kmq__alloc_array(n, sizeof *cum);
+    uint64_t *hits = kmq__calloc(n, sizeof *hits);
+    kmq_status st = KMQ_OK;
+    if (!cum || !hits) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a sample of %" PRIu64, sample);
+        goto done;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += all->weights[i];
+        cum[i] = total;
+    }
+    kmq_rng rng;
+    kmq_rng_init(&rng, seed, 0, UINT64_MAX);
+    for (uint64_t s = 0; s < sample; s++) {
+        uint64_t pixel = kmq_rng_below(&rng, total);
+        size_t lo = 0, hi = n - 1; /* first i with cum[i] > pixel */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cum[mid] > pixel)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        hits[lo]++;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += hits[i] != 0;
+    w->sample_keys = kmq__alloc_array(m, sizeof *w->sample_keys);
+    w->sample_weights = kmq__alloc_array(m, sizeof *w->sample_weights);
+    if (!w->sample_keys || !w->sample_weights) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a sample of %" PRIu64, sample);
+        goto done;
+    }
+    for (size_t i = 0, j = 0; i < n; i++) {
+        if (hits[i]) {
+            w->sample_keys[j] = all->keys[i];
+            w->sample_weights[j] = hits[i];
+            j++;
+        }
+    }
+    out->n = m;
+    out->keys = w->sample_keys;
+    out->weights = w->sample_weights;
+done:
+    kmq__free(cum);
+    kmq__free(hits);
+    return st;
+}
+
+static uint8_t round_channel(double v)
+{
+    if (!(v > 0.0))
+        return 0;
+    if (v >= 255.0)
+        return 255;
+    return (uint8_t)lround(v);
+}
+
+/* Fills everything of one k's result that comes from the fit and the
+ * labelling of the distinct colours: palette (rounded centres with their
+ * pixel counts), inertia, mse, mse_output (exact, in integers, over the
+ * distinct colours: every pixel of a colour has the same error). */
+static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit, const uint8_t *labels,
+                                  double inertia, uint64_t pixels, kmq_k_result *r, kmq_err *err)
+{
+    size_t ke = fit->k_effective;
+    r->k = fit->k;
+    r->k_effective = ke;
+    r->iterations = fit->iterations;
+    r->converged = fit->converged;
+    r->restarts = fit->restarts;
+    r->best_restart = fit->best_restart;
+    r->restart_inertia = kmq__alloc_array((size_t)fit->restarts, sizeof(double));
+    r->palette = kmq__calloc(ke, sizeof *r->palette);
+    if (!r->restart_inertia || !r->palette)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the results of k = %zu", fit->k);
+    memcpy(r->restart_inertia, fit->restart_inertia, (size_t)fit->restarts * sizeof(double));
+    for (size_t j = 0; j < ke; j++)
+        for (int c = 0; c < 3; c++)
+            r->palette[j].rgb[c] = round_channel(fit->centers[j * 3 + (size_t)c]);
+    uint64_t err_output = 0;
+    for (size_t i = 0; i < all->n; i++) {
+        uint32_t key = all->keys[i];
+        const uint8_t *p = r->palette[labels[i]].rgb;
+        int64_t dr = (int64_t)(key >> 16) - p[0];
+        int64_t dg = (int64_t)((key >> 8) & 0xff) - p[1];
+        int64_t db = (int64_t)(key & 0xff) - p[2];
+        /* <= 3 * 255^2 * 2^64 would overflow only beyond 2^45 pixels. */
+        err_output += all->weights[i] * (uint64_t)(dr * dr + dg * dg + db * db);
+        r->palette[labels[i]].pixels += all->weights[i];
+    }
+    r->inertia = inertia;
+    r->mse = inertia / (double)pixels;
+    r->mse_output = (double)err_output / (double)pixels;
+    r->psnr_db = r->mse_output > 0 ? 10.0 * log10(3.0 * 255.0 * 255.0 / r->mse_output) : 0.0;
+    r->raw_bytes = pixels * 3;
+    unsigned bits = 0;
+    while (((size_t)1 << bits) < ke)
+        bits++;
+    r->packed_bytes = (pixels * bits + 7) / 8 + 3 * (uint64_t)ke;
+    return KMQ_OK;
+}
+
+static char *k_file_name(size_t k, kmq_k_file f)
+{
+    char name[KMQ_K_NAME_MAX];
+    kmq_k_file_name(k, f, name);
+    return kmq__strdup(name);
+}
+
+/* Opens one PNG writer per k and file kind the job saves, each staging
+ * one strip of compressed rows (see map_pass and MAP_STRIP_BUDGET). */
+static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const char *dir,
+                               const kmq_summary *s, kmq_err *err)
+{
+    size_t nk = s->nresults;
+    const kmq_image_info *info = kmq_image_get_info(w->img);
+    uint32_t strip_rows = kmq_image_strip_rows(w->img);
+    w->indexed = kmq__calloc(nk, sizeof *w->indexed);
+    w->labelmaps = kmq__calloc(nk, sizeof *w->labelmaps);
+    w->writers = kmq__calloc(2 * nk, sizeof *w->writers);
+    if (!w->indexed || !w->labelmaps || !w->writers)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory opening output files");
+    for (size_t i = 0; i < nk; i++) {
+        const kmq_k_result *r = &s->results[i];
+        kmq_status st = KMQ_OK;
+        if (spec->save & KMQ_SAVE_INDEXED) {
+            uint8_t pal[KMQ_MAX_K * 3];
+            for (size_t j = 0; j < r->k_effective; j++)
+                memcpy(pal + 3 * j, r->palette[j].rgb, 3);
+            char *path = kmq_fsx_join(dir, r->indexed.path);
+            st = path ? kmq_png_open_indexed(path, info->width, info->height, pal, r->k_effective,
+                                             &w->indexed[i], err)
+                      : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            kmq__free(path);
+            if (st == KMQ_OK) {
+                w->writers[w->nwriters++] = (map_writer){.png = w->indexed[i], .set = i};
+                st = kmq_png_stage(w->indexed[i], strip_rows, err);
+            }
+        }
+        if (st == KMQ_OK && (spec->save & KMQ_SAVE_LABELS)) {
+            char *path = kmq_fsx_join(dir, r->labels.path);
+            st = path ? kmq_png_open_grey(path, info->width, info->height, &w->labelmaps[i], err)
+                      : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            kmq__free(path);
+            if (st == KMQ_OK) {
+                w->writers[w->nwriters++] = (map_writer){.png = w->labelmaps[i], .set = i};
+                st = kmq_png_stage(w->labelmaps[i], strip_rows, err);
+            }
+        }
+        if (st != KMQ_OK)
+            return st;
+    }
+    return KMQ_OK;
+}
+
+/* Maps one strip to labels and encodes it: rows are labelled in parallel
+ * (the map kernel, disjoint outputs), then the writers encode their rows
+ * in parallel, one writer per thread at a time, into memory (kmq_png_stage:
+ * no I/O in the region). The first writer to compress a row allocates
+ * libpng's zlib state; a failure there lands in that writer's status, like
+ * any other, and is read after the region. The bytes do not depend on
+ * which thread encodes which writer. */
+static void encode_strip(image_work *w, size_t nk, uint32_t rows, const kmq_par *par)
+{
+    const kmq_image_info *info = kmq_image_get_info(w->img);
+    const size_t width = info->width, row_bytes = width * 3;
+    const size_t strip_rows = kmq_image_strip_rows(w->img);
+    const uint8_t *strip = w->strip;
+    const kmq_labels *labels = w->labels;
+    uint8_t *const *row_ptr = w->label_row_ptr;
+    const uint8_t *label_strip = w->label_strip;
+    kmq_status *row_status = w->row_status;
+    map_writer *writers = w->writers;
+    const size_t nwriters = w->nwriters;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(par->threads) default(none)                                       \
+    shared(strip, labels, row_ptr, label_strip, row_status, writers)                               \
+        firstprivate(nk, rows, width, row_bytes, strip_rows, nwriters)
+#else
+    (void)par;
+#endif
+    {
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (uint32_t y = 0; y < rows; y++) {
+            kmq_err ignored = {0}; /* map_pass redoes a failed row for its message */
+            row_status[y] = kmq_labels_map_row(labels, strip + y * row_bytes, width,
+                                               row_ptr + y * nk, &ignored);
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (size_t j = 0; j < nwriters; j++) {
+            map_writer *mw = &writers[j];
+            kmq_err_clear(&mw->err);
+            mw->status = KMQ_OK;
+            for (uint32_t y = 0; y < rows && mw->status == KMQ_OK; y++) {
+                if (row_status[y] != KMQ_OK)
+                    break; /* the strip is lost anyway */
+                mw->status = kmq_png_write_row(
+                    mw->png, label_strip + (mw->set * strip_rows + y) * width, &mw->err);
+            }
+        }
+    }
+}
+
+/* Pass 2: every pixel to its label for every k, strip by strip; each strip
+ * is encoded in parallel, then written to the files in writer order. */
+static kmq_status map_pass(image_work *w, size_t nk, const kmq_run_opts *opts, kmq_err *err)
+{
+    assert(!kmq_par_in_parallel());
+    kmq_status st = start_pass(w, opts, err);
+    if (st != KMQ_OK)
+        return st;
+    const kmq_image_info *info = kmq_image_get_info(w->img);
+    size_t row_bytes = (size_t)info->width * 3;
+    for (;;) {
+        uint32_t rows = 0;
+        st = kmq__strip_reader_next(w->reader, &w->strip, &rows, err);
+        if (st != KMQ_OK)
+            return st;
+        if (rows == 0)
+            return KMQ_OK;
+        encode_strip(w, nk, rows, &opts->par);
+        for (uint32_t y = 0; y < rows; y++)
+            if (w->row_status[y] != KMQ_OK) /* serially again, for the message */
+                return kmq_labels_map_row(w->labels, w->strip + y * row_bytes, info->width,
+                                          w->label_row_ptr + y * nk, err);
+        for (size_t j = 0; j < w->nwriters; j++) {
+            if (w->writers[j].status != KMQ_OK)
+                return kmq_err_set(err, w->writers[j].status, "%s", w->writers[j].err.msg);
+            st = kmq_png_flush(w->writers[j].png, err);
+            if (st != KMQ_OK)
+                return st;
+        }
+        if (kmq__run_cancelled(opts))
+            return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+    }
+}
+
+static kmq_status close_writers(image_work *w, kmq_summary *s, kmq_err *err)
+{
+    kmq_status st = KMQ_OK;
+    for (size_t i = 0; i < s->nresults; i++) {
+        kmq_k_result *r = &s->results[i];
+        if (w->indexed[i]) {
+            kmq_png *png = w->indexed[i];
+            w->indexed[i] = NULL; /* close frees it, success or not */
+            if (st == KMQ_OK)
+                st = kmq_png_close(png, &r->indexed.bytes, err);
+            else
+                kmq_png_abort(png);
+        }
+        if (w->labelmaps[i]) {
+            kmq_png *png = w->labelmaps[i];
+            w->labelmaps[i] = NULL;
+            if (st == KMQ_OK)
+                st = kmq_png_close(png, &r->labels.bytes, err);
+            else
+                kmq_png_abort(png);
+        }
+    }
+    return st;
+}
+
+/* Sets the file names of one result (relative to the image folder). */
+static kmq_status name_files(const kmq_job_spec *spec, kmq_k_result *r, kmq_err *err)
+{
+    if (spec->save & KMQ_SAVE_INDEXED) {
+        r->indexed.path = k_file_name(r->k, KMQ_K_INDEXED);
+        r->indexed.bits_per_pixel = (int)kmq_png_bit_depth(r->k_effective);
+        if (!r->indexed.path)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
+    if (spec->save & KMQ_SAVE_LABELS) {
+        r->labels.path = k_file_name(r->k, KMQ_K_LABELS);
+        r->labels.bits_per_pixel = 8;
+        if (!r->labels.path)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
+    if (spec->save & KMQ_SAVE_PALETTE) {
+        r->swatch.path = k_file_name(r->k, KMQ_K_SWATCH);
+        r->swatch.bits_per_pixel = 24;
+        if (!r->swatch.path)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
+    return KMQ_OK;
+}
+
+static kmq_status write_swatch(const char *dir, kmq_k_result *r, kmq_err *err)
+{
+    uint8_t pal[KMQ_MAX_K * 3];
+    uint64_t pixels[KMQ_MAX_K];
+    for (size_t j = 0; j < r->k_effective; j++) {
+        memcpy(pal + 3 * j, r->palette[j].rgb, 3);
+        pixels[j] = r->palette[j].pixels;
+    }
+    char *path = kmq_fsx_join(dir, r->swatch.path);
+    if (!path)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    kmq_status st = kmq_png_write_swatch(path, pal, pixels, r->k_effective, &r->swatch.bytes, err);
+    kmq__free(path);
+    return st;
+}
+
+static void fill_compression(kmq_summary *s)
+{
+    for (size_t i = 0; i < s->nresults; i++) {
+        kmq_k_result *r = &s->results[i];
+        r->png_bytes = r->indexed.bytes;
+        r->ratio_vs_raw = r->png_bytes ? (double)r->raw_bytes / (double)r->png_bytes : 0.0;
+        r->ratio_vs_input = r->png_bytes ? (double)s->bytes / (double)r->png_bytes : 0.0;
+    }
+}
+
+static void find_elbow(kmq_summary *s)
+{
+    s->has_elbow = false;
+    if (s->nresults < 3)
+        return;
+    double x[KMQ_MAX_K], y[KMQ_MAX_K];
+    size_t n = s->nresults < KMQ_MAX_K ? s->nresults : KMQ_MAX_K;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (double)s->results[i].k;
+        y[i] = s->results[i].inertia;
+    }
+    bool found = false;
+    size_t index = 0;
+    kmq_err ignored = {0};
+    /* A curve Kneedle cannot read (e.g. all zero) simply has no elbow. */
+    if (kmq_elbow_kneedle(x, y, n, 1.0, &found, &index, &ignored) == KMQ_OK && found) {
+        s->has_elbow = true;
+        s->elbow_k = s->results[index].k;
+    }
+}
+
+/* Copies the config part of the summary from the job (owned copies), with
+ * the config hash the runner computed for this image. */
+static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t seed, int threads,
+                              const char *path, const char *rel, const char *hash, kmq_err *err)
+{
+    s->path = kmq__strdup(path);
+    s->rel = kmq__strdup(rel);
+    s->job = kmq__strdup(spec->name ? spec->name : "");
+    s->init = kmq__strdup(spec->init == KMQ_INIT_RANDOM ? "random" : "kmeans++");
+    s->identity = kmq__strdup(spec->identity == KMQ_IDENTITY_CONTENT ? "content" : "quick");
+    s->k = kmq__alloc_array(spec->nk, sizeof *s->k);
+    s->hash = kmq__strdup(hash);
+    if (!s->path || !s->rel || !s->job || !s->init || !s->identity || !s->k || !s->hash)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    memcpy(s->k, spec->k, spec->nk * sizeof *s->k);
+    s->nk = spec->nk;
+    s->restarts = spec->restarts;
+    s->max_iter = spec->max_iter;
+    s->tol = spec->tol;
+    s->seed = seed;
+    s->sample = spec->sample;
+    s->threads = threads;
+    return KMQ_OK;
+}
+
+/* Processes one image into `dir` and fills `s` (ok or not). `stamp` is the
+ * file as stat'ed before the hash `hash` read it; the file must keep it
+ * after each pass (KMQ_E_CHANGED otherwise). Returns KMQ_OK when the image
+ * is done, an image-level error (s gets the error form), or
+ * KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
+kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_input_file *in,
+                            const kmq__file_stamp *stamp, const char *hash, const char *dir,
+                            const kmq_run_opts *opts, kmq_progress *prog, double t_run,
+                            kmq_summary *s, kmq_err *err)
+{
+    double t0 = kmq_par_now_s();
+    image_work w = {0};
+    kmq_fit fit = {0};
+    size_t nk = spec->nk;
+    kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, hash, err);
+    if (st != KMQ_OK)
+        goto done;
+    if (in->outside_link) {
+        st = kmq_err_set(err, KMQ_E_UNREADABLE,
+                         "a symbolic link that leads out of its input folder, not read under "
+                         "links = inside; set links = follow to read it");
+        goto done;
+    }
+
+    kmq_image_opts io = {.max_pixels = spec->max_pixels,
+                         .max_decode_bytes = kmq_runner_decode_budget(spec->max_decode_bytes),
+                         .formats = spec->formats,
+                         .mode = opts->image_mode};
+    memcpy(io.background, spec->background, 3);
+    st = kmq_image_open(in->path, &io, &w.img, err);
+    if (st != KMQ_OK)
+        goto done;
+    const kmq_image_info *info = kmq_image_get_info(w.img);
+    s->bytes = info->bytes;
+    s->format = kmq__strdup(info->format);
+    s->width = info->width;
+    s->height = info->height;
+    s->bands = info->bands;
+    s->pixels = info->pixels;
+    /* Both passes read strips of the map pass's height: the buffers below,
+     * the reader's and the writers' staging are all sized from it. */
+    uint32_t strip_rows = kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, info->width));
+    size_t strip_pixels = (size_t)strip_rows * info->width;
+    w.label_strip = nk <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nk, strip_pixels) : NULL;
+    w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nk, sizeof *w.label_row_ptr);
+    w.row_status = kmq__alloc_array(strip_rows, sizeof *w.row_status);
+    s->results = kmq__calloc(nk, sizeof *s->results);
+    if (!s->format || !w.label_strip || !w.label_row_ptr || !w.row_status || !s->results) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a %" PRIu32 "-pixel-wide image",
+                         info->width);
+        goto done;
+    }
+    s->nresults = nk;
+    /* Row y's output for set i: label_strip + (i * strip_rows + y) * width. */
+    for (size_t y = 0; y < strip_rows; y++)
+        for (size_t i = 0; i < nk; i++)
+            w.label_row_ptr[y * nk + i] = w.label_strip + (i * strip_rows + y) * info->width;
+
+    prog->event = KMQ_PROGRESS_STAGE;
+    prog->stage = "histogram";
+    prog->k = 0;
+    kmq__run_progress(opts, prog, t_run);
+    double t_hist = kmq_par_now_s();
+    st = kmq_hist_new(&w.hist, err);
+    if (st == KMQ_OK)
+        st = kmq_hist_expect(w.hist, (uint64_t)info->width * info->height, err);
+    if (st == KMQ_OK)
+        st = kmq_preview_new(info->width, info->height, KMQ_PREVIEW_SIDE, &w.preview, err);
+    if (st == KMQ_OK)
+        st = histogram_pass(&w, opts, err);
+    if (st == KMQ_OK)
+        st = kmq_hist_finish(w.hist, err);
+    if (st == KMQ_OK)
+        st = kmq__check_unchanged(in->path, stamp, err);
+    if (st != KMQ_OK)
+        goto done;
+    s->histogram_s = kmq_par_now_s() - t_hist;
+    kmq_points all = {kmq_hist_size(w.hist), kmq_hist_keys(w.hist), kmq_hist_weights(w.hist)};
+    s->unique_colors = all.n;
+    uint64_t pixels = kmq_hist_pixels(w.hist);
+
+    /* The points are prepared once and serve every k. */
+    kmq_points fit_pts = all;
+    st = kmq_kmeans_prepared_new(&all, &w.prep_all, err);
+    if (st == KMQ_OK && spec->sample > 0 && spec->sample < pixels) {
+        st = draw_sample(&w, &all, spec->sample, seed, &fit_pts, err);
+        if (st == KMQ_OK)
+            st = kmq_kmeans_prepared_new(&fit_pts, &w.prep_sample, err);
+    }
+    if (st != KMQ_OK)
+        goto done;
+    const kmq_kmeans_prepared *fit_prep = w.prep_sample ? w.prep_sample : w.prep_all;
+
+    st = kmq_labels_new(w.hist, nk, &w.labels, err);
+    if (st != KMQ_OK)
+        goto done;
+    for (size_t i = 0; i < nk; i++) {
+        if (kmq__run_cancelled(opts)) {
+            st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+            goto done;
+        }
+        prog->stage = "fit";
+        prog->k = spec->k[i];
+        kmq__run_progress(opts, prog, t_run);
+        double t_fit = kmq_par_now_s();
+        kmq_kmeans_opts ko = {.k = spec->k[i],
+                              .restarts = spec->restarts,
+                              .max_iter = spec->max_iter,
+                              .tol = spec->tol,
+                              .init = spec->init,
+                              .seed = seed,
+                              .cancel = opts->cancel};
+        st = kmq_kmeans_fit_prepared(fit_prep, &ko, &opts->par, &fit, err);
+        if (st != KMQ_OK)
+            goto done;
+        uint8_t *labels = kmq_labels_set(w.labels, i);
+        double inertia = 0;
+        if (w.prep_sample) {
+            /* The fit saw a sample: every colour of the image needs its label. */
+            st = kmq_kmeans_assign_prepared(w.prep_all, fit.centers, fit.k_effective, &opts->par,
+                                            labels, &inertia, err);
+            if (st != KMQ_OK)
+                goto done;
+        } else {
+            /* The fit saw every colour: its labels are the assignment's. */
+            memcpy(labels, fit.labels, all.n);
+        }
+        /* Without sampling the fit's own final inertia is the same sum over
+         * the same points; keep it so the summary shows the fit's number. */
+        if (fit_pts.n == all.n)
+            inertia = fit.inertia;
+        st = finish_k_result(&all, &fit, labels, inertia, pixels, &s->results[i], err);
+        if (st == KMQ_OK)
+            st = name_files(spec, &s->results[i], err);
+        kmq_fit_clear(&fit);
+        if (st != KMQ_OK)
+            goto done;
+        s->results[i].fit_s = kmq_par_now_s() - t_fit;
+    }
+
+    prog->stage = "map";
+    prog->k = 0;
+    kmq__run_progress(opts, prog, t_run);
+    double t_map = kmq_par_now_s();
+    st = open_writers(&w, spec, dir, s, err);
+    if (st == KMQ_OK)
+        st = map_pass(&w, nk, opts, err);
+    if (st == KMQ_OK)
+        st = close_writers(&w, s, err);
+    for (size_t i = 0; st == KMQ_OK && i < nk; i++)
+        if (spec->save & KMQ_SAVE_PALETTE)
+            st = write_swatch(dir, &s->results[i], err);
+    if (st == KMQ_OK)
+        st = kmq__check_unchanged(in->path, stamp, err);
+    if (st != KMQ_OK)
+        goto done;
+    /* One pass serves every k: its time is shared out evenly. */
+    double map_s = (kmq_par_now_s() - t_map) / (double)nk;
+    for (size_t i = 0; i < nk; i++)
+        s->results[i].map_s = map_s;
+    fill_compression(s);
+    find_elbow(s);
+    st = kmq__runner_write_plots(dir, w.preview, s, &all, w.labels, err);
+    if (st != KMQ_OK)
+        goto done;
+    s->ok = true;
+
+done:
+    if (st != KMQ_OK && st != KMQ_E_INTERRUPTED && st != KMQ_E_NOMEM) {
+        /* A pass that failed on a file that changed under it (other
+         * dimensions, colours the histogram never saw, a file gone) failed
+         * because of the change: say so, in the same words as the checks
+         * between passes, instead of what it tripped over. */
+        kmq_err changed = {0};
+        if (kmq__check_unchanged(in->path, stamp, &changed) != KMQ_OK) {
+            *err = changed;
+            st = KMQ_E_CHANGED;
+        }
+    }
+    kmq_fit_clear(&fit);
+    image_work_free(&w, nk);
+    s->total_s = kmq_par_now_s() - t0;
+    return st;
+}
+
+/* Turns a failed image's summary into the error form (docs/design.md). */
+kmq_status kmq__make_error_summary(kmq_summary *s, const kmq_err *image_err)
+{
+    for (size_t i = 0; i < s->nresults; i++) {
+        kmq_k_result *r = &s->results[i];
+        kmq__free(r->restart_inertia);
+        kmq__free(r->palette);
+        kmq__free(r->indexed.path);
+        kmq__free(r->labels.path);
+        kmq__free(r->swatch.path);
+    }
+    kmq__free(s->results);
+    s->results = NULL;
+    s->nresults = 0;
+    s->ok = false;
+    s->has_elbow = false;
+    kmq__free(s->error_code);
+    kmq__free(s->error_message);
+    s->error_code = kmq__strdup(kmq_status_name(image_err->code));
+    s->error_message = kmq__strdup(image_err->msg);
+    if (!s->error_code || !s->error_message)
+        return KMQ_E_NOMEM;
+    return KMQ_OK;
+}

@@ -1,0 +1,65 @@
+/* runner_internal.h — private to the runner module (runner.c: a whole
+ * job; runner_image.c: one image; runner_identity.c: what makes an image
+ * the same image). Nothing here is visible outside libkmq. */
+#ifndef KMQ_RUNNER_INTERNAL_H
+#define KMQ_RUNNER_INTERNAL_H
+
+#include "internal.h"
+#include "kmq/job.h"
+#include "kmq/runner.h"
+#include "kmq/summary.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Whether the run's cancel flag is up. */
+KMQ_PRIVATE bool kmq__run_cancelled(const kmq_run_opts *opts);
+
+/* Hands `p` to the run's progress callback (if any), with the time since t0. */
+KMQ_PRIVATE void kmq__run_progress(const kmq_run_opts *opts, kmq_progress *p, double t0);
+
+/* What stat says of an input file. It goes into the config hash, and the
+ * runner compares it again after each pass and before the summary: a
+ * difference means the file changed while it was processed (the first
+ * pass may have read one version and the second another, or the summary
+ * would describe a file that is no longer there). Small images are served
+ * from memory in the second pass, so only stat can tell. */
+typedef struct kmq__file_stamp {
+    bool ok; /* stat succeeded; else errno_ holds why not */
+    int errno_;
+    bool regular;
+    uint64_t size, mtime_ns, ino, dev;
+} kmq__file_stamp;
+
+
+/* The stat of `path` now (ok false, errno_ set, when it fails). */
+KMQ_PRIVATE kmq__file_stamp kmq__stamp_file(const char *path);
+
+/* KMQ_OK when `path` still has the stamp `before`, else KMQ_E_CHANGED with
+ * what differs. */
+KMQ_PRIVATE kmq_status kmq__check_unchanged(const char *path, const kmq__file_stamp *before,
+                                            kmq_err *err);
+
+/* The config hash (16 hex digits and a NUL into out) of one image of one
+ * job whose file had the stamp `stamp` (runner_identity.c says what goes
+ * in). Reading the file stops early when `cancel` (may be NULL) goes up;
+ * the hash is then not to be trusted. */
+KMQ_PRIVATE void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
+                                  const char *rel, const kmq__file_stamp *stamp,
+                                  const atomic_int *cancel, char out[17]);
+
+/* Processes one image into its folder `dir` and fills `s` (ok or not);
+ * `stamp` is the file as stat'ed before `hash` read it (runner_image.c).
+ * Returns KMQ_OK when the image is done, an image-level error (s gets the
+ * error form), or KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
+KMQ_PRIVATE kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed,
+                                      const kmq_input_file *in, const kmq__file_stamp *stamp,
+                                      const char *hash, const char *dir,
+                                      const kmq_run_opts *opts, kmq_progress *prog, double t_run,
+                                      kmq_summary *s, kmq_err *err);
+
+/* Turns a failed image's summary into the error form: no results, the
+ * stable code and message of `image_err`. KMQ_OK or KMQ_E_NOMEM. */
+KMQ_PRIVATE kmq_status kmq__make_error_summary(kmq_summary *s, const kmq_err *image_err);
+
+#endif
