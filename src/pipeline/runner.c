@@ -22,11 +22,11 @@
  * so one bad image never stops a batch. A run-level failure (output root
  * unusable, interrupted) is returned instead.
  *
- * Threads: the fit and the labelling are OpenMP drivers called from here,
- * one at a time, with the run's budget. The passes read strips on this
- * thread (libvips decodes with its own pool, sized by the CLI from the same
- * budget); the map pass is itself a driver: each strip is labelled and
- * encoded in one region (encode_strip), never while libvips is working.
+ * The job is serial, one image after the other; runner_image.c says how
+ * one image uses the threads. This file also owns the output root: its
+ * lock (one plain run, or the shards of one N), its scratch folder for
+ * temporaries, the clean-up of image folders, and the hand-off to the
+ * report of every image the job lists now (write_run_files).
  */
 #include "kmq/outputs.h"
 #include "kmq/runner.h"
