@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Enforces the layering of STYLE §1 from the folders of src/ alone (no table
+# Enforces the layering of docs/design.md (Layers) from the folders of src/ alone (no table
 # of files to keep up to date): a file's layer is its folder's
 #
 #   src/core (0) -> src/compute, src/kmeans (1) -> src/io (2) -> src/pipeline (3) -> src/cli (4)

@@ -2,7 +2,7 @@
 """Side-by-side k-means colour quantization: kmq vs the tools a user would
 otherwise pick, on the same pixels, same k, 2 threads each (see run.sh).
 
-mse is computed the same way for everybody (DESIGN §2): for fitters that
+mse is computed the same way for everybody (docs/design.md): for fitters that
 return centres (scikit-learn, OpenCV, faiss, kmq) the inertia of the returned
 labels/centres divided by the pixel count; for tools that only write an image
 (pngquant, ImageMagick, libvips, and kmq's own written PNG as mse_output) the

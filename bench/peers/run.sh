@@ -7,9 +7,10 @@
 #
 # --install   apt-get the peers first (python3-sklearn python3-opencv
 #             python3-faiss pngquant imagemagick libvips-tools python3-pil)
-# --no-big    skip the >= 12 MP photo. That photo is generated at run time:
-#             ../shared/images/ladybird.jpg (4 MP, beside the repo) upscaled x1.75 with
-#             libvips (~12.5 MP); it is never committed.
+# --no-big    skip the >= 12 MP photo. That photo is generated at run time
+#             from BIG_PHOTO (default /usr/share/backgrounds/mate/nature/LadyBird.jpg,
+#             the 2560x1600 wallpaper of Debian's mate-backgrounds package)
+#             upscaled x1.75 with libvips (~12.5 MP); it is never committed.
 # --seeds N   the best-of-10 rows (scikit-learn n_init=10, kmq restarts=10)
 #             with seeds 0..N-1 each, medians reported (default 1)
 # --big-k     the k list for the big photo (default: the --k list)
@@ -58,7 +59,7 @@ echo "china.jpg (640x427):"
 /usr/bin/python3 bench/peers/peers.py --png "$work/china.png" --label china.jpg --k "$ks" \
   --kmq "$kmq" --threads $threads --seeds "$seeds" --kmq-tol "$kmq_tol" --out "$out"
 if [ "$big" = 1 ]; then
-  src=../shared/images/ladybird.jpg
+  src=${BIG_PHOTO:-/usr/share/backgrounds/mate/nature/LadyBird.jpg}
   if [ -f "$src" ]; then
     vips resize "$src" "$work/big.png" 1.75
     w=$(vipsheader -f width "$work/big.png"); h=$(vipsheader -f height "$work/big.png")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One job file over a SLURM job array (DESIGN §7). Each array task runs its
+# One job file over a SLURM job array (docs/design.md). Each array task runs its
 # shard of the images against the shared output root; a final dependent task
 # merges every shard's summaries into run.json and elbow.csv.
 #

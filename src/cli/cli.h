@@ -1,7 +1,7 @@
 /* cli.h — shared pieces of the kmq command line (layer L4).
  *
  * The CLI is the only place that writes to stdout/stderr, installs signal
- * handlers, calls exit or decides exit codes (DESIGN §3).
+ * handlers, calls exit or decides exit codes (docs/design.md).
  */
 #ifndef KMQ_CLI_H
 #define KMQ_CLI_H
@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Exit codes of DESIGN §3. */
+/* Exit codes of docs/design.md. */
 enum { KMQ_EXIT_OK = 0, KMQ_EXIT_FAILURES = 1, KMQ_EXIT_USAGE = 2, KMQ_EXIT_INTERRUPTED = 130 };
 
 /* Set by SIGINT/SIGTERM; the runner polls it. */

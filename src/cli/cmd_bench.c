@@ -1,5 +1,5 @@
 /* cmd_bench.c — `kmq bench`: thread-scaling study of the k-means fit
- * (layer L4, DESIGN §3 and §6).
+ * (layer L4, docs/design.md and §6).
  *
  * A fixed, reproducible workload: one photo (a bundled one by default) is
  * decoded and its distinct-colour histogram built once; then for every k
@@ -12,7 +12,7 @@
  * time / iterations of all restarts), distance evaluations per second
  * (counted by the library), speedup and parallel efficiency against 1
  * thread. Every thread count must give the same bits (centres, sizes,
- * inertia, iterations, evaluation count, DESIGN §2); if one does not,
+ * inertia, iterations, evaluation count, docs/design.md); if one does not,
  * bench says which and exits 1.
  *
  * Writes a table to stdout, JSON (--json, default bench-results.json) and

@@ -1,6 +1,6 @@
 /* cmd_quantize.c — `kmq quantize IMAGE -k K,...`: a run of one image
  * (layer L4). Builds the job in memory, with the image's folder directly
- * under the output folder (no job level, DESIGN §5).
+ * under the output folder (no job level, docs/design.md).
  */
 #include "cli.h"
 

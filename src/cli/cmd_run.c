@@ -9,7 +9,7 @@
 #include <string.h>
 
 
-/* KMQ_IMAGE_MODE=stream|whole|auto: how images are read (DESIGN §2). The
+/* KMQ_IMAGE_MODE=stream|whole|auto: how images are read (docs/design.md). The
  * default, auto, keeps small images decoded between the two passes; the
  * others exist so tests and benchmarks can compare the paths, whose results
  * are identical. */

@@ -24,7 +24,7 @@
  *      the candidate is confirmed as a knee as soon as some d_j with j > i
  *      is < T_i, looking up to and including the next candidate (where
  *      kneed switches to that candidate's threshold).
- *   6. kneed offline returns the first knee confirmed; DESIGN §5 asks for
+ *   6. kneed offline returns the first knee confirmed; docs/design.md asks for
  *      the confirmed knee with the largest d (ties: the lowest index), which
  *      is the same on a single-knee curve and the more pronounced elbow
  *      otherwise. No confirmed knee: not found.

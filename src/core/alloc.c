@@ -2,7 +2,7 @@
  *
  * Plain C; includes nothing from kmq but internal.h. The hook counter is
  * atomic so allocation from several threads stays well defined, although
- * libkmq allocates only outside parallel regions (STYLE §4.8).
+ * libkmq allocates only outside parallel regions (docs/design.md).
  */
 #include "internal.h"
 #include "kmq/alloc_hook.h"

@@ -51,7 +51,7 @@
  *
  * Errors: libvips keeps one process-wide error log. Right after a failing
  * vips call, vips_fail() takes its text into our kmq_err and clears it, in
- * the same thread (STYLE §3).
+ * the same thread (docs/design.md).
  */
 #include "kmq/image.h"
 
@@ -124,7 +124,7 @@ static kmq_status vips_fail(kmq_err *err, kmq_status code, const char *what)
 
 /* libvips logs a g_warning for every failed tile and every recoverable
  * oddity in a file. Each failure already reaches the caller as a kmq_err,
- * and the CLI alone decides what goes to stderr (STYLE §3), so the library
+ * and the CLI alone decides what goes to stderr (docs/design.md), so the library
  * drops them. */
 static void drop_vips_warning(const gchar *domain, GLogLevelFlags level, const gchar *message,
                               gpointer data)

@@ -7,7 +7,7 @@
  * (kmeans_f32.c); none of them calls back. Lloyd (kmeans_lloyd.c) and the
  * public labelling (kmeans.c) run passes.
  *
- * Threading — one kernel, two drivers (STYLE §4.5). A pass cuts the points
+ * Threading — one kernel, two drivers (docs/design.md). A pass cuts the points
  * into units: whole chunks of KMQ_CHUNK points in a final pass, which sums
  * the inertia into one double per chunk, and quarter chunks otherwise
  * (pass_unit). The method's kernel assigns a unit's points and adds their

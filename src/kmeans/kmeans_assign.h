@@ -19,7 +19,7 @@
  * pragmas, safe inside a region; it writes only its own points, its
  * thread's sum slot and, in a final pass, its chunk's inertia slot).
  * kmeans_assign.c holds the two drivers that run the units, chunk-parallel
- * or serially, and fold what they wrote in a fixed order (STYLE §4.5).
+ * or serially, and fold what they wrote in a fixed order (docs/design.md).
  * kmeans_assign_plain.c also holds what the other methods share with the
  * reference: the exact scan of one point and the sums of a unit.
  */

@@ -165,7 +165,7 @@ static bool hash_content(const char *path, const kmq__file_stamp *stamp, kmq_ide
 }
 
 /* The config hash of one image whose file has the stamp `stamp`. Only what
- * changes results goes in (DESIGN §5): the image's identity and the fitting
+ * changes results goes in (docs/design.md): the image's identity and the fitting
  * keys. Each field is hashed with its length or fixed width so that
  * adjacent fields cannot run into each other. A file that cannot be read
  * hashes with a marker instead of its bytes: never a reason to fail here

@@ -1,4 +1,4 @@
-"""kmq run on the bundled photos: every output of DESIGN §5 is there, every
+"""kmq run on the bundled photos: every output of docs/design.md is there, every
 indexed PNG decodes (through libvips and through Pillow) to exactly the
 palette colours of its labels, palettes equal the summaries, bit depths are
 minimal, and run.json / elbow.csv agree with the summaries."""

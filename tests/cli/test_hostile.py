@@ -417,7 +417,7 @@ class Unreadable(unittest.TestCase):
             s = kt.load_json(os.path.join(d, "out", "j", "china.jpg", "summary.json"))
             self.assertEqual(s["status"], "ok")
             # An unreadable folder under a recursive input is a job error
-            # found before any work starts (DESIGN §4: unreadable inputs).
+            # found before any work starts (docs/design.md: unreadable inputs).
             os.makedirs(os.path.join(d, "in", "closed"))
             shutil.copy(os.path.join(kt.PHOTOS, "china.jpg"), os.path.join(d, "in", "closed"))
             os.chmod(os.path.join(d, "in", "closed"), 0)

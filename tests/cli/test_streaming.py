@@ -1,4 +1,4 @@
-"""Streaming (DESIGN §2, the gigapixel issue): the result of an image read in
+"""Streaming (docs/design.md, the gigapixel issue): the result of an image read in
 strips twice is identical (PNG bytes and summary numbers) to the result of
 the same image decoded whole, for every input kind; peak memory does not
 grow with the pixel count; an image over max_pixels is refused from its

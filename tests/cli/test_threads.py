@@ -1,5 +1,5 @@
 """Same job and seed at different thread counts: byte-identical PNGs and
-identical numbers in every summary.json (DESIGN §2, Determinism)."""
+identical numbers in every summary.json (docs/design.md)."""
 import os
 import unittest
 

@@ -1,5 +1,5 @@
 /* test_error.c — kmq_err (first error wins, one-line messages, where) and
- * the stable code names of DESIGN §5. */
+ * the stable code names of docs/design.md. */
 #include "kmq/error.h"
 #include "testutil.h"
 

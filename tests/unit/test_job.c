@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The DESIGN §4 example, verbatim. */
+/* The docs/design.md example, verbatim. */
 static const char *const EXAMPLE =
     "[run]\n"
     "output  = out/demo        ; output root (relative paths: relative to the job file)\n"

@@ -1,7 +1,7 @@
 /* test_summary.c — summary.json, run.json and elbow.csv (src/io/summary_*.c).
  *
  * Documents are inspected with jansson directly, independently of the
- * reader under test: every DESIGN §5 field is checked for presence, JSON
+ * reader under test: every docs/design.md field is checked for presence, JSON
  * type, value and key order. Doubles are compared exactly (bit patterns
  * where -0.0 and subnormals matter).
  */

@@ -41,7 +41,7 @@ typedef struct tu_case {
     const TTest *test;
 } tu_case;
 
-/* Adds one TCase per case to `s` (one TCase per behaviour, STYLE §6), each
+/* Adds one TCase per case to `s` (one TCase per behaviour, docs/design.md), each
  * with a timeout of `timeout_s` seconds (0: Check's default) and the
  * checked fixture `setup` (NULL: none). */
 void tu_add_cases(Suite *s, const tu_case *cases, size_t n, double timeout_s, SFun setup);
