@@ -40,7 +40,7 @@ for f in "$work"/files/*; do
     rm -rf "$work/out"
     /usr/bin/time -f "%e %M" -o "$work/t" "$kmq" quantize "$f" -k 2 -o "$work/out" \
       --threads "$threads" --quiet >/dev/null 2>&1 || true
-    read -r w m < "$work/t"
+    read -r w m < <(tail -n 1 "$work/t")
     walls+=("$w"); rss+=("$m")
   done
   status=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["status"] if d["status"]=="ok" else d["error"]["code"])' "$work/out/$name/summary.json")
