@@ -84,6 +84,12 @@ typedef struct kmq_summary {
 
 void kmq_summary_clear(kmq_summary *s);
 
+/* Turns `s` into the error form: no results, no elbow, status error with
+ * `code` and `message` (copied). The input and config parts stay. Returns
+ * KMQ_OK or KMQ_E_NOMEM (then the error strings may be missing). */
+KMQ_MUST_CHECK kmq_status kmq_summary_set_error(kmq_summary *s, const char *code,
+                                                const char *message);
+
 /* Writes s as summary.json at `path`, atomically and durably. Returns
  * KMQ_OK, KMQ_E_WRITE, KMQ_E_NOMEM or KMQ_E_ARG (an unsigned value above
  * 2^63 - 1, which JSON readers cannot hold exactly; an array NULL with a

@@ -97,6 +97,12 @@ enum { KMQ_CLI_OK = 0, KMQ_CLI_HELP = 1, KMQ_CLI_ERROR = 2 };
 int kmq_cli_parse(const kmq_cli_command *cmd, int argc, char **argv, kmq_cli_on_opt on_opt,
                   void *ctx, const char **pos, size_t max_pos, size_t *npos);
 
+/* kmq_cli_parse for a command of exactly one positional argument, `what`
+ * it is ("job file"), stored in *arg. Returns KMQ_EXIT_OK after --help,
+ * KMQ_EXIT_USAGE after an error (message printed), or -1 to go on. */
+int kmq_cli_parse_one(const kmq_cli_command *cmd, int argc, char **argv, kmq_cli_on_opt on_opt,
+                      void *ctx, const char *what, const char **arg);
+
 /* An on_opt for commands without options of their own (only --help). */
 bool kmq_cli_no_options(void *ctx, const kmq_cli_opt *opt, const char *value);
 

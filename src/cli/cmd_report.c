@@ -39,18 +39,14 @@ int kmq_cmd_report(int argc, char **argv)
                  "the existing run.json.",
         .epilog = "exit codes: 0 written, 1 written but some summary.json was refused, 2 no\n"
                   "summary.json at all or the files could not be written"};
-    const char *pos[1];
-    size_t npos = 0;
-    int parsed = kmq_cli_parse(&cmd, argc, argv, kmq_cli_no_options, NULL, pos, 1, &npos);
-    if (parsed != KMQ_CLI_OK)
-        return parsed == KMQ_CLI_HELP ? KMQ_EXIT_OK : KMQ_EXIT_USAGE;
-    if (npos == 0) {
-        fprintf(stderr, "kmq report: which output folder? usage: kmq %s\n", cmd.synopsis);
-        return KMQ_EXIT_USAGE;
-    }
+    const char *out_root = NULL;
+    int parsed = kmq_cli_parse_one(&cmd, argc, argv, kmq_cli_no_options, NULL, "output folder",
+                                   &out_root);
+    if (parsed >= 0)
+        return parsed;
     kmq_err err = {0};
     size_t refused = 0;
-    if (kmq_report_build(pos[0], NULL, NULL, 0, print_refused, &refused, &err) != KMQ_OK) {
+    if (kmq_report_build(out_root, NULL, NULL, 0, print_refused, &refused, &err) != KMQ_OK) {
         kmq_cli_error(&err);
         return KMQ_EXIT_USAGE;
     }

@@ -135,16 +135,11 @@ int kmq_cmd_run(int argc, char **argv)
         .nopts = sizeof run_opts / sizeof run_opts[0],
         .epilog = "exit codes: 0 all images done, 1 some failed, 2 usage or job-file error,\n"
                   "130 interrupted (run.json says so; run again to finish)"};
-    const char *pos[1];
-    size_t npos = 0;
-    int parsed = kmq_cli_parse(&cmd, argc, argv, on_run_option, &args, pos, 1, &npos);
-    if (parsed != KMQ_CLI_OK)
-        return parsed == KMQ_CLI_HELP ? KMQ_EXIT_OK : KMQ_EXIT_USAGE;
-    if (npos == 0) {
-        fprintf(stderr, "kmq run: which job file? usage: kmq %s\n", cmd.synopsis);
-        return KMQ_EXIT_USAGE;
-    }
-    const char *job_path = pos[0], *log_path = args.log_path;
+    const char *job_path = NULL;
+    int parsed = kmq_cli_parse_one(&cmd, argc, argv, on_run_option, &args, "job file", &job_path);
+    if (parsed >= 0)
+        return parsed;
+    const char *log_path = args.log_path;
     bool quiet = args.quiet;
     long threads = args.threads;
 

@@ -32,16 +32,12 @@ int kmq_cmd_validate(int argc, char **argv)
         .about = "Checks a job file (errors as FILE:LINE: message), prints every key's value\n"
                  "as resolved, and lists the images each job would process and the folders\n"
                  "left out because they hold kmq output. Touches nothing."};
-    const char *pos[1];
-    size_t npos = 0;
-    int parsed = kmq_cli_parse(&cmd, argc, argv, kmq_cli_no_options, NULL, pos, 1, &npos);
-    if (parsed != KMQ_CLI_OK)
-        return parsed == KMQ_CLI_HELP ? KMQ_EXIT_OK : KMQ_EXIT_USAGE;
-    if (npos == 0) {
-        fprintf(stderr, "kmq validate: which job file? usage: kmq %s\n", cmd.synopsis);
-        return KMQ_EXIT_USAGE;
-    }
-    argv[1] = (char *)pos[0];
+    const char *job_path = NULL;
+    int parsed =
+        kmq_cli_parse_one(&cmd, argc, argv, kmq_cli_no_options, NULL, "job file", &job_path);
+    if (parsed >= 0)
+        return parsed;
+    argv[1] = (char *)job_path;
     kmq_job job = {0};
     kmq_input_list inputs = {0}, skipped = {0};
     kmq_err err = {0};

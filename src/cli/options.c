@@ -133,3 +133,17 @@ bool kmq_cli_no_options(void *ctx, const kmq_cli_opt *opt, const char *value)
     (void)value;
     return true;
 }
+
+int kmq_cli_parse_one(const kmq_cli_command *cmd, int argc, char **argv, kmq_cli_on_opt on_opt,
+                      void *ctx, const char *what, const char **arg)
+{
+    size_t npos = 0;
+    int parsed = kmq_cli_parse(cmd, argc, argv, on_opt, ctx, arg, 1, &npos);
+    if (parsed != KMQ_CLI_OK)
+        return parsed == KMQ_CLI_HELP ? KMQ_EXIT_OK : KMQ_EXIT_USAGE;
+    if (npos == 0) {
+        fprintf(stderr, "kmq %s: which %s? usage: kmq %s\n", cmd->name, what, cmd->synopsis);
+        return KMQ_EXIT_USAGE;
+    }
+    return -1;
+}

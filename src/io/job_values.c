@@ -176,30 +176,38 @@ static kmq_status parse_init(const char *text, kmq_init *out, kmq_err *err)
     return kmq_err_set(err, KMQ_E_CONFIG, "init = '%.100s' is not one of kmeans++, random", text);
 }
 
+/* A word of `words` (any case) for key `name`: *out = its index. */
+static kmq_status parse_choice(const char *name, const char *text, const char *const *words,
+                               size_t n, int *out, kmq_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (kmq__ascii_ieq(text, words[i])) {
+            *out = (int)i;
+            return KMQ_OK;
+        }
+    }
+    return kmq_err_set(err, KMQ_E_CONFIG, "%s = '%.100s' is not one of %s, %s", name, text,
+                       words[0], words[1]);
+}
+
 static kmq_status parse_identity(const char *text, kmq_identity *out, kmq_err *err)
 {
-    if (kmq__ascii_ieq(text, "quick")) {
-        *out = KMQ_IDENTITY_QUICK;
-        return KMQ_OK;
-    }
-    if (kmq__ascii_ieq(text, "content")) {
-        *out = KMQ_IDENTITY_CONTENT;
-        return KMQ_OK;
-    }
-    return kmq_err_set(err, KMQ_E_CONFIG, "identity = '%.100s' is not one of quick, content", text);
+    static const char *const words[] = {"quick", "content"}; /* in kmq_identity order */
+    int v = 0;
+    kmq_status st = parse_choice("identity", text, words, 2, &v, err);
+    if (st == KMQ_OK)
+        *out = (kmq_identity)v;
+    return st;
 }
 
 static kmq_status parse_links(const char *text, kmq_links *out, kmq_err *err)
 {
-    if (kmq__ascii_ieq(text, "inside")) {
-        *out = KMQ_LINKS_INSIDE;
-        return KMQ_OK;
-    }
-    if (kmq__ascii_ieq(text, "follow")) {
-        *out = KMQ_LINKS_FOLLOW;
-        return KMQ_OK;
-    }
-    return kmq_err_set(err, KMQ_E_CONFIG, "links = '%.100s' is not one of inside, follow", text);
+    static const char *const words[] = {"inside", "follow"}; /* in kmq_links order */
+    int v = 0;
+    kmq_status st = parse_choice("links", text, words, 2, &v, err);
+    if (st == KMQ_OK)
+        *out = (kmq_links)v;
+    return st;
 }
 
 static kmq_status parse_save(const char *text, unsigned *out, kmq_err *err)

@@ -502,6 +502,28 @@ static void file_info_clear(kmq_file_info *f)
     f->path = NULL;
 }
 
+kmq_status kmq_summary_set_error(kmq_summary *s, const char *code, const char *message)
+{
+    for (size_t i = 0; i < s->nresults; i++) {
+        kmq_k_result *r = &s->results[i];
+        kmq__free(r->restart_inertia);
+        kmq__free(r->palette);
+        kmq__free(r->indexed.path);
+        kmq__free(r->labels.path);
+        kmq__free(r->swatch.path);
+    }
+    kmq__free(s->results);
+    s->results = NULL;
+    s->nresults = 0;
+    s->ok = false;
+    s->has_elbow = false;
+    kmq__free(s->error_code);
+    kmq__free(s->error_message);
+    s->error_code = kmq__strdup(code);
+    s->error_message = kmq__strdup(message);
+    return s->error_code && s->error_message ? KMQ_OK : KMQ_E_NOMEM;
+}
+
 void kmq_summary_clear(kmq_summary *s)
 {
     if (!s)

@@ -185,29 +185,6 @@ static found_summary *grow(summary_set *set)
     return f;
 }
 
-/* Turns `s` into the error form with `code` and `message` (owned copies),
- * dropping its results. Returns false when out of memory. */
-static bool make_placeholder(kmq_summary *s, const char *code, const char *message)
-{
-    for (size_t i = 0; i < s->nresults; i++) {
-        kmq_k_result *r = &s->results[i];
-        kmq__free(r->restart_inertia);
-        kmq__free(r->palette);
-        kmq__free(r->indexed.path);
-        kmq__free(r->labels.path);
-        kmq__free(r->swatch.path);
-    }
-    kmq__free(s->results);
-    s->results = NULL;
-    s->nresults = 0;
-    s->ok = false;
-    s->has_elbow = false;
-    kmq__free(s->error_code);
-    kmq__free(s->error_message);
-    s->error_code = kmq__strdup(code);
-    s->error_message = kmq__strdup(message);
-    return s->error_code && s->error_message;
-}
 
 static int compare_expected_dir(const void *a, const void *b)
 {
@@ -245,9 +222,9 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
         kmq_summary *s = &set->items[i].summary;
         if (!(*hit)->hash || (s->hash && strcmp(s->hash, (*hit)->hash) == 0))
             continue; /* no hash known: reported as it stands */
-        if (!make_placeholder(s, KMQ_RUN_STALE,
-                              "its results are of another configuration or an earlier file; the "
-                              "next run redoes it")) {
+        if (kmq_summary_set_error(s, KMQ_RUN_STALE,
+                                  "its results are of another configuration or an earlier file; "
+                                  "the next run redoes it") != KMQ_OK) {
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto done;
         }
@@ -268,10 +245,10 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
         s->path = kmq__strdup(e->path);
         f->dir = kmq__strdup(e->dir);
         bool ok = s->job && s->rel && s->path && f->dir &&
-                  make_placeholder(s, u ? u->error_code : KMQ_RUN_PENDING,
-                                   u ? u->error_message
-                                     : "not processed yet (the run stopped first, or it belongs "
-                                       "to another shard)");
+                  kmq_summary_set_error(s, u ? u->error_code : KMQ_RUN_PENDING,
+                                        u ? u->error_message
+                                          : "not processed yet (the run stopped first, or it "
+                                            "belongs to another shard)") == KMQ_OK;
         set->n++; /* counted even when a copy failed, so that clearing frees it */
         if (!ok) {
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");

@@ -719,24 +719,5 @@ done:
 /* Turns a failed image's summary into the error form (docs/design.md). */
 kmq_status kmq__make_error_summary(kmq_summary *s, const kmq_err *image_err)
 {
-    for (size_t i = 0; i < s->nresults; i++) {
-        kmq_k_result *r = &s->results[i];
-        kmq__free(r->restart_inertia);
-        kmq__free(r->palette);
-        kmq__free(r->indexed.path);
-        kmq__free(r->labels.path);
-        kmq__free(r->swatch.path);
-    }
-    kmq__free(s->results);
-    s->results = NULL;
-    s->nresults = 0;
-    s->ok = false;
-    s->has_elbow = false;
-    kmq__free(s->error_code);
-    kmq__free(s->error_message);
-    s->error_code = kmq__strdup(kmq_status_name(image_err->code));
-    s->error_message = kmq__strdup(image_err->msg);
-    if (!s->error_code || !s->error_message)
-        return KMQ_E_NOMEM;
-    return KMQ_OK;
+    return kmq_summary_set_error(s, kmq_status_name(image_err->code), image_err->msg);
 }
