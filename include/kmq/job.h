@@ -12,6 +12,7 @@
 #include "kmq/error.h"
 #include "kmq/formats.h"
 #include "kmq/kmeans.h"
+#include "kmq/palette.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,11 @@ enum { KMQ_SAVE_INDEXED = 1u, KMQ_SAVE_LABELS = 2u, KMQ_SAVE_PALETTE = 4u };
  * kmq read, and publish in its report, the user's own files. FOLLOW:
  * every link is followed, for photo libraries built of links. */
 typedef enum kmq_links { KMQ_LINKS_INSIDE = 0, KMQ_LINKS_FOLLOW = 1 } kmq_links;
+
+/* Where each image's palette comes from (job key `palette`). PER_IMAGE:
+ * its own fit. SHARED: one fit per k on the union histogram of every image
+ * of the job, written to OUT/JOB/_palette/; every image maps to it. */
+typedef enum kmq_palette_mode { KMQ_PALETTE_PER_IMAGE = 0, KMQ_PALETTE_SHARED = 1 } kmq_palette_mode;
 
 typedef enum kmq_identity { KMQ_IDENTITY_QUICK = 0, KMQ_IDENTITY_CONTENT = 1 } kmq_identity;
 
@@ -61,6 +67,10 @@ typedef struct kmq_job_spec {
     bool recursive;
     kmq_identity identity;
     kmq_links links; /* symbolic links met in folder walks */
+    kmq_palette_mode palette;
+    char *palette_file;   /* as written (relative to the job file's folder); NULL: none */
+    kmq_palette *given;   /* palette_file's palette once loaded (kmq_job_spec_load_palette);
+                             k is then its size */
     kmq_job_input *inputs;
     size_t ninputs;
 } kmq_job_spec;
@@ -99,6 +109,14 @@ KMQ_MUST_CHECK kmq_status kmq_job_parse_k_list(const char *text, size_t **out, s
  * the message says which) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_job_spec_set(kmq_job_spec *spec, const char *key, const char *value,
                                            kmq_err *err);
+
+/* Reads spec->palette_file (resolved against base_dir, "" or NULL: as
+ * given) into spec->given and sets spec->k to its size: no fit, every image
+ * maps to it. No-op without palette_file. Errors are KMQ_E_CONFIG with
+ * where = the palette file (and its line for a .gpl), KMQ_E_NOT_FOUND,
+ * KMQ_E_UNREADABLE or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_job_spec_load_palette(kmq_job_spec *spec, const char *base_dir,
+                                                    kmq_err *err);
 
 /* Cross-key checks of one spec (k <= 256 with indexed output, inputs given,
  * ...). Returns KMQ_OK or KMQ_E_CONFIG. */

@@ -79,6 +79,16 @@ typedef struct kmq_run_totals {
 KMQ_MUST_CHECK kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts,
                                          kmq_run_totals *totals, kmq_err *err);
 
+/* Computes the shared palette of every job of `job` with palette = shared
+ * (OUT/JOB/_palette/, docs/design.md), or finds it already there for the
+ * same images and keys: the first step of a cluster run, after which the
+ * shards (--shard) only map. Takes the output root's lock as a plain run
+ * does. *fitted = the jobs with a shared palette. Returns KMQ_OK,
+ * KMQ_E_CONFIG (inputs; an image failing half-read), KMQ_E_WRITE,
+ * KMQ_E_INTERRUPTED or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_runner_palette(const kmq_job *job, const kmq_run_opts *opts,
+                                             size_t *fitted, kmq_err *err);
+
 /* Whether the image with relative path `rel` belongs to shard `index` of
  * `count` (a stable hash of rel; count 0 or 1 takes everything). */
 bool kmq_runner_in_shard(const char *rel, unsigned index, unsigned count);

@@ -74,6 +74,11 @@ typedef struct kmq_summary {
     char *identity; /* resume identity, "quick" | "content"; NULL (null) when unknown */
     int threads;
     char *hash; /* config hash (resume key), hex */
+    /* Where the palette came from when not the image's own fit: mode
+     * "shared" (the job's shared palette) or "file" (palette_file), and
+     * that palette's hash. NULL: the image's own fit (the field is left
+     * out of summary.json). */
+    char *palette_mode, *palette_hash;
     /* results, ascending k */
     kmq_k_result *results;
     size_t nresults;

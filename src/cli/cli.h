@@ -114,6 +114,7 @@ int kmq_cmd_quantize(int argc, char **argv);
 int kmq_cmd_report(int argc, char **argv);
 int kmq_cmd_bench(int argc, char **argv);
 int kmq_cmd_validate(int argc, char **argv);
+int kmq_cmd_palette(int argc, char **argv);
 
 /* Runs a loaded job with the CLI's progress and signal handling and maps the
  * outcome to an exit code. */

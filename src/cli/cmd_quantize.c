@@ -121,13 +121,18 @@ int kmq_cmd_quantize(int argc, char **argv)
     free(a);
     if (parsed != KMQ_CLI_OK) {
         free(spec.k);
+        free(spec.palette_file);
         return parsed == KMQ_CLI_HELP ? KMQ_EXIT_OK : KMQ_EXIT_USAGE;
     }
-    if (!image || !k_text || !k_text[0]) {
+    bool have_k = k_text && k_text[0];
+    if (!image || have_k == (spec.palette_file != NULL)) {
         fprintf(stderr, "kmq quantize: %s\nusage: kmq %s\n",
-                !image ? "which image? give its path" : "-k is required, e.g. -k 8 or -k 4,8,16",
+                !image     ? "which image? give its path"
+                : have_k   ? "-k and a palette file exclude each other: the palette's size is k"
+                           : "-k is required, e.g. -k 8 or -k 4,8,16 (or --palette-file FILE)",
                 cmd.synopsis);
         free(spec.k);
+        free(spec.palette_file);
         return KMQ_EXIT_USAGE;
     }
 
@@ -135,10 +140,14 @@ int kmq_cmd_quantize(int argc, char **argv)
     kmq_job_input input = {.pattern = (char *)image, .line = 0};
     kmq_err err = {0};
     int code = KMQ_EXIT_USAGE;
-    if (kmq_job_spec_set(&spec, "k", k_text, &err) != KMQ_OK) {
-        kmq_err_where(&err, "-k");
+    if (have_k ? kmq_job_spec_set(&spec, "k", k_text, &err) != KMQ_OK
+               : kmq_job_spec_load_palette(&spec, NULL, &err) != KMQ_OK) {
+        if (have_k)
+            kmq_err_where(&err, "-k");
         kmq_cli_error(&err);
         free(spec.k);
+        free(spec.palette_file);
+        free(spec.given);
         return KMQ_EXIT_USAGE;
     }
     spec.name = "quantize";
@@ -163,6 +172,9 @@ int kmq_cmd_quantize(int argc, char **argv)
         goto done;
     code = kmq_cli_run_job(&job, &opts, quiet, NULL);
 done:
-    free(spec.k); /* the only owned field: everything else points at argv */
+    /* The owned fields: everything else points at argv. */
+    free(spec.k);
+    free(spec.palette_file);
+    free(spec.given);
     return code;
 }

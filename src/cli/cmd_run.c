@@ -168,3 +168,63 @@ done:
     kmq_job_clear(&job);
     return code;
 }
+
+static const kmq_cli_opt palette_opts[] = {
+    {"threads", 0, "N", "0", "OpenMP threads; 0: all cores (OMP_NUM_THREADS honoured); overrides the "
+                             "job file's threads"},
+    {"quiet", 'q', NULL, NULL, "print nothing on success"},
+};
+
+/* `kmq palette JOB.ini`: the shared palettes of a job file, computed once
+ * (or found up to date), so that the shards of a cluster run only map. */
+int kmq_cmd_palette(int argc, char **argv)
+{
+    run_args args = {.threads = -1};
+    kmq_run_opts opts = {0};
+    args.opts = &opts;
+    const kmq_cli_command cmd = {
+        .name = "palette",
+        .synopsis = "palette JOB.ini [options]",
+        .about = "Computes the shared palette of every job with palette = shared into\n"
+                 "OUT/JOB/_palette/ (or finds it up to date), so that `kmq run --shard I/N`\n"
+                 "only maps. Run it once before the shards of a cluster run.",
+        .opts = palette_opts,
+        .nopts = sizeof palette_opts / sizeof palette_opts[0],
+        .epilog = "exit codes: 0 done, 2 usage or job-file error, or a palette that could not be "
+                  "made, 130 interrupted"};
+    const char *job_path = NULL;
+    int parsed = kmq_cli_parse_one(&cmd, argc, argv, on_run_option, &args, "job file", &job_path);
+    if (parsed >= 0)
+        return parsed;
+    kmq_job job = {0};
+    kmq_err err = {0};
+    if (kmq_job_load(job_path, &job, &err) != KMQ_OK) {
+        kmq_cli_error(&err);
+        return KMQ_EXIT_USAGE;
+    }
+    int code = KMQ_EXIT_USAGE;
+    opts.par.threads = kmq_cli_start(argv[0], args.threads >= 0 ? (int)args.threads : job.threads);
+    if (opts.par.threads == 0)
+        goto done;
+    if (!image_mode_from_env(&opts.image_mode))
+        goto done;
+    opts.cancel = &kmq_cli_cancel;
+    size_t fitted = 0;
+    kmq_status st = kmq_runner_palette(&job, &opts, &fitted, &err);
+    if (st == KMQ_E_INTERRUPTED) {
+        code = KMQ_EXIT_INTERRUPTED;
+    } else if (st != KMQ_OK) {
+        kmq_cli_error(&err);
+    } else {
+        if (!args.quiet)
+            fprintf(stderr,
+                    fitted ? "kmq palette: %zu job(s) with palette = shared, palettes in JOB/_palette/ "
+                             "of %s\n"
+                           : "kmq palette: no job has palette = shared (%zu); nothing to do in %s\n",
+                    fitted, job.output);
+        code = KMQ_EXIT_OK;
+    }
+done:
+    kmq_job_clear(&job);
+    return code;
+}

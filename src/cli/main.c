@@ -156,6 +156,8 @@ static void usage(FILE *out)
           "                     skipped)\n"
           "  quantize IMAGE -k K[,K2,...]\n"
           "                     quantize one image; every job key is also a flag\n"
+          "  palette JOB.ini    compute the shared palettes (palette = shared) once, before\n"
+          "                     the shards of a cluster run map to them\n"
           "  report OUTDIR      rebuild run.json, elbow.csv and index.html from the summaries\n"
           "  validate JOB.ini   check a job file and list the images it would process\n"
           "  bench              thread-scaling study of the fit\n"
@@ -210,6 +212,8 @@ static int dispatch(const char *cmd, int argc, char **argv)
         return kmq_cmd_bench(argc, argv);
     if (strcmp(cmd, "validate") == 0)
         return kmq_cmd_validate(argc, argv);
+    if (strcmp(cmd, "palette") == 0)
+        return kmq_cmd_palette(argc, argv);
     fprintf(stderr, "kmq: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return KMQ_EXIT_USAGE;

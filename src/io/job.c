@@ -104,6 +104,13 @@ static const struct kmq__job_key keys[] = {
         "inside | follow", "inside",
         "symbolic links in folder inputs: inside (a link out of the input folder is not read) "
         "or follow (every link)"),
+    ROW("palette", SEC_SPEC, KT_PALETTE, 0, 0, SPEC_AT(palette), "defaults, job", "choice",
+        "per_image | shared | FILE", "per_image",
+        "per_image: each image its own fit; shared: one fit per k on the union of the job's "
+        "images, in JOB/_palette/; a .json, .gpl or .png path: as palette_file"),
+    ROW("palette_file", SEC_SPEC, KT_PATH, 0, 0, SPEC_AT(palette_file), "defaults, job", "path",
+        "none | kmq kK.palette.json | GIMP .gpl | indexed .png", "none",
+        "map every image to this palette, no fit (k is its size); relative to the job file"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",
         "files, folders, globs; repeatable", NULL,
         "what to process; relative paths are relative to the job file's folder"),
@@ -229,6 +236,13 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
     if (kmq__job_name_reserved(name))
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "job name '%s' is the name of a run-level file in the output root", name);
+    if (spec->palette_file && spec->palette == KMQ_PALETTE_SHARED)
+        return kmq_err_set(err, KMQ_E_CONFIG,
+                           "palette = shared and palette_file exclude each other: a shared "
+                           "palette is fitted, a palette file is given");
+    if (spec->palette_file && !spec->given)
+        return kmq_err_set(err, KMQ_E_INTERNAL, "palette_file %.100s was not loaded",
+                           spec->palette_file);
     if (spec->nk == 0 || !spec->k)
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "job '%s' has no k; set k in [defaults] or in [job %s]", name, name);
@@ -287,6 +301,8 @@ void kmq__job_spec_clear(kmq_job_spec *spec)
 {
     kmq__free(spec->name);
     kmq__free(spec->k);
+    kmq__free(spec->palette_file);
+    kmq__free(spec->given);
     for (size_t i = 0; i < spec->ninputs; i++)
         kmq__free(spec->inputs[i].pattern);
     kmq__free(spec->inputs);
@@ -393,6 +409,14 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
     case KT_IDENTITY:
         PUT("%s", *(const kmq_identity *)field == KMQ_IDENTITY_CONTENT ? "content" : "quick");
         break;
+    case KT_PALETTE:
+        PUT("%s", *(const kmq_palette_mode *)field == KMQ_PALETTE_SHARED ? "shared" : "per_image");
+        break;
+    case KT_PATH: {
+        const char *text = *(char *const *)field;
+        PUT("%s", text ? text : "none");
+        break;
+    }
     }
 #undef PUT
     return used;

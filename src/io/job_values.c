@@ -210,6 +210,44 @@ static kmq_status parse_links(const char *text, kmq_links *out, kmq_err *err)
     return st;
 }
 
+/* Whether `text` names a palette file by its extension (.json, .gpl, .png,
+ * any case): `palette = FILE` and `--palette FILE` mean palette_file. */
+static bool is_palette_path(const char *text)
+{
+    static const char *const exts[] = {".json", ".gpl", ".png"};
+    size_t len = strlen(text);
+    for (size_t i = 0; i < 3; i++) {
+        size_t el = strlen(exts[i]);
+        if (len > el && kmq__ascii_ieq(text + len - el, exts[i]))
+            return true;
+    }
+    return false;
+}
+
+static kmq_status set_path(char **field, const char *text, kmq_err *err)
+{
+    char *copy = kmq__strdup(text);
+    if (!copy)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    kmq__free(*field);
+    *field = copy;
+    return KMQ_OK;
+}
+
+static kmq_status parse_palette(const char *text, kmq_job_spec *spec, kmq_err *err)
+{
+    if (kmq__ascii_ieq(text, "per_image") || kmq__ascii_ieq(text, "shared")) {
+        spec->palette = kmq__ascii_ieq(text, "shared") ? KMQ_PALETTE_SHARED : KMQ_PALETTE_PER_IMAGE;
+        return KMQ_OK;
+    }
+    if (is_palette_path(text))
+        return set_path(&spec->palette_file, text, err);
+    return kmq_err_set(err, KMQ_E_CONFIG,
+                       "palette = '%.100s' is not per_image, shared or a palette file "
+                       "(.json, .gpl, .png)",
+                       text);
+}
+
 static kmq_status parse_save(const char *text, unsigned *out, kmq_err *err)
 {
     static const struct {
@@ -541,6 +579,15 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_links(value, (kmq_links *)field, err);
     case KT_IDENTITY:
         return parse_identity(value, (kmq_identity *)field, err);
+    case KT_PALETTE:
+        return parse_palette(value, spec, err);
+    case KT_PATH:
+        if (kmq__ascii_ieq(value, "none")) { /* "./none" names a file called none */
+            kmq__free(*(char **)field);
+            *(char **)field = NULL;
+            return KMQ_OK;
+        }
+        return set_path((char **)field, value, err);
     }
     return kmq_err_set(err, KMQ_E_INTERNAL, "key '%s' has no parser", name);
 }
@@ -554,3 +601,31 @@ kmq_status kmq_job_spec_set(kmq_job_spec *spec, const char *key, const char *val
     return kmq__job_key_apply(row, value, 0, NULL, spec, err);
 }
 
+
+kmq_status kmq_job_spec_load_palette(kmq_job_spec *spec, const char *base_dir, kmq_err *err)
+{
+    if (!spec->palette_file)
+        return KMQ_OK;
+    char *path = kmq__job_path_join(base_dir, spec->palette_file);
+    kmq_palette *pal = kmq__alloc(sizeof *pal);
+    size_t *k = kmq__alloc(sizeof *k);
+    kmq_status st = KMQ_OK;
+    if (!path || !pal || !k)
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    if (st == KMQ_OK)
+        st = kmq_palette_load(path, pal, err);
+    if (st == KMQ_OK) {
+        kmq__free(spec->given);
+        kmq__free(spec->k);
+        spec->given = pal;
+        *k = pal->n;
+        spec->k = k;
+        spec->nk = 1;
+        pal = NULL;
+        k = NULL;
+    }
+    kmq__free(path);
+    kmq__free(pal);
+    kmq__free(k);
+    return st;
+}

@@ -377,6 +377,13 @@ static json_t *build_summary(kmq__sj_builder *b, const kmq_summary *s)
         !kmq__sj_put(cfg, "hash", kmq__sj_str(s->hash)))
         goto fail;
 
+    if (s->palette_mode) {
+        json_t *pal = kmq__sj_put_child(root, "palette", json_object());
+        if (!pal || !kmq__sj_put(pal, "mode", kmq__sj_str(s->palette_mode)) ||
+            !kmq__sj_put(pal, "hash", kmq__sj_str(s->palette_hash)))
+            goto fail;
+    }
+
     json_t *results = kmq__sj_put_child(root, "results", json_array());
     if (!results)
         goto fail;

@@ -440,6 +440,12 @@ static kmq_status parse_summary(kmq__sj_reader *rd, const json_t *root, kmq_summ
         s->has_elbow = true;
     }
 
+    if (json_object_get(root, "palette")) {
+        TRY(kmq__sj_rd_typed(rd, root, "", "palette", JSON_OBJECT, &o));
+        TRY(kmq__sj_rd_str(rd, o, "palette", "mode", false, &s->palette_mode));
+        TRY(kmq__sj_rd_str(rd, o, "palette", "hash", false, &s->palette_hash));
+    }
+
     TRY(kmq__sj_rd_typed(rd, root, "", "seconds", JSON_OBJECT, &o));
     TRY(kmq__sj_rd_real(rd, o, "seconds", "histogram", true, 0.0, &s->histogram_s));
     TRY(kmq__sj_rd_real(rd, o, "seconds", "total", true, 0.0, &s->total_s));
@@ -547,6 +553,8 @@ void kmq_summary_clear(kmq_summary *s)
     kmq__free(s->init);
     kmq__free(s->identity);
     kmq__free(s->hash);
+    kmq__free(s->palette_mode);
+    kmq__free(s->palette_hash);
     memset(s, 0, sizeof *s);
 }
 

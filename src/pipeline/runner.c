@@ -203,6 +203,9 @@ static void report_refused(void *ctx, kmq_run_file file, const kmq_err *why)
  * own file below. */
 static bool name_taken(const char *name, size_t depth, bool flat)
 {
+    /* "_palette" at the top of a job holds its shared palette. */
+    if (depth == 0 && strcmp(name, "_palette") == 0)
+        return true;
     return depth == 0 ? flat && kmq_is_run_file(name) : is_image_output(name);
 }
 
@@ -436,6 +439,7 @@ typedef struct input_state {
  * job lists now (kmq_report_build). */
 static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, double t_run,
                                   const kmq_input_list *inputs, input_state *states,
+                                  const kmq__job_palette *const *palettes,
                                   const kmq_run_info *info, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
@@ -460,6 +464,7 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
                 kmq__file_stamp stamp = kmq__stamp_file(in->path);
                 kmq__config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, &stamp,
                             opts->cancel, is->hash);
+                kmq__config_hash_palette(palettes[in->job], is->hash);
                 is->hashed = !kmq__run_cancelled(opts);
             }
             kmq__free(path);
@@ -479,6 +484,81 @@ done:
     return st;
 }
 
+static void free_job_palettes(const kmq_job *job, kmq__job_palette *job_pal,
+                              const kmq__job_palette **palettes)
+{
+    for (size_t j = 0; job_pal && j < job->njobs; j++)
+        kmq__job_palette_clear(&job_pal[j]);
+    kmq__free(job_pal);
+    kmq__free(palettes);
+}
+
+/* The palette of every job that does not fit per image: palette_file's, or
+ * the shared one (fitted here when may_fit, else read back). */
+static kmq_status job_palettes(const kmq_job *job, const kmq_input_list *inputs,
+                               const kmq_run_opts *opts, bool may_fit, kmq__job_palette **job_pal,
+                               const kmq__job_palette ***palettes, kmq_err *err)
+{
+    size_t n = job->njobs ? job->njobs : 1;
+    *job_pal = kmq__calloc(n, sizeof **job_pal);
+    *palettes = kmq__calloc(n, sizeof **palettes);
+    if (!*job_pal || !*palettes)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    for (size_t j = 0; j < job->njobs; j++) {
+        const kmq_job_spec *spec = &job->jobs[j];
+        kmq__job_palette *jp = &(*job_pal)[j];
+        if (spec->given) {
+            jp->mode = "file";
+            jp->single = spec->given;
+            snprintf(jp->hash, sizeof jp->hash, "%016" PRIx64, kmq_palette_digest(spec->given));
+        } else if (spec->palette == KMQ_PALETTE_SHARED) {
+            bool listed = false;
+            for (size_t i = 0; i < inputs->n && !listed; i++)
+                listed = inputs->items[i].job == j;
+            if (!listed)
+                continue;
+            kmq_status st = kmq__shared_palette(job, j, inputs, opts, may_fit, jp, err);
+            if (st != KMQ_OK)
+                return st;
+        } else {
+            continue;
+        }
+        (*palettes)[j] = jp;
+    }
+    return KMQ_OK;
+}
+
+kmq_status kmq_runner_palette(const kmq_job *job, const kmq_run_opts *opts, size_t *fitted,
+                              kmq_err *err)
+{
+    assert(!kmq_par_in_parallel());
+    kmq_input_list inputs = {0};
+    kmq__job_palette *job_pal = NULL;
+    const kmq__job_palette **palettes = NULL;
+    int lock_fd = -1;
+    *fitted = 0;
+    kmq_run_opts plain = *opts;
+    plain.shard_count = 0;
+    plain.shard_index = 0;
+    kmq_status st = kmq_job_list_inputs(job, &inputs, err);
+    if (st == KMQ_OK)
+        st = kmq_fsx_mkdirs(job->output, "", err);
+    if (st == KMQ_OK) {
+        st = lock_output(job->output, &plain, &lock_fd, err);
+        if (st != KMQ_OK)
+            kmq_err_where(err, "%s", job->output);
+    }
+    if (st == KMQ_OK)
+        st = job_palettes(job, &inputs, &plain, true, &job_pal, &palettes, err);
+    for (size_t j = 0; st == KMQ_OK && j < job->njobs; j++)
+        *fitted += palettes[j] && job->jobs[j].palette == KMQ_PALETTE_SHARED;
+    if (lock_fd >= 0)
+        close(lock_fd);
+    free_job_palettes(job, job_pal, palettes);
+    kmq_input_list_clear(&inputs);
+    return st;
+}
+
 kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_totals *totals,
                           kmq_err *err)
 {
@@ -490,6 +570,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     input_state *states = NULL;
     char *scratch = NULL;
     int lock_fd = -1;
+    kmq__job_palette *job_pal = NULL;
+    const kmq__job_palette **palettes = NULL; /* per job: NULL or &job_pal[j] */
     memset(totals, 0, sizeof *totals);
 
     kmq_status st = kmq_job_list_inputs(job, &inputs, err);
@@ -518,6 +600,9 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     scratch = make_scratch(job->output, opts);
     if (scratch && (st = kmq_image_lib_set_temp_dir(scratch, err)) != KMQ_OK)
         goto done;
+    st = job_palettes(job, &inputs, opts, opts->shard_count <= 1, &job_pal, &palettes, err);
+    if (st != KMQ_OK)
+        goto done;
 
     size_t index = 0;
     for (size_t i = 0; i < inputs.n && st == KMQ_OK; i++) {
@@ -545,6 +630,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
          * checked again after each pass and before the summary. */
         kmq__file_stamp stamp = kmq__stamp_file(in->path);
         kmq__config_hash(spec, job->seed, in->path, in->rel, &stamp, opts->cancel, is->hash);
+        kmq__config_hash_palette(palettes[in->job], is->hash);
         if (kmq__run_cancelled(opts)) { /* the hash may be unfinished: decide nothing on it */
             st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
             goto next;
@@ -568,8 +654,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
              * values no longer in its list, nor a killed run's temporaries. */
             unlink(summary_path);
             remove_image_outputs(dir);
-            ist = kmq__run_image(spec, job->seed, in, &stamp, is->hash, dir, opts, &prog, t_run, &s,
-                            &image_err);
+            ist = kmq__run_image(spec, job->seed, in, &stamp, is->hash, palettes[in->job], dir,
+                                 opts, &prog, t_run, &s, &image_err);
             if (ist == KMQ_OK)
                 ist = sync_image_outputs(dir, &image_err);
             /* Last look before the summary says "done" for this stamp. */
@@ -646,7 +732,8 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
                              .wall_s = kmq_par_now_s() - t_run,
                              .started_utc = started};
         kmq_err report_err = {0};
-        kmq_status rst = write_run_files(job, opts, t_run, &inputs, states, &info, &report_err);
+        kmq_status rst =
+            write_run_files(job, opts, t_run, &inputs, states, palettes, &info, &report_err);
         if (rst != KMQ_OK && st == KMQ_OK) {
             kmq_err_set(err, report_err.code, "%s", report_err.msg);
             kmq_err_where(err, "%s", report_err.where[0] ? report_err.where : job->output);
@@ -671,6 +758,7 @@ done:
         kmq_summary_clear(&states[i].lost);
     }
     kmq__free(states);
+    free_job_palettes(job, job_pal, palettes);
     kmq_input_list_clear(&inputs);
     return st;
 }

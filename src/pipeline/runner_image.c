@@ -271,6 +271,38 @@ static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit, con
     return KMQ_OK;
 }
 
+/* A given palette in the place of a fit: every colour's nearest entry
+ * (lowest index on a tie) and the inertia of that assignment, recorded as
+ * one run of no iteration. The centres are the palette's (unrounded for a
+ * shared fit), so labels and inertia are those of the palette as fitted. */
+static kmq_status given_palette_fit(const kmq_kmeans_prepared *prep, const kmq_palette *pal,
+                                    size_t k, const kmq_par *par, uint8_t *labels, kmq_fit *fit,
+                                    kmq_err *err)
+{
+    double inertia = 0;
+    kmq_status st = kmq_kmeans_assign_prepared(prep, pal->centers, pal->n, par, labels, &inertia,
+                                               err);
+    if (st != KMQ_OK)
+        return st;
+    memset(fit, 0, sizeof *fit);
+    fit->centers = kmq__alloc_array(pal->n * 3, sizeof(double));
+    fit->restart_inertia = kmq__alloc_array(1, sizeof(double));
+    if (!fit->centers || !fit->restart_inertia) {
+        kmq_fit_clear(fit);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
+    memcpy(fit->centers, pal->centers, pal->n * 3 * sizeof(double));
+    fit->restart_inertia[0] = inertia;
+    fit->k = k;
+    fit->k_effective = pal->n;
+    fit->inertia = inertia;
+    fit->iterations = 0;
+    fit->converged = true;
+    fit->restarts = 1;
+    fit->best_restart = 0;
+    return KMQ_OK;
+}
+
 static char *k_file_name(size_t k, kmq_k_file f)
 {
     char name[KMQ_K_NAME_MAX];
@@ -537,7 +569,8 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
  * is done, an image-level error (s gets the error form), or
  * KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
 kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_input_file *in,
-                            const kmq__file_stamp *stamp, const char *hash, const char *dir,
+                            const kmq__file_stamp *stamp, const char *hash,
+                            const kmq__job_palette *jp, const char *dir,
                             const kmq_run_opts *opts, kmq_progress *prog, double t_run,
                             kmq_summary *s, kmq_err *err)
 {
@@ -546,6 +579,12 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     kmq_fit fit = {0};
     size_t nk = spec->nk;
     kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, hash, err);
+    if (st == KMQ_OK && jp) {
+        s->palette_mode = kmq__strdup(jp->mode);
+        s->palette_hash = kmq__strdup(jp->hash);
+        if (!s->palette_mode || !s->palette_hash)
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
     if (st != KMQ_OK)
         goto done;
     if (in->outside_link) {
@@ -615,7 +654,7 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     /* The points are prepared once and serve every k. */
     kmq_points fit_pts = all;
     st = kmq_kmeans_prepared_new(&all, &w.prep_all, err);
-    if (st == KMQ_OK && spec->sample > 0 && spec->sample < pixels) {
+    if (st == KMQ_OK && !jp && spec->sample > 0 && spec->sample < pixels) {
         st = draw_sample(&w, &all, spec->sample, seed, &fit_pts, err);
         if (st == KMQ_OK)
             st = kmq_kmeans_prepared_new(&fit_pts, &w.prep_sample, err);
@@ -643,12 +682,22 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
                               .init = spec->init,
                               .seed = seed,
                               .cancel = opts->cancel};
-        st = kmq_kmeans_fit_prepared(fit_prep, &ko, &opts->par, &fit, err);
-        if (st != KMQ_OK)
-            goto done;
         uint8_t *labels = kmq_labels_set(w.labels, i);
         double inertia = 0;
-        if (w.prep_sample) {
+        if (jp) {
+            st = given_palette_fit(w.prep_all, kmq__job_palette_k(jp, i), spec->k[i], &opts->par,
+                                   labels, &fit, err);
+            if (st != KMQ_OK)
+                goto done;
+            inertia = fit.inertia;
+        } else {
+            st = kmq_kmeans_fit_prepared(fit_prep, &ko, &opts->par, &fit, err);
+            if (st != KMQ_OK)
+                goto done;
+        }
+        if (jp) {
+            /* labels and inertia are the given palette's */
+        } else if (w.prep_sample) {
             /* The fit saw a sample: every colour of the image needs its label. */
             st = kmq_kmeans_assign_prepared(w.prep_all, fit.centers, fit.k_effective, &opts->par,
                                             labels, &inertia, err);
@@ -660,7 +709,7 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
         }
         /* Without sampling the fit's own final inertia is the same sum over
          * the same points; keep it so the summary shows the fit's number. */
-        if (fit_pts.n == all.n)
+        if (!jp && fit_pts.n == all.n)
             inertia = fit.inertia;
         st = finish_k_result(&all, &fit, labels, inertia, pixels, &s->results[i], err);
         if (st == KMQ_OK)

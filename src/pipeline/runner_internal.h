@@ -48,13 +48,40 @@ KMQ_PRIVATE void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const
                                   const char *rel, const kmq__file_stamp *stamp,
                                   const atomic_int *cancel, char out[17]);
 
+/* The palette every image of a job maps to, when it is not its own fit:
+ * a shared palette (one per k of the job) or a palette file (one). */
+typedef struct kmq__job_palette {
+    const char *mode;          /* "shared" | "file" */
+    char hash[17];             /* into every image's config hash and summary */
+    kmq_palette *per_k;        /* nk palettes, in k order (owned) */
+    const kmq_palette *single; /* palette_file: spec->given (borrowed) */
+} kmq__job_palette;
+
+/* The palette of the i-th k of the job. */
+KMQ_PRIVATE const kmq_palette *kmq__job_palette_k(const kmq__job_palette *jp, size_t i);
+
+/* An image's config hash with its job's palette folded in (jp NULL: the
+ * hash unchanged), in place. */
+KMQ_PRIVATE void kmq__config_hash_palette(const kmq__job_palette *jp, char hash[17]);
+
+/* Builds (or, when OUT/JOB/_palette holds one for the same images and keys,
+ * reads) the shared palette of job `j` from every image the job lists
+ * (`inputs`, all shards). may_fit false (a shard): a missing or stale
+ * palette is KMQ_E_CONFIG, saying to run `kmq palette` first. Fills jp;
+ * kmq__job_palette_clear frees. runner_palette.c. */
+KMQ_PRIVATE kmq_status kmq__shared_palette(const kmq_job *job, size_t j,
+                                           const kmq_input_list *inputs, const kmq_run_opts *opts,
+                                           bool may_fit, kmq__job_palette *jp, kmq_err *err);
+
+KMQ_PRIVATE void kmq__job_palette_clear(kmq__job_palette *jp);
+
 /* Processes one image into its folder `dir` and fills `s` (ok or not);
  * `stamp` is the file as stat'ed before `hash` read it (runner_image.c).
  * Returns KMQ_OK when the image is done, an image-level error (s gets the
  * error form), or KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
 KMQ_PRIVATE kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed,
                                       const kmq_input_file *in, const kmq__file_stamp *stamp,
-                                      const char *hash, const char *dir,
+                                      const char *hash, const kmq__job_palette *jp, const char *dir,
                                       const kmq_run_opts *opts, kmq_progress *prog, double t_run,
                                       kmq_summary *s, kmq_err *err);
 

@@ -1,0 +1,255 @@
+/* runner_palette.c — a job's shared palette (layer L3, part of the runner
+ * module): palette = shared fits each k once on the union histogram of
+ * every image of the job and maps every image to it.
+ *
+ * The union histogram is built with one streamed pass per image into one
+ * kmq_hist (histograms of images add up), so memory is bounded by the
+ * distinct colours of the whole job (at most 2^24), never by pixels or by
+ * the number of images; one image is open at a time. Weighted k-means on
+ * the union is exactly Lloyd's k-means on all the job's pixels together.
+ *
+ * The palette's identity (its hash) covers every image of the job, each by
+ * its config hash (path, file identity, every key that changes results),
+ * so adding, removing or editing an image gives another palette, and every
+ * image's config hash (which folds it in) changes: resume redoes them.
+ * The files go to OUT/JOB/_palette/ (kmq/palette.h); a later run, or the
+ * shards of a cluster run, read them back when the hash matches.
+ *
+ * Threads: the fit is the usual driver; strips are read on this thread (or
+ * the strip reader's) and counted serially, as in an image's own pass.
+ */
+#include "internal.h"
+#include "runner_internal.h"
+#include "kmq/fsx.h"
+#include "kmq/hist.h"
+#include "kmq/image.h"
+#include "kmq/kmeans.h"
+#include "kmq/palette.h"
+#include "kmq/rng.h"
+#include "strip_reader.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+const kmq_palette *kmq__job_palette_k(const kmq__job_palette *jp, size_t i)
+{
+    return jp->single ? jp->single : &jp->per_k[i];
+}
+
+void kmq__config_hash_palette(const kmq__job_palette *jp, char hash[17])
+{
+    if (!jp)
+        return;
+    uint64_t h = kmq_hash_bytes(KMQ_HASH_INIT, "palette", 7);
+    h = kmq_hash_bytes(h, hash, 16);
+    h = kmq_hash_bytes(h, jp->mode, strlen(jp->mode));
+    h = kmq_hash_bytes(h, jp->hash, 16);
+    snprintf(hash, 17, "%016" PRIx64, kmq_hash_finish(h));
+}
+
+void kmq__job_palette_clear(kmq__job_palette *jp)
+{
+    kmq__free(jp->per_k);
+    memset(jp, 0, sizeof *jp);
+}
+
+/* Adds every pixel of one image to the union; the image is closed after.
+ * *opened says whether any pixel may have been counted. */
+static kmq_status add_image(const kmq_job_spec *spec, const kmq_input_file *in,
+                            const kmq_run_opts *opts, kmq_hist *hist, bool *opened, kmq_err *err)
+{
+    kmq_image_opts io = {.max_pixels = spec->max_pixels,
+                         .max_decode_bytes = kmq_runner_decode_budget(spec->max_decode_bytes),
+                         .formats = spec->formats,
+                         .mode = opts->image_mode};
+    memcpy(io.background, spec->background, 3);
+    kmq_image *img = NULL;
+    kmq__strip_reader *reader = NULL;
+    kmq_status st = in->outside_link
+                        ? kmq_err_set(err, KMQ_E_UNREADABLE, "a link out of its input folder")
+                        : kmq_image_open(in->path, &io, &img, err);
+    *opened = st == KMQ_OK;
+    if (st == KMQ_OK)
+        st = kmq__strip_reader_start(img, opts->par.threads > 1, &reader, err);
+    size_t width = st == KMQ_OK ? kmq_image_get_info(img)->width : 0;
+    while (st == KMQ_OK) {
+        const uint8_t *strip = NULL;
+        uint32_t rows = 0;
+        st = kmq__strip_reader_next(reader, &strip, &rows, err);
+        if (st != KMQ_OK || rows == 0)
+            break;
+        st = kmq_hist_add_rgb(hist, strip, (size_t)rows * width, err);
+        if (st == KMQ_OK && kmq__run_cancelled(opts))
+            st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+    }
+    kmq__strip_reader_free(reader);
+    kmq_image_free(img);
+    return st;
+}
+
+/* The shared palette's folder relative to the output root. */
+static char *palette_rel_dir(const kmq_job *job, const kmq_job_spec *spec)
+{
+    return job->flat ? kmq__strdup("_palette") : kmq_fsx_join(spec->name, "_palette");
+}
+
+/* Fits every k on the union histogram and writes the palette files. */
+static kmq_status fit_and_write(const kmq_job *job, const kmq_job_spec *spec,
+                                const kmq_input_list *inputs, size_t j, const kmq_run_opts *opts,
+                                kmq_palette_source *src, size_t nsrc, const char *dir,
+                                kmq__job_palette *jp, kmq_err *err)
+{
+    kmq_hist *hist = NULL;
+    kmq_kmeans_prepared *prep = NULL;
+    kmq_fit fit = {0};
+    kmq_status st = kmq_hist_new(&hist, err);
+    size_t m = 0;
+    for (size_t i = 0; st == KMQ_OK && i < inputs->n; i++) {
+        if (inputs->items[i].job != j)
+            continue;
+        kmq_err image_err = {0};
+        bool opened = false;
+        kmq_status ist = add_image(spec, &inputs->items[i], opts, hist, &opened, &image_err);
+        if (ist == KMQ_E_NOMEM || ist == KMQ_E_INTERRUPTED) {
+            *err = image_err;
+            st = ist;
+        }
+        /* An image that does not open (missing, unsupported, too large)
+         * stays out of the union, recorded as unused; its own run reports
+         * why. One that fails half-read may have added some strips: the
+         * histogram would not be the union of whole images, so the palette
+         * is refused rather than silently skewed. */
+        src[m++].used = ist == KMQ_OK;
+        if (ist != KMQ_OK && opened && st == KMQ_OK)
+            st = kmq_err_set(err, KMQ_E_CONFIG,
+                             "palette = shared: image %s failed while read (%s); the shared "
+                             "palette takes whole images only: fix or remove it from job '%s'",
+                             inputs->items[i].path, image_err.msg, spec->name);
+    }
+    (void)nsrc;
+    if (st == KMQ_OK)
+        st = kmq_hist_finish(hist, err);
+    if (st == KMQ_OK && kmq_hist_pixels(hist) == 0)
+        st = kmq_err_set(err, KMQ_E_CONFIG,
+                         "palette = shared: no image of job '%s' could be read", spec->name);
+    kmq_points all = {0};
+    if (st == KMQ_OK) {
+        all = (kmq_points){kmq_hist_size(hist), kmq_hist_keys(hist), kmq_hist_weights(hist)};
+        st = kmq_kmeans_prepared_new(&all, &prep, err);
+    }
+    for (size_t i = 0; st == KMQ_OK && i < spec->nk; i++) {
+        kmq_kmeans_opts ko = {.k = spec->k[i],
+                              .restarts = spec->restarts,
+                              .max_iter = spec->max_iter,
+                              .tol = spec->tol,
+                              .init = spec->init,
+                              .seed = job->seed,
+                              .cancel = opts->cancel};
+        st = kmq_kmeans_fit_prepared(prep, &ko, &opts->par, &fit, err);
+        if (st != KMQ_OK)
+            break;
+        kmq_palette *p = &jp->per_k[i];
+        memset(p, 0, sizeof *p);
+        p->n = fit.k_effective;
+        for (size_t e = 0; e < p->n; e++) {
+            for (int c = 0; c < 3; c++) {
+                double v = fit.centers[3 * e + (size_t)c];
+                p->centers[3 * e + (size_t)c] = v;
+                p->rgb[3 * e + (size_t)c] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)(v + 0.5);
+            }
+            p->weights[e] = fit.sizes[e];
+        }
+        memcpy(p->hash, jp->hash, sizeof p->hash);
+        kmq_palette_fit_info info = {.k = spec->k[i],
+                                     .job = spec->name,
+                                     .pixels = kmq_hist_pixels(hist),
+                                     .unique_colors = all.n,
+                                     .inertia = fit.inertia,
+                                     .iterations = fit.iterations,
+                                     .restarts = fit.restarts,
+                                     .converged = fit.converged,
+                                     .sources = src,
+                                     .nsources = m};
+        kmq_fit_clear(&fit);
+        st = kmq_palette_write(dir, p, &info, err);
+    }
+    kmq_fit_clear(&fit);
+    kmq_kmeans_prepared_free(prep);
+    kmq_hist_free(hist);
+    return st;
+}
+
+kmq_status kmq__shared_palette(const kmq_job *job, size_t j, const kmq_input_list *inputs,
+                               const kmq_run_opts *opts, bool may_fit, kmq__job_palette *jp,
+                               kmq_err *err)
+{
+    const kmq_job_spec *spec = &job->jobs[j];
+    memset(jp, 0, sizeof *jp);
+    jp->mode = "shared";
+    size_t n = 0;
+    for (size_t i = 0; i < inputs->n; i++)
+        n += inputs->items[i].job == j;
+    kmq_palette_source *src = kmq__calloc(n ? n : 1, sizeof *src);
+    char(*hashes)[17] = kmq__calloc(n ? n : 1, sizeof *hashes);
+    char *rel_dir = palette_rel_dir(job, spec);
+    char *dir = rel_dir ? kmq_fsx_join(job->output, rel_dir) : NULL;
+    jp->per_k = kmq__calloc(spec->nk, sizeof *jp->per_k);
+    kmq_status st = KMQ_OK;
+    if (!src || !hashes || !dir || !jp->per_k) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        goto done;
+    }
+    /* Identity: every image of the job (all shards), in the listing's
+     * order (sorted by rel), each by its own config hash. */
+    uint64_t h = kmq_hash_bytes(KMQ_HASH_INIT, "shared", 6);
+    for (size_t i = 0, m = 0; i < inputs->n; i++) {
+        const kmq_input_file *in = &inputs->items[i];
+        if (in->job != j)
+            continue;
+        kmq__file_stamp stamp = kmq__stamp_file(in->path);
+        kmq__config_hash(spec, job->seed, in->path, in->rel, &stamp, opts->cancel, hashes[m]);
+        src[m] = (kmq_palette_source){.rel = in->rel, .hash = hashes[m], .used = true};
+        h = kmq_hash_bytes(h, in->rel, strlen(in->rel) + 1);
+        h = kmq_hash_bytes(h, hashes[m], 16);
+        m++;
+    }
+    if (kmq__run_cancelled(opts)) {
+        st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+        goto done;
+    }
+    snprintf(jp->hash, sizeof jp->hash, "%016" PRIx64, kmq_hash_finish(h));
+
+    /* A palette already there for exactly these images and keys is used. */
+    bool have_all = true;
+    for (size_t i = 0; i < spec->nk && have_all; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "k%zu.palette.json", spec->k[i]);
+        char *path = kmq_fsx_join(dir, name);
+        kmq_err ignored = {0};
+        have_all = path && kmq_palette_load(path, &jp->per_k[i], &ignored) == KMQ_OK &&
+                   strcmp(jp->per_k[i].hash, jp->hash) == 0;
+        kmq__free(path);
+    }
+    if (have_all)
+        goto done;
+    if (!may_fit) {
+        st = kmq_err_set(err, KMQ_E_CONFIG,
+                         "job '%s' has palette = shared but %s holds no palette for its current "
+                         "images; a shard only maps: run 'kmq palette JOB.ini' once before the "
+                         "shards (the images or keys changed since, or it never ran)",
+                         spec->name, dir);
+        goto done;
+    }
+    st = kmq_fsx_mkdirs(job->output, rel_dir, err);
+    if (st == KMQ_OK)
+        st = fit_and_write(job, spec, inputs, j, opts, src, n, dir, jp, err);
+done:
+    if (st != KMQ_OK)
+        kmq__job_palette_clear(jp);
+    kmq__free(src);
+    kmq__free(hashes);
+    kmq__free(rel_dir);
+    kmq__free(dir);
+    return st;
+}
