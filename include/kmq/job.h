@@ -12,7 +12,6 @@
 #include "kmq/error.h"
 #include "kmq/formats.h"
 #include "kmq/kmeans.h"
-#include "kmq/palette.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -69,8 +68,8 @@ typedef struct kmq_job_spec {
     kmq_links links; /* symbolic links met in folder walks */
     kmq_palette_mode palette;
     char *palette_file;   /* as written (relative to the job file's folder); NULL: none */
-    kmq_palette *given;   /* palette_file's palette once loaded (kmq_job_spec_load_palette);
-                             k is then its size */
+    struct kmq_palette *given; /* palette_file's palette once loaded
+                                  (kmq_runner_load_palettes); k is then its size */
     kmq_job_input *inputs;
     size_t ninputs;
 } kmq_job_spec;
@@ -109,14 +108,6 @@ KMQ_MUST_CHECK kmq_status kmq_job_parse_k_list(const char *text, size_t **out, s
  * the message says which) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_job_spec_set(kmq_job_spec *spec, const char *key, const char *value,
                                            kmq_err *err);
-
-/* Reads spec->palette_file (resolved against base_dir, "" or NULL: as
- * given) into spec->given and sets spec->k to its size: no fit, every image
- * maps to it. No-op without palette_file. Errors are KMQ_E_CONFIG with
- * where = the palette file (and its line for a .gpl), KMQ_E_NOT_FOUND,
- * KMQ_E_UNREADABLE or KMQ_E_NOMEM. */
-KMQ_MUST_CHECK kmq_status kmq_job_spec_load_palette(kmq_job_spec *spec, const char *base_dir,
-                                                    kmq_err *err);
 
 /* Cross-key checks of one spec (k <= 256 with indexed output, inputs given,
  * ...). Returns KMQ_OK or KMQ_E_CONFIG. */

@@ -79,6 +79,13 @@ typedef struct kmq_run_totals {
 KMQ_MUST_CHECK kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts,
                                          kmq_run_totals *totals, kmq_err *err);
 
+/* Reads the palette_file of every job that has one (relative to the job
+ * file's folder) into spec->given and sets its k to the palette's size: no
+ * fit, every image maps to it. Call after kmq_job_load, before a run.
+ * Errors: KMQ_E_CONFIG with where = the palette file ("FILE:LINE" for a
+ * .gpl line), KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE, KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_runner_load_palettes(kmq_job *job, kmq_err *err);
+
 /* Computes the shared palette of every job of `job` with palette = shared
  * (OUT/JOB/_palette/, docs/design.md), or finds it already there for the
  * same images and keys: the first step of a cluster run, after which the

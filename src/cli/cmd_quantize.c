@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include "kmq/job.h"
+#include "kmq/runner.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,14 +141,11 @@ int kmq_cmd_quantize(int argc, char **argv)
     kmq_job_input input = {.pattern = (char *)image, .line = 0};
     kmq_err err = {0};
     int code = KMQ_EXIT_USAGE;
-    if (have_k ? kmq_job_spec_set(&spec, "k", k_text, &err) != KMQ_OK
-               : kmq_job_spec_load_palette(&spec, NULL, &err) != KMQ_OK) {
-        if (have_k)
-            kmq_err_where(&err, "-k");
+    if (have_k && kmq_job_spec_set(&spec, "k", k_text, &err) != KMQ_OK) {
+        kmq_err_where(&err, "-k");
         kmq_cli_error(&err);
         free(spec.k);
         free(spec.palette_file);
-        free(spec.given);
         return KMQ_EXIT_USAGE;
     }
     spec.name = "quantize";
@@ -165,6 +163,10 @@ int kmq_cmd_quantize(int argc, char **argv)
     job.flat = true;
     job.jobs = &spec;
     job.njobs = 1;
+    if (kmq_runner_load_palettes(&job, &err) != KMQ_OK) {
+        kmq_cli_error(&err);
+        goto done;
+    }
 
     kmq_run_opts opts = {.force = true};
     opts.par.threads = kmq_cli_start(argv[0], (int)threads);

@@ -145,8 +145,10 @@ int kmq_cmd_run(int argc, char **argv)
 
     kmq_job job = {0};
     kmq_err err = {0};
-    if (kmq_job_load(job_path, &job, &err) != KMQ_OK) {
+    if (kmq_job_load(job_path, &job, &err) != KMQ_OK ||
+        kmq_runner_load_palettes(&job, &err) != KMQ_OK) {
         kmq_cli_error(&err);
+        kmq_job_clear(&job);
         return KMQ_EXIT_USAGE;
     }
     int code = KMQ_EXIT_USAGE;
@@ -198,8 +200,10 @@ int kmq_cmd_palette(int argc, char **argv)
         return parsed;
     kmq_job job = {0};
     kmq_err err = {0};
-    if (kmq_job_load(job_path, &job, &err) != KMQ_OK) {
+    if (kmq_job_load(job_path, &job, &err) != KMQ_OK ||
+        kmq_runner_load_palettes(&job, &err) != KMQ_OK) {
         kmq_cli_error(&err);
+        kmq_job_clear(&job);
         return KMQ_EXIT_USAGE;
     }
     int code = KMQ_EXIT_USAGE;

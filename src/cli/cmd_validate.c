@@ -43,6 +43,7 @@ int kmq_cmd_validate(int argc, char **argv)
     kmq_err err = {0};
     int code = KMQ_EXIT_USAGE;
     if (kmq_job_load(argv[1], &job, &err) != KMQ_OK ||
+        kmq_runner_load_palettes(&job, &err) != KMQ_OK ||
         kmq_job_list_inputs_skipping(&job, &inputs, &skipped, &err) != KMQ_OK) {
         kmq_cli_error(&err);
         goto done;

@@ -240,10 +240,8 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "palette = shared and palette_file exclude each other: a shared "
                            "palette is fitted, a palette file is given");
-    if (spec->palette_file && !spec->given)
-        return kmq_err_set(err, KMQ_E_INTERNAL, "palette_file %.100s was not loaded",
-                           spec->palette_file);
-    if (spec->nk == 0 || !spec->k)
+    /* With palette_file, k is the palette's size, set when it is read. */
+    if ((spec->nk == 0 || !spec->k) && !spec->palette_file)
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "job '%s' has no k; set k in [defaults] or in [job %s]", name, name);
     for (size_t i = 0; i < spec->nk; i++) {

@@ -547,11 +547,6 @@ kmq_status kmq_job_load(const char *path, kmq_job *out, kmq_err *err)
         st = apply_entries(sec, path, NULL, spec, err);
         if (st != KMQ_OK)
             goto done;
-        /* The palette file is read now, so that a bad one stops the run
-         * before any work, like any other job-file error. */
-        st = kmq_job_spec_load_palette(spec, job.base_dir, err);
-        if (st != KMQ_OK)
-            goto done;
         st = kmq_job_spec_check(spec, err);
         if (st != KMQ_OK) {
             kmq_err_where(err, "%s:%d", path, sec->line);

@@ -601,31 +601,3 @@ kmq_status kmq_job_spec_set(kmq_job_spec *spec, const char *key, const char *val
     return kmq__job_key_apply(row, value, 0, NULL, spec, err);
 }
 
-
-kmq_status kmq_job_spec_load_palette(kmq_job_spec *spec, const char *base_dir, kmq_err *err)
-{
-    if (!spec->palette_file)
-        return KMQ_OK;
-    char *path = kmq__job_path_join(base_dir, spec->palette_file);
-    kmq_palette *pal = kmq__alloc(sizeof *pal);
-    size_t *k = kmq__alloc(sizeof *k);
-    kmq_status st = KMQ_OK;
-    if (!path || !pal || !k)
-        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
-    if (st == KMQ_OK)
-        st = kmq_palette_load(path, pal, err);
-    if (st == KMQ_OK) {
-        kmq__free(spec->given);
-        kmq__free(spec->k);
-        spec->given = pal;
-        *k = pal->n;
-        spec->k = k;
-        spec->nk = 1;
-        pal = NULL;
-        k = NULL;
-    }
-    kmq__free(path);
-    kmq__free(pal);
-    kmq__free(k);
-    return st;
-}

@@ -507,6 +507,10 @@ static kmq_status job_palettes(const kmq_job *job, const kmq_input_list *inputs,
     for (size_t j = 0; j < job->njobs; j++) {
         const kmq_job_spec *spec = &job->jobs[j];
         kmq__job_palette *jp = &(*job_pal)[j];
+        if (spec->palette_file && !spec->given)
+            return kmq_err_set(err, KMQ_E_INTERNAL,
+                               "job '%s': palette_file %s was not read (kmq_runner_load_palettes)",
+                               spec->name, spec->palette_file);
         if (spec->given) {
             jp->mode = "file";
             jp->single = spec->given;

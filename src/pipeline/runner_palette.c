@@ -24,7 +24,8 @@
 #include "kmq/hist.h"
 #include "kmq/image.h"
 #include "kmq/kmeans.h"
-#include "kmq/palette.h"
+#include "kmq/pngout.h"
+#include "kmq/summary.h"
 #include "kmq/rng.h"
 #include "strip_reader.h"
 
@@ -173,6 +174,15 @@ static kmq_status fit_and_write(const kmq_job *job, const kmq_job_spec *spec,
                                      .nsources = m};
         kmq_fit_clear(&fit);
         st = kmq_palette_write(dir, p, &info, err);
+        if (st == KMQ_OK) {
+            char name[64];
+            snprintf(name, sizeof name, "k%zu.palette.png", spec->k[i]);
+            char *path = kmq_fsx_join(dir, name);
+            uint64_t bytes = 0;
+            st = path ? kmq_png_write_swatch(path, p->rgb, p->weights, p->n, &bytes, err)
+                      : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            kmq__free(path);
+        }
     }
     kmq_fit_clear(&fit);
     kmq_kmeans_prepared_free(prep);
@@ -252,4 +262,39 @@ done:
     kmq__free(rel_dir);
     kmq__free(dir);
     return st;
+}
+
+kmq_status kmq_runner_load_palettes(kmq_job *job, kmq_err *err)
+{
+    for (size_t j = 0; j < job->njobs; j++) {
+        kmq_job_spec *spec = &job->jobs[j];
+        if (!spec->palette_file)
+            continue;
+        char *path = spec->palette_file[0] == '/' || !job->base_dir
+                         ? kmq__strdup(spec->palette_file)
+                         : kmq_fsx_join(job->base_dir, spec->palette_file);
+        kmq_palette *pal = kmq__alloc(sizeof *pal);
+        size_t *k = kmq__alloc(sizeof *k);
+        kmq_status st = KMQ_OK;
+        if (!path || !pal || !k)
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        if (st == KMQ_OK)
+            st = kmq_palette_load(path, pal, err);
+        if (st == KMQ_OK) {
+            kmq__free(spec->given);
+            kmq__free(spec->k);
+            spec->given = pal;
+            *k = pal->n;
+            spec->k = k;
+            spec->nk = 1;
+            pal = NULL;
+            k = NULL;
+        }
+        kmq__free(path);
+        kmq__free(pal);
+        kmq__free(k);
+        if (st != KMQ_OK)
+            return st;
+    }
+    return KMQ_OK;
 }

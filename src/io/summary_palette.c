@@ -1,5 +1,6 @@
-/* palette_file.c — palettes read from files and a shared palette's files
- * written (layer L2; kmq/palette.h says what each format holds).
+/* summary_palette.c — palettes read from files and a shared palette's files
+ * written (layer L2, part of the summary module, kmq's documents on disk;
+ * kmq/summary.h says what each format holds).
  *
  * The three readers take the whole file into memory (at most
  * KMQ_PALETTE_FILE_MAX bytes) and never trust a count or a length they
@@ -7,11 +8,10 @@
  * value outside 0..255. An indexed PNG is read by walking its chunks to
  * IHDR and PLTE (no pixel is decoded: only the palette is wanted). Serial.
  */
-#include "kmq/palette.h"
+#include "kmq/summary.h"
 
 #include "internal.h"
 #include "kmq/fsx.h"
-#include "kmq/pngout.h"
 #include "kmq/rng.h"
 
 #include <ctype.h>
@@ -372,13 +372,5 @@ kmq_status kmq_palette_write(const char *dir, const kmq_palette *p, const kmq_pa
         st = write_text(dir, name, gpl, err);
     }
     kmq__free(gpl);
-    if (st == KMQ_OK) {
-        snprintf(name, sizeof name, "k%zu.palette.png", info->k);
-        char *path = kmq_fsx_join(dir, name);
-        uint64_t bytes = 0;
-        st = path ? kmq_png_write_swatch(path, p->rgb, p->weights, p->n, &bytes, err)
-                  : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
-        kmq__free(path);
-    }
     return st;
 }
