@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# One job file over a SLURM job array (docs/design.md). Each array task runs its
-# shard of the images against the shared output root; a final dependent task
-# merges every shard's summaries into run.json and elbow.csv.
+# One job file over a SLURM job array (docs/design.md). A first task computes
+# the shared palettes (kmq palette; nothing to do without palette = shared),
+# then each array task runs its shard of the images against the shared output
+# root, mapping only; a final dependent task merges every shard's summaries
+# into run.json and elbow.csv.
 #
 #   scripts/slurm/kmq-array.sh JOB.ini [TASKS] [extra sbatch options...]
 #
@@ -14,7 +16,10 @@ shift $(( $# >= 2 ? 2 : 1 ))
 kmq=${KMQ:-$(cd "$(dirname "$0")/../.." && pwd)/build/kmq}
 out=$("$kmq" validate "$job" | awk -F' = ' '/^output = / {print $2; exit}')
 
-array_id=$(sbatch --parsable --array=0-$((tasks - 1)) --cpus-per-task="${CPUS:-8}" "$@" \
+palette_id=$(sbatch --parsable --cpus-per-task="${CPUS:-8}" "$@" \
+  --wrap "OMP_NUM_THREADS=\$SLURM_CPUS_PER_TASK '$kmq' palette '$job' --quiet")
+array_id=$(sbatch --parsable --dependency=afterok:"$palette_id" \
+  --array=0-$((tasks - 1)) --cpus-per-task="${CPUS:-8}" "$@" \
   --wrap "OMP_NUM_THREADS=\$SLURM_CPUS_PER_TASK '$kmq' run '$job' --quiet \
           --shard \$SLURM_ARRAY_TASK_ID/\$SLURM_ARRAY_TASK_COUNT \
           --log '$out'.shard\$SLURM_ARRAY_TASK_ID.log")
