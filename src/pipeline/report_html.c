@@ -253,6 +253,38 @@ static const char *image_name(const kmq_summary *s)
     return s->rel ? s->rel : (s->path ? s->path : "(unknown)");
 }
 
+/* A job with palette = shared: its palette, once, beside the job's row
+ * (the swatch of each k from JOB/_palette/, or _palette/ for quantize). */
+static void shared_palette_row(page *p, const kmq_run_image *images, size_t n)
+{
+    const kmq_summary *s = NULL;
+    for (size_t i = 0; i < n && !s; i++)
+        if (images[i].summary->ok && images[i].summary->palette_mode &&
+            strcmp(images[i].summary->palette_mode, "shared") == 0)
+            s = images[i].summary;
+    if (!s)
+        return;
+    char *job_dir = kmq_fsx_join(s->job, "_palette");
+    if (!job_dir) {
+        p->buf.failed = true;
+        return;
+    }
+    raw(p, "<tr><td colspan=\"5\">shared palette <code>");
+    esc(p, s->palette_hash);
+    raw(p, "</code>:");
+    for (size_t r = 0; r < s->nresults; r++) {
+        char name[64];
+        snprintf(name, sizeof name, "k%zu.palette.png", s->results[r].k);
+        const char *dir = exists(p, job_dir, name) ? job_dir : "_palette";
+        fmt(p, " k = %zu <img alt=\"shared palette k = %zu\" height=\"16\" src=\"", s->results[r].k,
+            s->results[r].k);
+        url(p, dir, name);
+        raw(p, "\">");
+    }
+    raw(p, "</td></tr>\n");
+    kmq__free(job_dir);
+}
+
 static void summary_part(page *p, const kmq_run_info *info, const kmq_job_elbow *elbows,
                          size_t n_elbows, const kmq_run_image *images, size_t n)
 {
@@ -308,6 +340,7 @@ static void summary_part(page *p, const kmq_run_info *info, const kmq_job_elbow 
         else
             raw(p, "none (no elbow in the mean curve)");
         raw(p, "</td></tr>\n");
+        shared_palette_row(p, images + i, j - i);
         i = j;
     }
     raw(p, "</table>\n");

@@ -263,6 +263,10 @@ class SharedPalette(unittest.TestCase):
             self.assertAlmostEqual(s["results"][0]["inertia"] / ref_d.sum(), 1.0, places=12)
             allpx.append(px)
             alllab.append(ref_lab)
+        # The report shows the shared palette once for the job.
+        with open(os.path.join(d, "out", "index.html")) as f:
+            html = f.read()
+        self.assertEqual(html.count('src="set/_palette/k16.palette.png"'), 1)
         px = np.vstack(allpx)
         lab = np.concatenate(alllab)
         # The shared fit's inertia over the union = the per-pixel sum over
