@@ -177,6 +177,20 @@ palette_file = brand.gpl
                            os.path.join(self.dir, "bad-out"), check_code=2)
                 self.assertIn(needle, p.stderr)
                 self.assertIn(name, p.stderr)
+        many = os.path.join(self.dir, "many.gpl")
+        with open(many, "w") as f:
+            f.write("GIMP Palette\n" + "".join(f"{i % 256} 0 0\n" for i in range(257)))
+        p = kt.run("quantize", img, "--palette-file", many, check_code=2)
+        self.assertIn("many.gpl:258:", p.stderr)
+        with open(self.png, "rb") as f:
+            data = f.read()
+        for cut in (8, 20, 40):  # cut inside IHDR, after it, inside PLTE
+            trunc = os.path.join(self.dir, f"trunc{cut}.png")
+            with open(trunc, "wb") as f:
+                f.write(data[:cut])
+            with self.subTest(cut=cut):
+                p = kt.run("quantize", img, "--palette-file", trunc, check_code=2)
+                self.assertIn(f"trunc{cut}.png", p.stderr)
         rgb = os.path.join(self.dir, "rgb.png")
         Image.new("RGB", (2, 2)).save(rgb)
         p = kt.run("quantize", img, "--palette-file", rgb, check_code=2)
