@@ -20,6 +20,7 @@
 #define KMQ_INDEX_HTML  "index.html"
 #define KMQ_LOCK_FILE   ".kmq.lock"
 #define KMQ_SCRATCH_DIR ".kmq-scratch"
+#define KMQ_SHARDS_DIR  ".kmq-shards" /* one record per shard of a job array */
 
 #define KMQ_SUMMARY_JSON "summary.json"
 #define KMQ_PREVIEW_JPG  "preview.jpg"

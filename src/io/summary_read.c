@@ -452,7 +452,7 @@ done:
 
 /* Reads and parses a JSON file of at most SUMMARY_MAX_BYTES into *root
  * (caller decrefs). `what` names the document in messages. */
-static kmq_status load_json_file(const char *path, const char *what, json_t **root, kmq_err *err)
+kmq_status kmq__sj_load_file(const char *path, const char *what, json_t **root, kmq_err *err)
 {
     char *text = NULL;
     size_t len = 0;
@@ -481,7 +481,7 @@ kmq_status kmq_summary_read(const char *path, kmq_summary *out, kmq_err *err)
     kmq_summary s = {0};
     kmq__sj_reader rd = {"summary", err};
 
-    if ((st = load_json_file(path, "summary", &root, err)) != KMQ_OK)
+    if ((st = kmq__sj_load_file(path, "summary", &root, err)) != KMQ_OK)
         goto done;
     if ((st = parse_summary(&rd, root, &s)) != KMQ_OK)
         goto done;
@@ -581,7 +581,7 @@ kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err)
     kmq_run_facts f = {0};
     kmq__sj_reader rd = {"run.json", err};
 
-    if ((st = load_json_file(path, "run.json", &root, err)) != KMQ_OK)
+    if ((st = kmq__sj_load_file(path, "run.json", &root, err)) != KMQ_OK)
         goto done;
     if (!json_is_object(root)) {
         st = kmq__sj_refuse(&rd, "the document is not an object");
