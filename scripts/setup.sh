@@ -14,6 +14,7 @@ packages=(
   libvips-tools python3 python3-pil python3-numpy time     # test fixtures, second PNG decoder, peak memory
   python3-jsonschema                                       # CLI tests: docs/*.schema.json
   chromium                                                 # opens the HTML report in tests
+  slurm-wlm munge                                          # live single-node SLURM test (tests/cli/test_slurm_live.py)
   clang libclang-rt-14-dev                                 # libFuzzer targets (fuzz/, scripts/fuzz.sh)
 )
 

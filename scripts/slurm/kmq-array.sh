@@ -14,6 +14,7 @@
 #   --kmq PATH      the kmq binary the tasks run (default: build/kmq of this
 #                   repository, or $KMQ)
 #   --no-report     no dependent report task
+#   --hold          submit the array held (look at it, then scontrol release)
 #   extra sbatch options (--partition, --time, --account, --signal, ...) go
 #   to every sbatch call; --array is this script's own option.
 #
@@ -36,6 +37,7 @@ cpus=1
 array=""
 logs=""
 report=1
+hold=()
 job=""
 extra=()
 
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     --kmq) kmq=${2:?--kmq needs a path}; shift 2 ;;
     --kmq=*) kmq=${1#*=}; shift ;;
     --no-report) report=0; shift ;;
+    --hold) hold=(--hold); shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; extra+=("$@"); break ;;
     -a | -a* | --array*) die "give the array as this script's --array LIST (each index is its shard of N)" ;;
@@ -124,7 +127,7 @@ submit=(sbatch --cpus-per-task="$cpus" --output="$logs/shard-%a-of-$count.%A.log
 KMQ_RESUBMIT=$(printf '%q ' "${submit[@]}")
 export KMQ_RESUBMIT=${KMQ_RESUBMIT% }
 
-array_id=$(sbatch --parsable --array="$array" "${submit[@]:1}")
+array_id=$(sbatch --parsable --array="$array" "${hold[@]}" "${submit[@]:1}")
 array_id=${array_id%%;*}
 echo "kmq-array: array $array_id, shards $array of $count, logs in $logs"
 if [ "$report" = 1 ]; then
