@@ -253,6 +253,33 @@ static const char *image_name(const kmq_summary *s)
     return s->rel ? s->rel : (s->path ? s->path : "(unknown)");
 }
 
+/* The shards of a job array that must run again, and the line that does
+ * it (run.json "shards"). */
+static void shards_part(page *p, const kmq_run_shards *sh)
+{
+    if (!sh || (sh->nmissing == 0 && sh->nrunning == 0))
+        return;
+    raw(p, "<div class=\"shards\">\n");
+    if (sh->nrunning > 0)
+        fmt(p, "<p>%zu of %u shards are running now.</p>\n", sh->nrunning, (unsigned)sh->count);
+    if (sh->nmissing > 0) {
+        fmt(p, "<p class=\"bad\">%zu of %u shards must run again; their images are pending:</p>\n"
+               "<ul>\n", sh->nmissing, (unsigned)sh->count);
+        for (size_t i = 0; i < sh->nmissing; i++) {
+            fmt(p, "<li>shard %u: ", (unsigned)sh->missing[i]);
+            esc(p, sh->why && sh->why[i] ? sh->why[i] : "");
+            raw(p, "</li>\n");
+        }
+        raw(p, "</ul>\n");
+    }
+    if (sh->rerun) {
+        raw(p, "<p>Re-run them with:</p>\n<pre>");
+        esc(p, sh->rerun);
+        raw(p, "</pre>\n");
+    }
+    raw(p, "</div>\n");
+}
+
 static void summary_part(page *p, const kmq_run_info *info, const kmq_job_elbow *elbows,
                          size_t n_elbows, const kmq_run_image *images, size_t n)
 {
@@ -279,6 +306,7 @@ static void summary_part(page *p, const kmq_run_info *info, const kmq_job_elbow 
         strcmp(info->status ? info->status : "", "complete") == 0 ? "good" : "bad");
     esc(p, info->status ? info->status : "unknown");
     raw(p, "</td></tr>\n</table>\n");
+    shards_part(p, info->shards);
 
     /* jobs and their collection-level suggestion */
     raw(p, "<h3>Jobs</h3>\n<table>\n<tr><th>job</th><th class=\"n\">images</th>"

@@ -210,6 +210,8 @@ class ShardRuns(unittest.TestCase):
         self.assertGreater(len(pending), 0)
         html = open(os.path.join(out, "index.html"), encoding="utf-8").read()
         self.assertIn("incomplete", html)
+        self.assertIn("shard 1: never ran", html)
+        self.assertIn("sbatch --array=1 --cpus-per-task=1 /s/kmq-array.sbatch /j.ini 3", html)
         # shard 1 then runs alone: complete, identical to a single process
         kt.run("run", job, "--shard", "1/3", "--quiet", check_code=0, env=env)
         proc = kt.run("report", out)
