@@ -9,6 +9,8 @@ SLURM).
 """
 import json
 import os
+import shutil
+import signal
 import stat
 import subprocess
 import unittest
@@ -253,6 +255,35 @@ class ShardRuns(unittest.TestCase):
                 self.assertIn("N = 2", other.stderr)
         finally:
             proc.wait(timeout=600)
+
+    def wait_for_record(self, root, name):
+        path = os.path.join(root, ".kmq-shards", name)
+        for _ in range(1200):
+            if os.path.exists(path):
+                return path
+            subprocess.run(["sleep", "0.05"])
+        self.fail(f"{path} never appeared")
+
+    def test_interrupted_and_killed_shards_are_missing(self):
+        job = kt.write_job(os.path.join(self.dir, "stopped.ini"),
+                           f"[run]\noutput = stopped\n[defaults]\nk = 2-60\nrestarts = 20\n"
+                           f"[job p]\ninput = {kt.PHOTOS}\n")
+        out = os.path.join(self.dir, "stopped")
+        for sig, code, why in ((signal.SIGTERM, 130, "interrupted on"),
+                               (signal.SIGKILL, -9, "and stopped without finishing")):
+            proc = kt.start("run", job, "--shard", "0/1", "--threads", "1")
+            self.wait_for_record(out, "shard-0-of-1.json")
+            proc.send_signal(sig)
+            proc.communicate(timeout=600)
+            self.assertEqual(proc.returncode, code)
+            rep = kt.run("report", out)
+            self.assertEqual(rep.returncode, 1, rep.stderr)
+            self.assertRegex(rep.stderr, f"shard 0 of 1 (started on .* )?{why}")
+            self.assertIn("--shard $i/1; done", rep.stdout)
+            doc = kt.load_json(os.path.join(out, "run.json"))
+            self.assertEqual([m["shard"] for m in doc["shards"]["missing"]], [0])
+            self.assertNotEqual(doc["status"], "complete")
+            shutil.rmtree(os.path.join(out, ".kmq-shards"))
 
     def test_a_plain_run_forgets_the_shard_records(self):
         job = self.job("plain")
