@@ -112,11 +112,19 @@ out=$("$kmq" validate "$job" | awk -F' = ' '/^output = / {print $2; exit}') || t
 mkdir -p "$logs"
 logs=$(cd "$logs" && pwd)
 
-# A task asking for more CPUs than any node has stays pending for ever.
+# A task asking for more CPUs than any node of its partition has stays
+# pending for ever.
+partition=()
+for ((i = 0; i < ${#extra[@]}; i++)); do
+    case ${extra[i]} in
+    --partition=* | -p?*) p=${extra[i]#--partition=}; partition=(-p "${p#-p}") ;;
+    --partition | -p) partition=(-p "${extra[i + 1]:-}") ;;
+    esac
+done
 if command -v sinfo >/dev/null; then
-    most=$(sinfo -h -o %c 2>/dev/null | tr -d '+' | sort -n | tail -1 || true)
+    most=$(sinfo -h "${partition[@]}" -o %c 2>/dev/null | tr -d '+' | sort -n | tail -1 || true)
     if [[ $most =~ ^[0-9]+$ ]] && [ "$cpus" -gt "$most" ]; then
-        die "--cpus $cpus: the largest node has $most CPUs, so the tasks would never start"
+        die "--cpus $cpus: the largest node${partition[1]:+ of partition ${partition[1]}} has $most CPUs, so the tasks would never start"
     fi
 fi
 

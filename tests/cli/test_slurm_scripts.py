@@ -44,7 +44,9 @@ with open({self.calls!r}, "a") as f:
 n = sum(1 for _ in open({self.calls!r}))
 print(f"{{100 + n}};cluster" if "--parsable" in sys.argv else f"Submitted batch job {{100 + n}}")
 """)
-        write_exe(os.path.join(self.bin, "sinfo"), "#!/bin/sh\necho 2\necho 4+\n")
+        # sinfo: nodes of 2 and 4 CPUs; partition "small" has only the 2-CPU one
+        write_exe(os.path.join(self.bin, "sinfo"),
+                  '#!/bin/sh\ncase "$*" in *"-p small"*) echo 2 ;; *) echo 2; echo 4+ ;; esac\n')
         self.job = kt.write_job(os.path.join(self.dir, "job.ini"),
                                 f"[run]\noutput = out\n[defaults]\nk = 2\n[job p]\ninput = {kt.PHOTOS}\n")
 
@@ -123,6 +125,10 @@ print(f"{{100 + n}};cluster" if "--parsable" in sys.argv else f"Submitted batch 
         self.assertEqual(calls, [])
         proc, calls = self.submit("--cpus", "4", self.job, "4")
         self.assertEqual(proc.returncode, 0, proc.stderr)
+        for opts in (["--partition=small"], ["-p", "small"], ["-psmall"]):
+            proc, calls = self.submit("--cpus", "4", self.job, "4", "--", *opts)
+            self.assertEqual(proc.returncode, 2, (opts, proc.stderr))
+            self.assertIn("of partition small has 2 CPUs", proc.stderr)
 
     def test_options_without_n_use_the_default(self):
         proc, calls = self.submit(self.job, "--time=5")
