@@ -115,8 +115,8 @@ kmq_status kmq__lock_output(const char *root, const kmq_run_opts *opts, int *fd_
         if (st == KMQ_OK && fcntl(fd, F_SETLK, &mine) != 0) {
             st = errno == EAGAIN || errno == EACCES
                      ? kmq_err_set(err, KMQ_E_WRITE,
-                                   "output folder %s: shard %u/%u is already running there "
-                                   "(lock %s is held)",
+                                   "output folder %s is in use by another kmq run: shard "
+                                   "%u/%u is already running there (lock %s is held)",
                                    root, opts->shard_index, opts->shard_count, path)
                      : lock_failed(root, path, errno, err);
         }
