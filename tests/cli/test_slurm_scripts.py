@@ -175,6 +175,63 @@ class BatchScript(unittest.TestCase):
         self.assertIn("not an array task", proc.stderr)
 
 
+NOLOCK_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+/* fcntl record locks fail as on NFS without its lock daemon. */
+static int shim(const char *name, int fd, int cmd, void *arg)
+{
+    if (cmd == F_SETLK || cmd == F_SETLKW || cmd == F_GETLK) {
+        errno = ENOLCK;
+        return -1;
+    }
+    int (*real)(int, int, ...) = (int (*)(int, int, ...))dlsym(RTLD_NEXT, name);
+    return real(fd, cmd, arg);
+}
+int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return shim("fcntl", fd, cmd, arg);
+}
+int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return shim("fcntl64", fd, cmd, arg);
+}
+"""
+
+
+class NoLocks(unittest.TestCase):
+    """A file system without fcntl locks is named as such, not as "in use"."""
+
+    @unittest.skipIf(kt.SANITIZE, "the sanitizer runtime must come first; LD_PRELOAD cannot")
+    @unittest.skipUnless(shutil.which("cc"), "no C compiler for the fcntl shim")
+    def test_enolck_is_named(self):
+        d = kt.fresh_dir("nolocks")
+        src, lib = os.path.join(d, "shim.c"), os.path.join(d, "shim.so")
+        with open(src, "w") as f:
+            f.write(NOLOCK_SHIM)
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", lib, src, "-ldl"], check=True)
+        job = kt.write_job(os.path.join(d, "job.ini"),
+                           f"[run]\noutput = out\n[defaults]\nk = 2\n[job p]\ninput = {kt.PHOTOS}\n")
+        for shard in ([], ["--shard", "1/3"]):
+            proc = kt.run("run", job, "--quiet", *shard, env=dict(os.environ, LD_PRELOAD=lib))
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("No locks available", proc.stderr)
+            self.assertIn("lockd", proc.stderr)
+            self.assertNotIn("in use", proc.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "out", "run.json")))
+
+
 class ShardRuns(unittest.TestCase):
     """Real shard runs over 52 small images."""
 
