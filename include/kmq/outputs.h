@@ -6,6 +6,7 @@
  *
  *   OUT/run.json, OUT/elbow.csv, OUT/index.html          run-level files
  *   OUT/.kmq.lock, OUT/.kmq-scratch/                     lock, temporaries
+ *   OUT/.kmq-shards/shard-I-of-N.json                    a job array's shard records
  *   IMAGE/summary.json, preview.jpg, elbow.svg, restarts.svg
  *   IMAGE/kK.png, kK.labels.png, kK.palette.png, kK.palette.svg, kK.colors.svg
  */

@@ -24,9 +24,11 @@
  *
  * The job is serial, one image after the other; runner_image.c says how
  * one image uses the threads. This file also owns the output root: its
- * lock (one plain run, or the shards of one N), its scratch folder for
- * temporaries, the clean-up of image folders, and the hand-off to the
- * report of every image the job lists now (write_run_files).
+ * lock (runner_lock.c: one plain run, or the shards of one N), a shard's
+ * record (shards.c), its scratch folder for temporaries, the clean-up of
+ * image folders, and the hand-off to the report of every image the job
+ * lists now (write_run_files, also behind `kmq report` of a job array:
+ * kmq_runner_report).
  */
 #include "kmq/outputs.h"
 #include "kmq/runner.h"
@@ -338,22 +340,21 @@ typedef struct input_state {
 } input_state;
 
 /* Counts one image for the job array's state: done when its summary reads
- * back with its current config hash (ok or failed; any hash for an image
- * of another shard, which a shard does not hash), or it failed without a
+ * back with its current config hash (ok or failed), or it failed without a
  * folder of its own. */
 static void count_for_array(const kmq_job *job, kmq__array *arr, const kmq_input_file *in,
-                            const input_state *is, bool foreign)
+                            const input_state *is)
 {
     bool done = false, failed = false;
     if (is->unrecorded) {
         done = failed = true;
-    } else if (is->hashed || foreign) {
+    } else if (is->hashed) {
         char *dir = kmq_fsx_join(job->output, is->rel_dir);
         char *path = dir ? kmq_fsx_join(dir, SUMMARY_NAME) : NULL;
         kmq_summary s = {0};
         kmq_err ignored = {0};
         if (path && kmq_summary_read(path, &s, &ignored) == KMQ_OK && s.hash &&
-            (!is->hashed || strcmp(s.hash, is->hash) == 0)) {
+            strcmp(s.hash, is->hash) == 0) {
             done = true;
             failed = !s.ok;
         }
@@ -381,13 +382,7 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto done;
         }
-        /* A shard hashes only its own images: at its end, reading a part
-         * of every other shard's image files from each of N shards would
-         * cost N times what the report task reads once. Those images are
-         * reported as their summaries stand. */
-        bool foreign = opts->shard_count > 1 &&
-                       !kmq_runner_in_shard(in->rel, opts->shard_index, opts->shard_count);
-        if (!is->hashed && !foreign && !kmq__run_cancelled(opts)) {
+        if (!is->hashed && !kmq__run_cancelled(opts)) {
             /* Only an image with a summary needs its hash (to tell ok from
              * stale); after a signal none is read: the summaries of the
              * images the run did not reach are reported as they are. */
@@ -404,7 +399,7 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
             kmq__free(summary);
         }
         if (arr)
-            count_for_array(job, arr, in, is, foreign);
+            count_for_array(job, arr, in, is);
         expected[i] = (kmq_expected_image){.job = job->jobs[in->job].name,
                                            .rel = in->rel,
                                            .path = in->path,
