@@ -336,6 +336,11 @@ class ShardRuns(unittest.TestCase):
                                (signal.SIGKILL, -9, "and stopped without finishing")):
             proc = kt.start("run", job, "--shard", "0/1", "--threads", "1")
             self.wait_for_record(out, "shard-0-of-1.json")
+            # while it runs, the report says so and does not call it missing
+            rep = kt.run("report", out)
+            if proc.poll() is None:
+                self.assertIn("shard 0 of 1 is running now", rep.stderr)
+                self.assertNotIn("re-run", rep.stdout)
             proc.send_signal(sig)
             proc.communicate(timeout=600)
             self.assertEqual(proc.returncode, code)
@@ -347,6 +352,25 @@ class ShardRuns(unittest.TestCase):
             self.assertEqual([m["shard"] for m in doc["shards"]["missing"]], [0])
             self.assertNotEqual(doc["status"], "complete")
             shutil.rmtree(os.path.join(out, ".kmq-shards"))
+
+    def test_report_with_the_job_file_lists_missing_images(self):
+        job = self.job("given")
+        out = os.path.join(self.dir, "given")
+        kt.run("run", job, "--quiet", check_code=0)
+        proc = kt.run("report", out, "--job", job)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        gone = os.path.join(out, "p", "img07.png", "summary.json")
+        os.remove(gone)
+        # without the job file the report cannot know the image should be there
+        self.assertEqual(kt.run("report", out).returncode, 0)
+        proc = kt.run("report", out, "--job", job)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("52 images, 51 ok, 0 failed, 1 missing", proc.stderr)
+        doc = kt.load_json(os.path.join(out, "run.json"))
+        self.assertEqual(doc["status"], "incomplete")
+        self.assertNotIn("shards", doc)
+        self.assertEqual([im["rel"] for im in doc["images"] if im["status"] == "pending"],
+                         ["img07.png"])
 
     def test_a_plain_run_forgets_the_shard_records(self):
         job = self.job("plain")
