@@ -9,12 +9,15 @@ runs (scancel JOB_I), releases the rest, and checks that the dependent
 report task failed and `kmq report` lists the shard as missing with the
 line that re-runs it; it runs that line, and then checks `kmq report` shows
 a complete run identical to a single-process run of the same job (every
-summary's numbers and every PNG's bytes, timings aside). Every daemon is
-stopped at the end, also on failure.
+summary's numbers, every PNG's bytes and elbow.csv, timings aside). A
+second array shows that cancelling a running task stops kmq cleanly: its
+record says "interrupted", no temporary file is left, and `kmq report`
+names it. Every daemon is stopped at the end, also on failure.
 
 It is skipped, saying why, where SLURM or munge is not installed, the test
 does not run as root (slurmd must), or the daemons do not start.
 """
+import json
 import os
 import re
 import shlex
@@ -303,6 +306,34 @@ class LiveSlurm(unittest.TestCase):
             with open(os.path.join(root, "elbow.csv")) as f:
                 return [line.rsplit(",", 1)[0] for line in f]
         self.assertEqual(elbow_rows(out), elbow_rows(os.path.join(self.root, "single")))
+
+    def test_cancelling_a_running_task_stops_kmq_cleanly(self):
+        c = self.cluster
+        job = kt.write_job(os.path.join(self.root, "slow.ini"),
+                           f"[run]\noutput = slow\n[defaults]\nk = 2-64\nrestarts = 50\n"
+                           f"[job photos]\ninput = {kt.PHOTOS}\n")
+        out = os.path.join(self.root, "slow")
+        env = dict(c.env, KMQ=kt.KMQ)
+        proc = subprocess.run(["bash", SUBMIT, "--no-report", job, "2"], capture_output=True,
+                              text=True, env=env, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        array_id = re.search(r"array (\d+)", proc.stdout).group(1)
+        record = os.path.join(out, ".kmq-shards", "shard-0-of-2.json")
+        deadline = time.monotonic() + WAIT_S
+        while not os.path.exists(record) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertTrue(os.path.exists(record), c.slurm("squeue"))
+        c.slurm("scancel", f"{array_id}_0")
+        c.wait_gone(f"{array_id}_0")
+        with open(record) as f:
+            self.assertEqual(json.load(f)["status"], "interrupted")
+        self.assertEqual(kt.temp_files(out), [])
+        c.slurm("scancel", array_id)
+        c.wait_gone(array_id)
+        proc = kt.run("report", out)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertRegex(proc.stderr, r"shard 0 of 2 interrupted on \S+ at ")
+        self.assertIn("sbatch --array=0", proc.stdout)
 
 
 if __name__ == "__main__":
