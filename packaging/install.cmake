@@ -40,7 +40,7 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "kmq maintainers <kmq@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "kmq runs exact k-means colour quantization over whole folders of images:\n indexed PNGs, label maps, summaries and an HTML report, resumable and\n deterministic at any thread count. Ships libkmq, its C API and pkg-config file.")
+    "kmq runs exact k-means colour quantization over whole folders of images:\nindexed PNGs, label maps, summaries and an HTML report, resumable and\ndeterministic at any thread count. Ships libkmq, its C API and pkg-config file.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION graphics)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)

@@ -70,7 +70,9 @@ flags=$(PKG_CONFIG_PATH=$pc pkg-config --cflags --libs kmq)
 cc -std=c11 -Wall -Wextra -Werror -pedantic "$src/tests/install/fit_colours.c" $flags -lm \
    -o "$tmp/fit_colours"
 LD_LIBRARY_PATH=$libdir "$tmp/fit_colours"
-echo '#include <kmq/kmq.h>' | c++ -x c++ -fsyntax-only -Wall -Werror $(PKG_CONFIG_PATH=$pc pkg-config --cflags kmq) -
+if command -v c++ >/dev/null; then
+  echo "#include <kmq/kmq.h>" | c++ -x c++ -fsyntax-only -Wall -Werror $(PKG_CONFIG_PATH=$pc pkg-config --cflags kmq) -
+fi
 ok "C program built with pkg-config --cflags --libs kmq ($flags) fits k-means; kmq.h compiles as C++"
 
 # -- the library's ABI ------------------------------------------------------------
