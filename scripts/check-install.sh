@@ -46,9 +46,13 @@ cp -r tests/install "$root/src/tests/"
 cp include/kmq/kmq.h "$root/src/include/kmq/"
 mount -t proc proc "$root/proc"
 echo "== apt-get install ./$(basename "$deb") in it"
+chroot "$root" apt-get update -qq   # mmdebstrap leaves no package lists behind
+chroot "$root" apt-get update -qq   # mmdebstrap leaves no package lists behind
 chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   "/tmp/$(basename "$deb")" >"$work/apt.log" 2>&1 || { cat "$work/apt.log"; exit 1; }
-grep -E "^(Setting up|Unpacking) (kmq|libvips42|libpng16|libjansson|libgomp1)" "$work/apt.log" || true
+echo "set up $(grep -c '^Setting up' "$work/apt.log") packages, among them:"
+grep -oE '^Setting up (kmq|libvips42|libpng16-16|libjansson4|libgomp1)[^ ]* [^ ]*' "$work/apt.log" |
+  sed 's/^Setting up /  /' || true
 echo "== the checks, inside the root, against /usr"
 chroot "$root" bash /src/tests/install/test_install.sh /src /src /tmp/check /usr
 echo "check-install: the .deb installs and works on a fresh Debian 12 root"
