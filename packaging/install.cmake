@@ -10,6 +10,7 @@ add_custom_command(
   OUTPUT ${KMQ_JOB_MAN}
   COMMAND sh ${PROJECT_SOURCE_DIR}/packaging/make-job-man.sh $<TARGET_FILE:kmq_cli>
           ${PROJECT_SOURCE_DIR}/packaging/kmq-job.5.in ${KMQ_JOB_MAN} ${PROJECT_VERSION}
+          ${CMAKE_INSTALL_FULL_DOCDIR}
   DEPENDS kmq_cli ${PROJECT_SOURCE_DIR}/packaging/make-job-man.sh
           ${PROJECT_SOURCE_DIR}/packaging/kmq-job.5.in
   COMMENT "Generating kmq-job(5) from kmq help keys" VERBATIM)

@@ -24,7 +24,7 @@ bin=$prefix/bin/kmq
 libso=$(find "$prefix" -name 'libkmq.so.0' | head -1)
 libdir=$(dirname "$libso")
 [ -x "$bin" ] && [ -n "$libso" ] || { echo "FAIL: no bin/kmq or libkmq.so.0 under $prefix"; exit 1; }
-ok "installed $(cd "$prefix" && find . -type f -o -type l | sort | tr '\n' ' ')"
+ok "installed $(cd "$prefix" && find . -path '*kmq*' \( -type f -o -type l \) | sort | tr '\n' ' ')"
 
 # -- kmq run on the demo job --------------------------------------------------
 mkdir -p "$tmp/demo"
@@ -70,10 +70,11 @@ flags=$(PKG_CONFIG_PATH=$pc pkg-config --cflags --libs kmq)
 cc -std=c11 -Wall -Wextra -Werror -pedantic "$src/tests/install/fit_colours.c" $flags -lm \
    -o "$tmp/fit_colours"
 LD_LIBRARY_PATH=$libdir "$tmp/fit_colours"
+ok "C program built with pkg-config --cflags --libs kmq ($flags) fits k-means"
 if command -v c++ >/dev/null; then
   echo "#include <kmq/kmq.h>" | c++ -x c++ -fsyntax-only -Wall -Werror $(PKG_CONFIG_PATH=$pc pkg-config --cflags kmq) -
+  ok "kmq.h compiles as C++"
 fi
-ok "C program built with pkg-config --cflags --libs kmq ($flags) fits k-means; kmq.h compiles as C++"
 
 # -- the library's ABI ------------------------------------------------------------
 [ "$(readelf -d "$libso" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')" = libkmq.so.0 ]
