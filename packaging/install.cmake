@@ -15,7 +15,17 @@ add_custom_command(
           ${PROJECT_SOURCE_DIR}/packaging/kmq-job.5.in
   COMMENT "Generating kmq-job(5) from kmq help keys" VERBATIM)
 configure_file(packaging/kmq.1.in ${PROJECT_BINARY_DIR}/man/kmq.1 @ONLY)
-add_custom_target(kmq_man ALL DEPENDS ${KMQ_JOB_MAN})
+# Installed gzip -9n'd, as Debian's policy wants man pages (man reads both).
+set(KMQ_MAN_GZ)
+foreach(page kmq.1 kmq-job.5)
+  add_custom_command(
+    OUTPUT ${PROJECT_BINARY_DIR}/man/${page}.gz
+    COMMAND sh -c "gzip -9nc \"$0\" > \"$1\"" ${PROJECT_BINARY_DIR}/man/${page}
+            ${PROJECT_BINARY_DIR}/man/${page}.gz
+    DEPENDS ${PROJECT_BINARY_DIR}/man/${page} VERBATIM)
+  list(APPEND KMQ_MAN_GZ ${PROJECT_BINARY_DIR}/man/${page}.gz)
+endforeach()
+add_custom_target(kmq_man ALL DEPENDS ${KMQ_JOB_MAN} ${KMQ_MAN_GZ})
 
 # pkg-config: the shared library only (the API needs no other -l).
 file(RELATIVE_PATH KMQ_PC_TO_PREFIX /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
@@ -25,8 +35,8 @@ install(TARGETS kmq_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS kmq_shared LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES include/kmq/kmq.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/kmq)
 install(FILES ${PROJECT_BINARY_DIR}/kmq.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
-install(FILES ${PROJECT_BINARY_DIR}/man/kmq.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
-install(FILES ${KMQ_JOB_MAN} DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
+install(FILES ${PROJECT_BINARY_DIR}/man/kmq.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${PROJECT_BINARY_DIR}/man/kmq-job.5.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES packaging/kmq.bash-completion DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
         RENAME kmq)
 install(FILES configs/demo.ini configs/elbow.ini configs/overnight.ini
