@@ -220,6 +220,10 @@ def test_fit_returns_self_and_fit_predict_matches_labels():
     assert km.labels_.dtype == np.int32 and km.n_features_in_ == 3
 
 
+def test_package_and_library_versions_agree():
+    assert kmq.__version__ == kmq.library_version()
+
+
 def test_predict_before_fit_is_not_fitted_error():
     with pytest.raises(kmq.NotFittedError):
         kmq.KMeans().predict(np.zeros((2, 3), np.uint8))
