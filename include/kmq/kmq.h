@@ -14,7 +14,7 @@
  * same results as `kmq quantize`): k-means++ or random seeding, Lloyd
  * iterations, `restarts` runs of which the lowest inertia is kept, the same
  * bits for any thread count. Functions return 0 on success; otherwise a
- * non-zero code (1: out of memory, 2: a bad argument, 10: interrupted) and,
+ * non-zero code (1: out of memory, 2: a bad argument) and,
  * where `msg` is not NULL, one sentence in msg[msglen].
  */
 #ifndef KMQ_KMQ_H
@@ -44,26 +44,26 @@ extern "C" {
 #define KMQ_SEED_RANDOM   1 /* k distinct colours drawn with probability by weight */
 
 typedef struct kmq_params {
-    int k;        /* 1..KMQ_K_MAX clusters; above the distinct colours, that many */
-    int restarts; /* >= 1 runs, the lowest inertia kept (default 10) */
-    int max_iter; /* >= 1 Lloyd iterations per run (default 300) */
-    double tol;   /* >= 0 (default 1e-4): a run stops when the sum over centres of the
-                     squared move of one iteration is <= tol times the mean over the three
-                     channels of the data's weighted variance (scikit-learn's rule) */
-    int init;     /* KMQ_SEED_KMEANSPP (default) or KMQ_SEED_RANDOM */
+    int k;         /* 1..KMQ_K_MAX clusters; above the distinct colours, that many */
+    int restarts;  /* >= 1 runs, the lowest inertia kept (default 10) */
+    int max_iter;  /* >= 1 Lloyd iterations per run (default 300) */
+    double tol;    /* >= 0 (default 1e-4): a run stops when the sum over centres of the
+                      squared move of one iteration is <= tol times the mean over the three
+                      channels of the data's weighted variance (scikit-learn's rule) */
+    int init;      /* KMQ_SEED_KMEANSPP (default) or KMQ_SEED_RANDOM */
     uint64_t seed; /* every run's random stream derives from (seed, k, run) */
-    int threads;  /* 0: all cores (OMP_NUM_THREADS honoured); results never depend on it */
+    int threads;   /* 0: all cores (OMP_NUM_THREADS honoured); results never depend on it */
 } kmq_params;
 
 /* What kmq_kmeans_rgb returns. Free with kmq_result_free. */
 typedef struct kmq_result {
-    int k;              /* centres found: min(params.k, distinct colours of weight > 0) */
-    double *centers;    /* k * 3 doubles (r, g, b) in [0, 255], unrounded */
-    uint64_t *sizes;    /* k: total weight per centre */
-    uint8_t *labels;    /* n: nearest centre of each input colour (lowest index on ties) */
-    double inertia;     /* sum of weight * squared distance to the nearest centre */
-    int iterations;     /* Lloyd iterations of the best run */
-    int converged;      /* 1: the best run stopped on tol, 0: on max_iter */
+    int k;           /* centres found: min(params.k, distinct colours of weight > 0) */
+    double *centers; /* k * 3 doubles (r, g, b) in [0, 255], unrounded */
+    uint64_t *sizes; /* k: total weight per centre */
+    uint8_t *labels; /* n: nearest centre of each input colour (lowest index on ties) */
+    double inertia;  /* sum of weight * squared distance to the nearest centre */
+    int iterations;  /* Lloyd iterations of the best run */
+    int converged;   /* 1: the best run stopped on tol, 0: on max_iter */
 } kmq_result;
 
 /* "0.1.0": the library's version. */
@@ -94,8 +94,8 @@ KMQ_EXPORT int kmq_assign_rgb(const uint8_t *rgb, size_t n, const double *center
  * the *ncolors centres rounded to 8 bits, index[width * height] each pixel's
  * palette index, *inertia (if not NULL) the fit's inertia. */
 KMQ_EXPORT int kmq_quantize_rgb(const uint8_t *rgb, size_t width, size_t height,
-                                const kmq_params *p, uint8_t *palette, int *ncolors,
-                                uint8_t *index, double *inertia, char *msg, size_t msglen);
+                                const kmq_params *p, uint8_t *palette, int *ncolors, uint8_t *index,
+                                double *inertia, char *msg, size_t msglen);
 
 #ifdef __cplusplus
 }

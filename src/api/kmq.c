@@ -24,9 +24,8 @@
 #error "KMQ_VERSION_STRING must be defined by the build"
 #endif
 
-/* The public codes are kmq_status values; kmq.h documents these three. */
-_Static_assert(KMQ_E_NOMEM == 1 && KMQ_E_ARG == 2 && KMQ_E_INTERRUPTED == 10,
-               "kmq.h documents the numeric codes");
+/* The public codes are kmq_status values; kmq.h documents these two. */
+_Static_assert(KMQ_E_NOMEM == 1 && KMQ_E_ARG == 2, "kmq.h documents the numeric codes");
 
 static int report(kmq_status st, const kmq_err *err, char *msg, size_t msglen)
 {
@@ -61,8 +60,8 @@ KMQ_EXPORT void kmq_params_init(kmq_params *p, int k)
 
 /* Histogram of n colours: weight 1 each (weights NULL) or weights[i], the
  * colours of weight 0 left out. */
-static kmq_status build_hist(const uint8_t *rgb, const uint64_t *weights, size_t n,
-                             kmq_hist **out, kmq_err *err)
+static kmq_status build_hist(const uint8_t *rgb, const uint64_t *weights, size_t n, kmq_hist **out,
+                             kmq_err *err)
 {
     kmq_hist *h = NULL;
     kmq_status st = kmq_hist_new(&h, err);
@@ -88,8 +87,7 @@ static kmq_status build_hist(const uint8_t *rgb, const uint64_t *weights, size_t
 /* labels[i] = nearest of k centres for each of n colours; *inertia (may be
  * NULL) = sum of squared distances, one per colour given. */
 static kmq_status label_colours(const uint8_t *rgb, size_t n, const double *centers, size_t k,
-                                const kmq_par *par, uint8_t *labels, double *inertia,
-                                kmq_err *err)
+                                const kmq_par *par, uint8_t *labels, double *inertia, kmq_err *err)
 {
     kmq_hist *h = NULL;
     uint8_t *dlab = NULL;
@@ -126,8 +124,8 @@ static kmq_status check_params(const kmq_params *p, kmq_err *err)
     if (p->k < 1 || p->k > KMQ_MAX_K)
         return kmq_err_set(err, KMQ_E_ARG, "k = %d is outside 1..%d", p->k, KMQ_MAX_K);
     if (p->init != KMQ_SEED_KMEANSPP && p->init != KMQ_SEED_RANDOM)
-        return kmq_err_set(err, KMQ_E_ARG, "init = %d is neither KMQ_SEED_KMEANSPP nor KMQ_SEED_RANDOM",
-                           p->init);
+        return kmq_err_set(err, KMQ_E_ARG,
+                           "init = %d is neither KMQ_SEED_KMEANSPP nor KMQ_SEED_RANDOM", p->init);
     if (p->threads < 0)
         return kmq_err_set(err, KMQ_E_ARG, "threads = %d is negative (0: all cores)", p->threads);
     return KMQ_OK; /* restarts, max_iter and tol: the fit checks them */
@@ -158,7 +156,8 @@ static kmq_status fit_colours(const uint8_t *rgb, const uint64_t *weights, size_
                             .restarts = p->restarts,
                             .max_iter = p->max_iter,
                             .tol = p->tol,
-                            .init = p->init == KMQ_SEED_RANDOM ? KMQ_INIT_RANDOM : KMQ_INIT_KMEANSPP,
+                            .init =
+                                p->init == KMQ_SEED_RANDOM ? KMQ_INIT_RANDOM : KMQ_INIT_KMEANSPP,
                             .seed = p->seed};
     st = kmq_kmeans_fit(&pts, &opts, &par, &fit, err);
     if (st != KMQ_OK)
@@ -249,8 +248,8 @@ static uint8_t round_channel(double v)
 }
 
 KMQ_EXPORT int kmq_quantize_rgb(const uint8_t *rgb, size_t width, size_t height,
-                                const kmq_params *p, uint8_t *palette, int *ncolors,
-                                uint8_t *index, double *inertia, char *msg, size_t msglen)
+                                const kmq_params *p, uint8_t *palette, int *ncolors, uint8_t *index,
+                                double *inertia, char *msg, size_t msglen)
 {
     if (!rgb || !p || !palette || !ncolors || !index)
         return bad_arg("kmq_quantize_rgb: no argument but inertia and msg may be NULL", msg,

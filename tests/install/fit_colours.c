@@ -20,9 +20,8 @@ static int fail(const char *what)
 int main(void)
 {
     /* Three groups of colours, far apart; weights are pixel counts. */
-    static const uint8_t rgb[N * 3] = {10, 10, 10,    12, 10, 10,    10, 14, 10,
-                                       200, 20, 20,   204, 20, 20,   200, 20, 26,
-                                       20, 20, 220,   20, 20, 220,   20, 24, 220};
+    static const uint8_t rgb[N * 3] = {10, 10,  10, 12, 10, 10, 10,  14, 10, 200, 20, 20, 204, 20,
+                                       20, 200, 20, 26, 20, 20, 220, 20, 20, 220, 20, 24, 220};
     static const uint64_t weight[N] = {1, 1, 2, 3, 1, 1, 1, 1, 2};
     kmq_params p;
     kmq_params_init(&p, 3);
@@ -54,8 +53,8 @@ int main(void)
     }
     if (fabs(r.inertia - inertia) > 1e-9 * inertia)
         return fail("inertia is not the sum of squared distances");
-    printf("libkmq %s: k = %d, inertia = %.6f, iterations = %d\n", kmq_version(), r.k,
-           r.inertia, r.iterations);
+    printf("libkmq %s: k = %d, inertia = %.6f, iterations = %d\n", kmq_version(), r.k, r.inertia,
+           r.iterations);
     kmq_result_free(&r);
 
     kmq_params_init(&p, 0);

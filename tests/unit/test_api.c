@@ -59,8 +59,8 @@ START_TEST(fit_is_the_engines_fit_and_labels_are_nearest)
     /* The engine on the same histogram, with the same options. */
     kmq_hist *h = tu_hist_of(rgb, n);
     kmq_points pts = {kmq_hist_size(h), kmq_hist_keys(h), kmq_hist_weights(h)};
-    kmq_kmeans_opts o = {.k = 8, .restarts = 2, .max_iter = 300, .tol = 1e-4,
-                         .init = KMQ_INIT_KMEANSPP, .seed = 3};
+    kmq_kmeans_opts o = {
+        .k = 8, .restarts = 2, .max_iter = 300, .tol = 1e-4, .init = KMQ_INIT_KMEANSPP, .seed = 3};
     kmq_par par = kmq_par_make(2);
     kmq_fit fit = {0};
     kmq_err err;
@@ -184,8 +184,10 @@ START_TEST(bad_arguments_are_refused_with_a_message)
     struct {
         int k, restarts, init, threads;
         const char *words;
-    } cases[] = {{0, 10, 0, 0, "k = 0"},       {257, 10, 0, 0, "k = 257"},
-                 {2, 0, 0, 0, "restarts"},     {2, 10, 7, 0, "init = 7"},
+    } cases[] = {{0, 10, 0, 0, "k = 0"},
+                 {257, 10, 0, 0, "k = 257"},
+                 {2, 0, 0, 0, "restarts"},
+                 {2, 10, 7, 0, "init = 7"},
                  {2, 10, 0, -1, "threads = -1"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kmq_params_init(&p, cases[i].k);
@@ -193,8 +195,7 @@ START_TEST(bad_arguments_are_refused_with_a_message)
         p.init = cases[i].init;
         p.threads = cases[i].threads;
         ck_assert_int_eq(kmq_kmeans_rgb(rgb, NULL, 2, &p, &r, msg, sizeof msg), 2);
-        ck_assert_msg(strstr(msg, cases[i].words), "message '%s' lacks '%s'", msg,
-                      cases[i].words);
+        ck_assert_msg(strstr(msg, cases[i].words), "message '%s' lacks '%s'", msg, cases[i].words);
         ck_assert_ptr_null(r.centers);
     }
     kmq_params_init(&p, 2);
