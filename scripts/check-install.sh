@@ -4,7 +4,8 @@
 # mmdebstrap, installs the package there with apt (which brings exactly
 # what its Depends name), and runs tests/install/test_install.sh inside it
 # against /usr: the demo job, man kmq, completion of `kmq qu<TAB>`, a C
-# program built with `pkg-config --cflags --libs kmq`, the exports.
+# program built with `pkg-config --cflags --libs kmq`, the Python package
+# finding the installed library, the exports.
 # Needs root, mmdebstrap (apt-get install mmdebstrap) and the Debian mirror.
 #
 #   bash scripts/check-install.sh            clean root (mmdebstrap)
@@ -38,11 +39,13 @@ fi
 
 echo "== a fresh Debian 12 root (mmdebstrap --variant=apt bookworm)"
 # The tools the checks use (not kmq's dependencies: those come from the .deb).
-mmdebstrap --quiet --variant=apt --include=man-db,pkg-config,gcc,libc6-dev bookworm "$root"
+mmdebstrap --quiet --variant=apt --include=man-db,pkg-config,gcc,libc6-dev,python3-numpy \
+  bookworm "$root"
 cp "$deb" "$root/tmp/"
 mkdir -p "$root/src/tests" "$root/src/include/kmq"
 cp -r data configs "$root/src/"
 cp -r tests/install "$root/src/tests/"
+cp -r python "$root/src/"
 cp include/kmq/kmq.h "$root/src/include/kmq/"
 mount -t proc proc "$root/proc"
 echo "== apt-get install ./$(basename "$deb") in it"

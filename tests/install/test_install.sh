@@ -76,6 +76,25 @@ if command -v c++ >/dev/null; then
   ok "kmq.h compiles as C++"
 fi
 
+# -- the Python package finds the installed library ---------------------------
+if [ -d "$src/python/kmq" ] && /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  ldpath=$libdir; [ "$prefix" = /usr ] && ldpath=   # /usr: the ld.so cache finds it
+  (cd "$tmp" && env -u KMQ_LIBRARY LD_LIBRARY_PATH=$ldpath PYTHONPATH=$src/python \
+     /usr/bin/python3 - "$libdir" <<'PY'
+import os, sys
+import numpy as np
+import kmq
+km = kmq.KMeans(2, random_state=0).fit(np.array([[0, 0, 0], [2, 0, 0], [250, 250, 250]], np.uint8))
+assert km.inertia_ == 2.0, km.inertia_
+with open("/proc/self/maps") as f:
+    loaded = {line.split()[-1] for line in f if "libkmq.so" in line}
+want = os.path.realpath(os.path.join(sys.argv[1], "libkmq.so.0"))
+assert loaded == {want}, (loaded, want)
+print(f"ok: the Python package loaded {want} and fits (inertia {km.inertia_})")
+PY
+  )
+fi
+
 # -- the library's ABI ------------------------------------------------------------
 [ "$(readelf -d "$libso" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')" = libkmq.so.0 ]
 exported=$(nm -D --defined-only "$libso" | awk '$2 == "T" {sub(/@.*/, "", $3); print $3}' | sort)
