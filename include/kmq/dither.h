@@ -13,7 +13,8 @@
  * image is dropped. Each pixel takes the palette entry nearest (squared
  * RGB distance, lowest index on ties) to its colour plus the error it
  * received, clamped to 0..255; `strength` (0..1) scales the error passed on.
- * Errors above 32 levels a channel are damped (dither.c says how).
+ * Errors whose squared length (levels^2, three channels) exceeds `limit`
+ * are damped (dither.c says how); limit 0 never damps.
  */
 #ifndef KMQ_DITHER_H
 #define KMQ_DITHER_H
@@ -26,10 +27,11 @@
 typedef struct kmq_dither kmq_dither;
 
 /* A diffuser for rows of `width` pixels onto `n` (1..256) RGB entries of
- * `palette` (3 * n bytes, copied). Memory: 6 bytes per pixel of a row plus
+ * `palette` (3 * n bytes, copied), damping errors above `limit` (>= 0). Memory: 6 bytes per pixel of a row plus
  * the palette. Returns KMQ_OK, KMQ_E_ARG or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_dither_new(const uint8_t *palette, size_t n, size_t width,
-                                         double strength, kmq_dither **out, kmq_err *err);
+                                         double strength, double limit, kmq_dither **out,
+                                         kmq_err *err);
 
 void kmq_dither_free(kmq_dither *d);
 

@@ -13,11 +13,8 @@
  *
  * Large errors are damped, as pngquant does, so that error does not run
  * along edges and into flat areas as streaks ("worms"): when the error a
- * pixel receives exceeds 32 levels per channel (squared length above
- * 3 * 32^2 levels^2) it is taken at 4/5, and a pixel whose own error
- * exceeds that passes on 3/4 of the strength. On the bundled photos at
- * k = 8 and 16 this lowers the blurred error of the plain diffusion by up
- * to a quarter (docs/design.md, Dithering).
+ * pixel receives has a squared length above `limit` it is taken at 4/5,
+ * and a pixel whose own error is above it passes on 3/4 of the strength.
  *
  * Memory: one row of error for the next row (int16, three channels). The
  * row being scanned reads its error from the same array: position x holds
@@ -39,14 +36,11 @@
 
 #define DITHER_ONE 128 /* a level, in the error's units */
 
-/* Squared error (3 channels, in the error's units) above which error is
- * damped: 32 levels in each channel. */
-#define DITHER_LIMIT ((int64_t)3 * (32 * DITHER_ONE) * (32 * DITHER_ONE))
-
 struct kmq_dither {
     size_t width;
     size_t n;
     int32_t strength; /* 0..256 */
+    int64_t limit;    /* squared error above which error is damped (scaled); 0: never */
     uint64_t row;     /* rows done: the scan direction alternates */
     int16_t *err;     /* 3 * width: error for the row being scanned / the next */
     int32_t red[256], green[256], blue[256]; /* palette sorted by red, scaled */
@@ -54,11 +48,17 @@ struct kmq_dither {
 };
 
 kmq_status kmq_dither_new(const uint8_t *palette, size_t n, size_t width, double strength,
-                          kmq_dither **out, kmq_err *err)
+                          double limit, kmq_dither **out, kmq_err *err)
 {
     *out = NULL;
-    if (!palette || n < 1 || n > 256 || width < 1 || !(strength >= 0.0 && strength <= 1.0))
-        return kmq_err_set(err, KMQ_E_ARG, "dither needs 1..256 colours, a row and 0..1 strength");
+    /* Limits beyond any error (3 * 255^2) are as good as none, and keep
+     * the scaled value within int64. */
+    if (!palette || n < 1 || n > 256 || width < 1 || !(strength >= 0.0 && strength <= 1.0) ||
+        !(limit >= 0.0))
+        return kmq_err_set(err, KMQ_E_ARG, "dither needs 1..256 colours, a row, 0..1 strength "
+                                           "and a limit >= 0");
+    if (limit > 3.0 * 255 * 255)
+        limit = 0;
     kmq_dither *d = kmq__calloc(1, sizeof *d);
     if (d)
         d->err = kmq__calloc(width, 3 * sizeof *d->err);
@@ -69,6 +69,7 @@ kmq_status kmq_dither_new(const uint8_t *palette, size_t n, size_t width, double
     d->width = width;
     d->n = n;
     d->strength = (int32_t)lround(strength * 256.0);
+    d->limit = (int64_t)llround(limit * DITHER_ONE * DITHER_ONE);
 
     /* Insertion sort by (red, index): n <= 256, once per k. */
     for (size_t i = 0; i < n; i++) {
@@ -160,7 +161,7 @@ void kmq_dither_row(kmq_dither *d, const uint8_t *rgb, uint8_t *out)
             got[c] = e[3 * x + (size_t)c] + carry[c];
             g2 += (int64_t)got[c] * got[c];
         }
-        if (g2 > DITHER_LIMIT)
+        if (d->limit && g2 > d->limit)
             for (int c = 0; c < 3; c++)
                 got[c] = got[c] * 4 / 5;
         for (int c = 0; c < 3; c++)
@@ -172,7 +173,7 @@ void kmq_dither_row(kmq_dither *d, const uint8_t *rgb, uint8_t *out)
         for (int c = 0; c < 3; c++)
             q2 += (int64_t)(want[c] - chosen[c]) * (want[c] - chosen[c]);
         int32_t st = d->strength;
-        if (q2 > DITHER_LIMIT)
+        if (d->limit && q2 > d->limit)
             st = st * 3 / 4;
         for (int c = 0; c < 3; c++) {
             int32_t s = (want[c] - chosen[c]) * st / 256;

@@ -72,6 +72,15 @@ static bool dithers(const kmq_job_spec *spec)
            (spec->save & KMQ_SAVE_INDEXED);
 }
 
+/* Squared error (levels^2, 3 channels) above which dither damps error:
+ * four times the image's mean squared error at this k, i.e. errors beyond
+ * twice the typical one (edges the palette cannot follow). Tuned on the
+ * bundled photos at k = 2..64 (docs/design.md, Dithering). */
+static double dither_limit(const kmq_k_result *r)
+{
+    return 4.0 * r->mse_output;
+}
+
 static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
 {
     uint64_t kinds =
@@ -330,7 +339,7 @@ static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const ch
                 st = kmq_png_stage(w->indexed[i], strip_rows, err);
                 if (st == KMQ_OK && dithers(spec))
                     st = kmq_dither_new(pal, r->k_effective, info->width, spec->dither_strength,
-                                        &mw->dither, err);
+                                        dither_limit(r), &mw->dither, err);
                 if (st == KMQ_OK && mw->dither) {
                     mw->dither_row = kmq__alloc(info->width);
                     if (!mw->dither_row)

@@ -5,6 +5,7 @@ original than the plain image once both are blurred, byte-identical at any
 thread count and between the streamed and whole-image paths; the label map
 stays the nearest-centre labels; the keys are validated with FILE:LINE and
 are part of the config hash only when used."""
+import math
 import os
 import unittest
 
@@ -48,14 +49,15 @@ def tdiv(a, b):
     return -((-a) // b) if a < 0 else a // b
 
 
-def reference_fs(rgb, palette, strength):
+def reference_fs(rgb, palette, strength, mse_output):
     """Floyd-Steinberg as docs/design.md defines it: integers in 1/128 of a
     level, strength rounded to 1/256, serpentine, error off the image
-    dropped, large errors damped (received: 4/5; passed on: 3/4 of the
-    strength, above 32 levels a channel), nearest entry by squared distance
-    with the lowest index on ties. Straightforward two-row form, independent
-    of kmq's one-row one."""
-    limit = 3 * (32 * 128) ** 2
+    dropped, errors whose squared length exceeds 4 * mse_output damped
+    (received: 4/5; passed on: 3/4 of the strength), nearest entry by
+    squared distance with the lowest index on ties. Straightforward two-row
+    form, independent of kmq's one-row one."""
+    limit = 4.0 * mse_output
+    limit = 0 if limit > 3.0 * 255 * 255 else math.floor(limit * 128 * 128 + 0.5)
     h, w, _ = rgb.shape
     pal = [tuple(int(v) * 128 for v in p) for p in palette]
     s_int = int(np.floor(strength * 256 + 0.5))
@@ -67,7 +69,7 @@ def reference_fs(rgb, palette, strength):
         step = 1 if forward else -1
         for x in (range(w) if forward else range(w - 1, -1, -1)):
             got = [int(cur[x, c]) for c in range(3)]
-            if sum(g * g for g in got) > limit:
+            if limit and sum(g * g for g in got) > limit:
                 got = [tdiv(g * 4, 5) for g in got]
             want = [min(max(int(rgb[y, x, c]) * 128 + got[c], 0), 255 * 128)
                     for c in range(3)]
@@ -78,7 +80,7 @@ def reference_fs(rgb, palette, strength):
                     best, best_d = i, d
             out[y, x] = best
             strength_here = s_int
-            if sum((want[c] - pal[best][c]) ** 2 for c in range(3)) > limit:
+            if limit and sum((want[c] - pal[best][c]) ** 2 for c in range(3)) > limit:
                 strength_here = tdiv(s_int * 3, 4)
             for c in range(3):
                 s = tdiv((want[c] - pal[best][c]) * strength_here, 256)
@@ -106,9 +108,11 @@ class MatchesReference(unittest.TestCase):
             out = os.path.join(d, "s" + strength)
             quantize(image, out, "-k", "5,16", "--dither", "floyd-steinberg",
                      "--dither-strength", strength)
-            for k in (5, 16):
+            summary = kt.load_json(os.path.join(result_dir(out, image), "summary.json"))
+            for k, result in zip((5, 16), summary["results"]):
                 png = os.path.join(result_dir(out, image), f"k{k}.png")
-                want = reference_fs(rgb, kt.png_palette(png), float(strength))
+                want = reference_fs(rgb, kt.png_palette(png), float(strength),
+                                    result["mse_output"])
                 np.testing.assert_array_equal(indices(png), want, f"k={k} strength={strength}")
 
 
