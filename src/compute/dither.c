@@ -100,7 +100,17 @@ void kmq_dither_free(kmq_dither *d)
 }
 
 /* Sorted position of the entry nearest to (r, g, b) (scaled). */
-static size_t nearest(const kmq_dither *d, int32_t r, int32_t g, int32_t b)
+static uint64_t distance(const kmq_dither *d, size_t j, int32_t r, int32_t g, int32_t b)
+{
+    int64_t dr = (int64_t)d->red[j] - r, dg = (int64_t)d->green[j] - g,
+            db = (int64_t)d->blue[j] - b;
+    return (uint64_t)(dr * dr) + (uint64_t)(dg * dg) + (uint64_t)(db * db);
+}
+
+/* `hint`: a sorted position to start from (the previous pixel's entry, most
+ * often the answer or near it): its distance bounds the walk from the start,
+ * and the answer is the same whatever the hint. */
+static size_t nearest(const kmq_dither *d, size_t hint, int32_t r, int32_t g, int32_t b)
 {
     size_t lo = 0, hi = d->n; /* first entry with red >= r */
     while (lo < hi) {
@@ -111,8 +121,8 @@ static size_t nearest(const kmq_dither *d, int32_t r, int32_t g, int32_t b)
             hi = mid;
     }
     /* Distances <= 3 * 32,640^2 < 2^32. */
-    uint64_t best = UINT64_MAX;
-    size_t found = 0;
+    uint64_t best = distance(d, hint, r, g, b);
+    size_t found = hint;
     for (size_t j = lo; j < d->n; j++) {
         int64_t dr1 = (int64_t)d->red[j] - r;
         uint64_t dr = (uint64_t)(dr1 * dr1);
@@ -153,6 +163,7 @@ void kmq_dither_row(kmq_dither *d, const uint8_t *rgb, uint8_t *out)
     int32_t carry[3] = {0, 0, 0};    /* 7/16 for the pixel ahead */
     int32_t pend_prev[3] = {0, 0, 0}; /* next row, the pixel behind: waits for its 3/16 */
     int32_t pend_cur[3] = {0, 0, 0};  /* next row, this pixel: its 1/16 so far */
+    size_t j = 0;                     /* sorted position of the last entry chosen */
     for (size_t i = 0; i < w; i++) {
         size_t x = forward ? i : w - 1 - i;
         int32_t want[3], got[3];
@@ -166,7 +177,7 @@ void kmq_dither_row(kmq_dither *d, const uint8_t *rgb, uint8_t *out)
                 got[c] = got[c] * 4 / 5;
         for (int c = 0; c < 3; c++)
             want[c] = clamp_level(rgb[3 * x + (size_t)c] * DITHER_ONE + got[c]);
-        size_t j = nearest(d, want[0], want[1], want[2]);
+        j = nearest(d, j, want[0], want[1], want[2]);
         out[x] = d->index[j];
         const int32_t chosen[3] = {d->red[j], d->green[j], d->blue[j]};
         int64_t q2 = 0;
