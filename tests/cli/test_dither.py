@@ -7,6 +7,7 @@ stays the nearest-centre labels; the keys are validated with FILE:LINE and
 are part of the config hash only when used."""
 import math
 import os
+import subprocess
 import unittest
 
 import numpy as np
@@ -181,6 +182,31 @@ class Deterministic(unittest.TestCase):
             first = files[("stream", 1)]
             for key, data in files.items():
                 self.assertEqual(data, first, f"k={k} {key}")
+
+
+def peak_rss_kib(args, env):
+    """Peak resident memory of one kmq run, as GNU time reports it."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", kt.KMQ, *args], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stderr.strip().splitlines()[-1])
+
+
+@unittest.skipIf(kt.SANITIZE, "peak memory is meaningless under AddressSanitizer")
+class MemoryBound(unittest.TestCase):
+    def test_dither_keeps_the_map_pass_bound(self):
+        # A wide image streamed in strips (7,200 x 1,600): one row of error
+        # per k is all dithering adds, taken from the strip budget.
+        d = kt.fresh_dir("dither_mem")
+        subprocess.run(["vips", "replicate", os.path.join(kt.PHOTOS, "coffee.png"),
+                        f"{d}/wide.v", "12", "4"], check=True, capture_output=True)
+        env = dict(os.environ, KMQ_IMAGE_MODE="stream")
+        base = [f"{d}/wide.v", "-k", "4,16,64", "--restarts", "1", "--max-iter", "10",
+                "--sample", "100000", "--threads", "2", "--quiet"]
+        plain = peak_rss_kib(["quantize", *base, "-o", f"{d}/plain"], env)
+        dith = peak_rss_kib(["quantize", *base, "-o", f"{d}/dith", "--dither",
+                             "floyd-steinberg"], env)
+        self.assertLessEqual(dith, plain * 1.05 + 4096, f"plain {plain} KiB, dithered {dith} KiB")
 
 
 class Keys(unittest.TestCase):
