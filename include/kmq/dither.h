@@ -27,8 +27,8 @@
 typedef struct kmq_dither kmq_dither;
 
 /* A diffuser for rows of `width` pixels onto `n` (1..256) RGB entries of
- * `palette` (3 * n bytes, copied), damping errors above `limit` (>= 0). Memory: 6 bytes per pixel of a row plus
- * the palette. Returns KMQ_OK, KMQ_E_ARG or KMQ_E_NOMEM. */
+ * `palette` (3 * n bytes, copied), damping errors above `limit` (>= 0). Memory: 6 bytes per pixel
+ * of a row plus the palette. Returns KMQ_OK, KMQ_E_ARG or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_dither_new(const uint8_t *palette, size_t n, size_t width,
                                          double strength, double limit, kmq_dither **out,
                                          kmq_err *err);

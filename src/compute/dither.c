@@ -55,8 +55,9 @@ kmq_status kmq_dither_new(const uint8_t *palette, size_t n, size_t width, double
      * the scaled value within int64. */
     if (!palette || n < 1 || n > 256 || width < 1 || !(strength >= 0.0 && strength <= 1.0) ||
         !(limit >= 0.0))
-        return kmq_err_set(err, KMQ_E_ARG, "dither needs 1..256 colours, a row, 0..1 strength "
-                                           "and a limit >= 0");
+        return kmq_err_set(err, KMQ_E_ARG,
+                           "dither needs 1..256 colours, a row, 0..1 strength "
+                           "and a limit >= 0");
     if (limit > 3.0 * 255 * 255)
         limit = 0;
     kmq_dither *d = kmq__calloc(1, sizeof *d);
@@ -160,7 +161,7 @@ void kmq_dither_row(kmq_dither *d, const uint8_t *rgb, uint8_t *out)
     const size_t w = d->width;
     const int forward = (d->row & 1) == 0;
     int16_t *e = d->err;
-    int32_t carry[3] = {0, 0, 0};    /* 7/16 for the pixel ahead */
+    int32_t carry[3] = {0, 0, 0};     /* 7/16 for the pixel ahead */
     int32_t pend_prev[3] = {0, 0, 0}; /* next row, the pixel behind: waits for its 3/16 */
     int32_t pend_cur[3] = {0, 0, 0};  /* next row, this pixel: its 1/16 so far */
     size_t j = 0;                     /* sorted position of the last entry chosen */

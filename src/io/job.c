@@ -106,8 +106,7 @@ static const struct kmq__job_key keys[] = {
         "symbolic links in folder inputs: inside (a link out of the input folder is not read) "
         "or follow (every link)"),
     ROW("dither", SEC_SPEC, KT_DITHER, 0, 0, SPEC_AT(dither), "defaults, job", "choice",
-        "none | floyd-steinberg", "none",
-        "error diffusion in the indexed PNG only"),
+        "none | floyd-steinberg", "none", "error diffusion in the indexed PNG only"),
     ROW("dither_strength", SEC_SPEC, KT_UNIT, 0, 0, SPEC_AT(dither_strength), "defaults, job",
         "number", "0..1", "1.0", "share of the error diffused"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",

@@ -100,9 +100,9 @@ static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
 typedef struct map_writer {
     kmq_png *png;
     size_t set;
-    kmq_dither *dither; /* an indexed PNG under dither: its rows in order */
+    kmq_dither *dither;  /* an indexed PNG under dither: its rows in order */
     uint8_t *dither_row; /* one row of dithered indices */
-    kmq_status status; /* outcome of this strip's rows */
+    kmq_status status;   /* outcome of this strip's rows */
     kmq_err err;
 } map_writer;
 
