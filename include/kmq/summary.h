@@ -74,6 +74,10 @@ typedef struct kmq_summary {
     char *identity; /* resume identity, "quick" | "content"; NULL (null) when unknown */
     int threads;
     char *hash; /* config hash (resume key), hex */
+    /* "floyd-steinberg", or NULL: no dither (config.dither is then absent,
+     * as in summaries written before the key) */
+    char *dither;
+    double dither_strength; /* 0..1; meaningful with dither only */
     /* results, ascending k */
     kmq_k_result *results;
     size_t nresults;

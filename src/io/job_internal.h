@@ -26,6 +26,8 @@ typedef enum key_type {
     KT_BYTES,   /* uint64_t byte count, or KMQ_DECODE_AUTO */
     KT_IDENTITY, /* kmq_identity field */
     KT_LINKS,    /* kmq_links field */
+    KT_DITHER,   /* kmq_dither_mode field */
+    KT_UNIT,     /* double in 0..1 */
 } key_type;
 
 struct kmq__job_key {

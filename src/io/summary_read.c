@@ -329,8 +329,21 @@ static kmq_status parse_config(kmq__sj_reader *rd, const json_t *root, kmq_summa
         }
     }
     TRY(kmq__sj_rd_str(rd, o, "config", "hash", true, &s->hash));
-    if (s->hash && !is_config_hash(s->hash))
+    if (s->hash && !is_config_hash(s->hash)) {
         st = kmq__sj_bad_field(rd, "config.hash", "is not 16 lowercase hex digits");
+        goto done;
+    }
+    /* Present only when the job dithers. */
+    if (json_object_get(o, "dither")) {
+        TRY(kmq__sj_rd_str(rd, o, "config", "dither", false, &s->dither));
+        if (strcmp(s->dither, "floyd-steinberg") != 0) {
+            st = kmq__sj_bad_field(rd, "config.dither", "is not \"floyd-steinberg\"");
+            goto done;
+        }
+        TRY(kmq__sj_rd_real(rd, o, "config", "dither_strength", false, 0.0, &s->dither_strength));
+        if (s->dither_strength > 1.0)
+            st = kmq__sj_bad_field(rd, "config.dither_strength", "is above 1");
+    }
 done:
     return st;
 }
@@ -546,6 +559,7 @@ void kmq_summary_clear(kmq_summary *s)
     kmq__free(s->k);
     kmq__free(s->init);
     kmq__free(s->identity);
+    kmq__free(s->dither);
     kmq__free(s->hash);
     memset(s, 0, sizeof *s);
 }

@@ -481,7 +481,10 @@ static void image_part(page *p, size_t index, const kmq_run_image *im)
     bytes(p, s->bytes);
     raw(p, " \u00b7 ");
     seconds(p, s->total_s);
-    fmt(p, " \u00b7 %d restarts per k, seed %" PRIu64 " \u00b7 <a href=\"", s->restarts, s->seed);
+    fmt(p, " \u00b7 %d restarts per k, seed %" PRIu64, s->restarts, s->seed);
+    if (s->dither) /* only when used: pages of jobs without it stay as they were */
+        fmt(p, " \u00b7 dithered (%s, strength %g)", s->dither, s->dither_strength);
+    raw(p, " \u00b7 <a href=\"");
     url(p, dir, KMQ_SUMMARY_JSON);
     raw(p, "\">summary.json</a></p>\n");
 
