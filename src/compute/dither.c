@@ -31,6 +31,7 @@
 
 #include "internal.h"
 
+#include <stdbool.h>
 #include <math.h>
 #include <string.h>
 
@@ -108,6 +109,26 @@ static uint64_t distance(const kmq_dither *d, size_t j, int32_t r, int32_t g, in
     return (uint64_t)(dr * dr) + (uint64_t)(dg * dg) + (uint64_t)(db * db);
 }
 
+/* One step of the walk out from the start: false once entry j's red
+ * difference alone exceeds the best distance (entries are sorted by red, so
+ * none further on can be nearer); else keeps j when it is nearer, or as near
+ * with a lower palette index. */
+static bool closer(const kmq_dither *d, size_t j, int32_t r, int32_t g, int32_t b, uint64_t *best,
+                   size_t *found)
+{
+    int64_t dr1 = (int64_t)d->red[j] - r;
+    uint64_t dr = (uint64_t)(dr1 * dr1);
+    if (dr > *best)
+        return false;
+    int64_t dg = (int64_t)d->green[j] - g, db = (int64_t)d->blue[j] - b;
+    uint64_t dist = dr + (uint64_t)(dg * dg) + (uint64_t)(db * db);
+    if (dist < *best || (dist == *best && d->index[j] < d->index[*found])) {
+        *best = dist;
+        *found = j;
+    }
+    return true;
+}
+
 /* `hint`: a sorted position to start from (the previous pixel's entry, most
  * often the answer or near it): its distance bounds the walk from the start,
  * and the answer is the same whatever the hint. */
@@ -124,30 +145,10 @@ static size_t nearest(const kmq_dither *d, size_t hint, int32_t r, int32_t g, in
     /* Distances <= 3 * 32,640^2 < 2^32. */
     uint64_t best = distance(d, hint, r, g, b);
     size_t found = hint;
-    for (size_t j = lo; j < d->n; j++) {
-        int64_t dr1 = (int64_t)d->red[j] - r;
-        uint64_t dr = (uint64_t)(dr1 * dr1);
-        if (dr > best)
-            break;
-        int64_t dg = (int64_t)d->green[j] - g, db = (int64_t)d->blue[j] - b;
-        uint64_t dist = dr + (uint64_t)(dg * dg) + (uint64_t)(db * db);
-        if (dist < best || (dist == best && d->index[j] < d->index[found])) {
-            best = dist;
-            found = j;
-        }
-    }
-    for (size_t j = lo; j-- > 0;) {
-        int64_t dr1 = (int64_t)d->red[j] - r;
-        uint64_t dr = (uint64_t)(dr1 * dr1);
-        if (dr > best)
-            break;
-        int64_t dg = (int64_t)d->green[j] - g, db = (int64_t)d->blue[j] - b;
-        uint64_t dist = dr + (uint64_t)(dg * dg) + (uint64_t)(db * db);
-        if (dist < best || (dist == best && d->index[j] < d->index[found])) {
-            best = dist;
-            found = j;
-        }
-    }
+    for (size_t j = lo; j < d->n && closer(d, j, r, g, b, &best, &found); j++)
+        ;
+    for (size_t j = lo; j-- > 0 && closer(d, j, r, g, b, &best, &found);)
+        ;
     return found;
 }
 

@@ -16,23 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Nearest of k centres, lowest index on ties, and its squared distance. */
-static int nearest(const uint8_t *px, const double *c, int k, double *d2)
-{
-    int best = 0;
-    double bd = 0;
-    for (int j = 0; j < k; j++) {
-        double dr = px[0] - c[3 * j], dg = px[1] - c[3 * j + 1], db = px[2] - c[3 * j + 2];
-        double d = dr * dr + dg * dg + db * db;
-        if (j == 0 || d < bd) {
-            bd = d;
-            best = j;
-        }
-    }
-    *d2 = bd;
-    return best;
-}
-
 static uint8_t *coffee(size_t *n)
 {
     uint32_t w, h;
@@ -76,7 +59,7 @@ START_TEST(fit_is_the_engines_fit_and_labels_are_nearest)
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         double d2;
-        ck_assert_int_eq(r.labels[i], nearest(rgb + 3 * i, r.centers, r.k, &d2));
+        ck_assert_int_eq(r.labels[i], tu_nearest_centre(rgb + 3 * i, r.centers, r.k, &d2));
         inertia += d2;
     }
     for (int j = 0; j < r.k; j++)
@@ -118,7 +101,7 @@ START_TEST(weights_are_repeated_rows_and_zero_leaves_a_row_out)
     ck_assert(a.inertia == b.inertia);
     for (int i = 0; i < N; i++) { /* weight-0 rows too: the nearest centre */
         double d2;
-        ck_assert_int_eq(a.labels[i], nearest(rgb + 3 * i, a.centers, a.k, &d2));
+        ck_assert_int_eq(a.labels[i], tu_nearest_centre(rgb + 3 * i, a.centers, a.k, &d2));
     }
     kmq_result_free(&a);
     kmq_result_free(&b);
@@ -137,7 +120,7 @@ START_TEST(assign_is_the_nearest_centre)
     ck_assert_int_eq(kmq_assign_rgb(rgb, n, centers, 4, 0, labels, &inertia, NULL, 0), 0);
     for (size_t i = 0; i < n; i++) {
         double d2;
-        ck_assert_int_eq(labels[i], nearest(rgb + 3 * i, centers, 4, &d2));
+        ck_assert_int_eq(labels[i], tu_nearest_centre(rgb + 3 * i, centers, 4, &d2));
         want += d2;
     }
     ck_assert_double_eq_tol(inertia, want, 1e-9 * want);
