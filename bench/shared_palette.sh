@@ -2,16 +2,18 @@
 # Peak memory of a shared palette (palette = shared): `kmq palette` builds
 # the union histogram of N generated images of MP megapixels each (one
 # streamed pass per image) and fits it, beside `kmq run` of ONE of those
-# images with its own palette and the same keys. The union is bounded by the
-# distinct colours of the whole collection (at most 2^24), not by pixels or
-# by the number of images, so the two peaks should be of the same order.
+# images with its own palette and the same keys, and of one image holding
+# all 2^24 colours: the single-image bound (memory follows distinct colours,
+# at most 2^24). The union is bounded by the distinct colours of the whole
+# collection, not by pixels or by the number of images, so its peak stays
+# under that bound.
 #
 #   bash bench/shared_palette.sh      N=200 MP=4 K=16 RESTARTS=1 REPEAT=1 THREADS=2
 #
 # The images are generated on the fly (smooth colour fields of random hues,
 # with noise: each has several hundred thousand distinct colours, and the
 # collection millions), written as JPEG into a temporary folder, deleted on
-# exit. Runs alternate (single, shared) REPEAT times; medians are printed.
+# exit. Runs alternate (single, bound, shared) REPEAT times; medians printed.
 # Needs build/kmq, GNU time, python3-numpy and python3-pil.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,11 @@ for i in range(n):
     Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(f"{out}/g{i:04d}.jpg",
                                                                  quality=92)
 print(f"{n} images of {w} x {h}", file=sys.stderr)
+# The single-image bound: one 4096 x 4096 image holding every one of the
+# 2^24 colours once, the most distinct colours any image can have.
+every = np.arange(1 << 24, dtype=np.uint32)
+rgb = np.stack([every >> 16, (every >> 8) & 255, every & 255], axis=1).astype(np.uint8)
+Image.fromarray(rgb.reshape(4096, 4096, 3)).save(f"{out}/../every_colour.png", compress_level=1)
 PY
 
 job() {  # job(file, input)
@@ -62,6 +69,7 @@ input = $2
 EOF
 }
 job "$work/single.ini" "$work/img/g0000.jpg" per_image
+job "$work/bound.ini" "$work/every_colour.png" per_image
 job "$work/shared.ini" "$work/img" shared
 
 median() { printf "%s\n" "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -70,11 +78,14 @@ peak() {  # peak(cmd...) -> "rss_kib wall_s"
     { cat "$work/err"; exit 1; }
   tail -n 1 "$work/time"
 }
-s_rss=(); s_wall=(); p_rss=(); p_wall=()
+s_rss=(); s_wall=(); p_rss=(); p_wall=(); b_rss=(); b_wall=()
 for _ in $(seq "$repeat"); do
   rm -rf "$work/out"
   read -r r t < <(peak "$kmq" run "$work/single.ini" --quiet)
   s_rss+=("$r"); s_wall+=("$t")
+  rm -rf "$work/out"
+  read -r r t < <(peak "$kmq" run "$work/bound.ini" --quiet)
+  b_rss+=("$r"); b_wall+=("$t")
   rm -rf "$work/out"
   read -r r t < <(peak "$kmq" palette "$work/shared.ini" --quiet)
   p_rss+=("$r"); p_wall+=("$t")
@@ -82,9 +93,11 @@ done
 colours=$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['unique_colors'], d['pixels'])" \
   "$work/out/gen/_palette/k$k.palette.json")
 read -r uc px <<<"$colours"
-sr=$(median "${s_rss[@]}"); pr=$(median "${p_rss[@]}")
+sr=$(median "${s_rss[@]}"); pr=$(median "${p_rss[@]}"); br=$(median "${b_rss[@]}")
 echo "images: $n of ${mp} MP; union: $px pixels, $uc distinct colours; k = $k, restarts = $restarts, threads = $threads, runs: $repeat"
 printf "%-38s %12s %10s\n" run "peak MiB" "wall s"
 printf "%-38s %12.1f %10s\n" "kmq run, 1 image (own palette)" "$(echo "$sr/1024" | bc -l)" "$(median "${s_wall[@]}")"
+printf "%-38s %12.1f %10s\n" "kmq run, 1 image of all 2^24 colours" "$(echo "$br/1024" | bc -l)" "$(median "${b_wall[@]}")"
 printf "%-38s %12.1f %10s\n" "kmq palette, union of $n images" "$(echo "$pr/1024" | bc -l)" "$(median "${p_wall[@]}")"
-printf "ratio shared / single peak RSS: %.2f\n" "$(echo "$pr/$sr" | bc -l)"
+printf "ratio union / the single-image bound (2^24 colours): %.2f\n" "$(echo "$pr/$br" | bc -l)"
+printf "ratio union / one of its images: %.2f\n" "$(echo "$pr/$sr" | bc -l)"

@@ -2,7 +2,7 @@
 # Enforces the layering of docs/design.md (Layers) from the folders of src/ alone (no table
 # of files to keep up to date): a file's layer is its folder's
 #
-#   src/core (0) -> src/compute, src/kmeans (1) -> src/io (2) -> src/pipeline (3) -> src/cli (4)
+#   src/core (0) -> src/compute, src/kmeans (1) -> src/io (2) -> src/pipeline, src/api (3) -> src/cli (4)
 #
 # and a public header include/kmq/NAME.h belongs to the folder of the module
 # that implements it (src/*/NAME.c or src/*/NAME_*.c). Includes point only
@@ -21,7 +21,7 @@ folder_layer() {   # folder name -> layer number
     core) echo 0 ;;
     compute|kmeans) echo 1 ;;
     io) echo 2 ;;
-    pipeline) echo 3 ;;
+    pipeline|api) echo 3 ;;
     cli) echo 4 ;;
     *) echo 9 ;;
   esac
@@ -30,7 +30,7 @@ folder_layer() {   # folder name -> layer number
 # Every folder of src/ must be a known layer.
 for d in src/*/; do
   d=${d%/}; d=${d#src/}
-  [ "$(folder_layer "$d")" = 9 ] && bad "src/$d is not a layer folder (core, compute, kmeans, io, pipeline, cli)"
+  [ "$(folder_layer "$d")" = 9 ] && bad "src/$d is not a layer folder (core, compute, kmeans, io, pipeline, api, cli)"
 done
 ls src/*.c src/*.h >/dev/null 2>&1 && bad "files directly in src/: put each in its layer's folder"
 

@@ -10,13 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-bash scripts/setup.sh --deps
+bash scripts/setup.sh --deps --test-deps
 bash scripts/check-layers.sh
 
 run_suite() {   # name, extra cmake args...
   local dir=$1; shift
   echo "== $dir: configure + build"
-  cmake -S . -B "$dir" -DKMQ_WERROR=ON "$@" >/dev/null
+  cmake -S . -B "$dir" -DKMQ_WERROR=ON -DKMQ_TESTS=ON "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
   echo "== $dir: ctest"
   (cd "$dir" && ctest --output-on-failure -j"$jobs")

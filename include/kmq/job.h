@@ -35,6 +35,11 @@ enum { KMQ_SAVE_INDEXED = 1u, KMQ_SAVE_LABELS = 2u, KMQ_SAVE_PALETTE = 4u };
  * every link is followed, for photo libraries built of links. */
 typedef enum kmq_links { KMQ_LINKS_INSIDE = 0, KMQ_LINKS_FOLLOW = 1 } kmq_links;
 
+/* Error diffusion in the indexed PNG (job keys `dither`, `dither_strength`).
+ * The label map is never dithered: it stays the nearest-centre
+ * segmentation. FS: Floyd-Steinberg, serpentine, in integers (bit-exact on
+ * every machine and at any thread count; docs/design.md). */
+typedef enum kmq_dither_mode { KMQ_DITHER_NONE = 0, KMQ_DITHER_FS = 1 } kmq_dither_mode;
 /* Where each image's palette comes from (job key `palette`). PER_IMAGE:
  * its own fit. SHARED: one fit per k on the union histogram of every image
  * of the job, written to OUT/JOB/_palette/; every image maps to it. */
@@ -66,6 +71,8 @@ typedef struct kmq_job_spec {
     bool recursive;
     kmq_identity identity;
     kmq_links links; /* symbolic links met in folder walks */
+    kmq_dither_mode dither; /* error diffusion in the indexed PNG */
+    double dither_strength; /* 0..1: share of each pixel's error diffused */
     kmq_palette_mode palette;
     char *palette_file;   /* as written (relative to the job file's folder); NULL: none */
     struct kmq_palette *given; /* palette_file's palette once loaded

@@ -6,6 +6,7 @@
  *
  *   OUT/run.json, OUT/elbow.csv, OUT/index.html          run-level files
  *   OUT/.kmq.lock, OUT/.kmq-scratch/                     lock, temporaries
+ *   OUT/.kmq-shards/shard-I-of-N.json                    a job array's shard records
  *   IMAGE/summary.json, preview.jpg, elbow.svg, restarts.svg
  *   IMAGE/kK.png, kK.labels.png, kK.palette.png, kK.palette.svg, kK.colors.svg
  */
@@ -20,6 +21,7 @@
 #define KMQ_INDEX_HTML  "index.html"
 #define KMQ_LOCK_FILE   ".kmq.lock"
 #define KMQ_SCRATCH_DIR ".kmq-scratch"
+#define KMQ_SHARDS_DIR  ".kmq-shards" /* one record per shard of a job array */
 
 #define KMQ_SUMMARY_JSON "summary.json"
 #define KMQ_PREVIEW_JPG  "preview.jpg"

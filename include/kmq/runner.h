@@ -159,4 +159,38 @@ KMQ_MUST_CHECK kmq_status kmq_report_build(const char *out_root, const kmq_run_i
                                            const kmq_expected_image *expected, size_t n_expected,
                                            kmq_refused_fn refused, void *ctx, kmq_err *err);
 
+/* The state of a job array on an output root, as `kmq report` and every
+ * shard's run.json tell it (shards.c): the shard count N of the newest
+ * shard records, the shards that never ran, did not finish or hold images
+ * not done (with why), those running now, and the command line that
+ * re-runs just the missing ones. Owned; kmq_array_state_clear frees. */
+typedef struct kmq_array_state {
+    uint32_t count;   /* 0: no shard record found */
+    char *job_file;   /* absolute, from the records */
+    uint32_t *missing; /* ascending */
+    char **why;        /* per missing shard */
+    size_t nmissing;
+    uint32_t *running;
+    size_t nrunning;
+    char *rerun;      /* NULL when nothing is missing */
+    size_t images, ok, failed, not_done; /* over every image the job lists now */
+    char *started_utc; /* earliest start of the shards, or NULL */
+    double wall_s;     /* earliest start to latest end */
+    int threads;       /* most threads a shard used */
+} kmq_array_state;
+
+void kmq_array_state_clear(kmq_array_state *a);
+
+/* `kmq report` for a job array: reads the shard records under `out_root`,
+ * loads the job file (`job_path`, or NULL: the one the records name), and
+ * rebuilds run.json, elbow.csv and index.html as a run would, with every
+ * image the job lists now (missing ones "pending") and run.json "shards".
+ * opts: only progress (REFUSED events) and cancel are used. Returns KMQ_OK
+ * (state filled), KMQ_E_NOT_FOUND (no shard record and no job_path: the
+ * caller reports from the summaries alone), KMQ_E_CONFIG / KMQ_E_NOT_FOUND
+ * (the job file), KMQ_E_WRITE or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_runner_report(const char *out_root, const char *job_path,
+                                            const kmq_run_opts *opts, kmq_array_state *state,
+                                            kmq_err *err);
+
 #endif

@@ -75,6 +75,10 @@ typedef struct kmq_summary {
     char *identity; /* resume identity, "quick" | "content"; NULL (null) when unknown */
     int threads;
     char *hash; /* config hash (resume key), hex */
+    /* "floyd-steinberg", or NULL: no dither (config.dither is then absent,
+     * as in summaries written before the key) */
+    char *dither;
+    double dither_strength; /* 0..1; meaningful with dither only */
     /* Where the palette came from when not the image's own fit: mode
      * "shared" (the job's shared palette) or "file" (palette_file), and
      * that palette's hash. NULL: the image's own fit (the field is left
@@ -123,6 +127,19 @@ typedef struct kmq_job_elbow {
     size_t nk;     /* k values of the combined curve */
 } kmq_job_elbow;
 
+/* What run.json says of the shards of a job array ("shards", written only
+ * when this is set): N, the shards that never ran or did not finish (or
+ * hold images not done), and the line that re-runs just those. */
+typedef struct kmq_run_shards {
+    uint32_t count;
+    const uint32_t *missing; /* ascending */
+    size_t nmissing;
+    const char *const *why; /* per missing shard: "never ran", "interrupted", ... */
+    const uint32_t *running; /* shards running now (their lock is held) */
+    size_t nrunning;
+    const char *rerun; /* command line re-running the missing shards, or NULL */
+} kmq_run_shards;
+
 /* Run-level facts that summaries do not hold. */
 typedef struct kmq_run_info {
     const char *status;   /* "complete", "failures", "interrupted" */
@@ -130,6 +147,7 @@ typedef struct kmq_run_info {
     int threads;
     double wall_s;           /* whole run */
     const char *started_utc; /* ISO 8601 */
+    const kmq_run_shards *shards; /* NULL: not a job array ("shards" not written) */
 } kmq_run_info;
 
 /* Run-level facts read back from an existing run.json (the fields of
@@ -152,6 +170,40 @@ void kmq_run_facts_clear(kmq_run_facts *f);
  * schema-1 run.json, or a field out of range: where = path, the message
  * names the field) or KMQ_E_NOMEM. */
 KMQ_MUST_CHECK kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err);
+
+/* The record one shard of a job array leaves in the output root
+ * (OUT/.kmq-shards/shard-I-of-N.json, written by the runner at the start
+ * of the shard and again at its end), so that the report can tell which
+ * shards never ran or did not finish. Zero-initialise;
+ * kmq_shard_record_clear frees the strings. */
+typedef struct kmq_shard_record {
+    uint32_t index, count; /* shard I of N */
+    char *status;          /* "running" | "complete" | "failures" | "interrupted" */
+    char *job_file;        /* absolute path of the job file */
+    char *host;
+    uint32_t pid;
+    char *started_utc;    /* "YYYY-MM-DDTHH:MM:SSZ" */
+    char *ended_utc;      /* NULL while running */
+    uint64_t started_unix; /* seconds since 1970, for the run's span */
+    uint64_t ended_unix;   /* 0 while running */
+    int threads;
+    uint64_t images, done, skipped, failed; /* images of the shard; processed ok now,
+                                               already done, failed */
+    char *resubmit; /* the submission line without --array (from KMQ_RESUBMIT), or NULL */
+} kmq_shard_record;
+
+void kmq_shard_record_clear(kmq_shard_record *r);
+
+/* Writes r to `path` atomically and durably. Returns KMQ_OK, KMQ_E_WRITE
+ * or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_shard_record_write(const char *path, const kmq_shard_record *r,
+                                                 kmq_err *err);
+
+/* Reads a record written by kmq_shard_record_write, every field checked.
+ * `out` is written only on success. Returns KMQ_OK, KMQ_E_NOT_FOUND,
+ * KMQ_E_UNREADABLE, KMQ_E_TOO_LARGE, KMQ_E_DECODE or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_shard_record_read(const char *path, kmq_shard_record *out,
+                                                kmq_err *err);
 
 /* Error codes of the placeholders a report puts in run.json for images
  * that the job lists but that have no current result: "pending" (no

@@ -44,6 +44,14 @@ int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FI
     kmq_run_totals totals = {0};
     kmq_err err = {0};
     kmq_status st = kmq_runner_run(job, &opts, &totals, &err);
+    if (st == KMQ_OK && opts.dry_run) {
+        /* What a run would do now, not a run's tally. */
+        if (!quiet)
+            fprintf(stderr, "kmq: %zu images%s: %zu already done, %zu to process (dry run)\n",
+                    totals.images, opts.shard_count > 1 ? " in this shard" : "", totals.skipped,
+                    totals.images - totals.skipped);
+        return KMQ_EXIT_OK;
+    }
     if (st == KMQ_OK || st == KMQ_E_INTERRUPTED)
         kmq_cli_progress_finish(&progress, &totals, kmq_par_now_s() - t0);
     /* A signal after the last image (while run.json was written) still
@@ -76,7 +84,7 @@ static const kmq_cli_opt run_opts[] = {
                              "job file's threads"},
     {"shard", 0, "I/N", NULL, "process only shard I of N (0 <= I < N), for cluster job arrays"},
     {"force", 0, NULL, NULL, "redo images already done"},
-    {"dry-run", 'n', NULL, NULL, "list how many images would run; process nothing"},
+    {"dry-run", 'n', NULL, NULL, "count the images already done and those that would run; process nothing"},
     {"log", 0, "FILE", NULL, "append one timestamped line per image to FILE"},
     {"quiet", 'q', NULL, NULL, "no progress on stderr"},
 };

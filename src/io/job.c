@@ -18,6 +18,7 @@
  *   bool       true/false, yes/no, on/off, 1/0 (any case).
  *   background "#rrggbb" or "#rgb" (each digit doubled), hex in any case.
  *   save       comma-separated subset of indexed, labels, palette (>= 1).
+ *   dither_strength  a number in 0..1, parsed like tol.
  *
  * Input expansion (kmq_job_list_inputs) lives in job_inputs.c.
  *
@@ -104,13 +105,17 @@ static const struct kmq__job_key keys[] = {
         "inside | follow", "inside",
         "symbolic links in folder inputs: inside (a link out of the input folder is not read) "
         "or follow (every link)"),
+    ROW("dither", SEC_SPEC, KT_DITHER, 0, 0, SPEC_AT(dither), "defaults, job", "choice",
+        "none | floyd-steinberg", "none", "error diffusion in the indexed PNG only"),
+    ROW("dither_strength", SEC_SPEC, KT_UNIT, 0, 0, SPEC_AT(dither_strength), "defaults, job",
+        "number", "0..1", "1.0", "share of the error diffused"),
     ROW("palette", SEC_SPEC, KT_PALETTE, 0, 0, SPEC_AT(palette), "defaults, job", "choice",
         "per_image | shared | FILE", "per_image",
-        "per_image: each image its own fit; shared: one fit per k on the union of the job's "
-        "images, in JOB/_palette/; a .json, .gpl or .png path: as palette_file"),
+        "shared: one fit per k on the union of the job's images; a .json, .gpl or .png path: "
+        "as palette_file"),
     ROW("palette_file", SEC_SPEC, KT_PATH, 0, 0, SPEC_AT(palette_file), "defaults, job", "path",
-        "none | kmq kK.palette.json | GIMP .gpl | indexed .png", "none",
-        "map every image to this palette, no fit (k is its size); relative to the job file"),
+        "none | .json | .gpl | indexed .png", "none",
+        "map every image to this palette, no fit; k is its size"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",
         "files, folders, globs; repeatable", NULL,
         "what to process; relative paths are relative to the job file's folder"),
@@ -407,6 +412,16 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
     case KT_IDENTITY:
         PUT("%s", *(const kmq_identity *)field == KMQ_IDENTITY_CONTENT ? "content" : "quick");
         break;
+    case KT_DITHER:
+        PUT("%s", *(const kmq_dither_mode *)field == KMQ_DITHER_FS ? "floyd-steinberg" : "none");
+        break;
+    case KT_UNIT: {
+        /* "1.0", "0.5", "0.85": a number, written as its key's default is. */
+        char num[32];
+        snprintf(num, sizeof num, "%g", *(const double *)field);
+        PUT("%s%s", num, strpbrk(num, ".e") ? "" : ".0");
+        break;
+    }
     case KT_PALETTE:
         PUT("%s", *(const kmq_palette_mode *)field == KMQ_PALETTE_SHARED ? "shared" : "per_image");
         break;

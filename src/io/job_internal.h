@@ -26,6 +26,8 @@ typedef enum key_type {
     KT_BYTES,   /* uint64_t byte count, or KMQ_DECODE_AUTO */
     KT_IDENTITY, /* kmq_identity field */
     KT_LINKS,    /* kmq_links field */
+    KT_DITHER,   /* kmq_dither_mode field */
+    KT_UNIT,     /* double in 0..1 */
     KT_PALETTE,  /* kmq_palette_mode field; a palette file's path sets palette_file */
     KT_PATH,     /* char * field, as written */
 } key_type;

@@ -118,12 +118,13 @@ static kmq_status parse_bounded(const struct kmq__job_key *key, const char *text
 }
 
 /* strtod in the "C" locale, whatever the process's LC_NUMERIC: a job file
- * means the same under every locale. uselocale is per thread. */
-static kmq_status parse_tol(const char *text, double *out, kmq_err *err)
+ * means the same under every locale. uselocale is per thread. `name` is the
+ * key, for the messages; *out is finite. */
+static kmq_status parse_number(const char *name, const char *text, double *out, kmq_err *err)
 {
     for (const char *p = text; *p; p++)
         if (!isdigit((unsigned char)*p) && !strchr(".eE+-", *p))
-            return kmq_err_set(err, KMQ_E_CONFIG, "tol = '%.100s' is not a number", text);
+            return kmq_err_set(err, KMQ_E_CONFIG, "%s = '%.100s' is not a number", name, text);
     locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (c_locale == (locale_t)0)
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory creating the C locale");
@@ -135,11 +136,34 @@ static kmq_status parse_tol(const char *text, double *out, kmq_err *err)
     uselocale(old);
     freelocale(c_locale);
     if (end == text || *end != '\0')
-        return kmq_err_set(err, KMQ_E_CONFIG, "tol = '%.100s' is not a number", text);
+        return kmq_err_set(err, KMQ_E_CONFIG, "%s = '%.100s' is not a number", name, text);
     if ((range_err && fabs(v) > 1.0) || !isfinite(v))
-        return kmq_err_set(err, KMQ_E_CONFIG, "tol = %.100s is too large", text);
+        return kmq_err_set(err, KMQ_E_CONFIG, "%s = %.100s is too large", name, text);
+    *out = v;
+    return KMQ_OK;
+}
+
+static kmq_status parse_tol(const char *text, double *out, kmq_err *err)
+{
+    double v = 0;
+    kmq_status st = parse_number("tol", text, &v, err);
+    if (st != KMQ_OK)
+        return st;
     if (v < 0 || signbit(v))
         return kmq_err_set(err, KMQ_E_CONFIG, "tol = %.100s is negative; it must be >= 0", text);
+    *out = v;
+    return KMQ_OK;
+}
+
+/* A number in 0..1 (dither_strength). */
+static kmq_status parse_unit(const char *name, const char *text, double *out, kmq_err *err)
+{
+    double v = 0;
+    kmq_status st = parse_number(name, text, &v, err);
+    if (st != KMQ_OK)
+        return st;
+    if (v < 0 || signbit(v) || v > 1)
+        return kmq_err_set(err, KMQ_E_CONFIG, "%s = %.100s is outside 0..1", name, text);
     *out = v;
     return KMQ_OK;
 }
@@ -207,6 +231,16 @@ static kmq_status parse_links(const char *text, kmq_links *out, kmq_err *err)
     kmq_status st = parse_choice("links", text, words, 2, &v, err);
     if (st == KMQ_OK)
         *out = (kmq_links)v;
+    return st;
+}
+
+static kmq_status parse_dither(const char *text, kmq_dither_mode *out, kmq_err *err)
+{
+    static const char *const words[] = {"none", "floyd-steinberg"}; /* in kmq_dither_mode order */
+    int v = 0;
+    kmq_status st = parse_choice("dither", text, words, 2, &v, err);
+    if (st == KMQ_OK)
+        *out = (kmq_dither_mode)v;
     return st;
 }
 
@@ -579,6 +613,10 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_links(value, (kmq_links *)field, err);
     case KT_IDENTITY:
         return parse_identity(value, (kmq_identity *)field, err);
+    case KT_DITHER:
+        return parse_dither(value, (kmq_dither_mode *)field, err);
+    case KT_UNIT:
+        return parse_unit(name, value, (double *)field, err);
     case KT_PALETTE:
         return parse_palette(value, spec, err);
     case KT_PATH:

@@ -96,6 +96,13 @@ KMQ_PRIVATE kmq_status kmq__sj_built(const kmq__sj_builder *b, const json_t *roo
 KMQ_PRIVATE kmq_status kmq__sj_dump(const json_t *root, const char *what, char **text, size_t *len,
                                     kmq_err *err);
 
+/* Reads and parses the JSON document at `path` (at most 64 MiB; `what`
+ * names it in messages) into *root (json_decref). Returns KMQ_OK,
+ * KMQ_E_NOT_FOUND, KMQ_E_UNREADABLE, KMQ_E_TOO_LARGE, KMQ_E_DECODE or
+ * KMQ_E_NOMEM (summary_read.c). */
+KMQ_PRIVATE kmq_status kmq__sj_load_file(const char *path, const char *what, json_t **root,
+                                         kmq_err *err);
+
 /* ---- reading fields (summary_fields.c) --------------------------------- */
 
 /* Reader state: the document's name for messages ("summary", "run.json")

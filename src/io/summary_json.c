@@ -376,6 +376,10 @@ static json_t *build_summary(kmq__sj_builder *b, const kmq_summary *s)
         !kmq__sj_put(cfg, "identity", kmq__sj_str(s->identity)) ||
         !kmq__sj_put(cfg, "hash", kmq__sj_str(s->hash)))
         goto fail;
+    /* Written only when used: summaries of jobs without dither stay as they were. */
+    if (s->dither && (!kmq__sj_put(cfg, "dither", kmq__sj_str(s->dither)) ||
+                      !kmq__sj_put(cfg, "dither_strength", kmq__sj_real(s->dither_strength))))
+        goto fail;
 
     if (s->palette_mode) {
         json_t *pal = kmq__sj_put_child(root, "palette", json_object());

@@ -329,8 +329,21 @@ static kmq_status parse_config(kmq__sj_reader *rd, const json_t *root, kmq_summa
         }
     }
     TRY(kmq__sj_rd_str(rd, o, "config", "hash", true, &s->hash));
-    if (s->hash && !is_config_hash(s->hash))
+    if (s->hash && !is_config_hash(s->hash)) {
         st = kmq__sj_bad_field(rd, "config.hash", "is not 16 lowercase hex digits");
+        goto done;
+    }
+    /* Present only when the job dithers. */
+    if (json_object_get(o, "dither")) {
+        TRY(kmq__sj_rd_str(rd, o, "config", "dither", false, &s->dither));
+        if (strcmp(s->dither, "floyd-steinberg") != 0) {
+            st = kmq__sj_bad_field(rd, "config.dither", "is not \"floyd-steinberg\"");
+            goto done;
+        }
+        TRY(kmq__sj_rd_real(rd, o, "config", "dither_strength", false, 0.0, &s->dither_strength));
+        if (s->dither_strength > 1.0)
+            st = kmq__sj_bad_field(rd, "config.dither_strength", "is above 1");
+    }
 done:
     return st;
 }
@@ -458,7 +471,7 @@ done:
 
 /* Reads and parses a JSON file of at most SUMMARY_MAX_BYTES into *root
  * (caller decrefs). `what` names the document in messages. */
-static kmq_status load_json_file(const char *path, const char *what, json_t **root, kmq_err *err)
+kmq_status kmq__sj_load_file(const char *path, const char *what, json_t **root, kmq_err *err)
 {
     char *text = NULL;
     size_t len = 0;
@@ -487,7 +500,7 @@ kmq_status kmq_summary_read(const char *path, kmq_summary *out, kmq_err *err)
     kmq_summary s = {0};
     kmq__sj_reader rd = {"summary", err};
 
-    if ((st = load_json_file(path, "summary", &root, err)) != KMQ_OK)
+    if ((st = kmq__sj_load_file(path, "summary", &root, err)) != KMQ_OK)
         goto done;
     if ((st = parse_summary(&rd, root, &s)) != KMQ_OK)
         goto done;
@@ -552,6 +565,7 @@ void kmq_summary_clear(kmq_summary *s)
     kmq__free(s->k);
     kmq__free(s->init);
     kmq__free(s->identity);
+    kmq__free(s->dither);
     kmq__free(s->hash);
     kmq__free(s->palette_mode);
     kmq__free(s->palette_hash);
@@ -589,7 +603,7 @@ kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err)
     kmq_run_facts f = {0};
     kmq__sj_reader rd = {"run.json", err};
 
-    if ((st = load_json_file(path, "run.json", &root, err)) != KMQ_OK)
+    if ((st = kmq__sj_load_file(path, "run.json", &root, err)) != KMQ_OK)
         goto done;
     if (!json_is_object(root)) {
         st = kmq__sj_refuse(&rd, "the document is not an object");

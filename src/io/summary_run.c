@@ -20,7 +20,9 @@
  *   jobs [{name, images, ok, failed}] in order of first appearance; through
  *   kmq_run_write_with_elbows each job also has elbow (null | {method
  *   "kneedle-mean-normalised", k (number | null), images, k_values}), the
- *   collection-level suggestion computed by the report (report.c).
+ *   collection-level suggestion computed by the report (report.c);
+ *   shards (only for a job array: kmq_run_shards) {count, missing [{shard,
+ *   why}], running [shard], rerun (string | null)}.
  *
  * elbow.csv: header "job,image,k,inertia,mse,psnr_db,iterations,seconds",
  * then one row per (ok image, result) in the order given; image = rel (path
@@ -121,6 +123,31 @@ static json_t *build_job_elbow(kmq__sj_builder *b, const kmq_job_elbow *elbows, 
     return o;
 }
 
+/* "shards" of a job array: {count, missing [{shard, why}], running
+ * [shard], rerun (string | null)}. */
+static bool build_shards(kmq__sj_builder *b, json_t *root, const kmq_run_shards *sh)
+{
+    json_t *o = kmq__sj_put_child(root, "shards", json_object());
+    if (!o || !kmq__sj_put_u64(b, o, "count", sh->count))
+        return false;
+    json_t *missing = kmq__sj_put_child(o, "missing", json_array());
+    if (!missing)
+        return false;
+    for (size_t i = 0; i < sh->nmissing; i++) {
+        json_t *m = kmq__sj_push_child(missing, json_object());
+        if (!m || !kmq__sj_put_u64(b, m, "shard", sh->missing[i]) ||
+            !kmq__sj_put(m, "why", kmq__sj_str(sh->why ? sh->why[i] : NULL)))
+            return false;
+    }
+    json_t *running = kmq__sj_put_child(o, "running", json_array());
+    if (!running)
+        return false;
+    for (size_t i = 0; i < sh->nrunning; i++)
+        if (!kmq__sj_push(running, kmq__sj_u64(b, "running", sh->running[i])))
+            return false;
+    return kmq__sj_put(o, "rerun", kmq__sj_str(sh->rerun));
+}
+
 static json_t *build_run(kmq__sj_builder *b, const kmq_run_info *info, const kmq_job_elbow *elbows,
                          size_t n_elbows, const kmq_run_image *images, size_t n, job_count *jobs)
 {
@@ -199,6 +226,8 @@ static json_t *build_run(kmq__sj_builder *b, const kmq_run_info *info, const kmq
         if (elbows && !kmq__sj_put(o, "elbow", build_job_elbow(b, elbows, n_elbows, jobs[j].name)))
             goto fail;
     }
+    if (info->shards && !build_shards(b, root, info->shards))
+        goto fail;
     return root;
 
 fail:

@@ -285,6 +285,33 @@ static void shared_palette_row(page *p, const kmq_run_image *images, size_t n)
     kmq__free(job_dir);
 }
 
+/* The shards of a job array that must run again, and the line that does
+ * it (run.json "shards"). */
+static void shards_part(page *p, const kmq_run_shards *sh)
+{
+    if (!sh || (sh->nmissing == 0 && sh->nrunning == 0))
+        return;
+    raw(p, "<div class=\"shards\">\n");
+    if (sh->nrunning > 0)
+        fmt(p, "<p>%zu of %u shards are running now.</p>\n", sh->nrunning, (unsigned)sh->count);
+    if (sh->nmissing > 0) {
+        fmt(p, "<p class=\"bad\">%zu of %u shards must run again; their images are pending:</p>\n"
+               "<ul>\n", sh->nmissing, (unsigned)sh->count);
+        for (size_t i = 0; i < sh->nmissing; i++) {
+            fmt(p, "<li>shard %u: ", (unsigned)sh->missing[i]);
+            esc(p, sh->why && sh->why[i] ? sh->why[i] : "");
+            raw(p, "</li>\n");
+        }
+        raw(p, "</ul>\n");
+    }
+    if (sh->rerun) {
+        raw(p, "<p>Re-run them with:</p>\n<pre>");
+        esc(p, sh->rerun);
+        raw(p, "</pre>\n");
+    }
+    raw(p, "</div>\n");
+}
+
 static void summary_part(page *p, const kmq_run_info *info, const kmq_job_elbow *elbows,
                          size_t n_elbows, const kmq_run_image *images, size_t n)
 {
@@ -311,6 +338,7 @@ static void summary_part(page *p, const kmq_run_info *info, const kmq_job_elbow 
         strcmp(info->status ? info->status : "", "complete") == 0 ? "good" : "bad");
     esc(p, info->status ? info->status : "unknown");
     raw(p, "</td></tr>\n</table>\n");
+    shards_part(p, info->shards);
 
     /* jobs and their collection-level suggestion */
     raw(p, "<h3>Jobs</h3>\n<table>\n<tr><th>job</th><th class=\"n\">images</th>"
@@ -486,7 +514,10 @@ static void image_part(page *p, size_t index, const kmq_run_image *im)
     bytes(p, s->bytes);
     raw(p, " \u00b7 ");
     seconds(p, s->total_s);
-    fmt(p, " \u00b7 %d restarts per k, seed %" PRIu64 " \u00b7 <a href=\"", s->restarts, s->seed);
+    fmt(p, " \u00b7 %d restarts per k, seed %" PRIu64, s->restarts, s->seed);
+    if (s->dither) /* only when used: pages of jobs without it stay as they were */
+        fmt(p, " \u00b7 dithered (%s, strength %g)", s->dither, s->dither_strength);
+    raw(p, " \u00b7 <a href=\"");
     url(p, dir, KMQ_SUMMARY_JSON);
     raw(p, "\">summary.json</a></p>\n");
 

@@ -24,9 +24,11 @@
  *
  * The job is serial, one image after the other; runner_image.c says how
  * one image uses the threads. This file also owns the output root: its
- * lock (one plain run, or the shards of one N), its scratch folder for
- * temporaries, the clean-up of image folders, and the hand-off to the
- * report of every image the job lists now (write_run_files).
+ * lock (runner_lock.c: one plain run, or the shards of one N), a shard's
+ * record (shards.c), its scratch folder for temporaries, the clean-up of
+ * image folders, and the hand-off to the report of every image the job
+ * lists now (write_run_files, also behind `kmq report` of a job array:
+ * kmq_runner_report).
  */
 #include "kmq/outputs.h"
 #include "kmq/runner.h"
@@ -43,6 +45,7 @@
 #include "kmq/preview.h"
 #include "kmq/rng.h"
 #include "runner_plots.h"
+#include "shards.h"
 #include "strip_reader.h"
 
 #include <assert.h>
@@ -258,102 +261,6 @@ done:
 /* ------------------------------------------------------------------ */
 /* A whole job                                                         */
 
-/* One writer per output root, except that shards of one job may share it:
- * every run holds byte 0 of the lock file (exclusively when it processes
- * everything, shared when it is a shard) and a shard also holds byte 1 + I
- * exclusively. So a second plain run, or a second copy of the same shard,
- * is refused, while the N tasks of a job array work side by side. fcntl
- * record locks are released by the kernel when the process dies, and work
- * on network file systems where flock may not.
- *
- * Shards of different N split the images differently, so they would share
- * images: a shard also holds byte SHARD_COUNT_BASE + N shared, and after
- * taking it looks (F_GETLK) for another process's lock anywhere else in
- * [SHARD_COUNT_BASE, end). Each shard takes its lock before it looks, so of
- * two that start at once the later look sees the earlier lock: both may be
- * refused, never both let in. Shard indices are below 2^32, so the bytes
- * 1 + I stay below the base. */
-#define SHARD_COUNT_BASE ((off_t)1 << 33)
-
-_Static_assert(sizeof(off_t) >= 8, "shard lock offsets need a 64-bit off_t");
-
-/* Whether another process holds a lock in [start, start + len) (len 0: to
- * the end of any file); its start goes to *other_start. */
-static kmq_status lock_held_by_other(int fd, off_t start, off_t len, bool *held, off_t *other_start,
-                                     const char *path, kmq_err *err)
-{
-    struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
-    if (fcntl(fd, F_GETLK, &probe) != 0)
-        return kmq_err_set(err, KMQ_E_WRITE, "cannot test the lock file %s: %s", path,
-                           strerror(errno));
-    *held = probe.l_type != F_UNLCK;
-    *other_start = probe.l_start;
-    return KMQ_OK;
-}
-
-/* Refuses a shard whose N differs from that of shards already running on
- * this root (see lock_output). */
-static kmq_status lock_shard_count(int fd, const char *root, const char *path,
-                                   const kmq_run_opts *opts, kmq_err *err)
-{
-    off_t mine = SHARD_COUNT_BASE + (off_t)opts->shard_count;
-    struct flock count = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
-    if (fcntl(fd, F_SETLK, &count) != 0)
-        return kmq_err_set(err, KMQ_E_WRITE, "cannot lock %s: %s", path, strerror(errno));
-    bool held = false;
-    off_t other = 0;
-    kmq_status st =
-        lock_held_by_other(fd, SHARD_COUNT_BASE, mine - SHARD_COUNT_BASE, &held, &other, path, err);
-    if (st == KMQ_OK && !held)
-        st = lock_held_by_other(fd, mine + 1, 0, &held, &other, path, err);
-    if (st == KMQ_OK && held)
-        st = kmq_err_set(err, KMQ_E_WRITE,
-                         "output folder %s is in use by shards of N = %lld (lock %s is held); "
-                         "--shard %u/%u cannot share it: use the same N or another output",
-                         root, (long long)(other - SHARD_COUNT_BASE), path, opts->shard_index,
-                         opts->shard_count);
-    return st;
-}
-
-static kmq_status lock_output(const char *root, const kmq_run_opts *opts, int *fd_out, kmq_err *err)
-{
-    char *path = kmq_fsx_join(root, LOCK_NAME);
-    if (!path)
-        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
-    bool shard = opts->shard_count > 1;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    kmq_status st = KMQ_OK;
-    struct flock whole = {
-        .l_type = shard ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-    struct flock mine = {.l_type = F_WRLCK,
-                         .l_whence = SEEK_SET,
-                         .l_start = 1 + (off_t)opts->shard_index,
-                         .l_len = 1};
-    if (fd < 0) {
-        st = kmq_err_set(err, KMQ_E_WRITE, "cannot create the lock file %s: %s", path,
-                         strerror(errno));
-    } else if (fcntl(fd, F_SETLK, &whole) != 0) {
-        st = KMQ_E_WRITE;
-    } else if (shard) {
-        /* The count first: a shard of another N is told so, even when it
-         * has the index of one already running. */
-        st = lock_shard_count(fd, root, path, opts, err);
-        if (st == KMQ_OK && fcntl(fd, F_SETLK, &mine) != 0)
-            st = KMQ_E_WRITE;
-    }
-    if (st != KMQ_OK && fd >= 0) {
-        kmq_err_set(err, st,
-                    "output folder %s is in use by another kmq run (lock %s is held); "
-                    "wait for it to finish or choose another output",
-                    root, path);
-        close(fd); /* releases every lock this process took on the file */
-        fd = -1;
-    }
-    kmq__free(path);
-    *fd_out = fd;
-    return st;
-}
-
 static void utc_now(char out[32])
 {
     time_t now = time(NULL);
@@ -435,12 +342,38 @@ typedef struct input_state {
     kmq_summary lost;
 } input_state;
 
+/* Counts one image for the job array's state: done when its summary reads
+ * back with its current config hash (ok or failed), or it failed without a
+ * folder of its own. */
+static void count_for_array(const kmq_job *job, kmq__array *arr, const kmq_input_file *in,
+                            const input_state *is)
+{
+    bool done = false, failed = false;
+    if (is->unrecorded) {
+        done = failed = true;
+    } else if (is->hashed) {
+        char *dir = kmq_fsx_join(job->output, is->rel_dir);
+        char *path = dir ? kmq_fsx_join(dir, SUMMARY_NAME) : NULL;
+        kmq_summary s = {0};
+        kmq_err ignored = {0};
+        if (path && kmq_summary_read(path, &s, &ignored) == KMQ_OK && s.hash &&
+            strcmp(s.hash, is->hash) == 0) {
+            done = true;
+            failed = !s.ok;
+        }
+        kmq_summary_clear(&s);
+        kmq__free(path);
+        kmq__free(dir);
+    }
+    kmq__array_count(arr, in->rel, done, failed);
+}
+
 /* Rebuilds the run-level files with the run's facts and every image the
  * job lists now (kmq_report_build). */
 static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, double t_run,
                                   const kmq_input_list *inputs, input_state *states,
                                   const kmq__job_palette *const *palettes,
-                                  const kmq_run_info *info, kmq_err *err)
+                                  const kmq_run_info *info, kmq__array *arr, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
     kmq_expected_image *expected = kmq__calloc(inputs->n ? inputs->n : 1, sizeof *expected);
@@ -470,6 +403,8 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
             kmq__free(path);
             kmq__free(summary);
         }
+        if (arr)
+            count_for_array(job, arr, in, is);
         expected[i] = (kmq_expected_image){.job = job->jobs[in->job].name,
                                            .rel = in->rel,
                                            .path = in->path,
@@ -477,8 +412,14 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
                                            .hash = is->hashed ? is->hash : NULL,
                                            .unrecorded = is->unrecorded ? &is->lost : NULL};
     }
+    kmq_run_info with_shards = *info;
+    if (arr && (st = kmq__array_finish(job->output, arr, err)) != KMQ_OK)
+        goto done;
+    if (arr && arr->state->count > 0)
+        with_shards.shards = &arr->view;
     refused_sink sink = {opts, t_run};
-    st = kmq_report_build(job->output, info, expected, inputs->n, report_refused, &sink, err);
+    st = kmq_report_build(job->output, &with_shards, expected, inputs->n, report_refused, &sink,
+                          err);
 done:
     kmq__free(expected);
     return st;
@@ -494,10 +435,14 @@ static void free_job_palettes(const kmq_job *job, kmq__job_palette *job_pal,
 }
 
 /* The palette of every job that does not fit per image: palette_file's, or
- * the shared one (fitted here when may_fit, else read back). */
+ * the shared one (fitted here when may_fit, else read back). lenient: a
+ * shared palette that is not there leaves that job's entry NULL (its
+ * images then hash as not done) instead of failing: for --dry-run and for
+ * `kmq report`, which only look. */
 static kmq_status job_palettes(const kmq_job *job, const kmq_input_list *inputs,
-                               const kmq_run_opts *opts, bool may_fit, kmq__job_palette **job_pal,
-                               const kmq__job_palette ***palettes, kmq_err *err)
+                               const kmq_run_opts *opts, bool may_fit, bool lenient,
+                               kmq__job_palette **job_pal, const kmq__job_palette ***palettes,
+                               kmq_err *err)
 {
     size_t n = job->njobs ? job->njobs : 1;
     *job_pal = kmq__calloc(n, sizeof **job_pal);
@@ -521,9 +466,14 @@ static kmq_status job_palettes(const kmq_job *job, const kmq_input_list *inputs,
                 listed = inputs->items[i].job == j;
             if (!listed)
                 continue;
-            kmq_status st = kmq__shared_palette(job, j, inputs, opts, may_fit, jp, err);
-            if (st != KMQ_OK)
+            kmq_err missing = {0};
+            kmq_status st = kmq__shared_palette(job, j, inputs, opts, may_fit, jp, &missing);
+            if (st != KMQ_OK && lenient && st != KMQ_E_NOMEM && st != KMQ_E_INTERRUPTED)
+                continue;
+            if (st != KMQ_OK) {
+                *err = missing;
                 return st;
+            }
         } else {
             continue;
         }
@@ -548,12 +498,12 @@ kmq_status kmq_runner_palette(const kmq_job *job, const kmq_run_opts *opts, size
     if (st == KMQ_OK)
         st = kmq_fsx_mkdirs(job->output, "", err);
     if (st == KMQ_OK) {
-        st = lock_output(job->output, &plain, &lock_fd, err);
+        st = kmq__lock_output(job->output, &plain, &lock_fd, err);
         if (st != KMQ_OK)
             kmq_err_where(err, "%s", job->output);
     }
     if (st == KMQ_OK)
-        st = job_palettes(job, &inputs, &plain, true, &job_pal, &palettes, err);
+        st = job_palettes(job, &inputs, &plain, true, false, &job_pal, &palettes, err);
     for (size_t j = 0; st == KMQ_OK && j < job->njobs; j++)
         *fitted += palettes[j] && job->jobs[j].palette == KMQ_PALETTE_SHARED;
     if (lock_fd >= 0)
@@ -562,6 +512,8 @@ kmq_status kmq_runner_palette(const kmq_job *job, const kmq_run_opts *opts, size
     kmq_input_list_clear(&inputs);
     return st;
 }
+static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
+                         const kmq_input_list *inputs, const kmq__job_palette *const *palettes);
 
 kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_totals *totals,
                           kmq_err *err)
@@ -572,6 +524,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     utc_now(started);
     kmq_input_list inputs = {0};
     input_state *states = NULL;
+    kmq_shard_record record = {0};
     char *scratch = NULL;
     int lock_fd = -1;
     kmq__job_palette *job_pal = NULL;
@@ -584,8 +537,15 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     for (size_t i = 0; i < inputs.n; i++)
         totals->images +=
             kmq_runner_in_shard(inputs.items[i].rel, opts->shard_index, opts->shard_count);
-    if (opts->dry_run)
+    if (opts->dry_run) {
+        if (!opts->force) {
+            kmq_err ignored = {0};
+            st = job_palettes(job, &inputs, opts, false, true, &job_pal, &palettes, &ignored);
+            totals->skipped = st == KMQ_OK ? count_done(job, opts, &inputs, palettes) : 0;
+            st = KMQ_OK;
+        }
         goto done;
+    }
     states = kmq__calloc(inputs.n ? inputs.n : 1, sizeof *states);
     if (!states) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
@@ -594,7 +554,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
 
     st = kmq_fsx_mkdirs(job->output, "", err);
     if (st == KMQ_OK)
-        st = lock_output(job->output, opts, &lock_fd, err);
+        st = kmq__lock_output(job->output, opts, &lock_fd, err);
     if (st != KMQ_OK) {
         kmq_err_where(err, "%s", job->output);
         goto done;
@@ -604,8 +564,15 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     scratch = make_scratch(job->output, opts);
     if (scratch && (st = kmq_image_lib_set_temp_dir(scratch, err)) != KMQ_OK)
         goto done;
-    st = job_palettes(job, &inputs, opts, opts->shard_count <= 1, &job_pal, &palettes, err);
+    /* Before the shard's record: a shard without its palette stops here,
+     * as a usage error, before it counts as begun. */
+    st = job_palettes(job, &inputs, opts, opts->shard_count <= 1, false, &job_pal, &palettes,
+                      err);
     if (st != KMQ_OK)
+        goto done;
+    if (opts->shard_count == 0)
+        kmq__shards_forget(job->output);
+    else if ((st = kmq__shard_begin(job, opts, started, &record, err)) != KMQ_OK)
         goto done;
 
     size_t index = 0;
@@ -736,8 +703,30 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
                              .wall_s = kmq_par_now_s() - t_run,
                              .started_utc = started};
         kmq_err report_err = {0};
-        kmq_status rst =
-            write_run_files(job, opts, t_run, &inputs, states, palettes, &info, &report_err);
+        kmq_status rst = KMQ_OK;
+        kmq_array_state array = {0};
+        kmq__array arr = {0};
+        bool sharded = opts->shard_count > 0;
+        if (sharded) {
+            /* The shard's record first, so that the run-level facts and
+             * the missing shards below count it as ended. */
+            rst = kmq__shard_end(job->output, &record, info.status, totals, &report_err);
+            if (rst == KMQ_OK)
+                rst = kmq__array_load(job->output, &array, &arr, &report_err);
+            if (rst == KMQ_OK && array.count > 0) {
+                info.started_utc = array.started_utc;
+                info.wall_s = array.wall_s;
+                info.threads = array.threads;
+            }
+        }
+        /* After a signal the images the run did not reach are not hashed:
+         * no shard is judged from them. */
+        if (rst == KMQ_OK)
+            rst = write_run_files(job, opts, t_run, &inputs, states, palettes, &info,
+                                  sharded && !kmq__run_cancelled(opts) ? &arr : NULL,
+                                  &report_err);
+        kmq__array_clear(&arr);
+        kmq_array_state_clear(&array);
         if (rst != KMQ_OK && st == KMQ_OK) {
             kmq_err_set(err, report_err.code, "%s", report_err.msg);
             kmq_err_where(err, "%s", report_err.where[0] ? report_err.where : job->output);
@@ -757,6 +746,7 @@ done:
     }
     if (lock_fd >= 0)
         close(lock_fd);
+    kmq_shard_record_clear(&record);
     for (size_t i = 0; states && i < inputs.n; i++) {
         kmq__free(states[i].rel_dir);
         kmq_summary_clear(&states[i].lost);
@@ -764,5 +754,94 @@ done:
     kmq__free(states);
     free_job_palettes(job, job_pal, palettes);
     kmq_input_list_clear(&inputs);
+    return st;
+}
+
+/* How many images of the run's shard are already done with their current
+ * configuration (what `kmq run --dry-run` reports as "already done"). */
+static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
+                         const kmq_input_list *inputs, const kmq__job_palette *const *palettes)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < inputs->n && !kmq__run_cancelled(opts); i++) {
+        const kmq_input_file *in = &inputs->items[i];
+        if (!kmq_runner_in_shard(in->rel, opts->shard_index, opts->shard_count))
+            continue;
+        char *rel_dir = image_rel_dir(job, in);
+        char *dir = rel_dir ? kmq_fsx_join(job->output, rel_dir) : NULL;
+        char *path = dir ? kmq_fsx_join(dir, SUMMARY_NAME) : NULL;
+        kmq_summary s = {0};
+        kmq_err ignored = {0};
+        if (path && kmq_summary_read(path, &s, &ignored) == KMQ_OK && s.ok && s.hash) {
+            char hash[17];
+            kmq__file_stamp stamp = kmq__stamp_file(in->path);
+            kmq__config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, &stamp,
+                             opts->cancel, hash);
+            kmq__config_hash_palette(palettes[in->job], hash);
+            done += strcmp(hash, s.hash) == 0;
+        }
+        kmq_summary_clear(&s);
+        kmq__free(path);
+        kmq__free(dir);
+        kmq__free(rel_dir);
+    }
+    return done;
+}
+
+kmq_status kmq_runner_report(const char *out_root, const char *job_path,
+                             const kmq_run_opts *opts, kmq_array_state *state, kmq_err *err)
+{
+    kmq__array arr = {0};
+    kmq_job job = {0};
+    kmq_input_list inputs = {0};
+    input_state *states = NULL;
+    kmq__job_palette *job_pal = NULL;
+    const kmq__job_palette **palettes = NULL;
+    kmq_status st = kmq__array_load(out_root, state, &arr, err);
+    if (st != KMQ_OK)
+        goto done;
+    if (!job_path)
+        job_path = state->job_file;
+    if (!job_path) {
+        st = kmq_err_set(err, KMQ_E_NOT_FOUND, "no shard record under %s names a job file",
+                         out_root);
+        goto done;
+    }
+    if ((st = kmq_job_load(job_path, &job, err)) != KMQ_OK ||
+        (st = kmq_runner_load_palettes(&job, err)) != KMQ_OK)
+        goto done;
+    char *root = kmq__strdup(out_root); /* where the shards wrote, seen from here */
+    if (!root) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        goto done;
+    }
+    kmq__free(job.output);
+    job.output = root;
+    if ((st = kmq_job_list_inputs(&job, &inputs, err)) != KMQ_OK)
+        goto done;
+    states = kmq__calloc(inputs.n ? inputs.n : 1, sizeof *states);
+    if (!states) {
+        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        goto done;
+    }
+    kmq_run_info info = {.status = "complete",
+                         .job_file = job.path,
+                         .threads = state->threads,
+                         .wall_s = state->wall_s,
+                         .started_utc = state->started_utc};
+    st = job_palettes(&job, &inputs, opts, false, true, &job_pal, &palettes, err);
+    if (st == KMQ_OK)
+        st = write_run_files(&job, opts, kmq_par_now_s(), &inputs, states, palettes, &info, &arr,
+                             err);
+done:
+    free_job_palettes(&job, job_pal, palettes);
+    for (size_t i = 0; states && i < inputs.n; i++) {
+        kmq__free(states[i].rel_dir);
+        kmq_summary_clear(&states[i].lost);
+    }
+    kmq__free(states);
+    kmq_input_list_clear(&inputs);
+    kmq_job_clear(&job);
+    kmq__array_clear(&arr);
     return st;
 }

@@ -203,6 +203,12 @@ void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
     h = hash_u64(h, spec->max_pixels);
     h = hash_u64(h, spec->max_decode_bytes);
     h = hash_u64(h, spec->formats);
+    /* Keys added later go in only when they differ from their default, so
+     * that the hashes (and resume) of jobs that do not use them stay. */
+    if (spec->dither != KMQ_DITHER_NONE) {
+        h = hash_u64(h, 0x6469746865720000u | (uint64_t)spec->dither); /* "dither" */
+        h = hash_double(h, spec->dither_strength);
+    }
     snprintf(out, 17, "%016" PRIx64, kmq_hash_finish(h));
 }
 

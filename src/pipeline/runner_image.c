@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "runner_internal.h"
+#include "kmq/dither.h"
 #include "kmq/elbow.h"
 #include "kmq/fsx.h"
 #include "kmq/hist.h"
@@ -57,8 +58,28 @@
  * still gives strips of at least 13,000 pixels to share among threads.
  * Not covered, because it is per writer and the same whatever the strip
  * height: zlib's deflate state (about 256 KiB), libpng's row buffer (one
- * row), and the staging buffer's fixed slack (untouched unless needed). */
+ * row), and the staging buffer's fixed slack (untouched unless needed).
+ * With dither, each indexed writer also holds one row of error and one row
+ * of indices (7 bytes a pixel of one row, whatever the strip height): that
+ * comes out of the budget first. */
 #define MAP_STRIP_BUDGET ((uint64_t)32 << 20)
+
+/* Whether the indexed PNGs are dithered (strength 0 diffuses nothing: the
+ * plain nearest-centre image, bytes and all). */
+static bool dithers(const kmq_job_spec *spec)
+{
+    return spec->dither == KMQ_DITHER_FS && spec->dither_strength > 0 &&
+           (spec->save & KMQ_SAVE_INDEXED);
+}
+
+/* Squared error (levels^2, 3 channels) above which dither damps error:
+ * four times the image's mean squared error at this k, i.e. errors beyond
+ * twice the typical one (edges the palette cannot follow). Tuned on the
+ * bundled photos at k = 2..64 (docs/design.md, Dithering). */
+static double dither_limit(const kmq_k_result *r)
+{
+    return 4.0 * r->mse_output;
+}
 
 static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
 {
@@ -66,7 +87,10 @@ static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
         (spec->save & KMQ_SAVE_INDEXED ? 1u : 0u) + (spec->save & KMQ_SAVE_LABELS ? 1u : 0u);
     /* nk <= KMQ_MAX_K (job check): <= 1,286 bytes a pixel, width < 2^31. */
     uint64_t row_bytes = (uint64_t)width * (6 + spec->nk + 2 * kinds * spec->nk);
-    uint64_t rows = MAP_STRIP_BUDGET / row_bytes;
+    uint64_t fixed = dithers(spec) ? (uint64_t)width * 7 * spec->nk : 0;
+    if (fixed >= MAP_STRIP_BUDGET)
+        return 1;
+    uint64_t rows = (MAP_STRIP_BUDGET - fixed) / row_bytes;
     if (rows < 1)
         return 1;
     return rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
@@ -76,7 +100,9 @@ static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
 typedef struct map_writer {
     kmq_png *png;
     size_t set;
-    kmq_status status; /* outcome of this strip's rows */
+    kmq_dither *dither;  /* an indexed PNG under dither: its rows in order */
+    uint8_t *dither_row; /* one row of dithered indices */
+    kmq_status status;   /* outcome of this strip's rows */
     kmq_err err;
 } map_writer;
 
@@ -110,6 +136,10 @@ static void image_work_free(image_work *w, size_t nk)
         kmq_png_abort(w->indexed[i]);
     for (size_t i = 0; w->labelmaps && i < nk; i++)
         kmq_png_abort(w->labelmaps[i]);
+    for (size_t j = 0; j < w->nwriters; j++) {
+        kmq_dither_free(w->writers[j].dither);
+        kmq__free(w->writers[j].dither_row);
+    }
     kmq__free(w->indexed);
     kmq__free(w->labelmaps);
     kmq_labels_free(w->labels);
@@ -336,8 +366,17 @@ static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const ch
                       : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             kmq__free(path);
             if (st == KMQ_OK) {
-                w->writers[w->nwriters++] = (map_writer){.png = w->indexed[i], .set = i};
+                map_writer *mw = &w->writers[w->nwriters++];
+                *mw = (map_writer){.png = w->indexed[i], .set = i};
                 st = kmq_png_stage(w->indexed[i], strip_rows, err);
+                if (st == KMQ_OK && dithers(spec))
+                    st = kmq_dither_new(pal, r->k_effective, info->width, spec->dither_strength,
+                                        dither_limit(r), &mw->dither, err);
+                if (st == KMQ_OK && mw->dither) {
+                    mw->dither_row = kmq__alloc(info->width);
+                    if (!mw->dither_row)
+                        st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a dither row");
+                }
             }
         }
         if (st == KMQ_OK && (spec->save & KMQ_SAVE_LABELS)) {
@@ -401,8 +440,15 @@ static void encode_strip(image_work *w, size_t nk, uint32_t rows, const kmq_par 
             for (uint32_t y = 0; y < rows && mw->status == KMQ_OK; y++) {
                 if (row_status[y] != KMQ_OK)
                     break; /* the strip is lost anyway */
-                mw->status = kmq_png_write_row(
-                    mw->png, label_strip + (mw->set * strip_rows + y) * width, &mw->err);
+                const uint8_t *row = label_strip + (mw->set * strip_rows + y) * width;
+                if (mw->dither) {
+                    /* One writer's rows stay on one thread, in order: the
+                     * error carried from row to row sees the same rows
+                     * whatever the threads and the strip height. */
+                    kmq_dither_row(mw->dither, strip + y * row_bytes, mw->dither_row);
+                    row = mw->dither_row;
+                }
+                mw->status = kmq_png_write_row(mw->png, row, &mw->err);
             }
         }
     }
@@ -560,6 +606,12 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
     s->seed = seed;
     s->sample = spec->sample;
     s->threads = threads;
+    if (spec->dither == KMQ_DITHER_FS) {
+        s->dither = kmq__strdup("floyd-steinberg");
+        if (!s->dither)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+        s->dither_strength = spec->dither_strength;
+    }
     return KMQ_OK;
 }
 

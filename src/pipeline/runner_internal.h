@@ -89,4 +89,11 @@ KMQ_PRIVATE kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed,
  * stable code and message of `image_err`. KMQ_OK or KMQ_E_NOMEM. */
 KMQ_PRIVATE kmq_status kmq__make_error_summary(kmq_summary *s, const kmq_err *image_err);
 
+/* Takes the lock of the output root `root` for this run (runner_lock.c):
+ * *fd_out holds it until closed. Returns KMQ_OK, KMQ_E_WRITE (held by
+ * another run, a shard of another N, or no fcntl locks on this file system:
+ * the message says which) or KMQ_E_NOMEM. */
+KMQ_PRIVATE kmq_status kmq__lock_output(const char *root, const kmq_run_opts *opts, int *fd_out,
+                                        kmq_err *err);
+
 #endif

@@ -48,7 +48,8 @@ def labels_of(path):
 
 def tree(root, skip=("run.json", "index.html", "elbow.csv", ".kmq.lock")):
     out = {}
-    for d, _, names in os.walk(root):
+    for d, dirs, names in os.walk(root):
+        dirs[:] = [x for x in dirs if x != ".kmq-shards"]  # the shards' own records
         for n in names:
             if n in skip:
                 continue

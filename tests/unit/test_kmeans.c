@@ -132,22 +132,6 @@ typedef struct ref_result {
     bool converged;
 } ref_result;
 
-static size_t ref_nearest(const uint8_t *px, const double *c, size_t k, double *dist)
-{
-    size_t best = 0;
-    double bd = 0;
-    for (size_t j = 0; j < k; j++) {
-        double dr = px[0] - c[3 * j], dg = px[1] - c[3 * j + 1], db = px[2] - c[3 * j + 2];
-        double d = dr * dr + dg * dg + db * db;
-        if (j == 0 || d < bd) {
-            bd = d;
-            best = j;
-        }
-    }
-    *dist = bd;
-    return best;
-}
-
 static void reference_lloyd(const uint8_t *rgb, size_t npix, size_t k, const double *init,
                             int max_iter, double tol, ref_result *out)
 {
@@ -174,7 +158,7 @@ static void reference_lloyd(const uint8_t *rgb, size_t npix, size_t k, const dou
         memset(count, 0, sizeof count);
         for (size_t i = 0; i < npix; i++) {
             double dist;
-            size_t j = ref_nearest(rgb + 3 * i, cur, k, &dist);
+            size_t j = tu_nearest_centre(rgb + 3 * i, cur, k, &dist);
             for (int d = 0; d < 3; d++)
                 sum[j][d] += rgb[3 * i + d];
             count[j]++;
@@ -200,7 +184,7 @@ static void reference_lloyd(const uint8_t *rgb, size_t npix, size_t k, const dou
     out->inertia = 0;
     for (size_t i = 0; i < npix; i++) {
         double dist;
-        size_t j = ref_nearest(rgb + 3 * i, cur, k, &dist);
+        size_t j = tu_nearest_centre(rgb + 3 * i, cur, k, &dist);
         out->sizes[j]++;
         out->inertia += dist;
     }
@@ -742,7 +726,7 @@ START_TEST(assign_matches_brute_force)
         uint32_t key = ph.pts.keys[i];
         uint8_t px[3] = {(uint8_t)(key >> 16), (uint8_t)(key >> 8), (uint8_t)key};
         double dist;
-        ck_assert_uint_eq(labels1[i], ref_nearest(px, fit.centers, 12, &dist));
+        ck_assert_uint_eq(labels1[i], tu_nearest_centre(px, fit.centers, 12, &dist));
     }
     free(labels1);
     free(labels);

@@ -119,3 +119,20 @@ int tu_run_suite(Suite *s)
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+size_t tu_nearest_centre(const uint8_t *px, const double *centres, size_t k, double *d2)
+{
+    size_t best = 0;
+    double bd = 0;
+    for (size_t j = 0; j < k; j++) {
+        double dr = px[0] - centres[3 * j], dg = px[1] - centres[3 * j + 1],
+               db = px[2] - centres[3 * j + 2];
+        double d = dr * dr + dg * dg + db * db;
+        if (j == 0 || d < bd) {
+            bd = d;
+            best = j;
+        }
+    }
+    *d2 = bd;
+    return best;
+}

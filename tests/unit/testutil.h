@@ -35,6 +35,11 @@ kmq_hist *tu_hist_of(const uint8_t *rgb, size_t npix);
 /* The same with PNG_FORMAT_RGBA (4 bytes a pixel, straight alpha). */
 uint8_t *tu_png_decode_rgba(const char *path, uint32_t *width, uint32_t *height);
 
+/* Reference nearest centre: index of the centre (k of them, 3 doubles each)
+ * nearest to the RGB pixel, the lowest index on ties; *d2 gets the squared
+ * distance. Plain brute force, independent of the engine. */
+size_t tu_nearest_centre(const uint8_t *px, const double *centres, size_t k, double *d2);
+
 /* One test of a suite: its TCase name and function. */
 typedef struct tu_case {
     const char *name;
