@@ -425,93 +425,6 @@ done:
     return st;
 }
 
-static void free_job_palettes(const kmq_job *job, kmq__job_palette *job_pal,
-                              const kmq__job_palette **palettes)
-{
-    for (size_t j = 0; job_pal && j < job->njobs; j++)
-        kmq__job_palette_clear(&job_pal[j]);
-    kmq__free(job_pal);
-    kmq__free(palettes);
-}
-
-/* The palette of every job that does not fit per image: palette_file's, or
- * the shared one (fitted here when may_fit, else read back). lenient: a
- * shared palette that is not there leaves that job's entry NULL (its
- * images then hash as not done) instead of failing: for --dry-run and for
- * `kmq report`, which only look. */
-static kmq_status job_palettes(const kmq_job *job, const kmq_input_list *inputs,
-                               const kmq_run_opts *opts, bool may_fit, bool lenient,
-                               kmq__job_palette **job_pal, const kmq__job_palette ***palettes,
-                               kmq_err *err)
-{
-    size_t n = job->njobs ? job->njobs : 1;
-    *job_pal = kmq__calloc(n, sizeof **job_pal);
-    *palettes = kmq__calloc(n, sizeof **palettes);
-    if (!*job_pal || !*palettes)
-        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
-    for (size_t j = 0; j < job->njobs; j++) {
-        const kmq_job_spec *spec = &job->jobs[j];
-        kmq__job_palette *jp = &(*job_pal)[j];
-        if (spec->palette_file && !spec->given)
-            return kmq_err_set(err, KMQ_E_INTERNAL,
-                               "job '%s': palette_file %s was not read (kmq_runner_load_palettes)",
-                               spec->name, spec->palette_file);
-        if (spec->given) {
-            jp->mode = "file";
-            jp->single = spec->given;
-            snprintf(jp->hash, sizeof jp->hash, "%016" PRIx64, kmq_palette_digest(spec->given));
-        } else if (spec->palette == KMQ_PALETTE_SHARED) {
-            bool listed = false;
-            for (size_t i = 0; i < inputs->n && !listed; i++)
-                listed = inputs->items[i].job == j;
-            if (!listed)
-                continue;
-            kmq_err missing = {0};
-            kmq_status st = kmq__shared_palette(job, j, inputs, opts, may_fit, jp, &missing);
-            if (st != KMQ_OK && lenient && st != KMQ_E_NOMEM && st != KMQ_E_INTERRUPTED)
-                continue;
-            if (st != KMQ_OK) {
-                *err = missing;
-                return st;
-            }
-        } else {
-            continue;
-        }
-        (*palettes)[j] = jp;
-    }
-    return KMQ_OK;
-}
-
-kmq_status kmq_runner_palette(const kmq_job *job, const kmq_run_opts *opts, size_t *fitted,
-                              kmq_err *err)
-{
-    assert(!kmq_par_in_parallel());
-    kmq_input_list inputs = {0};
-    kmq__job_palette *job_pal = NULL;
-    const kmq__job_palette **palettes = NULL;
-    int lock_fd = -1;
-    *fitted = 0;
-    kmq_run_opts plain = *opts;
-    plain.shard_count = 0;
-    plain.shard_index = 0;
-    kmq_status st = kmq_job_list_inputs(job, &inputs, err);
-    if (st == KMQ_OK)
-        st = kmq_fsx_mkdirs(job->output, "", err);
-    if (st == KMQ_OK) {
-        st = kmq__lock_output(job->output, &plain, &lock_fd, err);
-        if (st != KMQ_OK)
-            kmq_err_where(err, "%s", job->output);
-    }
-    if (st == KMQ_OK)
-        st = job_palettes(job, &inputs, &plain, true, false, &job_pal, &palettes, err);
-    for (size_t j = 0; st == KMQ_OK && j < job->njobs; j++)
-        *fitted += palettes[j] && job->jobs[j].palette == KMQ_PALETTE_SHARED;
-    if (lock_fd >= 0)
-        close(lock_fd);
-    free_job_palettes(job, job_pal, palettes);
-    kmq_input_list_clear(&inputs);
-    return st;
-}
 static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
                          const kmq_input_list *inputs, const kmq__job_palette *const *palettes);
 
@@ -540,7 +453,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     if (opts->dry_run) {
         if (!opts->force) {
             kmq_err ignored = {0};
-            st = job_palettes(job, &inputs, opts, false, true, &job_pal, &palettes, &ignored);
+            st = kmq__job_palettes(job, &inputs, opts, false, true, &job_pal, &palettes, &ignored);
             totals->skipped = st == KMQ_OK ? count_done(job, opts, &inputs, palettes) : 0;
             st = KMQ_OK;
         }
@@ -566,7 +479,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         goto done;
     /* Before the shard's record: a shard without its palette stops here,
      * as a usage error, before it counts as begun. */
-    st = job_palettes(job, &inputs, opts, opts->shard_count <= 1, false, &job_pal, &palettes,
+    st = kmq__job_palettes(job, &inputs, opts, opts->shard_count <= 1, false, &job_pal, &palettes,
                       err);
     if (st != KMQ_OK)
         goto done;
@@ -752,7 +665,7 @@ done:
         kmq_summary_clear(&states[i].lost);
     }
     kmq__free(states);
-    free_job_palettes(job, job_pal, palettes);
+    kmq__free_job_palettes(job, job_pal, palettes);
     kmq_input_list_clear(&inputs);
     return st;
 }
@@ -829,12 +742,12 @@ kmq_status kmq_runner_report(const char *out_root, const char *job_path,
                          .threads = state->threads,
                          .wall_s = state->wall_s,
                          .started_utc = state->started_utc};
-    st = job_palettes(&job, &inputs, opts, false, true, &job_pal, &palettes, err);
+    st = kmq__job_palettes(&job, &inputs, opts, false, true, &job_pal, &palettes, err);
     if (st == KMQ_OK)
         st = write_run_files(&job, opts, kmq_par_now_s(), &inputs, states, palettes, &info, &arr,
                              err);
 done:
-    free_job_palettes(&job, job_pal, palettes);
+    kmq__free_job_palettes(&job, job_pal, palettes);
     for (size_t i = 0; states && i < inputs.n; i++) {
         kmq__free(states[i].rel_dir);
         kmq_summary_clear(&states[i].lost);

@@ -301,38 +301,6 @@ static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit, con
     return KMQ_OK;
 }
 
-/* A given palette in the place of a fit: every colour's nearest entry
- * (lowest index on a tie) and the inertia of that assignment, recorded as
- * one run of no iteration. The centres are the palette's (unrounded for a
- * shared fit), so labels and inertia are those of the palette as fitted. */
-static kmq_status given_palette_fit(const kmq_kmeans_prepared *prep, const kmq_palette *pal,
-                                    size_t k, const kmq_par *par, uint8_t *labels, kmq_fit *fit,
-                                    kmq_err *err)
-{
-    double inertia = 0;
-    kmq_status st = kmq_kmeans_assign_prepared(prep, pal->centers, pal->n, par, labels, &inertia,
-                                               err);
-    if (st != KMQ_OK)
-        return st;
-    memset(fit, 0, sizeof *fit);
-    fit->centers = kmq__alloc_array(pal->n * 3, sizeof(double));
-    fit->restart_inertia = kmq__alloc_array(1, sizeof(double));
-    if (!fit->centers || !fit->restart_inertia) {
-        kmq_fit_clear(fit);
-        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
-    }
-    memcpy(fit->centers, pal->centers, pal->n * 3 * sizeof(double));
-    fit->restart_inertia[0] = inertia;
-    fit->k = k;
-    fit->k_effective = pal->n;
-    fit->inertia = inertia;
-    fit->iterations = 0;
-    fit->converged = true;
-    fit->restarts = 1;
-    fit->best_restart = 0;
-    return KMQ_OK;
-}
-
 static char *k_file_name(size_t k, kmq_k_file f)
 {
     char name[KMQ_K_NAME_MAX];
@@ -737,7 +705,7 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
         uint8_t *labels = kmq_labels_set(w.labels, i);
         double inertia = 0;
         if (jp) {
-            st = given_palette_fit(w.prep_all, kmq__job_palette_k(jp, i), spec->k[i], &opts->par,
+            st = kmq__given_palette_fit(w.prep_all, kmq__job_palette_k(jp, i), spec->k[i], &opts->par,
                                    labels, &fit, err);
             if (st != KMQ_OK)
                 goto done;

@@ -75,6 +75,28 @@ KMQ_PRIVATE kmq_status kmq__shared_palette(const kmq_job *job, size_t j,
 
 KMQ_PRIVATE void kmq__job_palette_clear(kmq__job_palette *jp);
 
+/* Fills `fit` as if the palette `pal` were the fit of k (prep borrowed):
+ * every colour's nearest entry into labels, the inertia, one run of no
+ * iteration. KMQ_OK, KMQ_E_ARG or KMQ_E_NOMEM. runner_palette.c. */
+KMQ_PRIVATE kmq_status kmq__given_palette_fit(const kmq_kmeans_prepared *prep,
+                                              const kmq_palette *pal, size_t k,
+                                              const kmq_par *par, uint8_t *labels, kmq_fit *fit,
+                                              kmq_err *err);
+
+/* The palette of every job of `job` that does not fit per image
+ * (*palettes[j]: NULL for per_image jobs): palette_file's, or the shared
+ * one, fitted when may_fit, else read back. lenient: a shared palette that
+ * is not there leaves its job's entry NULL (its images then hash as not
+ * done) instead of failing, for --dry-run and `kmq report`. Free with
+ * kmq__free_job_palettes. runner_palette.c. */
+KMQ_PRIVATE kmq_status kmq__job_palettes(const kmq_job *job, const kmq_input_list *inputs,
+                                         const kmq_run_opts *opts, bool may_fit, bool lenient,
+                                         kmq__job_palette **job_pal,
+                                         const kmq__job_palette ***palettes, kmq_err *err);
+
+KMQ_PRIVATE void kmq__free_job_palettes(const kmq_job *job, kmq__job_palette *job_pal,
+                                        const kmq__job_palette **palettes);
+
 /* Processes one image into its folder `dir` and fills `s` (ok or not);
  * `stamp` is the file as stat'ed before `hash` read it (runner_image.c).
  * Returns KMQ_OK when the image is done, an image-level error (s gets the

@@ -15,6 +15,10 @@
  * The files go to OUT/JOB/_palette/ (kmq/palette.h); a later run, or the
  * shards of a cluster run, read them back when the hash matches.
  *
+ * Also here: the table of every job's palette for a run (shared or
+ * palette_file), `kmq palette` (kmq_runner_palette), and a given palette
+ * standing in for an image's fit (kmq__given_palette_fit).
+ *
  * Threads: the fit is the usual driver; strips are read on this thread (or
  * the strip reader's) and counted serially, as in an image's own pass.
  */
@@ -29,9 +33,11 @@
 #include "kmq/rng.h"
 #include "strip_reader.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 const kmq_palette *kmq__job_palette_k(const kmq__job_palette *jp, size_t i)
 {
@@ -53,6 +59,38 @@ void kmq__job_palette_clear(kmq__job_palette *jp)
 {
     kmq__free(jp->per_k);
     memset(jp, 0, sizeof *jp);
+}
+
+/* A given palette in the place of a fit: every colour's nearest entry
+ * (lowest index on a tie) and the inertia of that assignment, recorded as
+ * one run of no iteration. The centres are the palette's (unrounded for a
+ * shared fit), so labels and inertia are those of the palette as fitted. */
+kmq_status kmq__given_palette_fit(const kmq_kmeans_prepared *prep, const kmq_palette *pal,
+                                    size_t k, const kmq_par *par, uint8_t *labels, kmq_fit *fit,
+                                    kmq_err *err)
+{
+    double inertia = 0;
+    kmq_status st = kmq_kmeans_assign_prepared(prep, pal->centers, pal->n, par, labels, &inertia,
+                                               err);
+    if (st != KMQ_OK)
+        return st;
+    memset(fit, 0, sizeof *fit);
+    fit->centers = kmq__alloc_array(pal->n * 3, sizeof(double));
+    fit->restart_inertia = kmq__alloc_array(1, sizeof(double));
+    if (!fit->centers || !fit->restart_inertia) {
+        kmq_fit_clear(fit);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
+    memcpy(fit->centers, pal->centers, pal->n * 3 * sizeof(double));
+    fit->restart_inertia[0] = inertia;
+    fit->k = k;
+    fit->k_effective = pal->n;
+    fit->inertia = inertia;
+    fit->iterations = 0;
+    fit->converged = true;
+    fit->restarts = 1;
+    fit->best_restart = 0;
+    return KMQ_OK;
 }
 
 /* Adds every pixel of one image to the union; the image is closed after.
@@ -297,4 +335,92 @@ kmq_status kmq_runner_load_palettes(kmq_job *job, kmq_err *err)
             return st;
     }
     return KMQ_OK;
+}
+
+void kmq__free_job_palettes(const kmq_job *job, kmq__job_palette *job_pal,
+                              const kmq__job_palette **palettes)
+{
+    for (size_t j = 0; job_pal && j < job->njobs; j++)
+        kmq__job_palette_clear(&job_pal[j]);
+    kmq__free(job_pal);
+    kmq__free(palettes);
+}
+
+/* The palette of every job that does not fit per image: palette_file's, or
+ * the shared one (fitted here when may_fit, else read back). lenient: a
+ * shared palette that is not there leaves that job's entry NULL (its
+ * images then hash as not done) instead of failing: for --dry-run and for
+ * `kmq report`, which only look. */
+kmq_status kmq__job_palettes(const kmq_job *job, const kmq_input_list *inputs,
+                               const kmq_run_opts *opts, bool may_fit, bool lenient,
+                               kmq__job_palette **job_pal, const kmq__job_palette ***palettes,
+                               kmq_err *err)
+{
+    size_t n = job->njobs ? job->njobs : 1;
+    *job_pal = kmq__calloc(n, sizeof **job_pal);
+    *palettes = kmq__calloc(n, sizeof **palettes);
+    if (!*job_pal || !*palettes)
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    for (size_t j = 0; j < job->njobs; j++) {
+        const kmq_job_spec *spec = &job->jobs[j];
+        kmq__job_palette *jp = &(*job_pal)[j];
+        if (spec->palette_file && !spec->given)
+            return kmq_err_set(err, KMQ_E_INTERNAL,
+                               "job '%s': palette_file %s was not read (kmq_runner_load_palettes)",
+                               spec->name, spec->palette_file);
+        if (spec->given) {
+            jp->mode = "file";
+            jp->single = spec->given;
+            snprintf(jp->hash, sizeof jp->hash, "%016" PRIx64, kmq_palette_digest(spec->given));
+        } else if (spec->palette == KMQ_PALETTE_SHARED) {
+            bool listed = false;
+            for (size_t i = 0; i < inputs->n && !listed; i++)
+                listed = inputs->items[i].job == j;
+            if (!listed)
+                continue;
+            kmq_err missing = {0};
+            kmq_status st = kmq__shared_palette(job, j, inputs, opts, may_fit, jp, &missing);
+            if (st != KMQ_OK && lenient && st != KMQ_E_NOMEM && st != KMQ_E_INTERRUPTED)
+                continue;
+            if (st != KMQ_OK) {
+                *err = missing;
+                return st;
+            }
+        } else {
+            continue;
+        }
+        (*palettes)[j] = jp;
+    }
+    return KMQ_OK;
+}
+
+kmq_status kmq_runner_palette(const kmq_job *job, const kmq_run_opts *opts, size_t *fitted,
+                              kmq_err *err)
+{
+    assert(!kmq_par_in_parallel());
+    kmq_input_list inputs = {0};
+    kmq__job_palette *job_pal = NULL;
+    const kmq__job_palette **palettes = NULL;
+    int lock_fd = -1;
+    *fitted = 0;
+    kmq_run_opts plain = *opts;
+    plain.shard_count = 0;
+    plain.shard_index = 0;
+    kmq_status st = kmq_job_list_inputs(job, &inputs, err);
+    if (st == KMQ_OK)
+        st = kmq_fsx_mkdirs(job->output, "", err);
+    if (st == KMQ_OK) {
+        st = kmq__lock_output(job->output, &plain, &lock_fd, err);
+        if (st != KMQ_OK)
+            kmq_err_where(err, "%s", job->output);
+    }
+    if (st == KMQ_OK)
+        st = kmq__job_palettes(job, &inputs, &plain, true, false, &job_pal, &palettes, err);
+    for (size_t j = 0; st == KMQ_OK && j < job->njobs; j++)
+        *fitted += palettes[j] && job->jobs[j].palette == KMQ_PALETTE_SHARED;
+    if (lock_fd >= 0)
+        close(lock_fd);
+    kmq__free_job_palettes(job, job_pal, palettes);
+    kmq_input_list_clear(&inputs);
+    return st;
 }
