@@ -250,6 +250,12 @@ typedef struct kmq_palette {
     uint8_t rgb[KMQ_MAX_K * 3];     /* what the PNG's PLTE holds: centres rounded */
     uint64_t weights[KMQ_MAX_K];    /* pixels of each entry in the data it was fitted on */
     char hash[17];                  /* a kmq palette's provenance hash ("" for other files) */
+    /* A kmq shared palette only (0 / "" for other files): the images it was
+     * fitted on, and the palette this fit replaced when the job's images or
+     * keys changed since an earlier run (its hash and image count). */
+    size_t images;
+    char replaces[17];
+    size_t replaces_images;
 } kmq_palette;
 
 /* Reads a palette file, telling the format by its first bytes: '{' kmq's
@@ -282,6 +288,10 @@ typedef struct kmq_palette_fit_info {
     bool converged;
     const kmq_palette_source *sources;
     size_t nsources;
+    /* The earlier palette of the job this fit replaces ("replaces" in the
+     * file): its hash and the images it covered; NULL: none was there. */
+    const char *replaces_hash;
+    size_t replaces_images;
 } kmq_palette_fit_info;
 
 /* Writes DIR/kK.palette.json and DIR/kK.gpl (each atomically; the swatch

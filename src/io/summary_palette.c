@@ -225,6 +225,15 @@ static kmq_status load_json(const char *path, const char *text, size_t len, kmq_
     const char *hash = json_string_value(json_object_get(root, "hash"));
     if (hash && strlen(hash) == 16)
         memcpy(out->hash, hash, 17);
+    out->images = json_array_size(json_object_get(root, "images"));
+    const json_t *replaces = json_object_get(root, "replaces");
+    const char *old = json_string_value(json_object_get(replaces, "hash"));
+    const json_t *old_images = json_object_get(replaces, "images");
+    if (old && strlen(old) == 16 && json_is_integer(old_images) &&
+        json_integer_value(old_images) >= 0) {
+        memcpy(out->replaces, old, 17);
+        out->replaces_images = (size_t)json_integer_value(old_images);
+    }
 done:
     json_decref(root);
     if (st != KMQ_OK)
@@ -324,6 +333,10 @@ static json_t *palette_json(const kmq_palette *p, const kmq_palette_fit_info *in
     }
     bad |= json_object_set_new(root, "palette", entries);
     bad |= json_object_set_new(root, "images", images);
+    if (info->replaces_hash)
+        bad |= json_object_set_new(root, "replaces",
+                                   json_pack("{s:s,s:I}", "hash", info->replaces_hash, "images",
+                                             (json_int_t)info->replaces_images));
     if (bad) {
         json_decref(root);
         return NULL;

@@ -33,6 +33,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -45,6 +46,11 @@
 typedef struct page {
     kmq_strbuf buf;
     const char *root; /* output root, for existence checks */
+    /* The images fitted on their own palette, sorted by input path: where a
+     * job with a shared palette runs over the same inputs, each image's
+     * error shows beside its own palette's. */
+    const kmq_summary **own;
+    size_t nown;
 } page;
 
 static void put(page *p, const char *s, size_t n)
@@ -253,8 +259,53 @@ static const char *image_name(const kmq_summary *s)
     return s->rel ? s->rel : (s->path ? s->path : "(unknown)");
 }
 
+/* ---- shared palettes beside the images' own -------------------------- */
+
+static int by_path(const void *a, const void *b)
+{
+    const kmq_summary *x = *(const kmq_summary *const *)a, *y = *(const kmq_summary *const *)b;
+    return strcmp(x->path ? x->path : "", y->path ? y->path : "");
+}
+
+/* Every ok image fitted on its own palette, sorted by input path. */
+static void index_own_palettes(page *p, const kmq_run_image *images, size_t n)
+{
+    const kmq_summary **own = kmq__calloc(n ? n : 1, sizeof *own);
+    if (!own) {
+        p->buf.failed = true;
+        return;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (images[i].summary->ok && !images[i].summary->palette_mode && images[i].summary->path)
+            own[m++] = images[i].summary;
+    qsort(own, m, sizeof *own, by_path);
+    p->own = own;
+    p->nown = m;
+}
+
+/* The result at k of the same input fitted on its own palette, or NULL. */
+static const kmq_k_result *own_palette_result(const page *p, const kmq_summary *s, size_t k)
+{
+    if (!s->palette_mode || !s->path || !p->nown)
+        return NULL;
+    const kmq_summary **hit = bsearch(&s, p->own, p->nown, sizeof *p->own, by_path);
+    if (!hit)
+        return NULL;
+    while (hit > p->own && by_path(hit - 1, &s) == 0)
+        hit--; /* the same input in several jobs: the first */
+    for (; hit < p->own + p->nown && by_path(hit, &s) == 0; hit++)
+        for (size_t r = 0; r < (*hit)->nresults; r++)
+            if ((*hit)->results[r].k == k)
+                return &(*hit)->results[r];
+    return NULL;
+}
+
 /* A job with palette = shared: its palette, once, beside the job's row
- * (the swatch of each k from JOB/_palette/, or _palette/ for quantize). */
+ * (the swatch of each k from JOB/_palette/, or _palette/ for quantize),
+ * what it was fitted on, the palette it replaced when the job's images
+ * changed, and, where the same inputs were also fitted on their own
+ * palettes, the mean PSNR of both. */
 static void shared_palette_row(page *p, const kmq_run_image *images, size_t n)
 {
     const kmq_summary *s = NULL;
@@ -272,14 +323,58 @@ static void shared_palette_row(page *p, const kmq_run_image *images, size_t n)
     raw(p, "<tr><td colspan=\"5\">shared palette <code>");
     esc(p, s->palette_hash);
     raw(p, "</code>:");
+    const char *dir = job_dir;
     for (size_t r = 0; r < s->nresults; r++) {
         char name[64];
         snprintf(name, sizeof name, "k%zu.palette.png", s->results[r].k);
-        const char *dir = exists(p, job_dir, name) ? job_dir : "_palette";
+        dir = exists(p, job_dir, name) ? job_dir : "_palette";
         fmt(p, " k = %zu <img alt=\"shared palette k = %zu\" height=\"16\" src=\"", s->results[r].k,
             s->results[r].k);
         url(p, dir, name);
         raw(p, "\">");
+    }
+    if (s->nresults) {
+        char name[64];
+        snprintf(name, sizeof name, "k%zu.palette.json", s->results[0].k);
+        char *d = kmq_fsx_join(p->root, dir);
+        char *path = d ? kmq_fsx_join(d, name) : NULL;
+        kmq_palette *pal = kmq__alloc(sizeof *pal);
+        kmq_err ignored = {0};
+        if (path && pal && kmq_palette_load(path, pal, &ignored) == KMQ_OK &&
+            strcmp(pal->hash, s->palette_hash) == 0) {
+            fmt(p, "<br>fitted once on the union of %zu image%s", pal->images,
+                pal->images == 1 ? "" : "s");
+            if (pal->replaces[0]) {
+                fmt(p, "; <b>refitted</b>: the job's images or keys changed since the palette "
+                       "<code>%s</code> of %zu image%s, so every image was mapped again",
+                    pal->replaces, pal->replaces_images, pal->replaces_images == 1 ? "" : "s");
+            }
+        }
+        kmq__free(pal);
+        kmq__free(path);
+        kmq__free(d);
+    }
+    for (size_t r = 0; r < s->nresults; r++) {
+        size_t k = s->results[r].k, both = 0;
+        double shared_db = 0, own_db = 0;
+        for (size_t i = 0; i < n; i++) {
+            const kmq_summary *t = images[i].summary;
+            const kmq_k_result *own = t->ok ? own_palette_result(p, t, k) : NULL;
+            for (size_t q = 0; own && q < t->nresults; q++)
+                if (t->results[q].k == k && t->results[q].mse_output > 0 && own->mse_output > 0) {
+                    shared_db += t->results[q].psnr_db;
+                    own_db += own->psnr_db;
+                    both++;
+                }
+        }
+        if (!both)
+            continue;
+        fmt(p, "<br>k = %zu, mean PSNR over the %zu image%s also fitted on their own palette: "
+               "shared ", k, both, both == 1 ? "" : "s");
+        num(p, shared_db / (double)both, 2);
+        raw(p, " dB, own ");
+        num(p, own_db / (double)both, 2);
+        raw(p, " dB");
     }
     raw(p, "</td></tr>\n");
     kmq__free(job_dir);
@@ -447,6 +542,13 @@ static void k_card(page *p, const char *dir, const kmq_summary *s, const kmq_k_r
     }
     raw(p, "</td><td>MSE</td><td class=\"n\">");
     num(p, r->mse, 1);
+    const kmq_k_result *own = own_palette_result(p, s, r->k);
+    if (own && own->mse_output > 0) { /* same input, same k, fitted on its own palette */
+        raw(p, "</td></tr>\n<tr><td>own palette</td><td class=\"n\">");
+        num(p, own->psnr_db, 2);
+        raw(p, " dB</td><td>MSE</td><td class=\"n\">");
+        num(p, own->mse, 1);
+    }
     raw(p, "</td></tr>\n<tr><td>inertia</td><td class=\"n\">");
     scientific(p, r->inertia);
     fmt(p, "</td><td>iterations</td><td class=\"n\">%d%s</td></tr>\n", r->iterations,
@@ -601,6 +703,7 @@ kmq_status kmq__report_write_html(const char *out_root, const kmq_run_info *info
     if (info->threads > 0)
         fmt(&p, " \u00b7 %d thread%s", info->threads, info->threads == 1 ? "" : "s");
     raw(&p, "</p></header>\n<main>\n");
+    index_own_palettes(&p, images, n);
     summary_part(&p, info, elbows, n_elbows, images, n);
     for (size_t i = 0; i < n; i++)
         image_part(&p, i, &images[i]);
@@ -615,6 +718,7 @@ kmq_status kmq__report_write_html(const char *out_root, const kmq_run_info *info
     st = kmq_fsx_write_all(path, p.buf.data, p.buf.len, false, err);
 done:
     kmq_strbuf_clear(&p.buf);
+    kmq__free(p.own);
     kmq__free(path);
     return st;
 }

@@ -137,7 +137,7 @@ static char *palette_rel_dir(const kmq_job *job, const kmq_job_spec *spec)
 static kmq_status fit_and_write(const kmq_job *job, const kmq_job_spec *spec,
                                 const kmq_input_list *inputs, size_t j, const kmq_run_opts *opts,
                                 kmq_palette_source *src, size_t nsrc, const char *dir,
-                                kmq__job_palette *jp, kmq_err *err)
+                                const kmq_palette *replaced, kmq__job_palette *jp, kmq_err *err)
 {
     kmq_hist *hist = NULL;
     kmq_kmeans_prepared *prep = NULL;
@@ -209,7 +209,9 @@ static kmq_status fit_and_write(const kmq_job *job, const kmq_job_spec *spec,
                                      .restarts = fit.restarts,
                                      .converged = fit.converged,
                                      .sources = src,
-                                     .nsources = m};
+                                     .nsources = m,
+                                     .replaces_hash = replaced ? replaced->hash : NULL,
+                                     .replaces_images = replaced ? replaced->images : 0};
         kmq_fit_clear(&fit);
         st = kmq_palette_write(dir, p, &info, err);
         if (st == KMQ_OK) {
@@ -268,16 +270,22 @@ kmq_status kmq__shared_palette(const kmq_job *job, size_t j, const kmq_input_lis
     }
     snprintf(jp->hash, sizeof jp->hash, "%016" PRIx64, kmq_hash_finish(h));
 
-    /* A palette already there for exactly these images and keys is used. */
+    /* A palette already there for exactly these images and keys is used.
+     * One there for other images or keys is refitted, and the new files
+     * say which palette they replace (the report shows it). */
     bool have_all = true;
-    for (size_t i = 0; i < spec->nk && have_all; i++) {
+    kmq_palette replaced = {0};
+    for (size_t i = 0; i < spec->nk; i++) {
         char name[64];
         snprintf(name, sizeof name, "k%zu.palette.json", spec->k[i]);
         char *path = kmq_fsx_join(dir, name);
         kmq_err ignored = {0};
-        have_all = path && kmq_palette_load(path, &jp->per_k[i], &ignored) == KMQ_OK &&
-                   strcmp(jp->per_k[i].hash, jp->hash) == 0;
+        bool loaded = path && kmq_palette_load(path, &jp->per_k[i], &ignored) == KMQ_OK;
         kmq__free(path);
+        bool current = loaded && strcmp(jp->per_k[i].hash, jp->hash) == 0;
+        if (loaded && !current && jp->per_k[i].hash[0] && !replaced.hash[0])
+            replaced = jp->per_k[i];
+        have_all = have_all && current;
     }
     if (have_all)
         goto done;
@@ -291,7 +299,8 @@ kmq_status kmq__shared_palette(const kmq_job *job, size_t j, const kmq_input_lis
     }
     st = kmq_fsx_mkdirs(job->output, rel_dir, err);
     if (st == KMQ_OK)
-        st = fit_and_write(job, spec, inputs, j, opts, src, n, dir, jp, err);
+        st = fit_and_write(job, spec, inputs, j, opts, src, n, dir,
+                           replaced.hash[0] ? &replaced : NULL, jp, err);
 done:
     if (st != KMQ_OK)
         kmq__job_palette_clear(jp);

@@ -317,6 +317,50 @@ class SharedPalette(unittest.TestCase):
             pal = json.load(f)
         self.assertEqual(pal["hash"], after["palette"]["hash"])
         self.assertEqual(len(pal["images"]), 3)
+        # The new palette names the one it replaced, and the report says so.
+        self.assertEqual(pal["replaces"], {"hash": before["palette"]["hash"], "images": 2})
+        with open(os.path.join(d, "out", "index.html")) as f:
+            html = f.read()
+        self.assertIn("fitted once on the union of 3 images; <b>refitted</b>", html)
+        self.assertIn(f"<code>{before['palette']['hash']}</code> of 2 images", html)
+        # A run with nothing changed keeps the palette and its record.
+        kt.run("run", job, "-q", check_code=0)
+        with open(os.path.join(d, "out", "set", "_palette", "k4.palette.json")) as f:
+            self.assertEqual(json.load(f), pal)
+
+    def test_report_shows_shared_beside_own_error(self):
+        d = kt.fresh_dir("palette-beside")
+        job = kt.write_job(os.path.join(d, "job.ini"), f"""
+[run]
+output = out
+seed = 3
+[defaults]
+k = 4, 8
+restarts = 1
+[job own]
+input = {kt.PHOTOS}
+[job shared]
+input = {kt.PHOTOS}
+palette = shared
+""")
+        kt.run("run", job, "-q", check_code=0)
+        with open(os.path.join(d, "out", "index.html")) as f:
+            html = f.read()
+        for k in (4, 8):
+            shared, own = [], []
+            for name in kt.BUNDLED:
+                s = kt.load_json(os.path.join(d, "out", "shared", name, "summary.json"))
+                o = kt.load_json(os.path.join(d, "out", "own", name, "summary.json"))
+                rs = next(r for r in s["results"] if r["k"] == k)
+                ro = next(r for r in o["results"] if r["k"] == k)
+                shared.append(rs["psnr_db"])
+                own.append(ro["psnr_db"])
+                # Each shared image's card shows its own palette's PSNR.
+                self.assertIn(f"<td>own palette</td><td class=\"n\">{ro['psnr_db']:.2f} dB", html)
+            n = len(kt.BUNDLED)
+            self.assertIn(f"k = {k}, mean PSNR over the {n} images also fitted on their own "
+                          f"palette: shared {np.mean(shared):.2f} dB, own {np.mean(own):.2f} dB",
+                          html)
 
     def test_cluster_recipe_shards_match_one_process(self):
         d = kt.fresh_dir("palette-shards")
