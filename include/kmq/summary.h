@@ -78,6 +78,10 @@ typedef struct kmq_summary {
      * as in summaries written before the key) */
     char *dither;
     double dither_strength; /* 0..1; meaningful with dither only */
+    /* What the report draws for the image (job key report): "full" or
+     * "none", or NULL: light, the default (config.report is then absent,
+     * as in summaries written before the key). Not in the hash. */
+    char *report;
     /* results, ascending k */
     kmq_k_result *results;
     size_t nresults;
@@ -119,6 +123,12 @@ typedef struct kmq_job_elbow {
     size_t k;
     size_t images; /* images whose curves were combined */
     size_t nk;     /* k values of the combined curve */
+    /* The combined curve (run.json "curve"): ncurve points (nk, or 0 when
+     * no curve was combined), the k values ascending and, per k, the mean,
+     * 10th and 90th percentile of the images' normalised inertia. Borrowed. */
+    size_t ncurve;
+    const size_t *curve_k;
+    const double *curve_mean, *curve_p10, *curve_p90;
 } kmq_job_elbow;
 
 /* What run.json says of the shards of a job array ("shards", written only

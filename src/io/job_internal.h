@@ -28,6 +28,7 @@ typedef enum key_type {
     KT_LINKS,    /* kmq_links field */
     KT_DITHER,   /* kmq_dither_mode field */
     KT_UNIT,     /* double in 0..1 */
+    KT_REPORT,   /* kmq_report_mode field */
 } key_type;
 
 struct kmq__job_key {

@@ -24,10 +24,16 @@
  *   shards (only for a job array: kmq_run_shards) {count, missing [{shard,
  *   why}], running [shard], rerun (string | null)}.
  *
- * elbow.csv: header "job,image,k,inertia,mse,psnr_db,iterations,seconds",
- * then one row per (ok image, result) in the order given; image = rel (path
- * when rel is NULL); seconds = fit + map of that k; psnr_db empty when
- * lossless. Fields holding a comma, a double quote, CR or LF are quoted as in
+ * elbow.csv: header "job,image,k,inertia,mse,psnr_db,iterations,seconds,
+ * k_effective,mse_output,png_bytes,ratio_vs_input,image_seconds" (the
+ * columns after seconds were added later, at the end, so that readers by
+ * position keep working), then one row per (ok image, result) in the order
+ * given; image = rel (path when rel is NULL); seconds = fit + map of that
+ * k; psnr_db empty when lossless; k_effective, mse_output, png_bytes and
+ * ratio_vs_input as in the summary's result (png_bytes 0 and
+ * ratio_vs_input 0 without an indexed PNG); image_seconds = the image's
+ * seconds.total, the same on each of its rows: from opening the file to
+ * its last output, both decoding passes included (not the config hash). Fields holding a comma, a double quote, CR or LF are quoted as in
  * RFC 4180 (quotes doubled); a job or image starting with = + - @ TAB or CR
  * gets a leading "'" so that spreadsheets do not take it for a formula
  * (run.json keeps the name as it is); lines end in "\n" (not RFC 4180's
@@ -41,6 +47,7 @@
 #include "kmq/fsx.h"
 #include "kmq/strbuf.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,6 +124,19 @@ static json_t *build_job_elbow(kmq__sj_builder *b, const kmq_job_elbow *elbows, 
     if (!o || !kmq__sj_put(o, "method", json_string("kneedle-mean-normalised")) ||
         !kmq__sj_put(o, "k", e->found ? kmq__sj_u64(b, "elbow.k", e->k) : json_null()) ||
         !kmq__sj_put_u64(b, o, "images", e->images) || !kmq__sj_put_u64(b, o, "k_values", e->nk)) {
+        json_decref(o);
+        return NULL;
+    }
+    json_t *curve = kmq__sj_put_child(o, "curve", json_array());
+    for (size_t i = 0; curve && i < e->ncurve; i++) {
+        json_t *pt = kmq__sj_push_child(curve, json_object());
+        if (!pt || !kmq__sj_put_u64(b, pt, "k", e->curve_k[i]) ||
+            !kmq__sj_put(pt, "mean", kmq__sj_real(e->curve_mean[i])) ||
+            !kmq__sj_put(pt, "p10", kmq__sj_real(e->curve_p10[i])) ||
+            !kmq__sj_put(pt, "p90", kmq__sj_real(e->curve_p90[i])))
+            curve = NULL;
+    }
+    if (!curve) {
         json_decref(o);
         return NULL;
     }
@@ -294,7 +314,8 @@ static kmq_status build_csv(const kmq_run_image *images, size_t n, char **text, 
 
     if (!scratch)
         tb.failed = true;
-    kmq_strbuf_str(&tb, "job,image,k,inertia,mse,psnr_db,iterations,seconds\n");
+    kmq_strbuf_str(&tb, "job,image,k,inertia,mse,psnr_db,iterations,seconds,k_effective,"
+                        "mse_output,png_bytes,ratio_vs_input,image_seconds\n");
     for (size_t i = 0; i < n && !tb.failed; i++) {
         const kmq_summary *s = images[i].summary;
         if (!s->ok)
@@ -315,6 +336,14 @@ static kmq_status build_csv(const kmq_run_image *images, size_t n, char **text, 
             snprintf(num, sizeof num, ",%d,", r->iterations);
             kmq_strbuf_str(&tb, num);
             tb_real(&tb, scratch, r->fit_s + r->map_s);
+            snprintf(num, sizeof num, ",%zu,", r->k_effective);
+            kmq_strbuf_str(&tb, num);
+            tb_real(&tb, scratch, r->mse_output);
+            snprintf(num, sizeof num, ",%" PRIu64 ",", r->png_bytes);
+            kmq_strbuf_str(&tb, num);
+            tb_real(&tb, scratch, r->ratio_vs_input);
+            kmq_strbuf_put(&tb, ",", 1);
+            tb_real(&tb, scratch, s->total_s);
             kmq_strbuf_put(&tb, "\n", 1);
         }
     }
