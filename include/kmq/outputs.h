@@ -29,6 +29,9 @@
 #define KMQ_SUMMARY_JSON "summary.json"
 #define KMQ_PREVIEW_JPG  "preview.jpg"
 #define KMQ_THUMB_JPG    "thumb.jpg"
+/* Longest side of thumb.jpg in pixels: the overview's table shows it at up
+ * to 100 px, a detail page at up to 200 px. */
+#define KMQ_THUMB_SIDE 200
 #define KMQ_ELBOW_SVG    "elbow.svg"
 #define KMQ_RESTARTS_SVG "restarts.svg"
 

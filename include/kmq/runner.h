@@ -110,6 +110,10 @@ typedef struct kmq_expected_image {
     /* An image that failed without a folder of its own (kmq_fsx_mkdirs
      * refused a planted link): its error summary, kept only in memory. */
     const kmq_summary *unrecorded;
+    /* What the report draws for it: the job's report key now (a summary
+     * records the value it was made with, which may differ: the key is not
+     * in the config hash). */
+    kmq_report_mode report;
 } kmq_expected_image;
 
 /* The run files kmq_report_build reads. */

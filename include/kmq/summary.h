@@ -149,9 +149,12 @@ typedef struct kmq_run_info {
     const char *status;   /* "complete", "failures", "interrupted" */
     const char *job_file; /* may be NULL */
     int threads;
-    double wall_s;           /* whole run */
-    const char *started_utc; /* ISO 8601 */
+    double wall_s;           /* whole run: the sum of its sessions' wall times */
+    const char *started_utc; /* ISO 8601; the first session's start */
     const kmq_run_shards *shards; /* NULL: not a job array ("shards" not written) */
+    unsigned sessions;       /* sessions the run took (a run resumed after an
+                                interruption continues it); 0: not known */
+    double last_session_s;   /* the last session's wall time (with sessions) */
 } kmq_run_info;
 
 /* Run-level facts read back from an existing run.json (the fields of
@@ -162,6 +165,8 @@ typedef struct kmq_run_facts {
     int threads;
     double wall_s;
     char *started_utc; /* NULL when null in the file */
+    unsigned sessions; /* 0 when absent (run.json of an earlier kmq) */
+    double last_session_s;
 } kmq_run_facts;
 
 void kmq_run_facts_clear(kmq_run_facts *f);

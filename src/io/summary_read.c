@@ -632,6 +632,13 @@ kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err)
     }
     TRY(kmq__sj_rd_typed(&rd, root, "", "seconds", JSON_OBJECT, &v));
     TRY(kmq__sj_rd_real(&rd, v, "seconds", "wall", true, 0.0, &f.wall_s));
+    /* Present since runs count their sessions; absent: not known (0). */
+    if (json_object_get(v, "sessions")) {
+        uint32_t sessions = 0;
+        TRY(kmq__sj_rd_u32(&rd, v, "seconds", "sessions", false, &sessions));
+        f.sessions = sessions;
+        TRY(kmq__sj_rd_real(&rd, v, "seconds", "last_session", false, 0.0, &f.last_session_s));
+    }
     *out = f;
     memset(&f, 0, sizeof f);
 

@@ -8,7 +8,9 @@
  *   schema, kmq_version, status ("complete" | "failures" | "incomplete" |
  *   "interrupted"),
  *   job_file (string | null), threads, started_utc (string | null),
- *   seconds {wall, images_total (sum of the images' seconds.total)},
+ *   seconds {wall (the sum of the sessions' wall times), images_total (sum
+ *           of the images' seconds.total), sessions and last_session (when
+ *           known: a run resumed after an interruption continues it)},
  *   totals {images, ok, failed, not_done (pending or stale), pixels (sum
  *           over ok images)},
  *   images [{job, path, rel, dir,
@@ -220,6 +222,10 @@ static json_t *build_run(kmq__sj_builder *b, const kmq_run_info *info, const kmq
     json_t *sec = kmq__sj_put_child(root, "seconds", json_object());
     if (!sec || !kmq__sj_put(sec, "wall", kmq__sj_real(info->wall_s)) ||
         !kmq__sj_put(sec, "images_total", kmq__sj_real(images_s)))
+        goto fail;
+    if (info->sessions > 0 &&
+        (!kmq__sj_put_u64(b, sec, "sessions", info->sessions) ||
+         !kmq__sj_put(sec, "last_session", kmq__sj_real(info->last_session_s))))
         goto fail;
     json_t *tot = kmq__sj_put_child(root, "totals", json_object());
     if (!tot || !kmq__sj_put_u64(b, tot, "images", n) || !kmq__sj_put_u64(b, tot, "ok", nok) ||

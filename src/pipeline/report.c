@@ -57,6 +57,8 @@
 typedef struct found_summary {
     char *dir; /* relative to the output root */
     kmq_summary summary;
+    bool mode_known; /* the job's report key is known (a run, or kmq report with the job) */
+    kmq_report_mode mode;
 } found_summary;
 
 typedef struct summary_set {
@@ -219,6 +221,8 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
         if (!hit)
             continue;
         seen[*hit - expected] = true;
+        set->items[i].mode_known = true;
+        set->items[i].mode = (*hit)->report;
         kmq_summary *s = &set->items[i].summary;
         if (!(*hit)->hash || (s->hash && strcmp(s->hash, (*hit)->hash) == 0))
             continue; /* no hash known: reported as it stands */
@@ -244,6 +248,8 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
         s->rel = kmq__strdup(e->rel);
         s->path = kmq__strdup(e->path);
         f->dir = kmq__strdup(e->dir);
+        f->mode_known = true;
+        f->mode = e->report;
         bool ok = s->job && s->rel && s->path && f->dir &&
                   kmq_summary_set_error(s, u ? u->error_code : KMQ_RUN_PENDING,
                                         u ? u->error_message
@@ -259,6 +265,17 @@ done:
     kmq__free(by_dir);
     kmq__free(seen);
     return st;
+}
+
+/* What the report draws for an image whose job is not known here: what
+ * its summary records (config.report; absent: light). */
+static kmq_report_mode summary_mode(const kmq_summary *s)
+{
+    if (s->report && strcmp(s->report, "full") == 0)
+        return KMQ_REPORT_FULL;
+    if (s->report && strcmp(s->report, "none") == 0)
+        return KMQ_REPORT_NONE;
+    return KMQ_REPORT_LIGHT;
 }
 
 static int compare_found(const void *a, const void *b)
@@ -432,6 +449,7 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
     summary_set set = {.on_refused = refused, .ctx = ctx};
     kmq_run_image *images = NULL;
     kmq_job_elbow *elbows = NULL;
+    kmq_report_mode *modes = NULL;
     job_curve *curves = NULL;
     kmq_run_facts old = {0};
     char *run_path = NULL;
@@ -448,9 +466,10 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
     if (set.n > 1) /* items is NULL when every summary was refused */
         qsort(set.items, set.n, sizeof *set.items, compare_found);
     images = kmq__alloc_array(set.n ? set.n : 1, sizeof *images);
+    modes = kmq__alloc_array(set.n ? set.n : 1, sizeof *modes);
     elbows = kmq__calloc(set.n ? set.n : 1, sizeof *elbows); /* at most one job per image */
     curves = kmq__calloc(set.n ? set.n : 1, sizeof *curves);
-    if (!images || !elbows || !curves) {
+    if (!images || !modes || !elbows || !curves) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
         goto done;
     }
@@ -459,6 +478,7 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
         const kmq_summary *s = &set.items[i].summary;
         images[i].dir = set.items[i].dir;
         images[i].summary = s;
+        modes[i] = set.items[i].mode_known ? set.items[i].mode : summary_mode(s);
         bool placeholder = !s->ok && s->error_code &&
                            (strcmp(s->error_code, KMQ_RUN_PENDING) == 0 ||
                             strcmp(s->error_code, KMQ_RUN_STALE) == 0);
@@ -503,6 +523,8 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
             rebuilt.threads = old.threads;
             rebuilt.wall_s = old.wall_s;
             rebuilt.started_utc = old.started_utc;
+            rebuilt.sessions = old.sessions;
+            rebuilt.last_session_s = old.last_session_s;
         }
         info = &rebuilt;
     }
@@ -516,7 +538,7 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
     }
     st = kmq_run_write_with_elbows(out_root, info, elbows, njobs, images, set.n, err);
     if (st == KMQ_OK)
-        st = kmq__report_write_html(out_root, info, elbows, njobs, images, set.n, err);
+        st = kmq__report_write_html(out_root, info, elbows, njobs, images, modes, set.n, err);
 done:
     kmq_run_facts_clear(&old);
     kmq__free(run_path);
@@ -524,6 +546,7 @@ done:
         job_curve_clear(&curves[j]);
     kmq__free(curves);
     kmq__free(elbows);
+    kmq__free(modes);
     kmq__free(images);
     summary_set_clear(&set);
     return st;

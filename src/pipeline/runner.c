@@ -405,7 +405,8 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
                                            .path = in->path,
                                            .dir = is->rel_dir,
                                            .hash = is->hashed ? is->hash : NULL,
-                                           .unrecorded = is->unrecorded ? &is->lost : NULL};
+                                           .unrecorded = is->unrecorded ? &is->lost : NULL,
+                                           .report = job->jobs[in->job].report};
     }
     kmq_run_info with_shards = *info;
     if (arr && (st = kmq__array_finish(job->output, arr, err)) != KMQ_OK)
@@ -422,6 +423,40 @@ done:
 
 static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
                          const kmq_input_list *inputs);
+
+/* The sessions of a run. A session continues the run recorded in the
+ * output root's run.json when that run stopped before it was done (status
+ * "interrupted" or "incomplete") with the same job file and this session
+ * does not --force: then the run's wall time is the sum of the sessions'
+ * (each from its start to its run.json), its start the first session's,
+ * and its session count one more. Otherwise this session starts a new run
+ * (one session). `before` holds the facts read (info borrows its start);
+ * the caller clears it. */
+static void continue_sessions(const kmq_job *job, const kmq_run_opts *opts,
+                              kmq_run_facts *before, kmq_run_info *info)
+{
+    info->sessions = 1;
+    info->last_session_s = info->wall_s;
+    if (opts->force)
+        return;
+    char *path = kmq_fsx_join(job->output, KMQ_RUN_JSON);
+    kmq_err ignored = {0};
+    bool read = path && kmq_run_info_read(path, before, &ignored) == KMQ_OK;
+    kmq__free(path);
+    if (!read)
+        return;
+    const char *now = job->path && job->path[0] ? job->path : NULL;
+    bool same_job = (before->job_file && now) ? strcmp(before->job_file, now) == 0
+                                              : before->job_file == now;
+    bool unfinished = strcmp(before->status, "interrupted") == 0 ||
+                      strcmp(before->status, "incomplete") == 0;
+    if (!same_job || !unfinished)
+        return;
+    info->sessions = (before->sessions ? before->sessions : 1) + 1;
+    info->wall_s += before->wall_s;
+    if (before->started_utc)
+        info->started_utc = before->started_utc;
+}
 
 kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_totals *totals,
                           kmq_err *err)
@@ -601,6 +636,9 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         kmq_array_state array = {0};
         kmq__array arr = {0};
         bool sharded = opts->shard_count > 0;
+        kmq_run_facts before = {0};
+        if (!sharded)
+            continue_sessions(job, opts, &before, &info);
         if (sharded) {
             /* The shard's record first, so that the run-level facts and
              * the missing shards below count it as ended. */
@@ -621,6 +659,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
                                   &report_err);
         kmq__array_clear(&arr);
         kmq_array_state_clear(&array);
+        kmq_run_facts_clear(&before);
         if (rst != KMQ_OK && st == KMQ_OK) {
             kmq_err_set(err, report_err.code, "%s", report_err.msg);
             kmq_err_where(err, "%s", report_err.where[0] ? report_err.where : job->output);

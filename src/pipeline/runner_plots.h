@@ -19,9 +19,7 @@
 #define KMQ_PLOT_SAMPLE 1000
 /* Longest side of preview.jpg (report = full), in pixels. */
 #define KMQ_PREVIEW_SIDE 512
-/* Longest side of thumb.jpg, in pixels, and its JPEG quality: the
- * overview's table shows it at up to 100 px, a detail page at 200 px. */
-#define KMQ_THUMB_SIDE    200
+/* JPEG quality of thumb.jpg (KMQ_THUMB_SIDE in kmq/outputs.h). */
 #define KMQ_THUMB_QUALITY 70
 /* A sweep of at most this many k values gets a colour-space chart for
  * every k; a longer one only for its elbow (or its middle k). */

@@ -1082,7 +1082,7 @@ static void make_run(run_fixture *f)
     f->images[0] = (kmq_run_image){"a/photos/a,\"b\".png", &f->s[0]};
     f->images[1] = (kmq_run_image){"a/bad.jpg", &f->s[1]};
     f->images[2] = (kmq_run_image){"b/c.png", &f->s[2]};
-    f->info = (kmq_run_info){"failures", "/jobs/demo.ini", 4, 12.5, "2024-05-01T10:00:00Z", NULL};
+    f->info = (kmq_run_info){"failures", "/jobs/demo.ini", 4, 12.5, "2024-05-01T10:00:00Z", NULL, 0, 0.0};
 }
 
 static void clear_run(run_fixture *f)
@@ -1200,7 +1200,7 @@ END_TEST
 START_TEST(test_run_empty)
 {
     const char *dir = tu_fresh_dir("summary_run_empty");
-    kmq_run_info info = {"complete", NULL, 1, 0.0, NULL, NULL};
+    kmq_run_info info = {"complete", NULL, 1, 0.0, NULL, NULL, 0, 0.0};
     kmq_err err = {0};
     ck_assert_int_eq(kmq_run_write(dir, &info, NULL, 0, &err), KMQ_OK);
     json_t *j = load_json(path_in(dir, "run.json"));
