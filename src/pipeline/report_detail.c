@@ -54,15 +54,12 @@ static void compare_part(page *p, const char *dir, const kmq_summary *s, kmq_rep
     page_raw(p, "<section>\n<h3>The original and every k</h3>\n<div class=\"compare\">\n");
     if (page_exists(p, dir, KMQ_THUMB_JPG)) {
         bool big = mode == KMQ_REPORT_FULL && page_exists(p, dir, KMQ_PREVIEW_JPG);
-        uint32_t tw = 0, th = 0;
-        page_thumb_size(s->width, s->height, &tw, &th);
         page_raw(p, "<figure><a href=\"");
         page_raw(p, big ? KMQ_PREVIEW_JPG : KMQ_THUMB_JPG);
-        page_fmt(p,
-                 "\"><img src=\"" KMQ_THUMB_JPG "\" loading=\"lazy\" alt=\"the original\" "
-                 "width=\"%" PRIu32 "\" height=\"%" PRIu32 "\"></a><figcaption><b>original"
-                 "</b> (%s)</figcaption></figure>\n",
-                 tw, th, big ? "preview: open it larger" : "thumbnail");
+        page_raw(p, "\"><img src=\"" KMQ_THUMB_JPG "\" loading=\"lazy\" alt=\"the original\"");
+        fit_attrs(p, s->width, s->height); /* as large as the k pictures beside it */
+        page_fmt(p, "></a><figcaption><b>original</b> (%s)</figcaption></figure>\n",
+                 big ? "preview: open it larger" : "thumbnail");
     }
     for (size_t i = 0; i < s->nresults; i++) {
         const kmq_k_result *r = &s->results[i];

@@ -6,7 +6,6 @@
 #include "kmq/fsx.h"
 #include "kmq/outputs.h"
 #include "kmq/plot.h"
-#include "kmq/preview.h"
 #include "kmq/utf8.h"
 
 #include <inttypes.h>
@@ -217,11 +216,6 @@ const kmq_k_result *page_shown_result(const kmq_summary *s)
             if (s->results[i].k == s->elbow_k)
                 return &s->results[i];
     return &s->results[s->nresults - 1];
-}
-
-void page_thumb_size(uint32_t width, uint32_t height, uint32_t *tw, uint32_t *th)
-{
-    kmq_preview_size(width, height, KMQ_THUMB_SIDE, tw, th);
 }
 
 void page_head(page *p, const char *title_text, const char *up_dir)

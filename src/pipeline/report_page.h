@@ -64,9 +64,6 @@ KMQ_PRIVATE const char *page_status(const kmq_summary *s);
  * largest k's; NULL without results. */
 KMQ_PRIVATE const kmq_k_result *page_shown_result(const kmq_summary *s);
 
-/* Size of thumb.jpg for a width x height input. */
-KMQ_PRIVATE void page_thumb_size(uint32_t width, uint32_t height, uint32_t *tw, uint32_t *th);
-
 /* Writes the page to root/dir/name (dir may be ""), atomically; clears it. */
 KMQ_PRIVATE kmq_status page_write(page *p, const char *dir, const char *name, kmq_err *err);
 
