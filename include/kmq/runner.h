@@ -106,7 +106,10 @@ typedef struct kmq_expected_image {
     const char *path;
     const char *dir;  /* image folder relative to the output root */
     const char *hash; /* config hash of its current configuration and file; NULL:
-                       * not known, its summary is reported as it stands */
+                       * not known, its summary is reported as it stands (or, when
+                       * `unchecked`, as pending) */
+    bool unchecked;   /* its summary could not be checked against the current
+                       * configuration (a signal stopped the hash): not ok */
     /* An image that failed without a folder of its own (kmq_fsx_mkdirs
      * refused a planted link): its error summary, kept only in memory. */
     const kmq_summary *unrecorded;

@@ -224,6 +224,16 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
         set->items[i].mode_known = true;
         set->items[i].mode = (*hit)->report;
         kmq_summary *s = &set->items[i].summary;
+        if ((*hit)->unchecked) {
+            if (kmq_summary_set_error(s, KMQ_RUN_PENDING,
+                                      "not checked against the current configuration (the run "
+                                      "was interrupted first); the next run checks it") !=
+                KMQ_OK) {
+                st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+                goto done;
+            }
+            continue;
+        }
         if (!(*hit)->hash || (s->hash && strcmp(s->hash, (*hit)->hash) == 0))
             continue; /* no hash known: reported as it stands */
         if (kmq_summary_set_error(s, KMQ_RUN_STALE,

@@ -27,7 +27,10 @@
  * Null where a value does not apply.
  *
  * report = none for every image writes no page (and removes the overview
- * and report.css of an earlier run); an image under none gets no page.
+ * and report.css of an earlier run); an image under none gets no page, nor
+ * does one that is not ok (its error is on the overview: a failed image's
+ * folder holds its summary alone, and a stale one's old page would show
+ * results of another configuration).
  * Serial; no parallel region.
  */
 #include "report_internal.h"
@@ -375,13 +378,17 @@ static void remove_file(const char *root, const char *dir, const char *name)
     kmq__free(f);
 }
 
-/* Whether the image's folder is there (a pending image may have none). */
-static bool has_folder(const char *root, const char *dir)
+/* Whether the image's folder holds its summary.json: a page goes only
+ * beside one (a pending image has none, and the folder of an image a
+ * signal stopped stays empty). */
+static bool has_summary(const char *root, const char *dir)
 {
     char *d = kmq_fsx_join(root, dir);
+    char *f = d ? kmq_fsx_join(d, KMQ_SUMMARY_JSON) : NULL;
     struct stat sb;
-    bool yes = d && lstat(d, &sb) == 0 && S_ISDIR(sb.st_mode);
+    bool yes = f && lstat(f, &sb) == 0 && S_ISREG(sb.st_mode);
     kmq__free(d);
+    kmq__free(f);
     return yes;
 }
 
@@ -403,9 +410,9 @@ kmq_status kmq__report_write_html(const char *out_root, const kmq_run_info *info
     kmq_status st = kmq__report_write_css(out_root, err);
     /* One image's page at a time: memory stays that of the table. */
     for (size_t i = 0; i < n && st == KMQ_OK; i++) {
-        if (!has_folder(out_root, images[i].dir))
+        if (!has_summary(out_root, images[i].dir))
             continue;
-        if (modes[i] == KMQ_REPORT_NONE)
+        if (modes[i] == KMQ_REPORT_NONE || !images[i].summary->ok)
             remove_file(out_root, images[i].dir, KMQ_INDEX_HTML);
         else
             st = kmq__report_write_detail(out_root, &images[i], modes[i], err);

@@ -382,18 +382,26 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto done;
         }
-        if (!is->hashed && !kmq__run_cancelled(opts)) {
+        bool unchecked = false;
+        if (!is->hashed) {
             /* Only an image with a summary needs its hash (to tell ok from
-             * stale); after a signal none is read: the summaries of the
-             * images the run did not reach are reported as they are. */
+             * stale). Under identity = quick the hash reads at most 128 KiB,
+             * so it is taken even after a signal: a summary of another
+             * configuration is never reported ok. Under identity = content
+             * it reads the whole file, which a signal stops: such an image
+             * is reported pending ("not checked"), never ok. */
+            const kmq_job_spec *spec = &job->jobs[in->job];
+            const atomic_int *stop = spec->identity == KMQ_IDENTITY_QUICK ? NULL : opts->cancel;
             char *summary = kmq_fsx_join(job->output, is->rel_dir);
             char *path = summary ? kmq_fsx_join(summary, SUMMARY_NAME) : NULL;
             struct stat sb;
             if (path && lstat(path, &sb) == 0) {
-                kmq__file_stamp stamp = kmq__stamp_file(in->path);
-                kmq__config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, &stamp,
-                            opts->cancel, is->hash);
-                is->hashed = !kmq__run_cancelled(opts);
+                if (!(stop && atomic_load(stop))) {
+                    kmq__file_stamp stamp = kmq__stamp_file(in->path);
+                    kmq__config_hash(spec, job->seed, in->path, in->rel, &stamp, stop, is->hash);
+                    is->hashed = !(stop && atomic_load(stop));
+                }
+                unchecked = !is->hashed;
             }
             kmq__free(path);
             kmq__free(summary);
@@ -406,6 +414,7 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
                                            .dir = is->rel_dir,
                                            .hash = is->hashed ? is->hash : NULL,
                                            .unrecorded = is->unrecorded ? &is->lost : NULL,
+                                           .unchecked = unchecked,
                                            .report = job->jobs[in->job].report};
     }
     kmq_run_info with_shards = *info;
@@ -726,6 +735,7 @@ kmq_status kmq_runner_report(const char *out_root, const char *job_path,
     kmq_job job = {0};
     kmq_input_list inputs = {0};
     input_state *states = NULL;
+    kmq_run_facts old = {0};
     kmq_status st = kmq__array_load(out_root, state, &arr, err);
     if (st != KMQ_OK)
         goto done;
@@ -757,8 +767,25 @@ kmq_status kmq_runner_report(const char *out_root, const char *job_path,
                          .threads = state->threads,
                          .wall_s = state->wall_s,
                          .started_utc = state->started_utc};
+    if (state->count == 0) {
+        /* No job array: the run's own facts are those of its run.json, kept
+         * as `kmq report` without a job keeps them (an interruption too). */
+        char *path = kmq_fsx_join(out_root, KMQ_RUN_JSON);
+        kmq_err ignored = {0};
+        if (path && kmq_run_info_read(path, &old, &ignored) == KMQ_OK) {
+            if (strcmp(old.status, "interrupted") == 0)
+                info.status = old.status;
+            info.threads = old.threads;
+            info.wall_s = old.wall_s;
+            info.started_utc = old.started_utc;
+            info.sessions = old.sessions;
+            info.last_session_s = old.last_session_s;
+        }
+        kmq__free(path);
+    }
     st = write_run_files(&job, opts, kmq_par_now_s(), &inputs, states, &info, &arr, err);
 done:
+    kmq_run_facts_clear(&old);
     for (size_t i = 0; states && i < inputs.n; i++) {
         kmq__free(states[i].rel_dir);
         kmq_summary_clear(&states[i].lost);

@@ -12,7 +12,7 @@ through its SHA-256, except .kmq.lock and index.html:
     the config hash (it covers the file's modification time) and without
     kmq_version (a release is not a format change), with every number kept
     as the text kmq wrote, re-indented;
-  - elbow.csv: every line without its last field (seconds).
+  - elbow.csv: every row without its timing columns (seconds, image_seconds).
 A file missing, an extra file and a changed file all fail.
 
 The point is that refactors keep every output byte-identical. Regenerate
@@ -62,11 +62,10 @@ def canonical_json(path):
 
 
 def canonical_csv(path):
-    with open(path, "rb") as f:
-        lines = f.read().split(b"\n")
-    assert lines[0] == b"job,image,k,inertia,mse,psnr_db,iterations,seconds", lines[0]
-    assert lines[-1] == b"", "elbow.csv ends in a newline"
-    return b"\n".join(line.rsplit(b",", 1)[0] for line in lines[:-1]) + b"\n"
+    rows = kt.csv_rows_without_timings(path)
+    assert rows[0] == ["job", "image", "k", "inertia", "mse", "psnr_db", "iterations",
+                       "k_effective", "mse_output", "png_bytes", "ratio_vs_input"], rows[0]
+    return "".join(",".join(row) + "\n" for row in rows).encode("utf-8")
 
 
 def checksum(path):
