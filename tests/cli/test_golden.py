@@ -2,9 +2,11 @@
 at 2 threads, exactly the bytes recorded in tests/cli/golden.json.
 
 The job: every image in data/photos, k = 2, 5, 16, 64, restarts 2, seed 11,
-save = indexed, labels, palette. Every file the run writes is compared
+save = indexed, labels, palette, at the default report = light; and a second
+job, china.jpg under report = full (the chart files). Every file the run writes is compared
 through its SHA-256, except .kmq.lock and index.html:
-  - PNG (indexed, label map, swatch), SVG (charts) and preview.jpg: the
+  - PNG (indexed, label map, swatch), SVG (charts), thumb.jpg, preview.jpg
+    and report.css: the
     file's bytes (libvips' JPEG encoder gives the same bytes on every run
     and at every thread count);
   - summary.json and run.json: the document without wall-clock fields
@@ -45,6 +47,9 @@ restarts = 2
 save = indexed, labels, palette
 [job photos]
 input = photos
+[job full]
+input = photos/china.jpg
+report = full
 """
 NOT_COMPARED = {".kmq.lock", "index.html"}
 
@@ -74,7 +79,7 @@ def checksum(path):
         data = canonical_json(path)
     elif name == "elbow.csv":
         data = canonical_csv(path)
-    elif name.endswith((".png", ".svg", ".jpg")):
+    elif name.endswith((".png", ".svg", ".jpg", ".css")):
         with open(path, "rb") as f:
             data = f.read()
     else:
@@ -146,9 +151,9 @@ class Golden(unittest.TestCase):
 
     def test_covers_every_kind_of_output(self):
         names = {os.path.basename(rel) for rel in self.want}
-        for name in ("run.json", "elbow.csv", "summary.json", "preview.jpg", "elbow.svg",
-                     "restarts.svg", "k64.png", "k64.labels.png", "k64.palette.png",
-                     "k64.palette.svg", "k64.colors.svg"):
+        for name in ("run.json", "elbow.csv", "summary.json", "thumb.jpg", "report.css",
+                     "preview.jpg", "elbow.svg", "restarts.svg", "k64.png", "k64.labels.png",
+                     "k64.palette.png", "k64.palette.svg", "k64.colors.svg"):
             self.assertIn(name, names)
         images = {rel.split(os.sep)[1] for rel in self.want if rel.count(os.sep) == 2}
         self.assertEqual(images, {n for n in os.listdir(kt.PHOTOS)
