@@ -6,10 +6,10 @@
  * facts and which files exist in each image folder, so `kmq run` and
  * `kmq report OUT` write the same bytes.
  *
- * The overview stays light at any image count: the run's totals, the
- * failures first (the first FAILURES_LISTED; the table filters the rest),
+ * The overview stays light at any image count: the run's totals beside
  * each job's collection elbow chart (the mean normalised inertia curve with
- * its p10-p90 band, the elbow circled), and a table of every image. The
+ * its p10-p90 band, the elbow circled), the failures (the first
+ * FAILURES_LISTED; the table filters the rest), and a table of every image. The
  * table's rows are a compact JSON array in a <script type="application/json">
  * element, drawn a page at a time (50 rows by default) by a small inline
  * script that sorts (click a heading), filters (name or job, and status)
@@ -51,7 +51,7 @@
 #endif
 
 /* Failures listed by name on the overview; the table shows them all. */
-#define FAILURES_LISTED 100
+#define FAILURES_LISTED 20
 
 static bool same_job(const char *a, const char *b)
 {
@@ -195,9 +195,8 @@ static void jobs_part(page *p, const kmq_job_elbow *elbows, size_t n_elbows,
         page_fmt(p, "</h3><p>%zu image%s, %zu ok. ", j - i, j - i == 1 ? "" : "s", jok);
         if (e && e->found)
             page_fmt(p,
-                     "Suggested k for the collection: <b>%zu</b> (Kneedle on the mean "
-                     "normalised inertia curve of %zu image%s; the band spans the 10th to "
-                     "90th percentile).",
+                     "Suggested k: <b>%zu</b>, the elbow (Kneedle) of the mean normalised "
+                     "inertia of %zu image%s; the band spans their 10th to 90th percentile.",
                      e->k, e->images, e->images == 1 ? "" : "s");
         else if (e && e->nk < 3)
             page_raw(p, "No suggestion: it needs at least 3 k values common to the images.");
@@ -440,9 +439,13 @@ kmq_status kmq__report_write_html(const char *out_root, const kmq_run_info *info
     if (info->threads > 0)
         page_fmt(p, " \u00b7 %d thread%s", info->threads, info->threads == 1 ? "" : "s");
     page_raw(p, "</p></header>\n<main>\n");
+    /* The run and the collection's elbow side by side when there is room,
+     * so that the table starts within the first screen. */
+    page_raw(p, "<div class=\"top\">\n");
     totals_part(p, info, images, n);
-    failures_part(p, images, modes, n);
     jobs_part(p, elbows, n_elbows, images, n);
+    page_raw(p, "</div>\n");
+    failures_part(p, images, modes, n);
     table_part(p);
     page_raw(p, "</main>\n<footer>Written by kmq " KMQ_VERSION_STRING
                 " from the summary.json files under this folder; <code>kmq report "
