@@ -20,7 +20,7 @@
 /* Longest side of preview.jpg (report = full), in pixels. */
 #define KMQ_PREVIEW_SIDE 512
 /* JPEG quality of thumb.jpg (KMQ_THUMB_SIDE in kmq/outputs.h). */
-#define KMQ_THUMB_QUALITY 70
+#define KMQ_THUMB_QUALITY 60
 /* A sweep of at most this many k values gets a colour-space chart for
  * every k; a longer one only for its elbow (or its middle k). */
 #define KMQ_PLOT_ALL_COLOURS_MAX_K 4
