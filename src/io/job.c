@@ -111,8 +111,7 @@ static const struct kmq__job_key keys[] = {
         "number", "0..1", "1.0", "share of the error diffused"),
     ROW("report", SEC_SPEC, KT_REPORT, 0, 0, SPEC_AT(report), "defaults, job", "choice",
         "light | full | none", "light",
-        "what the report draws: light (thumbnails, pages with inline charts), full (also "
-        "previews, chart files, colour scatter) or none; not in the config hash"),
+        "what the report draws: light, full (adds chart files) or none; not in the config hash"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",
         "files, folders, globs; repeatable", NULL,
         "what to process; relative paths are relative to the job file's folder"),
