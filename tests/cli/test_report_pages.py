@@ -180,6 +180,32 @@ report = {none}
         self.assertFalse(os.path.exists(os.path.join(self.out, "c", "coffee.png", "index.html")))
 
 
+class Key(unittest.TestCase):
+    def test_bad_value_validate_and_flag(self):
+        d = kt.fresh_dir("pages_key")
+        china = os.path.join(kt.PHOTOS, "china.jpg")
+        job = kt.write_job(os.path.join(d, "job.ini"), "[run]\noutput = out\n[job a]\n"
+                           f"input = {china}\nk = 4\nrestarts = 1\nreport = pretty\n")
+        for cmd in ("run", "validate"):
+            proc = kt.run(cmd, job)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("job.ini:7:", proc.stderr)
+            self.assertIn("report = 'pretty' is not one of light, full, none", proc.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "out")))
+        job = kt.write_job(os.path.join(d, "job.ini"), "[run]\noutput = out\n[job a]\n"
+                           f"input = {china}\nk = 4\nrestarts = 1\nreport = Full\n")
+        self.assertRegex(kt.run("validate", job, check_code=0).stdout, r"report\s*=?\s*full")
+        # The flag of kmq quantize: none writes no page and no picture.
+        out = os.path.join(d, "q")
+        kt.run("quantize", china, "-k", "4", "--report", "none", "-o", out, "--quiet",
+               check_code=0)
+        self.assertEqual(sorted(os.listdir(out)),
+                         [".kmq.lock", "china.jpg", "elbow.csv", "run.json"])
+        self.assertEqual(sorted(os.listdir(os.path.join(out, "china.jpg"))),
+                         ["k4.png", "summary.json"])
+        self.assertIn("--report", kt.run("quantize", "--help", check_code=0).stdout)
+
+
 class InterruptedThenResumed(unittest.TestCase):
     def test_statuses_follow_the_current_config(self):
         d = kt.fresh_dir("pages_resume")
