@@ -121,4 +121,10 @@ KMQ_MUST_CHECK kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uin
 KMQ_MUST_CHECK kmq_status kmq_image_save_rgb(const char *out_path, const uint8_t *rgb,
                                              uint32_t width, uint32_t height, kmq_err *err);
 
+/* kmq_image_save_rgb as a baseline JPEG of `quality` (1..100) at
+ * `out_path` (ending in .jpg or .jpeg; KMQ_E_ARG otherwise). Same returns. */
+KMQ_MUST_CHECK kmq_status kmq_image_save_jpeg(const char *out_path, const uint8_t *rgb,
+                                              uint32_t width, uint32_t height, int quality,
+                                              kmq_err *err);
+
 #endif

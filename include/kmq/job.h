@@ -47,6 +47,22 @@ typedef enum kmq_palette_mode { KMQ_PALETTE_PER_IMAGE = 0, KMQ_PALETTE_SHARED = 
 
 typedef enum kmq_identity { KMQ_IDENTITY_QUICK = 0, KMQ_IDENTITY_CONTENT = 1 } kmq_identity;
 
+/* What the report draws for a job's images (job key `report`). It changes
+ * no result, so it is not in the config hash: changing it redoes no image,
+ * and `kmq report OUT` redraws the pages. LIGHT: thumb.jpg per image, the
+ * overview and a detail page whose charts are inline. FULL: also
+ * preview.jpg, the chart files (elbow, restarts, palettes) and the colour
+ * scatter. NONE: no page and no picture; summaries, run.json and elbow.csv
+ * only. */
+typedef enum kmq_report_mode {
+    KMQ_REPORT_LIGHT = 0,
+    KMQ_REPORT_FULL = 1,
+    KMQ_REPORT_NONE = 2
+} kmq_report_mode;
+
+/* "light", "full" or "none". */
+const char *kmq_report_mode_name(kmq_report_mode mode);
+
 typedef struct kmq_job_input {
     char *pattern; /* as written: file, folder or glob (relative to the job file's folder) */
     int line;      /* line in the job file */
@@ -77,6 +93,7 @@ typedef struct kmq_job_spec {
     char *palette_file;   /* as written (relative to the job file's folder); NULL: none */
     struct kmq_palette *given; /* palette_file's palette once loaded
                                   (kmq_runner_load_palettes); k is then its size */
+    kmq_report_mode report; /* what the report draws; not in the config hash */
     kmq_job_input *inputs;
     size_t ninputs;
 } kmq_job_spec;

@@ -4,10 +4,12 @@
  * report's links and the job file's reserved names, so that none of them
  * can drift from the others.
  *
- *   OUT/run.json, OUT/elbow.csv, OUT/index.html          run-level files
+ *   OUT/run.json, OUT/elbow.csv, OUT/index.html,
+ *   OUT/report.css                                       run-level files
  *   OUT/.kmq.lock, OUT/.kmq-scratch/                     lock, temporaries
  *   OUT/.kmq-shards/shard-I-of-N.json                    a job array's shard records
- *   IMAGE/summary.json, preview.jpg, elbow.svg, restarts.svg
+ *   IMAGE/summary.json, index.html (its report page), thumb.jpg, preview.jpg,
+ *   IMAGE/elbow.svg, restarts.svg
  *   IMAGE/kK.png, kK.labels.png, kK.palette.png, kK.palette.svg, kK.colors.svg
  */
 #ifndef KMQ_OUTPUTS_H
@@ -18,13 +20,18 @@
 
 #define KMQ_RUN_JSON    "run.json"
 #define KMQ_ELBOW_CSV   "elbow.csv"
-#define KMQ_INDEX_HTML  "index.html"
+#define KMQ_INDEX_HTML  "index.html" /* the overview; also each image's page */
+#define KMQ_REPORT_CSS  "report.css" /* the stylesheet of every report page */
 #define KMQ_LOCK_FILE   ".kmq.lock"
 #define KMQ_SCRATCH_DIR ".kmq-scratch"
 #define KMQ_SHARDS_DIR  ".kmq-shards" /* one record per shard of a job array */
 
 #define KMQ_SUMMARY_JSON "summary.json"
 #define KMQ_PREVIEW_JPG  "preview.jpg"
+#define KMQ_THUMB_JPG    "thumb.jpg"
+/* Longest side of thumb.jpg in pixels: the overview's table shows it at up
+ * to 100 px, a detail page at up to 200 px. */
+#define KMQ_THUMB_SIDE 200
 #define KMQ_ELBOW_SVG    "elbow.svg"
 #define KMQ_RESTARTS_SVG "restarts.svg"
 

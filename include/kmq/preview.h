@@ -25,6 +25,11 @@ KMQ_MUST_CHECK kmq_status kmq_preview_new(uint32_t width, uint32_t height, uint3
 
 void kmq_preview_free(kmq_preview *p);
 
+/* The size kmq_preview_new gives a width x height image within max_side
+ * (all >= 1), without making one. */
+void kmq_preview_size(uint32_t width, uint32_t height, uint32_t max_side, uint32_t *pw,
+                      uint32_t *ph);
+
 /* Feeds the next `rows` rows of interleaved 8-bit RGB (width * 3 bytes a
  * row), top to bottom. Rows past the last are ignored. */
 void kmq_preview_add_rows(kmq_preview *p, const uint8_t *rgb, uint32_t rows);

@@ -123,10 +123,17 @@ typedef struct kmq_expected_image {
     const char *path;
     const char *dir;  /* image folder relative to the output root */
     const char *hash; /* config hash of its current configuration and file; NULL:
-                       * not known, its summary is reported as it stands */
+                       * not known, its summary is reported as it stands (or, when
+                       * `unchecked`, as pending) */
+    bool unchecked;   /* its summary could not be checked against the current
+                       * configuration (a signal stopped the hash): not ok */
     /* An image that failed without a folder of its own (kmq_fsx_mkdirs
      * refused a planted link): its error summary, kept only in memory. */
     const kmq_summary *unrecorded;
+    /* What the report draws for it: the job's report key now (a summary
+     * records the value it was made with, which may differ: the key is not
+     * in the config hash). */
+    kmq_report_mode report;
 } kmq_expected_image;
 
 /* The run files kmq_report_build reads. */

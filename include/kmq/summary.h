@@ -84,6 +84,10 @@ typedef struct kmq_summary {
      * that palette's hash. NULL: the image's own fit (the field is left
      * out of summary.json). */
     char *palette_mode, *palette_hash;
+    /* What the report draws for the image (job key report): "full" or
+     * "none", or NULL: light, the default (config.report is then absent,
+     * as in summaries written before the key). Not in the hash. */
+    char *report;
     /* results, ascending k */
     kmq_k_result *results;
     size_t nresults;
@@ -125,6 +129,12 @@ typedef struct kmq_job_elbow {
     size_t k;
     size_t images; /* images whose curves were combined */
     size_t nk;     /* k values of the combined curve */
+    /* The combined curve (run.json "curve"): ncurve points (nk, or 0 when
+     * no curve was combined), the k values ascending and, per k, the mean,
+     * 10th and 90th percentile of the images' normalised inertia. Borrowed. */
+    size_t ncurve;
+    const size_t *curve_k;
+    const double *curve_mean, *curve_p10, *curve_p90;
 } kmq_job_elbow;
 
 /* What run.json says of the shards of a job array ("shards", written only
@@ -145,9 +155,12 @@ typedef struct kmq_run_info {
     const char *status;   /* "complete", "failures", "interrupted" */
     const char *job_file; /* may be NULL */
     int threads;
-    double wall_s;           /* whole run */
-    const char *started_utc; /* ISO 8601 */
+    double wall_s;           /* whole run: the sum of its sessions' wall times */
+    const char *started_utc; /* ISO 8601; the first session's start */
     const kmq_run_shards *shards; /* NULL: not a job array ("shards" not written) */
+    unsigned sessions;       /* sessions the run took (a run resumed after an
+                                interruption continues it); 0: not known */
+    double last_session_s;   /* the last session's wall time (with sessions) */
 } kmq_run_info;
 
 /* Run-level facts read back from an existing run.json (the fields of
@@ -158,6 +171,8 @@ typedef struct kmq_run_facts {
     int threads;
     double wall_s;
     char *started_utc; /* NULL when null in the file */
+    unsigned sessions; /* 0 when absent (run.json of an earlier kmq) */
+    double last_session_s;
 } kmq_run_facts;
 
 void kmq_run_facts_clear(kmq_run_facts *f);

@@ -55,6 +55,17 @@ kmq_status kmq_preview_new(uint32_t width, uint32_t height, uint32_t max_side, k
     return KMQ_OK;
 }
 
+void kmq_preview_size(uint32_t width, uint32_t height, uint32_t max_side, uint32_t *pw,
+                      uint32_t *ph)
+{
+    uint32_t longest = width > height ? width : height;
+    uint64_t factor = max_side ? ((uint64_t)longest + max_side - 1) / max_side : 1;
+    if (factor == 0)
+        factor = 1;
+    *pw = (uint32_t)(((uint64_t)width + factor - 1) / factor);
+    *ph = (uint32_t)(((uint64_t)height + factor - 1) / factor);
+}
+
 void kmq_preview_free(kmq_preview *p)
 {
     if (!p)

@@ -15,8 +15,8 @@ void kmq_k_file_name(size_t k, kmq_k_file f, char out[KMQ_K_NAME_MAX])
 
 bool kmq_is_image_output(const char *name)
 {
-    static const char *const fixed[] = {KMQ_SUMMARY_JSON, KMQ_PREVIEW_JPG, KMQ_ELBOW_SVG,
-                                        KMQ_RESTARTS_SVG};
+    static const char *const fixed[] = {KMQ_SUMMARY_JSON, KMQ_PREVIEW_JPG, KMQ_THUMB_JPG,
+                                        KMQ_INDEX_HTML,   KMQ_ELBOW_SVG,   KMQ_RESTARTS_SVG};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(name, fixed[i]) == 0)
             return true;
@@ -34,5 +34,5 @@ bool kmq_is_image_output(const char *name)
 bool kmq_is_run_file(const char *name)
 {
     return strcmp(name, KMQ_RUN_JSON) == 0 || strcmp(name, KMQ_ELBOW_CSV) == 0 ||
-           strcmp(name, KMQ_INDEX_HTML) == 0;
+           strcmp(name, KMQ_INDEX_HTML) == 0 || strcmp(name, KMQ_REPORT_CSS) == 0;
 }

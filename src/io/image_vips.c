@@ -744,8 +744,9 @@ done:
     return status;
 }
 
-kmq_status kmq_image_save_rgb(const char *out_path, const uint8_t *rgb, uint32_t width,
-                              uint32_t height, kmq_err *err)
+/* kmq_image_save_rgb and kmq_image_save_jpeg; quality 0: the encoder's default. */
+static kmq_status save_rgb(const char *out_path, const uint8_t *rgb, uint32_t width,
+                           uint32_t height, int quality, kmq_err *err)
 {
     kmq_status status = KMQ_OK;
     VipsImage *img = NULL;
@@ -772,7 +773,11 @@ kmq_status kmq_image_save_rgb(const char *out_path, const uint8_t *rgb, uint32_t
     img->Type = VIPS_INTERPRETATION_sRGB;
     /* Encode in memory, then write through fsx: a temporary name would hide
      * the extension libvips picks the format from. */
-    if (vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE, NULL)) {
+    int failed = quality > 0 ? vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE,
+                                                          "Q", quality, NULL)
+                             : vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE,
+                                                          NULL);
+    if (failed) {
         status = vips_fail(err, KMQ_E_DECODE, "cannot encode the image");
         goto done;
     }
@@ -782,4 +787,22 @@ done:
         g_object_unref(img);
     g_free(buf);
     return status;
+}
+
+kmq_status kmq_image_save_rgb(const char *out_path, const uint8_t *rgb, uint32_t width,
+                              uint32_t height, kmq_err *err)
+{
+    return save_rgb(out_path, rgb, width, height, 0, err);
+}
+
+kmq_status kmq_image_save_jpeg(const char *out_path, const uint8_t *rgb, uint32_t width,
+                               uint32_t height, int quality, kmq_err *err)
+{
+    const char *slash = strrchr(out_path, '/');
+    const char *suffix = strrchr(slash ? slash + 1 : out_path, '.');
+    if (quality < 1 || quality > 100 || !suffix ||
+        (strcmp(suffix, ".jpg") != 0 && strcmp(suffix, ".jpeg") != 0))
+        return kmq_err_set(err, KMQ_E_ARG, "cannot save a JPEG of quality %d as %s", quality,
+                           out_path);
+    return save_rgb(out_path, rgb, width, height, quality, err);
 }

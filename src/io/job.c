@@ -116,6 +116,9 @@ static const struct kmq__job_key keys[] = {
     ROW("palette_file", SEC_SPEC, KT_PATH, 0, 0, SPEC_AT(palette_file), "defaults, job", "path",
         "none | .json | .gpl | indexed .png", "none",
         "map every image to this palette, no fit; k is its size"),
+    ROW("report", SEC_SPEC, KT_REPORT, 0, 0, SPEC_AT(report), "defaults, job", "choice",
+        "light | full | none", "light",
+        "what the report draws: light, full (adds chart files) or none; not in the config hash"),
     ROW("input", KMQ__SEC_JOB, KT_INPUT, 0, 0, SPEC_AT(inputs), "job", "path list",
         "files, folders, globs; repeatable", NULL,
         "what to process; relative paths are relative to the job file's folder"),
@@ -124,6 +127,11 @@ static const struct kmq__job_key keys[] = {
 #undef ROW
 
 #define NKEYS (sizeof keys / sizeof keys[0])
+
+const char *kmq_report_mode_name(kmq_report_mode mode)
+{
+    return mode == KMQ_REPORT_FULL ? "full" : mode == KMQ_REPORT_NONE ? "none" : "light";
+}
 
 const kmq_job_key_info *kmq_job_key(size_t i)
 {
@@ -288,6 +296,10 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
     if (spec->identity != KMQ_IDENTITY_QUICK && spec->identity != KMQ_IDENTITY_CONTENT)
         return kmq_err_set(err, KMQ_E_CONFIG, "identity = %d is not quick or content",
                            (int)spec->identity);
+    if (spec->report != KMQ_REPORT_LIGHT && spec->report != KMQ_REPORT_FULL &&
+        spec->report != KMQ_REPORT_NONE)
+        return kmq_err_set(err, KMQ_E_CONFIG, "report = %d is not light, full or none",
+                           (int)spec->report);
     unsigned all = KMQ_SAVE_INDEXED | KMQ_SAVE_LABELS | KMQ_SAVE_PALETTE;
     if (spec->save == 0 || (spec->save & ~all))
         return kmq_err_set(err, KMQ_E_CONFIG,
@@ -414,6 +426,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
         break;
     case KT_DITHER:
         PUT("%s", *(const kmq_dither_mode *)field == KMQ_DITHER_FS ? "floyd-steinberg" : "none");
+        break;
+    case KT_REPORT:
+        PUT("%s", kmq_report_mode_name(*(const kmq_report_mode *)field));
         break;
     case KT_UNIT: {
         /* "1.0", "0.5", "0.85": a number, written as its key's default is. */

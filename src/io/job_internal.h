@@ -30,6 +30,7 @@ typedef enum key_type {
     KT_UNIT,     /* double in 0..1 */
     KT_PALETTE,  /* kmq_palette_mode field; a palette file's path sets palette_file */
     KT_PATH,     /* char * field, as written */
+    KT_REPORT,   /* kmq_report_mode field */
 } key_type;
 
 struct kmq__job_key {

@@ -224,6 +224,20 @@ static kmq_status parse_identity(const char *text, kmq_identity *out, kmq_err *e
     return st;
 }
 
+static kmq_status parse_report(const char *text, kmq_report_mode *out, kmq_err *err)
+{
+    /* in kmq_report_mode order */
+    static const char *const words[] = {"light", "full", "none"};
+    for (int i = 0; i < 3; i++) {
+        if (kmq__ascii_ieq(text, words[i])) {
+            *out = (kmq_report_mode)i;
+            return KMQ_OK;
+        }
+    }
+    return kmq_err_set(err, KMQ_E_CONFIG, "report = '%.100s' is not one of light, full, none",
+                       text);
+}
+
 static kmq_status parse_links(const char *text, kmq_links *out, kmq_err *err)
 {
     static const char *const words[] = {"inside", "follow"}; /* in kmq_links order */
@@ -626,6 +640,8 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
             return KMQ_OK;
         }
         return set_path((char **)field, value, err);
+    case KT_REPORT:
+        return parse_report(value, (kmq_report_mode *)field, err);
     }
     return kmq_err_set(err, KMQ_E_INTERNAL, "key '%s' has no parser", name);
 }

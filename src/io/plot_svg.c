@@ -624,6 +624,11 @@ kmq_status kmq_plot_rgb_projections(const char *path, const char *title, const u
     kmq_strbuf b = {0};
     svg_begin(&b, W, H, title);
     char label[64], hex[8];
+    uint16_t(*drawn)[SIDE + 1] = kmq__calloc(SIDE + 1, sizeof *drawn);
+    if (!drawn) {
+        kmq_strbuf_clear(&b);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory drawing a colour-space chart");
+    }
     for (int p = 0; p < 3; p++) {
         int cx = pairs[p][0], cy = pairs[p][1];
         double x0 = L + p * (SIDE + GAP), y0 = TOP;
@@ -637,12 +642,21 @@ kmq_status kmq_plot_rgb_projections(const char *path, const char *title, const u
         kmq_strbuf_fmt(&b, "\" width=\"%d\" height=\"%d\" fill=\"#f2f2f2\"/>\n", SIDE, SIDE);
         draw_y_axis(&b, &ya, x0, x0 + SIDE);
         draw_x_axis(&b, &xa, y0 + SIDE, true);
-        /* one path per cluster: a 2.4 px square per point */
+        /* One path per cluster: a 2 px square per point, on whole pixels,
+         * drawn once per pixel and cluster (`drawn` holds the last cluster
+         * + 1 that drew each pixel), which keeps the file small. */
+        memset(drawn, 0, (SIDE + 1) * sizeof *drawn);
         for (size_t c = 0; c < m; c++) {
             bool any = false;
             for (size_t i = 0; i < n; i++) {
                 if (labels[i] != c)
                     continue;
+                int gx = (int)lround(SIDE * rgb[3 * i + (size_t)cx] / 255.0);
+                int gy = (int)lround(SIDE * rgb[3 * i + (size_t)cy] / 255.0);
+                uint16_t *cell = &drawn[gy][gx];
+                if (*cell == c + 1)
+                    continue;
+                *cell = (uint16_t)(c + 1);
                 if (!any) {
                     hex_colour(palette + 3 * c, hex);
                     kmq_strbuf_fmt(&b,
@@ -651,13 +665,7 @@ kmq_status kmq_plot_rgb_projections(const char *path, const char *title, const u
                                    hex);
                     any = true;
                 }
-                double px = x0 + SIDE * rgb[3 * i + (size_t)cx] / 255.0 - 1.2;
-                double py = y0 + SIDE - SIDE * rgb[3 * i + (size_t)cy] / 255.0 - 1.2;
-                kmq_strbuf_str(&b, "M");
-                sb_xy(&b, px);
-                kmq_strbuf_str(&b, " ");
-                sb_xy(&b, py);
-                kmq_strbuf_str(&b, "h2.4v2.4h-2.4z");
+                kmq_strbuf_fmt(&b, "M%d %dh2v2h-2z", (int)x0 + gx - 1, (int)y0 + SIDE - gy - 1);
             }
             if (any)
                 kmq_strbuf_str(&b, "\"/>\n");
@@ -682,6 +690,7 @@ kmq_status kmq_plot_rgb_projections(const char *path, const char *title, const u
                  (int)(y0 + SIDE / 2));
         draw_text(&b, x0 - 38, y0 + SIDE / 2.0, "middle", "axis-label", rot, label);
     }
+    kmq__free(drawn);
     return svg_finish(&b, path, err);
 }
 

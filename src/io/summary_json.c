@@ -380,6 +380,9 @@ static json_t *build_summary(kmq__sj_builder *b, const kmq_summary *s)
     if (s->dither && (!kmq__sj_put(cfg, "dither", kmq__sj_str(s->dither)) ||
                       !kmq__sj_put(cfg, "dither_strength", kmq__sj_real(s->dither_strength))))
         goto fail;
+    /* Likewise only when not the default (light). */
+    if (s->report && !kmq__sj_put(cfg, "report", kmq__sj_str(s->report)))
+        goto fail;
 
     if (s->palette_mode) {
         json_t *pal = kmq__sj_put_child(root, "palette", json_object());

@@ -341,8 +341,16 @@ static kmq_status parse_config(kmq__sj_reader *rd, const json_t *root, kmq_summa
             goto done;
         }
         TRY(kmq__sj_rd_real(rd, o, "config", "dither_strength", false, 0.0, &s->dither_strength));
-        if (s->dither_strength > 1.0)
+        if (s->dither_strength > 1.0) {
             st = kmq__sj_bad_field(rd, "config.dither_strength", "is above 1");
+            goto done;
+        }
+    }
+    /* Present only when not light (the default). */
+    if (json_object_get(o, "report")) {
+        TRY(kmq__sj_rd_str(rd, o, "config", "report", false, &s->report));
+        if (strcmp(s->report, "full") != 0 && strcmp(s->report, "none") != 0)
+            st = kmq__sj_bad_field(rd, "config.report", "is neither \"full\" nor \"none\"");
     }
 done:
     return st;
@@ -566,6 +574,7 @@ void kmq_summary_clear(kmq_summary *s)
     kmq__free(s->init);
     kmq__free(s->identity);
     kmq__free(s->dither);
+    kmq__free(s->report);
     kmq__free(s->hash);
     kmq__free(s->palette_mode);
     kmq__free(s->palette_hash);
@@ -631,6 +640,13 @@ kmq_status kmq_run_info_read(const char *path, kmq_run_facts *out, kmq_err *err)
     }
     TRY(kmq__sj_rd_typed(&rd, root, "", "seconds", JSON_OBJECT, &v));
     TRY(kmq__sj_rd_real(&rd, v, "seconds", "wall", true, 0.0, &f.wall_s));
+    /* Present since runs count their sessions; absent: not known (0). */
+    if (json_object_get(v, "sessions")) {
+        uint32_t sessions = 0;
+        TRY(kmq__sj_rd_u32(&rd, v, "seconds", "sessions", false, &sessions));
+        f.sessions = sessions;
+        TRY(kmq__sj_rd_real(&rd, v, "seconds", "last_session", false, 0.0, &f.last_session_s));
+    }
     *out = f;
     memset(&f, 0, sizeof f);
 

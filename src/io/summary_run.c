@@ -8,7 +8,9 @@
  *   schema, kmq_version, status ("complete" | "failures" | "incomplete" |
  *   "interrupted"),
  *   job_file (string | null), threads, started_utc (string | null),
- *   seconds {wall, images_total (sum of the images' seconds.total)},
+ *   seconds {wall (the sum of the sessions' wall times), images_total (sum
+ *           of the images' seconds.total), sessions and last_session (when
+ *           known: a run resumed after an interruption continues it)},
  *   totals {images, ok, failed, not_done (pending or stale), pixels (sum
  *           over ok images)},
  *   images [{job, path, rel, dir,
@@ -24,10 +26,16 @@
  *   shards (only for a job array: kmq_run_shards) {count, missing [{shard,
  *   why}], running [shard], rerun (string | null)}.
  *
- * elbow.csv: header "job,image,k,inertia,mse,psnr_db,iterations,seconds",
- * then one row per (ok image, result) in the order given; image = rel (path
- * when rel is NULL); seconds = fit + map of that k; psnr_db empty when
- * lossless. Fields holding a comma, a double quote, CR or LF are quoted as in
+ * elbow.csv: header "job,image,k,inertia,mse,psnr_db,iterations,seconds,
+ * k_effective,mse_output,png_bytes,ratio_vs_input,image_seconds" (the
+ * columns after seconds were added later, at the end, so that readers by
+ * position keep working), then one row per (ok image, result) in the order
+ * given; image = rel (path when rel is NULL); seconds = fit + map of that
+ * k; psnr_db empty when lossless; k_effective, mse_output, png_bytes and
+ * ratio_vs_input as in the summary's result (png_bytes 0 and
+ * ratio_vs_input 0 without an indexed PNG); image_seconds = the image's
+ * seconds.total, the same on each of its rows: from opening the file to
+ * its last output, both decoding passes included (not the config hash). Fields holding a comma, a double quote, CR or LF are quoted as in
  * RFC 4180 (quotes doubled); a job or image starting with = + - @ TAB or CR
  * gets a leading "'" so that spreadsheets do not take it for a formula
  * (run.json keeps the name as it is); lines end in "\n" (not RFC 4180's
@@ -41,6 +49,7 @@
 #include "kmq/fsx.h"
 #include "kmq/strbuf.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,6 +126,19 @@ static json_t *build_job_elbow(kmq__sj_builder *b, const kmq_job_elbow *elbows, 
     if (!o || !kmq__sj_put(o, "method", json_string("kneedle-mean-normalised")) ||
         !kmq__sj_put(o, "k", e->found ? kmq__sj_u64(b, "elbow.k", e->k) : json_null()) ||
         !kmq__sj_put_u64(b, o, "images", e->images) || !kmq__sj_put_u64(b, o, "k_values", e->nk)) {
+        json_decref(o);
+        return NULL;
+    }
+    json_t *curve = kmq__sj_put_child(o, "curve", json_array());
+    for (size_t i = 0; curve && i < e->ncurve; i++) {
+        json_t *pt = kmq__sj_push_child(curve, json_object());
+        if (!pt || !kmq__sj_put_u64(b, pt, "k", e->curve_k[i]) ||
+            !kmq__sj_put(pt, "mean", kmq__sj_real(e->curve_mean[i])) ||
+            !kmq__sj_put(pt, "p10", kmq__sj_real(e->curve_p10[i])) ||
+            !kmq__sj_put(pt, "p90", kmq__sj_real(e->curve_p90[i])))
+            curve = NULL;
+    }
+    if (!curve) {
         json_decref(o);
         return NULL;
     }
@@ -200,6 +222,10 @@ static json_t *build_run(kmq__sj_builder *b, const kmq_run_info *info, const kmq
     json_t *sec = kmq__sj_put_child(root, "seconds", json_object());
     if (!sec || !kmq__sj_put(sec, "wall", kmq__sj_real(info->wall_s)) ||
         !kmq__sj_put(sec, "images_total", kmq__sj_real(images_s)))
+        goto fail;
+    if (info->sessions > 0 &&
+        (!kmq__sj_put_u64(b, sec, "sessions", info->sessions) ||
+         !kmq__sj_put(sec, "last_session", kmq__sj_real(info->last_session_s))))
         goto fail;
     json_t *tot = kmq__sj_put_child(root, "totals", json_object());
     if (!tot || !kmq__sj_put_u64(b, tot, "images", n) || !kmq__sj_put_u64(b, tot, "ok", nok) ||
@@ -294,7 +320,8 @@ static kmq_status build_csv(const kmq_run_image *images, size_t n, char **text, 
 
     if (!scratch)
         tb.failed = true;
-    kmq_strbuf_str(&tb, "job,image,k,inertia,mse,psnr_db,iterations,seconds\n");
+    kmq_strbuf_str(&tb, "job,image,k,inertia,mse,psnr_db,iterations,seconds,k_effective,"
+                        "mse_output,png_bytes,ratio_vs_input,image_seconds\n");
     for (size_t i = 0; i < n && !tb.failed; i++) {
         const kmq_summary *s = images[i].summary;
         if (!s->ok)
@@ -315,6 +342,14 @@ static kmq_status build_csv(const kmq_run_image *images, size_t n, char **text, 
             snprintf(num, sizeof num, ",%d,", r->iterations);
             kmq_strbuf_str(&tb, num);
             tb_real(&tb, scratch, r->fit_s + r->map_s);
+            snprintf(num, sizeof num, ",%zu,", r->k_effective);
+            kmq_strbuf_str(&tb, num);
+            tb_real(&tb, scratch, r->mse_output);
+            snprintf(num, sizeof num, ",%" PRIu64 ",", r->png_bytes);
+            kmq_strbuf_str(&tb, num);
+            tb_real(&tb, scratch, r->ratio_vs_input);
+            kmq_strbuf_put(&tb, ",", 1);
+            tb_real(&tb, scratch, s->total_s);
             kmq_strbuf_put(&tb, "\n", 1);
         }
     }

@@ -57,6 +57,8 @@
 typedef struct found_summary {
     char *dir; /* relative to the output root */
     kmq_summary summary;
+    bool mode_known; /* the job's report key is known (a run, or kmq report with the job) */
+    kmq_report_mode mode;
 } found_summary;
 
 typedef struct summary_set {
@@ -219,7 +221,19 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
         if (!hit)
             continue;
         seen[*hit - expected] = true;
+        set->items[i].mode_known = true;
+        set->items[i].mode = (*hit)->report;
         kmq_summary *s = &set->items[i].summary;
+        if ((*hit)->unchecked) {
+            if (kmq_summary_set_error(s, KMQ_RUN_PENDING,
+                                      "not checked against the current configuration (the run "
+                                      "was interrupted first); the next run checks it") !=
+                KMQ_OK) {
+                st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+                goto done;
+            }
+            continue;
+        }
         if (!(*hit)->hash || (s->hash && strcmp(s->hash, (*hit)->hash) == 0))
             continue; /* no hash known: reported as it stands */
         if (kmq_summary_set_error(s, KMQ_RUN_STALE,
@@ -244,6 +258,8 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
         s->rel = kmq__strdup(e->rel);
         s->path = kmq__strdup(e->path);
         f->dir = kmq__strdup(e->dir);
+        f->mode_known = true;
+        f->mode = e->report;
         bool ok = s->job && s->rel && s->path && f->dir &&
                   kmq_summary_set_error(s, u ? u->error_code : KMQ_RUN_PENDING,
                                         u ? u->error_message
@@ -259,6 +275,17 @@ done:
     kmq__free(by_dir);
     kmq__free(seen);
     return st;
+}
+
+/* What the report draws for an image whose job is not known here: what
+ * its summary records (config.report; absent: light). */
+static kmq_report_mode summary_mode(const kmq_summary *s)
+{
+    if (s->report && strcmp(s->report, "full") == 0)
+        return KMQ_REPORT_FULL;
+    if (s->report && strcmp(s->report, "none") == 0)
+        return KMQ_REPORT_NONE;
+    return KMQ_REPORT_LIGHT;
 }
 
 static int compare_found(const void *a, const void *b)
@@ -285,13 +312,46 @@ static const kmq_k_result *result_for(const kmq_summary *s, size_t k)
     return NULL;
 }
 
-/* The collection-level elbow of images[from, to) (one job), as described
- * at the top of the file. */
+/* The owned arrays behind one job's curve (kmq_job_elbow borrows them). */
+typedef struct job_curve {
+    size_t *k;
+    double *mean, *p10, *p90;
+} job_curve;
+
+static void job_curve_clear(job_curve *c)
+{
+    kmq__free(c->k);
+    kmq__free(c->mean);
+    kmq__free(c->p10);
+    kmq__free(c->p90);
+    memset(c, 0, sizeof *c);
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The p-quantile (0..1) of v[0..n) sorted ascending, n >= 1, interpolated
+ * linearly between order statistics (position p (n - 1); numpy's default). */
+static double quantile(const double *v, size_t n, double p)
+{
+    double pos = p * (double)(n - 1);
+    size_t lo = (size_t)floor(pos);
+    if (lo + 1 >= n)
+        return v[n - 1];
+    double t = pos - (double)lo;
+    return v[lo] + (v[lo + 1] - v[lo]) * t;
+}
+
+/* The collection-level elbow and curve of images[from, to) (one job), as
+ * described at the top of the file. */
 static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to, kmq_job_elbow *e,
-                            kmq_err *err)
+                            job_curve *c, kmq_err *err)
 {
     enum { MAXK = 256 }; /* k is 1..256, so at most 256 distinct values */
-    double x[MAXK], mean[MAXK];
+    double x[MAXK];
     size_t ks[MAXK]; /* the common k values themselves: a double may not hold one exactly */
     size_t nk = 0;
     const kmq_summary *first = NULL;
@@ -316,8 +376,20 @@ static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to,
     e->nk = nk;
     if (nk < 3)
         return KMQ_OK;
-    for (size_t j = 0; j < nk; j++)
-        mean[j] = 0;
+    /* norm[j * cap + u]: image u's normalised inertia at k index j. */
+    size_t cap = 0;
+    for (size_t i = from; i < to; i++)
+        cap += images[i].summary->ok;
+    double *norm = kmq__alloc_array(nk, cap * sizeof *norm);
+    c->k = kmq__alloc_array(nk, sizeof *c->k);
+    c->mean = kmq__calloc(nk, sizeof *c->mean);
+    c->p10 = kmq__alloc_array(nk, sizeof *c->p10);
+    c->p90 = kmq__alloc_array(nk, sizeof *c->p90);
+    if (!norm || !c->k || !c->mean || !c->p10 || !c->p90) {
+        kmq__free(norm);
+        job_curve_clear(c);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the collection's curve");
+    }
     size_t used = 0;
     for (size_t i = from; i < to; i++) {
         const kmq_summary *s = images[i].summary;
@@ -339,25 +411,43 @@ static kmq_status job_elbow(const kmq_run_image *images, size_t from, size_t to,
         }
         if (!complete || !(hi > lo) || !isfinite(hi - lo))
             continue; /* flat: nothing to say about the elbow */
-        for (size_t j = 0; j < nk; j++)
-            mean[j] += (v[j] - lo) / (hi - lo);
+        for (size_t j = 0; j < nk; j++) {
+            double n = (v[j] - lo) / (hi - lo);
+            c->mean[j] += n; /* summed in image order: deterministic */
+            norm[j * cap + used] = n;
+        }
         used++;
     }
     e->images = used;
-    if (used == 0)
+    if (used == 0) {
+        kmq__free(norm);
+        job_curve_clear(c);
         return KMQ_OK;
-    for (size_t j = 0; j < nk; j++)
-        mean[j] /= (double)used; /* summed in image order: deterministic */
+    }
+    for (size_t j = 0; j < nk; j++) {
+        double *col = norm + j * cap;
+        qsort(col, used, sizeof *col, compare_double);
+        c->k[j] = ks[j];
+        c->mean[j] /= (double)used;
+        c->p10[j] = quantile(col, used, 0.10);
+        c->p90[j] = quantile(col, used, 0.90);
+    }
+    kmq__free(norm);
+    e->ncurve = nk;
+    e->curve_k = c->k;
+    e->curve_mean = c->mean;
+    e->curve_p10 = c->p10;
+    e->curve_p90 = c->p90;
     size_t index = 0;
     bool found = false;
     kmq_err kerr = {0};
-    kmq_status st = kmq_elbow_kneedle(x, mean, nk, 1.0, &found, &index, &kerr);
+    kmq_status st = kmq_elbow_kneedle(x, c->mean, nk, 1.0, &found, &index, &kerr);
     if (st == KMQ_E_NOMEM)
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
     /* Any other refusal (cannot happen with ascending finite x) is "none". */
     if (st == KMQ_OK && found) {
         e->found = true;
-        e->k = (size_t)x[index];
+        e->k = ks[index];
     }
     return KMQ_OK;
 }
@@ -369,6 +459,8 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
     summary_set set = {.on_refused = refused, .ctx = ctx};
     kmq_run_image *images = NULL;
     kmq_job_elbow *elbows = NULL;
+    kmq_report_mode *modes = NULL;
+    job_curve *curves = NULL;
     kmq_run_facts old = {0};
     char *run_path = NULL;
     size_t njobs = 0;
@@ -384,8 +476,10 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
     if (set.n > 1) /* items is NULL when every summary was refused */
         qsort(set.items, set.n, sizeof *set.items, compare_found);
     images = kmq__alloc_array(set.n ? set.n : 1, sizeof *images);
+    modes = kmq__alloc_array(set.n ? set.n : 1, sizeof *modes);
     elbows = kmq__calloc(set.n ? set.n : 1, sizeof *elbows); /* at most one job per image */
-    if (!images || !elbows) {
+    curves = kmq__calloc(set.n ? set.n : 1, sizeof *curves);
+    if (!images || !modes || !elbows || !curves) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
         goto done;
     }
@@ -394,6 +488,7 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
         const kmq_summary *s = &set.items[i].summary;
         images[i].dir = set.items[i].dir;
         images[i].summary = s;
+        modes[i] = set.items[i].mode_known ? set.items[i].mode : summary_mode(s);
         bool placeholder = !s->ok && s->error_code &&
                            (strcmp(s->error_code, KMQ_RUN_PENDING) == 0 ||
                             strcmp(s->error_code, KMQ_RUN_STALE) == 0);
@@ -404,7 +499,9 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
         size_t j = i + 1;
         while (j < set.n && same_job(images[j].summary->job, images[i].summary->job))
             j++;
-        if ((st = job_elbow(images, i, j, &elbows[njobs++], err)) != KMQ_OK)
+        st = job_elbow(images, i, j, &elbows[njobs], &curves[njobs], err);
+        njobs++; /* counted either way, so that its curve is freed */
+        if (st != KMQ_OK)
             goto done;
         i = j;
     }
@@ -436,6 +533,8 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
             rebuilt.threads = old.threads;
             rebuilt.wall_s = old.wall_s;
             rebuilt.started_utc = old.started_utc;
+            rebuilt.sessions = old.sessions;
+            rebuilt.last_session_s = old.last_session_s;
         }
         info = &rebuilt;
     }
@@ -449,11 +548,15 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
     }
     st = kmq_run_write_with_elbows(out_root, info, elbows, njobs, images, set.n, err);
     if (st == KMQ_OK)
-        st = kmq__report_write_html(out_root, info, elbows, njobs, images, set.n, err);
+        st = kmq__report_write_html(out_root, info, elbows, njobs, images, modes, set.n, err);
 done:
     kmq_run_facts_clear(&old);
     kmq__free(run_path);
+    for (size_t j = 0; curves && j < njobs; j++)
+        job_curve_clear(&curves[j]);
+    kmq__free(curves);
     kmq__free(elbows);
+    kmq__free(modes);
     kmq__free(images);
     summary_set_clear(&set);
     return st;

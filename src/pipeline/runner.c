@@ -386,19 +386,27 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
             st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
             goto done;
         }
-        if (!is->hashed && !kmq__run_cancelled(opts)) {
+        bool unchecked = false;
+        if (!is->hashed) {
             /* Only an image with a summary needs its hash (to tell ok from
-             * stale); after a signal none is read: the summaries of the
-             * images the run did not reach are reported as they are. */
+             * stale). Under identity = quick the hash reads at most 128 KiB,
+             * so it is taken even after a signal: a summary of another
+             * configuration is never reported ok. Under identity = content
+             * it reads the whole file, which a signal stops: such an image
+             * is reported pending ("not checked"), never ok. */
+            const kmq_job_spec *spec = &job->jobs[in->job];
+            const atomic_int *stop = spec->identity == KMQ_IDENTITY_QUICK ? NULL : opts->cancel;
             char *summary = kmq_fsx_join(job->output, is->rel_dir);
             char *path = summary ? kmq_fsx_join(summary, SUMMARY_NAME) : NULL;
             struct stat sb;
             if (path && lstat(path, &sb) == 0) {
-                kmq__file_stamp stamp = kmq__stamp_file(in->path);
-                kmq__config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, &stamp,
-                            opts->cancel, is->hash);
-                kmq__config_hash_palette(palettes[in->job], is->hash);
-                is->hashed = !kmq__run_cancelled(opts);
+                if (!(stop && atomic_load(stop))) {
+                    kmq__file_stamp stamp = kmq__stamp_file(in->path);
+                    kmq__config_hash(spec, job->seed, in->path, in->rel, &stamp, stop, is->hash);
+                    kmq__config_hash_palette(palettes[in->job], is->hash);
+                    is->hashed = !(stop && atomic_load(stop));
+                }
+                unchecked = !is->hashed;
             }
             kmq__free(path);
             kmq__free(summary);
@@ -410,7 +418,9 @@ static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, 
                                            .path = in->path,
                                            .dir = is->rel_dir,
                                            .hash = is->hashed ? is->hash : NULL,
-                                           .unrecorded = is->unrecorded ? &is->lost : NULL};
+                                           .unrecorded = is->unrecorded ? &is->lost : NULL,
+                                           .unchecked = unchecked,
+                                           .report = job->jobs[in->job].report};
     }
     kmq_run_info with_shards = *info;
     if (arr && (st = kmq__array_finish(job->output, arr, err)) != KMQ_OK)
@@ -427,6 +437,40 @@ done:
 
 static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
                          const kmq_input_list *inputs, const kmq__job_palette *const *palettes);
+
+/* The sessions of a run. A session continues the run recorded in the
+ * output root's run.json when that run stopped before it was done (status
+ * "interrupted" or "incomplete") with the same job file and this session
+ * does not --force: then the run's wall time is the sum of the sessions'
+ * (each from its start to its run.json), its start the first session's,
+ * and its session count one more. Otherwise this session starts a new run
+ * (one session). `before` holds the facts read (info borrows its start);
+ * the caller clears it. */
+static void continue_sessions(const kmq_job *job, const kmq_run_opts *opts,
+                              kmq_run_facts *before, kmq_run_info *info)
+{
+    info->sessions = 1;
+    info->last_session_s = info->wall_s;
+    if (opts->force)
+        return;
+    char *path = kmq_fsx_join(job->output, KMQ_RUN_JSON);
+    kmq_err ignored = {0};
+    bool read = path && kmq_run_info_read(path, before, &ignored) == KMQ_OK;
+    kmq__free(path);
+    if (!read)
+        return;
+    const char *now = job->path && job->path[0] ? job->path : NULL;
+    bool same_job = (before->job_file && now) ? strcmp(before->job_file, now) == 0
+                                              : before->job_file == now;
+    bool unfinished = strcmp(before->status, "interrupted") == 0 ||
+                      strcmp(before->status, "incomplete") == 0;
+    if (!same_job || !unfinished)
+        return;
+    info->sessions = (before->sessions ? before->sessions : 1) + 1;
+    info->wall_s += before->wall_s;
+    if (before->started_utc)
+        info->started_utc = before->started_utc;
+}
 
 kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_totals *totals,
                           kmq_err *err)
@@ -620,6 +664,9 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         kmq_array_state array = {0};
         kmq__array arr = {0};
         bool sharded = opts->shard_count > 0;
+        kmq_run_facts before = {0};
+        if (!sharded)
+            continue_sessions(job, opts, &before, &info);
         if (sharded) {
             /* The shard's record first, so that the run-level facts and
              * the missing shards below count it as ended. */
@@ -640,6 +687,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
                                   &report_err);
         kmq__array_clear(&arr);
         kmq_array_state_clear(&array);
+        kmq_run_facts_clear(&before);
         if (rst != KMQ_OK && st == KMQ_OK) {
             kmq_err_set(err, report_err.code, "%s", report_err.msg);
             kmq_err_where(err, "%s", report_err.where[0] ? report_err.where : job->output);
@@ -710,6 +758,7 @@ kmq_status kmq_runner_report(const char *out_root, const char *job_path,
     input_state *states = NULL;
     kmq__job_palette *job_pal = NULL;
     const kmq__job_palette **palettes = NULL;
+    kmq_run_facts old = {0};
     kmq_status st = kmq__array_load(out_root, state, &arr, err);
     if (st != KMQ_OK)
         goto done;
@@ -742,12 +791,29 @@ kmq_status kmq_runner_report(const char *out_root, const char *job_path,
                          .threads = state->threads,
                          .wall_s = state->wall_s,
                          .started_utc = state->started_utc};
+    if (state->count == 0) {
+        /* No job array: the run's own facts are those of its run.json, kept
+         * as `kmq report` without a job keeps them (an interruption too). */
+        char *path = kmq_fsx_join(out_root, KMQ_RUN_JSON);
+        kmq_err ignored = {0};
+        if (path && kmq_run_info_read(path, &old, &ignored) == KMQ_OK) {
+            if (strcmp(old.status, "interrupted") == 0)
+                info.status = old.status;
+            info.threads = old.threads;
+            info.wall_s = old.wall_s;
+            info.started_utc = old.started_utc;
+            info.sessions = old.sessions;
+            info.last_session_s = old.last_session_s;
+        }
+        kmq__free(path);
+    }
     st = kmq__job_palettes(&job, &inputs, opts, false, true, &job_pal, &palettes, err);
     if (st == KMQ_OK)
         st = write_run_files(&job, opts, kmq_par_now_s(), &inputs, states, palettes, &info, &arr,
                              err);
 done:
     kmq__free_job_palettes(&job, job_pal, palettes);
+    kmq_run_facts_clear(&old);
     for (size_t i = 0; states && i < inputs.n; i++) {
         kmq__free(states[i].rel_dir);
         kmq_summary_clear(&states[i].lost);

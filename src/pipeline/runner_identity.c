@@ -204,7 +204,8 @@ void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
     h = hash_u64(h, spec->max_decode_bytes);
     h = hash_u64(h, spec->formats);
     /* Keys added later go in only when they differ from their default, so
-     * that the hashes (and resume) of jobs that do not use them stay. */
+     * that the hashes (and resume) of jobs that do not use them stay.
+     * `report` never goes in: it changes what is drawn, not any result. */
     if (spec->dither != KMQ_DITHER_NONE) {
         h = hash_u64(h, 0x6469746865720000u | (uint64_t)spec->dither); /* "dither" */
         h = hash_double(h, spec->dither_strength);

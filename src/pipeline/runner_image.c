@@ -113,6 +113,7 @@ typedef struct image_work {
     kmq_labels *labels;
     kmq__strip_reader *reader; /* the pass in progress */
     kmq_preview *preview;      /* averaged from the histogram pass, for the report */
+    kmq_preview *thumb;        /* likewise, thumb.jpg (report = light or full) */
     const uint8_t *strip;      /* its current strip (owned by the reader) */
     uint8_t *label_strip;      /* nk * strip_rows * width: labels of one strip per k */
     uint8_t **label_row_ptr;   /* strip_rows * nk pointers into label_strip, row-major */
@@ -147,6 +148,7 @@ static void image_work_free(image_work *w, size_t nk)
     kmq__strip_reader_free(w->reader); /* joins its thread: before the image goes */
     kmq_image_free(w->img);
     kmq_preview_free(w->preview);
+    kmq_preview_free(w->thumb);
     kmq__free(w->label_strip);
     kmq__free(w->label_row_ptr);
     kmq__free(w->row_status);
@@ -182,7 +184,10 @@ static kmq_status histogram_pass(image_work *w, const kmq_run_opts *opts, kmq_er
         st = kmq_hist_add_rgb(w->hist, w->strip, (size_t)rows * info->width, err);
         if (st != KMQ_OK)
             return st;
-        kmq_preview_add_rows(w->preview, w->strip, rows);
+        if (w->preview)
+            kmq_preview_add_rows(w->preview, w->strip, rows);
+        if (w->thumb)
+            kmq_preview_add_rows(w->thumb, w->strip, rows);
         if (kmq__run_cancelled(opts))
             return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
     }
@@ -580,6 +585,11 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
             return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
         s->dither_strength = spec->dither_strength;
     }
+    if (spec->report != KMQ_REPORT_LIGHT) {
+        s->report = kmq__strdup(kmq_report_mode_name(spec->report));
+        if (!s->report)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
     return KMQ_OK;
 }
 
@@ -656,8 +666,11 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     st = kmq_hist_new(&w.hist, err);
     if (st == KMQ_OK)
         st = kmq_hist_expect(w.hist, (uint64_t)info->width * info->height, err);
-    if (st == KMQ_OK)
+    /* The report's pictures come from this pass: no third decode. */
+    if (st == KMQ_OK && spec->report == KMQ_REPORT_FULL)
         st = kmq_preview_new(info->width, info->height, KMQ_PREVIEW_SIDE, &w.preview, err);
+    if (st == KMQ_OK && spec->report != KMQ_REPORT_NONE)
+        st = kmq_preview_new(info->width, info->height, KMQ_THUMB_SIDE, &w.thumb, err);
     if (st == KMQ_OK)
         st = histogram_pass(&w, opts, err);
     if (st == KMQ_OK)
@@ -762,7 +775,7 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
         s->results[i].map_s = map_s;
     fill_compression(s);
     find_elbow(s);
-    st = kmq__runner_write_plots(dir, w.preview, s, &all, w.labels, err);
+    st = kmq__runner_write_plots(dir, spec->report, w.preview, w.thumb, s, &all, w.labels, err);
     if (st != KMQ_OK)
         goto done;
     s->ok = true;

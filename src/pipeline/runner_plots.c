@@ -7,7 +7,10 @@
  * comes from the summary, formatted by the plot module (L2), which knows
  * nothing of images or summaries.
  *
- * Files (in the image's folder):
+ * Files (in the image's folder), by the job's `report` key: none writes
+ * none of them; light only thumb.jpg (the pages draw their charts inline
+ * from the summary); full all of them:
+ *   thumb.jpg          the input, longest side KMQ_THUMB_SIDE (light, full)
  *   preview.jpg        the input, longest side KMQ_PREVIEW_SIDE, for the report
  *   elbow.svg          inertia and PSNR against k, the elbow marked (>= 3 k)
  *   restarts.svg       every restart's inertia per k, best and worst marked
@@ -251,11 +254,29 @@ static kmq_status write_colours(const char *dir, const kmq_summary *s, size_t i,
     return st;
 }
 
-kmq_status kmq__runner_write_plots(const char *dir, const kmq_preview *preview_pixels,
+/* thumb.jpg from the pixels averaged in the histogram pass. */
+static kmq_status write_thumb(const char *dir, const kmq_preview *thumb, kmq_err *err)
+{
+    char *path = file_in(dir, KMQ_THUMB_JPG, err);
+    if (!path)
+        return KMQ_E_NOMEM;
+    uint32_t tw = 0, th = 0;
+    const uint8_t *pixels = kmq_preview_pixels(thumb, &tw, &th);
+    kmq_status st = kmq_image_save_jpeg(path, pixels, tw, th, KMQ_THUMB_QUALITY, err);
+    kmq__free(path);
+    return st;
+}
+
+kmq_status kmq__runner_write_plots(const char *dir, kmq_report_mode mode,
+                                   const kmq_preview *preview_pixels, const kmq_preview *thumb,
                                    const kmq_summary *s, const kmq_points *all, kmq_labels *labels,
                                    kmq_err *err)
 {
-    kmq_status st = KMQ_OK;
+    if (mode == KMQ_REPORT_NONE)
+        return KMQ_OK;
+    kmq_status st = write_thumb(dir, thumb, err);
+    if (st != KMQ_OK || mode != KMQ_REPORT_FULL)
+        return st;
     size_t *idx = kmq__alloc_array(KMQ_PLOT_SAMPLE, sizeof *idx);
     uint8_t *rgb = kmq__alloc_array(KMQ_PLOT_SAMPLE, 3);
     uint8_t *lab = kmq__alloc(KMQ_PLOT_SAMPLE);

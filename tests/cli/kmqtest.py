@@ -156,6 +156,19 @@ def strip_timings(doc):
     return doc
 
 
+CSV_TIMINGS = ("seconds", "image_seconds")  # elbow.csv columns that vary from run to run
+
+
+def csv_rows_without_timings(path):
+    """elbow.csv as a list of rows (lists of fields) without the timing
+    columns, the header first."""
+    import csv
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    keep = [i for i, name in enumerate(rows[0]) if name not in CSV_TIMINGS]
+    return [[row[i] for i in keep] for row in rows]
+
+
 def start(*args, env=None):
     """Starts kmq in the background (stdout and stderr piped, text); the
     caller waits or signals it (Popen)."""

@@ -121,10 +121,8 @@ input = {inp}
                         doc.pop("job_file", None)  # the two job files differ by folder
                     self.assertEqual(kt.strip_timings(b), kt.strip_timings(a))
                 elif rel.endswith(".csv"):
-                    def rows(p):  # the last column is seconds
-                        with open(p) as f:
-                            return [line.rsplit(",", 1)[0] for line in f]
-                    self.assertEqual(rows(got[rel]), rows(path))
+                    self.assertEqual(kt.csv_rows_without_timings(got[rel]),
+                                     kt.csv_rows_without_timings(path))
                 elif rel.endswith(".html"):
                     continue  # shows timings; rebuilt from the summaries compared above
                 else:

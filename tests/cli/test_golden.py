@@ -2,9 +2,11 @@
 at 2 threads, exactly the bytes recorded in tests/cli/golden.json.
 
 The job: every image in data/photos, k = 2, 5, 16, 64, restarts 2, seed 11,
-save = indexed, labels, palette. Every file the run writes is compared
+save = indexed, labels, palette, at the default report = light; and a second
+job, china.jpg under report = full (the chart files). Every file the run writes is compared
 through its SHA-256, except .kmq.lock and index.html:
-  - PNG (indexed, label map, swatch), SVG (charts) and preview.jpg: the
+  - PNG (indexed, label map, swatch), SVG (charts), thumb.jpg, preview.jpg
+    and report.css: the
     file's bytes (libvips' JPEG encoder gives the same bytes on every run
     and at every thread count);
   - summary.json and run.json: the document without wall-clock fields
@@ -12,7 +14,7 @@ through its SHA-256, except .kmq.lock and index.html:
     the config hash (it covers the file's modification time) and without
     kmq_version (a release is not a format change), with every number kept
     as the text kmq wrote, re-indented;
-  - elbow.csv: every line without its last field (seconds).
+  - elbow.csv: every row without its timing columns (seconds, image_seconds).
 A file missing, an extra file and a changed file all fail.
 
 The point is that refactors keep every output byte-identical. Regenerate
@@ -45,6 +47,9 @@ restarts = 2
 save = indexed, labels, palette
 [job photos]
 input = photos
+[job full]
+input = photos/china.jpg
+report = full
 """
 NOT_COMPARED = {".kmq.lock", "index.html"}
 
@@ -62,11 +67,10 @@ def canonical_json(path):
 
 
 def canonical_csv(path):
-    with open(path, "rb") as f:
-        lines = f.read().split(b"\n")
-    assert lines[0] == b"job,image,k,inertia,mse,psnr_db,iterations,seconds", lines[0]
-    assert lines[-1] == b"", "elbow.csv ends in a newline"
-    return b"\n".join(line.rsplit(b",", 1)[0] for line in lines[:-1]) + b"\n"
+    rows = kt.csv_rows_without_timings(path)
+    assert rows[0] == ["job", "image", "k", "inertia", "mse", "psnr_db", "iterations",
+                       "k_effective", "mse_output", "png_bytes", "ratio_vs_input"], rows[0]
+    return "".join(",".join(row) + "\n" for row in rows).encode("utf-8")
 
 
 def checksum(path):
@@ -75,7 +79,7 @@ def checksum(path):
         data = canonical_json(path)
     elif name == "elbow.csv":
         data = canonical_csv(path)
-    elif name.endswith((".png", ".svg", ".jpg")):
+    elif name.endswith((".png", ".svg", ".jpg", ".css")):
         with open(path, "rb") as f:
             data = f.read()
     else:
@@ -147,9 +151,9 @@ class Golden(unittest.TestCase):
 
     def test_covers_every_kind_of_output(self):
         names = {os.path.basename(rel) for rel in self.want}
-        for name in ("run.json", "elbow.csv", "summary.json", "preview.jpg", "elbow.svg",
-                     "restarts.svg", "k64.png", "k64.labels.png", "k64.palette.png",
-                     "k64.palette.svg", "k64.colors.svg"):
+        for name in ("run.json", "elbow.csv", "summary.json", "thumb.jpg", "report.css",
+                     "preview.jpg", "elbow.svg", "restarts.svg", "k64.png", "k64.labels.png",
+                     "k64.palette.png", "k64.palette.svg", "k64.colors.svg"):
             self.assertIn(name, names)
         images = {rel.split(os.sep)[1] for rel in self.want if rel.count(os.sep) == 2}
         self.assertEqual(images, {n for n in os.listdir(kt.PHOTOS)

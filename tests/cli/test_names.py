@@ -66,8 +66,13 @@ class FlatLayout(unittest.TestCase):
             self.assertEqual(item["status"], "ok", item)
             self.assertNotIn(item["dir"].split("/")[0], ("run.json", "index.html", "elbow.csv"))
             self.assertTrue(os.path.isfile(os.path.join(out, item["dir"], "summary.json")))
+        # The overview's table links each image's page by its escaped folder.
         with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
-            self.assertIn('href="%2572un.json/k2.png"', f.read())
+            self.assertIn('["%2572un.json","run.json",', f.read())
+        with open(os.path.join(out, "%72un.json", "index.html"), encoding="utf-8") as f:
+            page = f.read()
+        self.assertIn('href="k2.png"', page)
+        self.assertIn('href="../report.css"', page)
 
 
 class NestedNames(unittest.TestCase):
@@ -77,8 +82,8 @@ class NestedNames(unittest.TestCase):
     def test_names_like_image_outputs(self):
         d = kt.fresh_dir("names_nested")
         put(os.path.join(d, "a"), "photo.png", 0)
-        for i, name in enumerate(("photo.png/k2.png", "photo.png/preview.jpg",
-                                  "photo.png/summary.json/x.png")):
+        for i, name in enumerate(("photo.png/k2.png", "photo.png/thumb.jpg",
+                                  "photo.png/index.html/x.png", "photo.png/summary.json/x.png")):
             put(os.path.join(d, "b"), name, i + 1)
         job = kt.write_job(os.path.join(d, "job.ini"), "[run]\noutput = out\n[defaults]\nk = 2\n"
                            "restarts = 1\n[job j]\ninput = a, b\nrecursive = true\n")
@@ -86,17 +91,17 @@ class NestedNames(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         out = os.path.join(d, "out")
         run = kt.load_json(os.path.join(out, "run.json"))
-        self.assertEqual(len(run["images"]), 4)
-        self.assertEqual([i["status"] for i in run["images"]], ["ok"] * 4, run["images"])
+        self.assertEqual(len(run["images"]), 5)
+        self.assertEqual([i["status"] for i in run["images"]], ["ok"] * 5, run["images"])
         # photo.png's own outputs are files, not the other images' folders.
-        for name in ("k2.png", "preview.jpg", "summary.json"):
+        for name in ("k2.png", "thumb.jpg", "index.html", "summary.json"):
             self.assertTrue(os.path.isfile(os.path.join(out, "j", "photo.png", name)), name)
         dirs = [i["dir"] for i in run["images"]]
-        self.assertEqual(len(set(dirs)), 4)
+        self.assertEqual(len(set(dirs)), 5)
         # A second run finds every image done.
         proc = kt.run("run", job)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("4 already done", proc.stderr)
+        self.assertIn("5 already done", proc.stderr)
 
 
 class LongNames(unittest.TestCase):

@@ -355,8 +355,10 @@ palette = shared
                 ro = next(r for r in o["results"] if r["k"] == k)
                 shared.append(rs["psnr_db"])
                 own.append(ro["psnr_db"])
-                # Each shared image's card shows its own palette's PSNR.
-                self.assertIn(f"<td>own palette</td><td class=\"n\">{ro['psnr_db']:.2f} dB", html)
+                # Each shared image's page shows its own palette's PSNR.
+                with open(os.path.join(d, "out", "shared", name, "index.html")) as f:
+                    page = f.read()
+                self.assertIn(f"own palette {ro['psnr_db']:.2f} dB", page)
             n = len(kt.BUNDLED)
             self.assertIn(f"k = {k}, mean PSNR over the {n} images also fitted on their own "
                           f"palette: shared {np.mean(shared):.2f} dB, own {np.mean(own):.2f} dB",

@@ -13,17 +13,12 @@ images of m well-separated colour blobs (elbow.k == m).
 
 The Chromium part is skipped, with a message, only when /usr/bin/chromium is
 absent (scripts/setup.sh installs it)."""
-import base64
 import csv
-import fcntl
 import json
 import math
 import os
 import re
 import shutil
-import subprocess
-import tempfile
-import time
 import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -31,110 +26,12 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from PIL import Image
 
+import browser
 import kmqtest as kt
 
-CHROMIUM = "/usr/bin/chromium"
 K_RANGE = list(range(2, 9))
 HOSTILE_DIR = "we ird %#?\u00e9"
 HOSTILE_NAME = "a b&<x>'\".jpg"
-
-
-# ---- a minimal DevTools-protocol client over a pipe ------------------------
-
-class Browser:
-    """Headless Chromium driven through --remote-debugging-pipe: commands
-    are NUL-terminated JSON written to the browser's fd 3, replies and events
-    come back on its fd 4."""
-
-    def __init__(self, workdir):
-        self.profile = tempfile.mkdtemp(prefix="chromium-", dir=workdir)
-        cmd_r, self.cmd_w = os.pipe()
-        self.out_r, out_w = os.pipe()
-
-        def child_fds():
-            # Move both ends out of the way first, then onto 3 and 4.
-            a = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10)
-            b = fcntl.fcntl(out_w, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
-        self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-             f"--user-data-dir={self.profile}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=child_fds, close_fds=False)
-        os.close(cmd_r)
-        os.close(out_w)
-        self.buf = b""
-        self.next_id = 0
-        self.events = []
-
-    def _read_message(self, deadline):
-        while b"\0" not in self.buf:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no reply from Chromium")
-            chunk = os.read(self.out_r, 1 << 20)
-            if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe")
-            self.buf += chunk
-        msg, self.buf = self.buf.split(b"\0", 1)
-        return json.loads(msg)
-
-    def send(self, method, params=None, session=None, timeout=60):
-        self.next_id += 1
-        msg = {"id": self.next_id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self.cmd_w, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._read_message(deadline)
-            if reply.get("id") == self.next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_event(self, method, session, timeout=120):
-        deadline = time.monotonic() + timeout
-        for i, ev in enumerate(self.events):
-            if ev.get("method") == method and ev.get("sessionId") == session:
-                del self.events[i]
-                return ev
-        while True:
-            ev = self._read_message(deadline)
-            if ev.get("method") == method and ev.get("sessionId") == session:
-                return ev
-            self.events.append(ev)
-
-    def close(self):
-        try:
-            self.send("Browser.close", timeout=10)
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self.cmd_w)
-        os.close(self.out_r)
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-
-PAGE_PROBE = """(() => {
-  const abs = (u) => new URL(u, document.baseURI).href;
-  return JSON.stringify({
-    images: [...document.images].map(i => ({src: abs(i.getAttribute('src')),
-                                             ok: i.complete && i.naturalWidth > 0})),
-    objects: [...document.querySelectorAll('object[data]')].map(o => abs(o.getAttribute('data'))),
-    links: [...document.querySelectorAll('a[href]')].map(a => abs(a.getAttribute('href'))),
-    ids: [...document.querySelectorAll('[id]')].map(e => e.id),
-    height: document.documentElement.scrollHeight,
-  });
-})()"""
 
 
 def url_to_path(url):
@@ -142,61 +39,36 @@ def url_to_path(url):
     return urllib.parse.unquote(parsed.path), parsed.fragment
 
 
-def check_page(html_path, screenshot=None, shot_height=None):
-    """Opens html_path in headless Chromium; returns a list of problems (one
-    line each: broken image, missing link target, failed request). Saves a
-    PNG screenshot when asked (full page, or the top shot_height pixels)."""
-    problems = []
-    browser = Browser(os.path.dirname(screenshot or html_path))
-    try:
-        targets = browser.send("Target.getTargets")["targetInfos"]
-        page = next(t for t in targets if t["type"] == "page")
-        session = browser.send("Target.attachToTarget",
-                               {"targetId": page["targetId"], "flatten": True})["sessionId"]
-        browser.send("Page.enable", session=session)
-        browser.send("Network.enable", session=session)
-        browser.send("Emulation.setDeviceMetricsOverride",
-                     {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-                     session=session)
-        url = "file://" + urllib.parse.quote(os.path.abspath(html_path))
-        nav = browser.send("Page.navigate", {"url": url}, session=session)
-        if nav.get("errorText"):
-            return [f"navigation failed: {nav['errorText']}"]
-        browser.wait_event("Page.loadEventFired", session)
-        result = browser.send("Runtime.evaluate",
-                              {"expression": PAGE_PROBE, "returnByValue": True},
-                              session=session)
-        facts = json.loads(result["result"]["value"])
-        for ev in browser.events:
-            if ev.get("method") == "Network.loadingFailed" and ev.get("sessionId") == session:
-                problems.append(f"request failed: {ev['params'].get('errorText')}")
-        for img in facts["images"]:
-            if not img["ok"]:
-                problems.append(f"image does not load: {img['src']}")
-        ids = set(facts["ids"])
-        for link in facts["links"] + facts["objects"]:
-            if not link.startswith("file:"):
-                problems.append(f"non-local reference: {link}")
+def check_page(html_path, screenshot=None, follow=True):
+    """Opens html_path in headless Chromium (tests/cli/browser.py); returns a
+    list of problems (one line each: an image that does not load and decode,
+    lazy ones too; a local link whose target is missing; a non-local
+    reference). With `follow`, every page it links in OUT is checked the
+    same way. Saves a screenshot of the first screen when asked."""
+    problems, seen, todo = [], set(), [os.path.abspath(html_path)]
+    with browser.Browser() as b:
+        while todo:
+            path = todo.pop()
+            if path in seen:
                 continue
-            path, fragment = url_to_path(link)
-            if not os.path.isfile(path):
-                problems.append(f"link target missing: {link}")
-            elif fragment and os.path.samefile(path, html_path) and fragment not in ids:
-                problems.append(f"anchor missing: {link}")
-        if not facts["images"]:
-            problems.append("the page has no images at all")
-        if screenshot:
-            height = facts["height"] if shot_height is None else min(shot_height,
-                                                                     facts["height"])
-            shot = browser.send("Page.captureScreenshot",
-                                {"format": "png", "captureBeyondViewport": True,
-                                 "clip": {"x": 0, "y": 0, "width": 1280,
-                                          "height": min(height, 16000), "scale": 1}},
-                                session=session, timeout=120)
-            with open(screenshot, "wb") as f:
-                f.write(base64.b64decode(shot["data"]))
-    finally:
-        browser.close()
+            seen.add(path)
+            b.open("file://" + urllib.parse.quote(path), width=1280, height=900)
+            if screenshot and path == os.path.abspath(html_path):
+                b.screenshot(screenshot)
+            for src in b.eval(browser.ALL_IMAGES_DECODE):
+                problems.append(f"image does not load: {src}")
+            facts = b.eval(browser.LINKS_AND_IMAGES)
+            if not facts["images"] and path == os.path.abspath(html_path):
+                problems.append("the page has no images at all")
+            for link in facts["links"] + facts["images"]:
+                if not link.startswith("file:"):
+                    problems.append(f"non-local reference: {link}")
+                    continue
+                target, _fragment = url_to_path(link)
+                if not os.path.isfile(target):
+                    problems.append(f"link target missing: {link}")
+                elif follow and target.endswith(".html"):
+                    todo.append(target)
     return problems
 
 
@@ -239,15 +111,17 @@ restarts = 2
 [job photos]
 input = in
 recursive = true
+report = full
 [job single]
 input = in/china.jpg
 """)
         kt.run("run", cls.job, "--threads", "2", check_code=1)
         cls.before = {}
-        for name in ("run.json", "elbow.csv", "index.html"):
+        for name in ("run.json", "elbow.csv", "index.html", "report.css",
+                     "photos/china.jpg/index.html", "single/china.jpg/index.html"):
             with open(os.path.join(cls.out, name), "rb") as f:
                 cls.before[name] = f.read()
-        cls.run_doc = json.loads(cls.before["run.json"])
+        cls.run_doc = kt.load_json(os.path.join(cls.out, "run.json"))
         cls.summaries = {}
         for im in cls.run_doc["images"]:
             cls.summaries[im["dir"]] = kt.load_json(
@@ -255,8 +129,8 @@ input = in/china.jpg
 
     # (a) ---------------------------------------------------------------
     def test_a_index_loads_in_chromium(self):
-        if not os.path.exists(CHROMIUM):
-            self.skipTest(f"{CHROMIUM} is absent (install Debian's chromium package, as "
+        if not browser.available():
+            self.skipTest("chromium is absent (install Debian's chromium package, as "
                           "scripts/setup.sh does); the browser check did not run")
         index = os.path.join(self.out, "index.html")
         shot = os.path.join(self.dir, "report.png")
@@ -265,8 +139,7 @@ input = in/china.jpg
         with open(shot, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         with Image.open(shot) as im:
-            self.assertEqual(im.size[0], 1280)
-            self.assertGreater(im.size[1], 2000)
+            self.assertEqual(im.size, (1280, 900))
 
         # The checker must be able to fail: break references in a copy.
         broken = os.path.join(self.dir, "broken-copy")
@@ -275,12 +148,14 @@ input = in/china.jpg
         hostile = next(d for d in self.summaries if "we ird" in d)  # "%" is "%25" on disk
         os.remove(os.path.join(broken, hostile, "k3.png"))
         os.remove(os.path.join(broken, "photos", "china.jpg", "elbow.svg"))
+        os.remove(os.path.join(broken, "single", "china.jpg", "thumb.jpg"))
         os.remove(os.path.join(broken, "photos", "coffee.png", "summary.json"))
         problems = check_page(os.path.join(broken, "index.html"))
         text = "\n".join(problems)
         self.assertIn("image does not load", text)
         self.assertIn(urllib.parse.quote(f"{hostile}/k3.png"), text)
         self.assertIn("china.jpg/elbow.svg", text)
+        self.assertIn("single/china.jpg/thumb.jpg", text)
         self.assertIn("link target missing", text)
         self.assertIn("coffee.png/summary.json", text)
 
@@ -299,6 +174,17 @@ input = in/china.jpg
                 self.assertFalse(os.path.exists(os.path.join(folder, "elbow.svg")))
                 continue
             files = set(os.listdir(folder))
+            # thumb.jpg under light and full: longest side within 200.
+            w, h = s["input"]["width"], s["input"]["height"]
+            f = -(-max(w, h) // 200)
+            with Image.open(os.path.join(folder, "thumb.jpg")) as im:
+                self.assertEqual(im.size, (-(-w // f), -(-h // f)))
+            if s["config"]["job"] == "single":  # report = light: no chart file
+                self.assertEqual(s["config"].get("report"), None)
+                self.assertEqual([f for f in files if f.endswith((".svg", ".jpg"))],
+                                 ["thumb.jpg"], d)
+                continue
+            self.assertEqual(s["config"]["report"], "full")
             self.assertTrue({"preview.jpg", "elbow.svg", "restarts.svg"} <= files, d)
             # Block means of f x f pixels, f the smallest integer factor
             # that brings the longest side within 512.
@@ -332,9 +218,9 @@ input = in/china.jpg
             if s["status"] != "ok":
                 continue
             for r in s["results"]:
-                expected.append((s["config"]["job"], s["input"]["rel"], r))
+                expected.append((s["config"]["job"], s["input"]["rel"], r, s["seconds"]["total"]))
         self.assertEqual(len(rows), len(expected))
-        for row, (job, rel, r) in zip(rows, expected):
+        for row, (job, rel, r, image_seconds) in zip(rows, expected):
             self.assertEqual(row["job"], job)
             self.assertEqual(row["image"], rel)
             self.assertEqual(int(row["k"]), r["k"])
@@ -346,6 +232,11 @@ input = in/china.jpg
                 self.assertEqual(float(row["psnr_db"]), r["psnr_db"])
             self.assertEqual(int(row["iterations"]), r["iterations"])
             self.assertEqual(float(row["seconds"]), r["seconds"]["fit"] + r["seconds"]["map"])
+            self.assertEqual(int(row["k_effective"]), r["k_effective"])
+            self.assertEqual(float(row["mse_output"]), r["mse_output"])
+            self.assertEqual(int(row["png_bytes"]), r["compression"]["png_bytes"])
+            self.assertEqual(float(row["ratio_vs_input"]), r["compression"]["ratio_vs_input"])
+            self.assertEqual(float(row["image_seconds"]), image_seconds)
         self.assertTrue(any(HOSTILE_NAME in row["image"] for row in rows))
 
     # (d) ---------------------------------------------------------------
@@ -385,14 +276,30 @@ input = in/china.jpg
     def test_html_summary_failures_and_escaping(self):
         html = self.before["index.html"].decode("utf-8")
         self.assertNotIn("<x>", html)
-        self.assertIn("a b&amp;&lt;x&gt;&#39;&quot;.jpg", html)
-        self.assertNotRegex(html, r"(src|href)=\"[^#\"][^\"]*[ #?'<>&]")
+        # In the table's data, the name is a JSON string with < > & escaped.
+        self.assertIn('a b\\u0026\\u003cx\\u003e\'\\".jpg', html)
+        static = html.split("<script")[0]  # the script builds its links from the data
+        self.assertNotRegex(static, r"(src|href)=\"[^#\"][^\"]*[ #?'<>&]")
         self.assertIn("decode_failed", html)
         self.assertIn("broken.jpg", html)
-        self.assertIn("<h3>Failures (1)</h3>", html)
+        self.assertIn("Failures (1)</h2>", html)
         self.assertNotRegex(html, r"(src|href)=\"(https?:|//|/)")
-        self.assertNotIn("<script", html)
-        self.assertEqual(html.count('class="image"'), len(self.summaries))
+        self.assertEqual(html.count("<script"), 2)  # the table's data and its script
+        self.assertIn("<noscript>", html)
+        rows = json.loads(re.search(r'<script type="application/json" id="kmq-rows">(.*?)'
+                                    r"</script>", html, re.S).group(1))
+        self.assertEqual([r[1] for r in rows], [im["rel"] for im in self.run_doc["images"]])
+        self.assertEqual([r[12] for r in rows], [im["status"] for im in self.run_doc["images"]])
+        # Each image's page escapes the name in HTML.
+        hostile = next(d for d in self.summaries if "we ird" in d)
+        with open(os.path.join(self.out, hostile, "index.html"), encoding="utf-8") as f:
+            page = f.read()
+        self.assertIn("a b&amp;&lt;x&gt;&#39;&quot;.jpg", page)
+        self.assertNotIn("<x>", page)
+        self.assertIn('href="../../../report.css"', page)
+        # A failed image's folder holds its summary alone: no page.
+        self.assertEqual(os.listdir(os.path.join(self.out, "photos", "broken.jpg")),
+                         ["summary.json"])
 
     # Kneedle on known structure ------------------------------------------------
     def test_blob_images_elbow_is_m(self):

@@ -601,7 +601,8 @@ START_TEST(key_table_and_formatting)
     static const char *const names[] = {
         "output", "threads", "seed", "k", "restarts", "max_iter", "tol", "init", "sample",
         "save", "background", "max_pixels", "max_decode_bytes", "formats", "recursive",
-        "identity", "links", "dither", "dither_strength", "palette", "palette_file", "input"};
+        "identity", "links", "dither", "dither_strength", "palette", "palette_file", "report",
+        "input"};
     size_t n = 0;
     while (kmq_job_key(n))
         n++;
@@ -633,6 +634,22 @@ START_TEST(key_table_and_formatting)
     ck_assert_str_eq(buf, "true");
     kmq_job_format_value(&job, s, "identity", buf, sizeof buf);
     ck_assert_str_eq(buf, "quick");
+    kmq_job_format_value(&job, s, "report", buf, sizeof buf);
+    ck_assert_str_eq(buf, "light");
+    /* report: a choice, any case; anything else names the key and the words. */
+    kmq_job_spec spec;
+    kmq_job_spec_defaults(&spec);
+    ck_assert_int_eq(spec.report, KMQ_REPORT_LIGHT);
+    kmq_err rerr = {0};
+    ck_assert_int_eq(kmq_job_spec_set(&spec, "report", "FULL", &rerr), KMQ_OK);
+    ck_assert_int_eq(spec.report, KMQ_REPORT_FULL);
+    kmq_job_format_value(NULL, &spec, "report", buf, sizeof buf);
+    ck_assert_str_eq(buf, "full");
+    ck_assert_int_eq(kmq_job_spec_set(&spec, "report", "none", &rerr), KMQ_OK);
+    ck_assert_int_eq(spec.report, KMQ_REPORT_NONE);
+    ck_assert_int_eq(kmq_job_spec_set(&spec, "report", "pretty", &rerr), KMQ_E_CONFIG);
+    ck_assert_ptr_nonnull(strstr(rerr.msg, "report = 'pretty' is not one of light, full, none"));
+    ck_assert_int_eq(spec.report, KMQ_REPORT_NONE); /* the old value stays */
     ck_assert_uint_eq(kmq_job_format_value(&job, s, "nonsense", buf, sizeof buf), 0);
     ck_assert_str_eq(buf, "");
     /* Truncation reports the full length, like snprintf. */

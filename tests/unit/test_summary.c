@@ -1082,7 +1082,7 @@ static void make_run(run_fixture *f)
     f->images[0] = (kmq_run_image){"a/photos/a,\"b\".png", &f->s[0]};
     f->images[1] = (kmq_run_image){"a/bad.jpg", &f->s[1]};
     f->images[2] = (kmq_run_image){"b/c.png", &f->s[2]};
-    f->info = (kmq_run_info){"failures", "/jobs/demo.ini", 4, 12.5, "2024-05-01T10:00:00Z", NULL};
+    f->info = (kmq_run_info){"failures", "/jobs/demo.ini", 4, 12.5, "2024-05-01T10:00:00Z", NULL, 0, 0.0};
 }
 
 static void clear_run(run_fixture *f)
@@ -1092,11 +1092,14 @@ static void clear_run(run_fixture *f)
 }
 
 static const char expected_csv[] =
-    "job,image,k,inertia,mse,psnr_db,iterations,seconds\n"
-    "a,\"photos/a,\"\"b\"\".png\",4,0.10000000000000001,0.33333333333333331,27.25,17,0.375\n"
-    "a,\"photos/a,\"\"b\"\".png\",16,1e-300,123456789.12345679,,300,1.75\n"
-    "b,c.png,4,0.10000000000000001,0.33333333333333331,27.25,17,0.375\n"
-    "b,c.png,16,1e-300,123456789.12345679,,300,1.75\n";
+    "job,image,k,inertia,mse,psnr_db,iterations,seconds,k_effective,mse_output,png_bytes,"
+    "ratio_vs_input,image_seconds\n"
+    "a,\"photos/a,\"\"b\"\".png\",4,0.10000000000000001,0.33333333333333331,27.25,17,0.375,"
+    "4,0.5,1000,123.456,2.75\n"
+    "a,\"photos/a,\"\"b\"\".png\",16,1e-300,123456789.12345679,,300,1.75,"
+    "3,0.0,2000,61.728000000000002,2.75\n"
+    "b,c.png,4,0.10000000000000001,0.33333333333333331,27.25,17,0.375,4,0.5,1000,123.456,2.75\n"
+    "b,c.png,16,1e-300,123456789.12345679,,300,1.75,3,0.0,2000,61.728000000000002,2.75\n";
 
 static void expect_csv(const char *dir)
 {
@@ -1200,7 +1203,7 @@ END_TEST
 START_TEST(test_run_empty)
 {
     const char *dir = tu_fresh_dir("summary_run_empty");
-    kmq_run_info info = {"complete", NULL, 1, 0.0, NULL, NULL};
+    kmq_run_info info = {"complete", NULL, 1, 0.0, NULL, NULL, 0, 0.0};
     kmq_err err = {0};
     ck_assert_int_eq(kmq_run_write(dir, &info, NULL, 0, &err), KMQ_OK);
     json_t *j = load_json(path_in(dir, "run.json"));
@@ -1214,7 +1217,8 @@ START_TEST(test_run_empty)
     size_t len;
     unsigned char *csv = tu_read_file(path_in(dir, "elbow.csv"), &len);
     ck_assert_ptr_nonnull(csv);
-    ck_assert_str_eq((char *)csv, "job,image,k,inertia,mse,psnr_db,iterations,seconds\n");
+    ck_assert_str_eq((char *)csv, "job,image,k,inertia,mse,psnr_db,iterations,seconds,k_effective,mse_output,"
+                                  "png_bytes,ratio_vs_input,image_seconds\n");
     free(csv);
 }
 END_TEST
