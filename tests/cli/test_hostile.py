@@ -346,7 +346,7 @@ input = in
         for i in range(4):
             for name in kt.BUNDLED:
                 shutil.copy(os.path.join(kt.PHOTOS, name), os.path.join(self.inp, f"{i}{name}"))
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", out],
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", out],
                           capture_output=True).returncode != 0:
             self.skipTest("cannot mount a tmpfs here (not root?)")
         try:
