@@ -15,12 +15,19 @@ class Quantize(unittest.TestCase):
         kt.run("quantize", os.path.join(kt.PHOTOS, "coffee.png"), "-k", "3,7", "-o", out,
                "--restarts", "2", "--seed", "5", "--quiet", check_code=0)
         folder = os.path.join(out, "coffee.png")
-        # results, summary, and the report's files (README "Outputs"): two k
-        # values, so no elbow.svg, and a colour-space chart for each k
+        # results, summary, and the report's files at the default report =
+        # light (README "Outputs"): the image's page and its thumbnail
         self.assertEqual(sorted(os.listdir(folder)),
-                         ["k3.colors.svg", "k3.palette.svg", "k3.png", "k7.colors.svg",
-                          "k7.palette.svg", "k7.png", "preview.jpg", "restarts.svg",
-                          "summary.json"])
+                         ["index.html", "k3.png", "k7.png", "summary.json", "thumb.jpg"])
+        # report = full adds the charts: two k values, so no elbow.svg, and
+        # a colour-space chart for each k
+        full = os.path.join(d, "full")
+        kt.run("quantize", os.path.join(kt.PHOTOS, "coffee.png"), "-k", "3,7", "-o", full,
+               "--restarts", "2", "--seed", "5", "--report", "full", "--quiet", check_code=0)
+        self.assertEqual(sorted(os.listdir(os.path.join(full, "coffee.png"))),
+                         ["index.html", "k3.colors.svg", "k3.palette.svg", "k3.png",
+                          "k7.colors.svg", "k7.palette.svg", "k7.png", "preview.jpg",
+                          "restarts.svg", "summary.json", "thumb.jpg"])
         s = kt.load_json(os.path.join(folder, "summary.json"))
         self.assertEqual(s["config"]["k"], [3, 7])
         self.assertEqual(s["config"]["seed"], 5)
