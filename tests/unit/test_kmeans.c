@@ -1239,6 +1239,31 @@ START_TEST(bounds_exact_china)
 }
 END_TEST
 
+/* The float32 scan's box filter (each block of colours scanned against the
+ * centres that can be nearest to some point of its box): on four photos,
+ * from the same k-means++ centres, k = 2, 16, 64 and 256, the automatic
+ * method (the filtered float32 scan below KMQ__BOUNDS_MIN_K) gives the
+ * plain Lloyd's labels, centres and iteration count, serially and on 2
+ * threads. */
+START_TEST(filter_exact_photos)
+{
+    static const char *names[] = {"china.jpg", "coffee.png", "astronaut.png", "chelsea_alpha.png"};
+    static const size_t ks[] = {2, 16, 64, 256};
+    static const int caps[] = {3, 20};
+    double *init = malloc(3 * 256 * sizeof *init);
+    ck_assert_ptr_nonnull(init);
+    for (size_t q = 0; q < 4; q++) {
+        photo ph = load_photo_vips(names[q]);
+        for (size_t i = 0; i < 4; i++) {
+            same_init(&ph.pts, ks[i], KMQ_INIT_KMEANSPP, (int)q, 2, init);
+            same_lloyd(&ph.pts, ks[i], init, caps, ks[i] == 256 ? 1 : 2, 0.0, 1 + (int)(i % 2));
+        }
+        free_photo(&ph);
+    }
+    free(init);
+}
+END_TEST
+
 /* coffee.png: the same on another photo (serial pruned runs), k-means++ and
  * random starts, and whole fits (restarts, both parallel drivers) with the
  * pruned and the plain implementation. */
@@ -1397,6 +1422,7 @@ int main(void)
         {"alloc_sweep", alloc_failure_sweep},
         {"bounds_china", bounds_exact_china},
         {"bounds_coffee", bounds_exact_coffee},
+        {"filter_photos", filter_exact_photos},
         {"bounds_ties", bounds_ties},
         {"bounds_threads", bounds_threads},
     };
