@@ -23,9 +23,9 @@
  * labels). k >= n distinct points is trivial: the points themselves are
  * the centres (inertia 0, iterations 0, point i labelled i).
  *
- * Method: Lloyd's assignment passes run the float32 brute force below
- * KMQ__BOUNDS_MIN_K and Hamerly bounds from there (kmeans_internal.h says
- * why); every method gives the same bits (kmeans_assign.h), so the choice
+ * Method: Lloyd's assignment passes run the float32 scan, filtered per
+ * block of colours, below KMQ__BOUNDS_MIN_K and Hamerly bounds from there
+ * (kmeans_internal.h says why: today every k runs the scan); every method gives the same bits (kmeans_assign.h), so the choice
  * changes only the time. A plain labelling (kmq_kmeans_assign) is one
  * final pass of the float32 method.
  *
@@ -190,10 +190,8 @@ bool kmq__restart_parallel(size_t n, int restarts, int threads)
     return threads <= RESTART_PARALLEL_MAX_THREADS && 10 * restarts >= 9 * rounds * threads;
 }
 
-/* The method of Lloyd's passes. The pruned passes pay an O(n) bound update
- * plus O(k^2) centre distances per iteration to save most of the n * k
- * distances; below KMQ__BOUNDS_MIN_K the vectorised brute force is
- * faster. */
+/* The method of Lloyd's passes: the rule of KMQ__BOUNDS_MIN_K
+ * (kmeans_internal.h). */
 static kmq__assign_method lloyd_method(kmq__algo algo, size_t k)
 {
     if (algo == KMQ__ALGO_PLAIN)

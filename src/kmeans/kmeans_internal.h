@@ -21,15 +21,18 @@
 typedef enum kmq__algo { KMQ__ALGO_AUTO = 0, KMQ__ALGO_PLAIN = 1, KMQ__ALGO_BOUNDS = 2 } kmq__algo;
 
 /* Selection rule of KMQ__ALGO_AUTO: Lloyd runs with Hamerly bounds from
- * this k up; below, the float32 brute force (16 colours in AVX2 registers
- * per pass over the centres) is faster than the bound upkeep and neighbour
- * scans. Measured with kmq bench, 10 restarts, 1 thread, the two builds
- * alternating (medians of 9 and 6 runs): brute force / bounds fit time on
- * china.jpg (96,615 colours) 0.79 at k = 100, 0.81 at 128, 0.94 at 160,
- * 1.18 at 192, 1.26 at 256; on a 16 MP photo (362,070 colours) 0.84,
- * 0.93, 1.07 at k = 128, 160, 192. (Before the float32 kernel's FMA form
- * the crossing was near k = 100.) */
-#define KMQ__BOUNDS_MIN_K 176
+ * this k up; below, the float32 scan (16 colours in AVX2 registers per pass
+ * over the centres), each block of 256 colours against only the centres
+ * that can be nearest to some point of its box (kmeans_assign_f32.c). With
+ * that filter the scan beats the bounds at every k <= KMQ_MAX_K, so AUTO
+ * never picks them (the bound is KMQ_MAX_K + 1; BOUNDS stays for the tests
+ * and as the method for larger k should KMQ_MAX_K grow). Measured with
+ * kmq bench, 1 thread, both builds alternating: ms per iteration, filtered
+ * scan / Hamerly, 0.55-0.73 at k = 256 on a 12.5 MP photo (932,548
+ * colours) and 0.70-0.79 on china.jpg (96,615 colours); filtered / plain
+ * scan 0.51-0.61 at k = 64 and 0.31-0.52 at k = 128 on the 12.5 MP photo.
+ * (Without the filter the crossing was near k = 176.) */
+#define KMQ__BOUNDS_MIN_K (KMQ_MAX_K + 1)
 
 /* How kmq_kmeans_fit runs `restarts` restarts over n points on `threads`
  * threads: true = whole restarts per thread, each run serial; false = one

@@ -736,9 +736,8 @@ START_TEST(assign_matches_brute_force)
 END_TEST
 
 /* The fit's labels are those kmq_kmeans_assign gives for its centres, and
- * so is its inertia, on both sides of the bounds threshold (k = 176 and
- * 256 run Lloyd with Hamerly bounds, the assignment with the float32
- * kernel) and on both restart drivers (2 threads: runs side by side; 1
+ * so is its inertia, at k up to 256 (Lloyd runs the filtered float32
+ * scan, the assignment the same) and on both restart drivers (2 threads: runs side by side; 1
  * and 3: one after the other). Some winning runs are not the last one, so
  * their labels must have outlived the runs that came after. */
 START_TEST(fit_labels_are_assign_labels)
