@@ -177,6 +177,12 @@ typedef struct kmq_run_facts {
 
 void kmq_run_facts_clear(kmq_run_facts *f);
 
+/* Carries the facts of an earlier run.json into `info` (which borrows
+ * their strings): its threads, time, start and sessions, and its status
+ * where it was interrupted, so that rebuilding run.json keeps them. The
+ * job file is left as `info` has it. */
+void kmq_run_info_keep_facts(kmq_run_info *info, const kmq_run_facts *old);
+
 /* Reads the run-level facts of the run.json at `path` (what kmq_run_write
  * wrote from a kmq_run_info), so that `kmq report` can rebuild run.json
  * without losing them; each field is checked as kmq_summary_read checks

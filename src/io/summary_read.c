@@ -593,6 +593,17 @@ void kmq_run_facts_clear(kmq_run_facts *f)
     memset(f, 0, sizeof *f);
 }
 
+void kmq_run_info_keep_facts(kmq_run_info *info, const kmq_run_facts *old)
+{
+    if (strcmp(old->status, "interrupted") == 0)
+        info->status = old->status;
+    info->threads = old->threads;
+    info->wall_s = old->wall_s;
+    info->started_utc = old->started_utc;
+    info->sessions = old->sessions;
+    info->last_session_s = old->last_session_s;
+}
+
 /* Whether s is a UTC time as the runner writes it, "YYYY-MM-DDTHH:MM:SSZ". */
 static bool is_utc_time(const char *s)
 {
