@@ -74,6 +74,9 @@ typedef struct kmq_job_spec {
     int line;  /* line of the section header */
     size_t *k; /* ascending, distinct */
     size_t nk;
+    bool k_auto;        /* k = auto: k is 2..256, searched for target_psnr */
+    double target_psnr; /* dB; 0: off. Per image, the smallest k of the list whose
+                           written image reaches it (docs/design.md, quality target) */
     int restarts;
     int max_iter;
     double tol;

@@ -50,6 +50,13 @@ typedef struct kmq_k_result {
     double fit_s, map_s;
 } kmq_k_result;
 
+/* One k fitted while searching for a quality target: the PSNR of the
+ * image it would write (psnr_db ignored when mse_output == 0: lossless). */
+typedef struct kmq_target_try {
+    size_t k;
+    double mse_output, psnr_db;
+} kmq_target_try;
+
 /* One image's summary. Plain data: zero-initialise; kmq_summary_clear frees
  * every owned string and array. */
 typedef struct kmq_summary {
@@ -88,6 +95,15 @@ typedef struct kmq_summary {
      * "none", or NULL: light, the default (config.report is then absent,
      * as in summaries written before the key). Not in the hash. */
     char *report;
+    /* The quality target (job key target_psnr), or 0: none (config.target_psnr
+     * and "target" are then absent). With a target, results holds one k:
+     * the smallest of config.k whose written image reaches it, or when none
+     * does (target_reached false) the largest. tried: every k the search
+     * fitted, ascending. */
+    double target_psnr;
+    bool target_reached;
+    kmq_target_try *tried;
+    size_t ntried;
     /* results, ascending k */
     kmq_k_result *results;
     size_t nresults;
@@ -97,6 +113,9 @@ typedef struct kmq_summary {
 } kmq_summary;
 
 void kmq_summary_clear(kmq_summary *s);
+
+/* Frees what one result owns (palette, restart inertia, file names). */
+void kmq_k_result_clear(kmq_k_result *r);
 
 /* Turns `s` into the error form: no results, no elbow, status error with
  * `code` and `message` (copied). The input and config parts stay. Returns

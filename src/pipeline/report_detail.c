@@ -204,6 +204,35 @@ static void numbers_part(page *p, const char *dir, const kmq_summary *s,
     page_raw(p, "</table></div>\n</section>\n");
 }
 
+/* What the quality search chose, and the k before it that missed. */
+static void target_line(page *p, const kmq_summary *s)
+{
+    const kmq_k_result *r = &s->results[0];
+    page_fmt(p, "Quality target %g dB: ", s->target_psnr);
+    if (s->target_reached) {
+        page_fmt(p, "<b>k = %zu</b> is the smallest k of the list that reaches it (", r->k);
+        if (r->mse_output > 0) {
+            page_num(p, r->psnr_db, 2);
+            page_raw(p, " dB");
+        } else {
+            page_raw(p, "lossless");
+        }
+        page_raw(p, ")");
+        for (size_t i = s->ntried; i-- > 0;)
+            if (s->tried[i].k < r->k) {
+                page_fmt(p, "; k = %zu gives ", s->tried[i].k);
+                page_num(p, s->tried[i].psnr_db, 2);
+                page_raw(p, " dB");
+                break;
+            }
+    } else {
+        page_fmt(p, "<b class=\"bad\">not reached</b>; the largest k, %zu, gives ", r->k);
+        page_num(p, r->psnr_db, 2);
+        page_raw(p, " dB and is written");
+    }
+    page_fmt(p, ". %zu k fitted in the search.", s->ntried);
+}
+
 kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *im,
                                     kmq_report_mode mode, const kmq__own_palettes *own,
                                     kmq_err *err)
@@ -257,7 +286,9 @@ kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *i
         page_esc(p, s->path);
         page_raw(p, " \u00b7 <a href=\"" KMQ_SUMMARY_JSON "\">summary.json</a></p>\n"
                     "<p class=\"suggest\">");
-        if (s->has_elbow)
+        if (s->target_psnr > 0)
+            target_line(p, s);
+        else if (s->has_elbow)
             page_fmt(p,
                      "Suggested k: <b>%zu</b> \u2013 the elbow of the inertia curve (Kneedle).",
                      s->elbow_k);

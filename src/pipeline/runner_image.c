@@ -81,13 +81,13 @@ static double dither_limit(const kmq_k_result *r)
     return 4.0 * r->mse_output;
 }
 
-static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
+static uint32_t map_strip_rows(const kmq_job_spec *spec, size_t nk, uint32_t width)
 {
     uint64_t kinds =
         (spec->save & KMQ_SAVE_INDEXED ? 1u : 0u) + (spec->save & KMQ_SAVE_LABELS ? 1u : 0u);
     /* nk <= KMQ_MAX_K (job check): <= 1,286 bytes a pixel, width < 2^31. */
-    uint64_t row_bytes = (uint64_t)width * (6 + spec->nk + 2 * kinds * spec->nk);
-    uint64_t fixed = dithers(spec) ? (uint64_t)width * 7 * spec->nk : 0;
+    uint64_t row_bytes = (uint64_t)width * (6 + nk + 2 * kinds * nk);
+    uint64_t fixed = dithers(spec) ? (uint64_t)width * 7 * nk : 0;
     if (fixed >= MAP_STRIP_BUDGET)
         return 1;
     uint64_t rows = (MAP_STRIP_BUDGET - fixed) / row_bytes;
@@ -593,6 +593,164 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
     return KMQ_OK;
 }
 
+/* What fitting one k of an image needs (kmq__run_image's state). */
+typedef struct fit_env {
+    const kmq_job_spec *spec;
+    uint64_t seed;
+    const kmq__job_palette *jp;
+    const kmq_points *all;     /* every distinct colour */
+    const kmq_points *fit_pts; /* what the fit sees: all, or the sample */
+    image_work *w;
+    uint64_t pixels;
+    const kmq_run_opts *opts;
+    kmq_progress *prog;
+    double t_run;
+} fit_env;
+
+/* Fits k = spec->k[i] (or maps to the given palette's), labels every
+ * distinct colour into `labels` and fills `r`. The fit of a k does not
+ * depend on which other k are fitted: its restarts draw from (seed, k, r). */
+static kmq_status fit_k(const fit_env *e, size_t i, uint8_t *labels, kmq_k_result *r,
+                        kmq_err *err)
+{
+    const kmq_job_spec *spec = e->spec;
+    const image_work *w = e->w;
+    if (kmq__run_cancelled(e->opts))
+        return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+    e->prog->stage = "fit";
+    e->prog->k = spec->k[i];
+    kmq__run_progress(e->opts, e->prog, e->t_run);
+    double t_fit = kmq_par_now_s();
+    kmq_kmeans_opts ko = {.k = spec->k[i],
+                          .restarts = spec->restarts,
+                          .max_iter = spec->max_iter,
+                          .tol = spec->tol,
+                          .init = spec->init,
+                          .seed = e->seed,
+                          .cancel = e->opts->cancel};
+    const kmq_par *par = &e->opts->par;
+    kmq_fit fit = {0};
+    double inertia = 0;
+    kmq_status st;
+    if (e->jp) {
+        /* labels and inertia are the given palette's */
+        st = kmq__given_palette_fit(w->prep_all, kmq__job_palette_k(e->jp, i), spec->k[i], par,
+                                    labels, &fit, err);
+        inertia = fit.inertia;
+    } else {
+        const kmq_kmeans_prepared *prep = w->prep_sample ? w->prep_sample : w->prep_all;
+        st = kmq_kmeans_fit_prepared(prep, &ko, par, &fit, err);
+        if (st == KMQ_OK && w->prep_sample) {
+            /* The fit saw a sample: every colour of the image needs its label. */
+            st = kmq_kmeans_assign_prepared(w->prep_all, fit.centers, fit.k_effective, par, labels,
+                                            &inertia, err);
+        } else if (st == KMQ_OK) {
+            /* The fit saw every colour: its labels are the assignment's. */
+            memcpy(labels, fit.labels, e->all->n);
+        }
+        /* Without sampling the fit's own final inertia is the same sum over
+         * the same points; keep it so the summary shows the fit's number. */
+        if (e->fit_pts->n == e->all->n)
+            inertia = fit.inertia;
+    }
+    if (st == KMQ_OK)
+        st = finish_k_result(e->all, &fit, labels, inertia, e->pixels, r, err);
+    kmq_fit_clear(&fit);
+    r->fit_s = kmq_par_now_s() - t_fit;
+    return st;
+}
+
+/* Whether result r's written image reaches the target (lossless always does). */
+static bool reaches(const kmq_k_result *r, double target_psnr)
+{
+    return r->mse_output == 0 || r->psnr_db >= target_psnr;
+}
+
+/* Fits position i of the k list for the quality target into `scratch`,
+ * lists it in s->tried, and keeps it as s->results[0] (labels in set 0)
+ * when it reaches the target (the search only fits below its best hit) or
+ * when it is the list's last and nothing has reached (`keep_last`). */
+static kmq_status try_target_k(const fit_env *e, size_t i, uint8_t *scratch, bool keep_last,
+                               kmq_summary *s, bool *hit, kmq_err *err)
+{
+    kmq_k_result r = {0};
+    kmq_status st = fit_k(e, i, scratch, &r, err);
+    *hit = false;
+    if (st != KMQ_OK) {
+        kmq_k_result_clear(&r);
+        return st;
+    }
+    s->tried[s->ntried++] = (kmq_target_try){r.k, r.mse_output, r.psnr_db};
+    *hit = reaches(&r, e->spec->target_psnr);
+    if (*hit || (keep_last && i == e->spec->nk - 1)) {
+        kmq_k_result_clear(&s->results[0]);
+        s->results[0] = r;
+        memcpy(kmq_labels_set(e->w->labels, 0), scratch, e->all->n);
+    } else {
+        kmq_k_result_clear(&r);
+    }
+    return KMQ_OK;
+}
+
+/* The quality target: the smallest k of the list whose written image
+ * reaches spec->target_psnr, into s->results[0] and label set 0. The error
+ * falls as k grows (not strictly: k-means finds local optima), so the list
+ * is probed at positions 0, 1, 3, 7, ... until one reaches (the cost is
+ * that of the largest k fitted, at most about twice the answer), then
+ * bisected between the last miss and that hit. Every position below the
+ * answer that the search leaves is one it fitted and saw miss, so the k
+ * before the answer in the list always misses: the answer is exactly what
+ * fitting the whole list and taking the first k to reach after a miss
+ * would give, in about 2 log2(n) fits. When no k reaches, the largest is
+ * written. Every k fitted is listed in s->tried. */
+static kmq_status search_target(const fit_env *e, kmq_summary *s, kmq_err *err)
+{
+    const size_t n = e->spec->nk;
+    const double target = e->spec->target_psnr;
+    uint8_t *scratch = kmq__alloc(e->all->n ? e->all->n : 1); /* labels of the k on trial */
+    s->tried = kmq__calloc(n, sizeof *s->tried);
+    if (!scratch || !s->tried) {
+        kmq__free(scratch);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the quality target's search");
+    }
+    s->target_psnr = target;
+    size_t best = SIZE_MAX; /* smallest position seen to reach */
+    size_t lo = 0;          /* every position below lo was fitted and missed */
+    bool hit = false;
+    kmq_status st = KMQ_OK;
+    for (size_t probe = 0; st == KMQ_OK;) { /* 0, 1, 3, 7, ..., n - 1 */
+        st = try_target_k(e, probe, scratch, best == SIZE_MAX, s, &hit, err);
+        if (hit) {
+            best = probe;
+            break;
+        }
+        lo = probe + 1;
+        if (probe == n - 1)
+            break; /* nothing reaches: the largest k is kept */
+        probe = 2 * probe + 1 < n - 1 ? 2 * probe + 1 : n - 1;
+    }
+    while (st == KMQ_OK && best != SIZE_MAX && lo < best) {
+        size_t mid = lo + (best - lo) / 2;
+        st = try_target_k(e, mid, scratch, false, s, &hit, err);
+        if (hit)
+            best = mid;
+        else
+            lo = mid + 1;
+    }
+    kmq__free(scratch);
+    if (st != KMQ_OK)
+        return st;
+    s->target_reached = best != SIZE_MAX;
+    /* Fitted in search order; listed ascending by k. */
+    for (size_t i = 1; i < s->ntried; i++)
+        for (size_t j = i; j > 0 && s->tried[j - 1].k > s->tried[j].k; j--) {
+            kmq_target_try t = s->tried[j];
+            s->tried[j] = s->tried[j - 1];
+            s->tried[j - 1] = t;
+        }
+    return KMQ_OK;
+}
+
 /* Processes one image into `dir` and fills `s` (ok or not). `stamp` is the
  * file as stat'ed before the hash `hash` read it; the file must keep it
  * after each pass (KMQ_E_CHANGED otherwise). Returns KMQ_OK when the image
@@ -606,8 +764,9 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
 {
     double t0 = kmq_par_now_s();
     image_work w = {0};
-    kmq_fit fit = {0};
     size_t nk = spec->nk;
+    /* Results written: one per k, or the one k a quality target chooses. */
+    size_t nout = spec->target_psnr > 0 ? 1 : nk;
     kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, hash, err);
     if (st == KMQ_OK && jp) {
         s->palette_mode = kmq__strdup(jp->mode);
@@ -641,22 +800,22 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     s->pixels = info->pixels;
     /* Both passes read strips of the map pass's height: the buffers below,
      * the reader's and the writers' staging are all sized from it. */
-    uint32_t strip_rows = kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, info->width));
+    uint32_t strip_rows = kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, nout, info->width));
     size_t strip_pixels = (size_t)strip_rows * info->width;
-    w.label_strip = nk <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nk, strip_pixels) : NULL;
-    w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nk, sizeof *w.label_row_ptr);
+    w.label_strip = nout <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nout, strip_pixels) : NULL;
+    w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nout, sizeof *w.label_row_ptr);
     w.row_status = kmq__alloc_array(strip_rows, sizeof *w.row_status);
-    s->results = kmq__calloc(nk, sizeof *s->results);
+    s->results = kmq__calloc(nout, sizeof *s->results);
     if (!s->format || !w.label_strip || !w.label_row_ptr || !w.row_status || !s->results) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a %" PRIu32 "-pixel-wide image",
                          info->width);
         goto done;
     }
-    s->nresults = nk;
+    s->nresults = nout;
     /* Row y's output for set i: label_strip + (i * strip_rows + y) * width. */
     for (size_t y = 0; y < strip_rows; y++)
-        for (size_t i = 0; i < nk; i++)
-            w.label_row_ptr[y * nk + i] = w.label_strip + (i * strip_rows + y) * info->width;
+        for (size_t i = 0; i < nout; i++)
+            w.label_row_ptr[y * nout + i] = w.label_strip + (i * strip_rows + y) * info->width;
 
     prog->event = KMQ_PROGRESS_STAGE;
     prog->stage = "histogram";
@@ -694,64 +853,22 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     }
     if (st != KMQ_OK)
         goto done;
-    const kmq_kmeans_prepared *fit_prep = w.prep_sample ? w.prep_sample : w.prep_all;
 
-    st = kmq_labels_new(w.hist, nk, &w.labels, err);
+    st = kmq_labels_new(w.hist, nout, &w.labels, err);
     if (st != KMQ_OK)
         goto done;
-    for (size_t i = 0; i < nk; i++) {
-        if (kmq__run_cancelled(opts)) {
-            st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
-            goto done;
-        }
-        prog->stage = "fit";
-        prog->k = spec->k[i];
-        kmq__run_progress(opts, prog, t_run);
-        double t_fit = kmq_par_now_s();
-        kmq_kmeans_opts ko = {.k = spec->k[i],
-                              .restarts = spec->restarts,
-                              .max_iter = spec->max_iter,
-                              .tol = spec->tol,
-                              .init = spec->init,
-                              .seed = seed,
-                              .cancel = opts->cancel};
-        uint8_t *labels = kmq_labels_set(w.labels, i);
-        double inertia = 0;
-        if (jp) {
-            st = kmq__given_palette_fit(w.prep_all, kmq__job_palette_k(jp, i), spec->k[i], &opts->par,
-                                   labels, &fit, err);
-            if (st != KMQ_OK)
-                goto done;
-            inertia = fit.inertia;
-        } else {
-            st = kmq_kmeans_fit_prepared(fit_prep, &ko, &opts->par, &fit, err);
-            if (st != KMQ_OK)
-                goto done;
-        }
-        if (jp) {
-            /* labels and inertia are the given palette's */
-        } else if (w.prep_sample) {
-            /* The fit saw a sample: every colour of the image needs its label. */
-            st = kmq_kmeans_assign_prepared(w.prep_all, fit.centers, fit.k_effective, &opts->par,
-                                            labels, &inertia, err);
-            if (st != KMQ_OK)
-                goto done;
-        } else {
-            /* The fit saw every colour: its labels are the assignment's. */
-            memcpy(labels, fit.labels, all.n);
-        }
-        /* Without sampling the fit's own final inertia is the same sum over
-         * the same points; keep it so the summary shows the fit's number. */
-        if (!jp && fit_pts.n == all.n)
-            inertia = fit.inertia;
-        st = finish_k_result(&all, &fit, labels, inertia, pixels, &s->results[i], err);
-        if (st == KMQ_OK)
-            st = name_files(spec, &s->results[i], err);
-        kmq_fit_clear(&fit);
-        if (st != KMQ_OK)
-            goto done;
-        s->results[i].fit_s = kmq_par_now_s() - t_fit;
+    fit_env env = {.spec = spec, .seed = seed, .jp = jp, .all = &all, .fit_pts = &fit_pts,
+                   .w = &w, .pixels = pixels, .opts = opts, .prog = prog, .t_run = t_run};
+    if (spec->target_psnr > 0) {
+        st = search_target(&env, s, err);
+    } else {
+        for (size_t i = 0; st == KMQ_OK && i < nk; i++)
+            st = fit_k(&env, i, kmq_labels_set(w.labels, i), &s->results[i], err);
     }
+    for (size_t i = 0; st == KMQ_OK && i < nout; i++)
+        st = name_files(spec, &s->results[i], err);
+    if (st != KMQ_OK)
+        goto done;
 
     prog->stage = "map";
     prog->k = 0;
@@ -759,10 +876,10 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     double t_map = kmq_par_now_s();
     st = open_writers(&w, spec, dir, s, err);
     if (st == KMQ_OK)
-        st = map_pass(&w, nk, opts, err);
+        st = map_pass(&w, nout, opts, err);
     if (st == KMQ_OK)
         st = close_writers(&w, s, err);
-    for (size_t i = 0; st == KMQ_OK && i < nk; i++)
+    for (size_t i = 0; st == KMQ_OK && i < nout; i++)
         if (spec->save & KMQ_SAVE_PALETTE)
             st = write_swatch(dir, &s->results[i], err);
     if (st == KMQ_OK)
@@ -770,8 +887,8 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     if (st != KMQ_OK)
         goto done;
     /* One pass serves every k: its time is shared out evenly. */
-    double map_s = (kmq_par_now_s() - t_map) / (double)nk;
-    for (size_t i = 0; i < nk; i++)
+    double map_s = (kmq_par_now_s() - t_map) / (double)nout;
+    for (size_t i = 0; i < nout; i++)
         s->results[i].map_s = map_s;
     fill_compression(s);
     find_elbow(s);
@@ -792,8 +909,7 @@ done:
             st = KMQ_E_CHANGED;
         }
     }
-    kmq_fit_clear(&fit);
-    image_work_free(&w, nk);
+    image_work_free(&w, nout);
     s->total_s = kmq_par_now_s() - t0;
     return st;
 }
