@@ -48,6 +48,11 @@ typedef struct kmq_k_result {
     uint64_t raw_bytes, packed_bytes, png_bytes;
     double ratio_vs_raw, ratio_vs_input;
     double fit_s, map_s;
+    /* Colour difference of the written image, per pixel between the input
+     * colour and its palette colour: Euclidean distance in OKLab times 100
+     * (ΔE_OK; about 2 is just noticeable), mean and 95th percentile over
+     * the pixels. Whatever the space of the fit, so that spaces compare. */
+    double delta_e_mean, delta_e_p95;
 } kmq_k_result;
 
 /* One k fitted while searching for a quality target: the PSNR of the
@@ -86,6 +91,9 @@ typedef struct kmq_summary {
      * as in summaries written before the key) */
     char *dither;
     double dither_strength; /* 0..1; meaningful with dither only */
+    /* "oklab", or NULL: rgb, the default (config.space is then absent, as
+     * in summaries written before the key). */
+    char *space;
     /* Where the palette came from when not the image's own fit: mode
      * "shared" (the job's shared palette) or "file" (palette_file), and
      * that palette's hash. NULL: the image's own fit (the field is left

@@ -114,6 +114,9 @@ static const struct kmq__job_key keys[] = {
         "none | floyd-steinberg", "none", "error diffusion in the indexed PNG only"),
     ROW("dither_strength", SEC_SPEC, KT_UNIT, 0, 0, SPEC_AT(dither_strength), "defaults, job",
         "number", "0..1", "1.0", "share of the error diffused"),
+    ROW("space", SEC_SPEC, KT_SPACE, 0, 0, SPEC_AT(space), "defaults, job", "choice",
+        "rgb | oklab", "rgb",
+        "colour space of the fit and the mapping; oklab: perceptual, palette written in sRGB"),
     ROW("palette", SEC_SPEC, KT_PALETTE, 0, 0, SPEC_AT(palette), "defaults, job", "choice",
         "per_image | shared | FILE", "per_image",
         "shared: one fit per k on the union of the job's images; a .json, .gpl or .png path: "
@@ -280,6 +283,11 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
     if (spec->k_auto && spec->target_psnr == 0)
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "k = auto needs target_psnr: without a target there is no k to search for");
+    if (spec->space == KMQ_SPACE_OKLAB &&
+        (spec->palette != KMQ_PALETTE_PER_IMAGE || spec->palette_file))
+        return kmq_err_set(err, KMQ_E_CONFIG,
+                           "space = oklab fits each image's own palette; it cannot be used with "
+                           "a shared or given palette yet");
     if (spec->target_psnr > 0 && (spec->palette != KMQ_PALETTE_PER_IMAGE || spec->palette_file))
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "target_psnr chooses k per image; it cannot be used with a shared or "
@@ -458,6 +466,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
     }
     case KT_DB:
         PUT("%g", *(const double *)field);
+        break;
+    case KT_SPACE:
+        PUT("%s", *(const kmq_space *)field == KMQ_SPACE_OKLAB ? "oklab" : "rgb");
         break;
     case KT_PALETTE:
         PUT("%s", *(const kmq_palette_mode *)field == KMQ_PALETTE_SHARED ? "shared" : "per_image");

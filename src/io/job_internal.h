@@ -32,6 +32,7 @@ typedef enum key_type {
     KT_PATH,     /* char * field, as written */
     KT_REPORT,   /* kmq_report_mode field */
     KT_DB,       /* double, a PSNR in dB: 0 (off) or 1..200 */
+    KT_SPACE,    /* kmq_space field */
 } key_type;
 
 struct kmq__job_key {

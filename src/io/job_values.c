@@ -252,6 +252,16 @@ static kmq_status parse_report(const char *text, kmq_report_mode *out, kmq_err *
                        text);
 }
 
+static kmq_status parse_space(const char *text, kmq_space *out, kmq_err *err)
+{
+    static const char *const words[] = {"rgb", "oklab"}; /* in kmq_space order */
+    int v = 0;
+    kmq_status st = parse_choice("space", text, words, 2, &v, err);
+    if (st == KMQ_OK)
+        *out = (kmq_space)v;
+    return st;
+}
+
 static kmq_status parse_links(const char *text, kmq_links *out, kmq_err *err)
 {
     static const char *const words[] = {"inside", "follow"}; /* in kmq_links order */
@@ -649,6 +659,8 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_unit(name, value, (double *)field, err);
     case KT_DB:
         return parse_db(name, value, (double *)field, err);
+    case KT_SPACE:
+        return parse_space(value, (kmq_space *)field, err);
     case KT_PALETTE:
         return parse_palette(value, spec, err);
     case KT_PATH:

@@ -301,6 +301,8 @@ static bool build_result(kmq__sj_builder *b, json_t *results, const kmq_k_result
           kmq__sj_put(o, "mse", kmq__sj_real(r->mse)) &&
           kmq__sj_put(o, "mse_output", kmq__sj_real(r->mse_output)) &&
           kmq__sj_put(o, "psnr_db", lossless ? json_null() : kmq__sj_real(r->psnr_db)) &&
+          kmq__sj_put(o, "delta_e_mean", kmq__sj_real(r->delta_e_mean)) &&
+          kmq__sj_put(o, "delta_e_p95", kmq__sj_real(r->delta_e_p95)) &&
           kmq__sj_put(o, "iterations", kmq__sj_int(r->iterations)) &&
           kmq__sj_put(o, "converged", json_boolean(r->converged))))
         return false;
@@ -402,6 +404,8 @@ static json_t *build_summary(kmq__sj_builder *b, const kmq_summary *s)
         !kmq__sj_put(cfg, "hash", kmq__sj_str(s->hash)))
         goto fail;
     /* Written only when used: summaries of jobs without dither stay as they were. */
+    if (s->space && !kmq__sj_put(cfg, "space", kmq__sj_str(s->space)))
+        goto fail;
     if (s->dither && (!kmq__sj_put(cfg, "dither", kmq__sj_str(s->dither)) ||
                       !kmq__sj_put(cfg, "dither_strength", kmq__sj_real(s->dither_strength))))
         goto fail;

@@ -130,6 +130,12 @@ static kmq_status parse_result(kmq__sj_reader *rd, const json_t *o, size_t index
     TRY(kmq__sj_rd_real(rd, o, ctx, "mse", false, 0.0, &r->mse));
     TRY(kmq__sj_rd_real(rd, o, ctx, "mse_output", false, 0.0, &r->mse_output));
     TRY(kmq__sj_rd_real(rd, o, ctx, "psnr_db", true, ANY_REAL, &r->psnr_db));
+    /* Summaries written before the colour difference have none: NAN. */
+    r->delta_e_mean = r->delta_e_p95 = NAN;
+    if (json_object_get(o, "delta_e_mean")) {
+        TRY(kmq__sj_rd_real(rd, o, ctx, "delta_e_mean", false, 0.0, &r->delta_e_mean));
+        TRY(kmq__sj_rd_real(rd, o, ctx, "delta_e_p95", false, 0.0, &r->delta_e_p95));
+    }
     TRY(kmq__sj_rd_i32(rd, o, ctx, "iterations", 0, INT_MAX, false, &r->iterations));
     TRY(kmq__sj_rd_bool(rd, o, ctx, "converged", &r->converged));
 
@@ -343,6 +349,14 @@ static kmq_status parse_config(kmq__sj_reader *rd, const json_t *root, kmq_summa
         TRY(kmq__sj_rd_real(rd, o, "config", "dither_strength", false, 0.0, &s->dither_strength));
         if (s->dither_strength > 1.0) {
             st = kmq__sj_bad_field(rd, "config.dither_strength", "is above 1");
+            goto done;
+        }
+    }
+    /* Present only with space = oklab. */
+    if (json_object_get(o, "space")) {
+        TRY(kmq__sj_rd_str(rd, o, "config", "space", false, &s->space));
+        if (strcmp(s->space, "oklab") != 0) {
+            st = kmq__sj_bad_field(rd, "config.space", "is not \"oklab\"");
             goto done;
         }
     }
@@ -655,6 +669,7 @@ void kmq_summary_clear(kmq_summary *s)
     kmq__free(s->palette_mode);
     kmq__free(s->palette_hash);
     kmq__free(s->tried);
+    kmq__free(s->space);
     memset(s, 0, sizeof *s);
 }
 
