@@ -40,6 +40,10 @@ typedef enum kmq_links { KMQ_LINKS_INSIDE = 0, KMQ_LINKS_FOLLOW = 1 } kmq_links;
  * segmentation. FS: Floyd-Steinberg, serpentine, in integers (bit-exact on
  * every machine and at any thread count; docs/design.md). */
 typedef enum kmq_dither_mode { KMQ_DITHER_NONE = 0, KMQ_DITHER_FS = 1 } kmq_dither_mode;
+
+/* The colour space of the fit and the mapping (job key `space`): RGB, or
+ * OKLab (kmq/oklab.h) with the palette written back in sRGB. */
+typedef enum kmq_space { KMQ_SPACE_RGB = 0, KMQ_SPACE_OKLAB = 1 } kmq_space;
 /* Where each image's palette comes from (job key `palette`). PER_IMAGE:
  * its own fit. SHARED: one fit per k on the union histogram of every image
  * of the job, written to OUT/JOB/_palette/; every image maps to it. */
@@ -74,6 +78,9 @@ typedef struct kmq_job_spec {
     int line;  /* line of the section header */
     size_t *k; /* ascending, distinct */
     size_t nk;
+    bool k_auto;        /* k = auto: k is 2..256, searched for target_psnr */
+    double target_psnr; /* dB; 0: off. Per image, the smallest k of the list whose
+                           written image reaches it (docs/design.md, quality target) */
     int restarts;
     int max_iter;
     double tol;
@@ -89,6 +96,7 @@ typedef struct kmq_job_spec {
     kmq_links links; /* symbolic links met in folder walks */
     kmq_dither_mode dither; /* error diffusion in the indexed PNG */
     double dither_strength; /* 0..1: share of each pixel's error diffused */
+    kmq_space space;        /* of the fit and the mapping */
     kmq_palette_mode palette;
     char *palette_file;   /* as written (relative to the job file's folder); NULL: none */
     struct kmq_palette *given; /* palette_file's palette once loaded

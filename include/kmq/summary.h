@@ -48,7 +48,19 @@ typedef struct kmq_k_result {
     uint64_t raw_bytes, packed_bytes, png_bytes;
     double ratio_vs_raw, ratio_vs_input;
     double fit_s, map_s;
+    /* Colour difference of the written image, per pixel between the input
+     * colour and its palette colour: Euclidean distance in OKLab times 100
+     * (ΔE_OK; about 2 is just noticeable), mean and 95th percentile over
+     * the pixels. Whatever the space of the fit, so that spaces compare. */
+    double delta_e_mean, delta_e_p95;
 } kmq_k_result;
+
+/* One k fitted while searching for a quality target: the PSNR of the
+ * image it would write (psnr_db ignored when mse_output == 0: lossless). */
+typedef struct kmq_target_try {
+    size_t k;
+    double mse_output, psnr_db;
+} kmq_target_try;
 
 /* One image's summary. Plain data: zero-initialise; kmq_summary_clear frees
  * every owned string and array. */
@@ -79,6 +91,9 @@ typedef struct kmq_summary {
      * as in summaries written before the key) */
     char *dither;
     double dither_strength; /* 0..1; meaningful with dither only */
+    /* "oklab", or NULL: rgb, the default (config.space is then absent, as
+     * in summaries written before the key). */
+    char *space;
     /* Where the palette came from when not the image's own fit: mode
      * "shared" (the job's shared palette) or "file" (palette_file), and
      * that palette's hash. NULL: the image's own fit (the field is left
@@ -88,6 +103,15 @@ typedef struct kmq_summary {
      * "none", or NULL: light, the default (config.report is then absent,
      * as in summaries written before the key). Not in the hash. */
     char *report;
+    /* The quality target (job key target_psnr), or 0: none (config.target_psnr
+     * and "target" are then absent). With a target, results holds one k:
+     * the smallest of config.k whose written image reaches it, or when none
+     * does (target_reached false) the largest. tried: every k the search
+     * fitted, ascending. */
+    double target_psnr;
+    bool target_reached;
+    kmq_target_try *tried;
+    size_t ntried;
     /* results, ascending k */
     kmq_k_result *results;
     size_t nresults;
@@ -97,6 +121,9 @@ typedef struct kmq_summary {
 } kmq_summary;
 
 void kmq_summary_clear(kmq_summary *s);
+
+/* Frees what one result owns (palette, restart inertia, file names). */
+void kmq_k_result_clear(kmq_k_result *r);
 
 /* Turns `s` into the error form: no results, no elbow, status error with
  * `code` and `message` (copied). The input and config parts stay. Returns
@@ -176,6 +203,12 @@ typedef struct kmq_run_facts {
 } kmq_run_facts;
 
 void kmq_run_facts_clear(kmq_run_facts *f);
+
+/* Carries the facts of an earlier run.json into `info` (which borrows
+ * their strings): its threads, time, start and sessions, and its status
+ * where it was interrupted, so that rebuilding run.json keeps them. The
+ * job file is left as `info` has it. */
+void kmq_run_info_keep_facts(kmq_run_info *info, const kmq_run_facts *old);
 
 /* Reads the run-level facts of the run.json at `path` (what kmq_run_write
  * wrote from a kmq_run_info), so that `kmq report` can rebuild run.json

@@ -129,6 +129,18 @@ static bool on_run_option(void *ctx, const kmq_cli_opt *opt, const char *v)
     return true;
 }
 
+/* The job file and the palette files it names; false (reported) when
+ * either is bad, so that nothing runs. */
+static bool load_job(const char *path, kmq_job *job)
+{
+    kmq_err err = {0};
+    if (kmq_job_load(path, job, &err) == KMQ_OK && kmq_runner_load_palettes(job, &err) == KMQ_OK)
+        return true;
+    kmq_cli_error(&err);
+    kmq_job_clear(job);
+    return false;
+}
+
 int kmq_cmd_run(int argc, char **argv)
 {
     kmq_run_opts opts = {0};
@@ -152,13 +164,8 @@ int kmq_cmd_run(int argc, char **argv)
     long threads = args.threads;
 
     kmq_job job = {0};
-    kmq_err err = {0};
-    if (kmq_job_load(job_path, &job, &err) != KMQ_OK ||
-        kmq_runner_load_palettes(&job, &err) != KMQ_OK) {
-        kmq_cli_error(&err);
-        kmq_job_clear(&job);
+    if (!load_job(job_path, &job))
         return KMQ_EXIT_USAGE;
-    }
     int code = KMQ_EXIT_USAGE;
     FILE *log = NULL;
     if (log_path) {
@@ -207,13 +214,8 @@ int kmq_cmd_palette(int argc, char **argv)
     if (parsed >= 0)
         return parsed;
     kmq_job job = {0};
-    kmq_err err = {0};
-    if (kmq_job_load(job_path, &job, &err) != KMQ_OK ||
-        kmq_runner_load_palettes(&job, &err) != KMQ_OK) {
-        kmq_cli_error(&err);
-        kmq_job_clear(&job);
+    if (!load_job(job_path, &job))
         return KMQ_EXIT_USAGE;
-    }
     int code = KMQ_EXIT_USAGE;
     opts.par.threads = kmq_cli_start(argv[0], args.threads >= 0 ? (int)args.threads : job.threads);
     if (opts.par.threads == 0)
@@ -222,6 +224,7 @@ int kmq_cmd_palette(int argc, char **argv)
         goto done;
     opts.cancel = &kmq_cli_cancel;
     size_t fitted = 0;
+    kmq_err err = {0};
     kmq_status st = kmq_runner_palette(&job, &opts, &fitted, &err);
     if (st == KMQ_E_INTERRUPTED) {
         code = KMQ_EXIT_INTERRUPTED;

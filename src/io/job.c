@@ -69,8 +69,13 @@ static const struct kmq__job_key keys[] = {
     ROW("seed", KMQ__SEC_RUN, KT_U64, 0, INT64_MAX, JOB_AT(seed), "run", "integer",
         "0..9223372036854775807", "0", "seed of every restart's random stream"),
     ROW("k", SEC_SPEC, KT_KLIST, 1, KMQ_MAX_K, SPEC_AT(k), "defaults, job", "k list",
-        "1..256, e.g. 2-16:2, 32", NULL,
-        "cluster counts: values and ranges a-b or a-b:step, comma-separated"),
+        "1..256, e.g. 2-16:2, 32 | auto", NULL,
+        "cluster counts: values and ranges a-b or a-b:step, comma-separated; auto (2..256) "
+        "with target_psnr"),
+    ROW("target_psnr", SEC_SPEC, KT_DB, 0, 0, SPEC_AT(target_psnr), "defaults, job", "dB",
+        "0 (off) | 1..200", "0",
+        "per image, the smallest k of the list (k = auto: 2..256) whose written image reaches "
+        "this PSNR"),
     ROW("restarts", SEC_SPEC, KT_INT, 1, 10000, SPEC_AT(restarts), "defaults, job", "integer",
         "1..10000", "10", "independent k-means runs per k; the lowest inertia wins"),
     ROW("max_iter", SEC_SPEC, KT_INT, 1, 1000000, SPEC_AT(max_iter), "defaults, job", "integer",
@@ -109,6 +114,9 @@ static const struct kmq__job_key keys[] = {
         "none | floyd-steinberg", "none", "error diffusion in the indexed PNG only"),
     ROW("dither_strength", SEC_SPEC, KT_UNIT, 0, 0, SPEC_AT(dither_strength), "defaults, job",
         "number", "0..1", "1.0", "share of the error diffused"),
+    ROW("space", SEC_SPEC, KT_SPACE, 0, 0, SPEC_AT(space), "defaults, job", "choice",
+        "rgb | oklab", "rgb",
+        "colour space of the fit and the mapping; oklab: perceptual, palette written in sRGB"),
     ROW("palette", SEC_SPEC, KT_PALETTE, 0, 0, SPEC_AT(palette), "defaults, job", "choice",
         "per_image | shared | FILE", "per_image",
         "shared: one fit per k on the union of the job's images; a .json, .gpl or .png path: "
@@ -269,6 +277,21 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
         if (i > 0 && k <= spec->k[i - 1])
             return kmq_err_set(err, KMQ_E_CONFIG, "k list must be ascending and distinct");
     }
+    if (!(spec->target_psnr == 0 || (spec->target_psnr >= 1 && spec->target_psnr <= 200)))
+        return kmq_err_set(err, KMQ_E_CONFIG, "target_psnr = %g is not 0 (off) or in 1..200",
+                           spec->target_psnr);
+    if (spec->k_auto && spec->target_psnr == 0)
+        return kmq_err_set(err, KMQ_E_CONFIG,
+                           "k = auto needs target_psnr: without a target there is no k to search for");
+    if (spec->space == KMQ_SPACE_OKLAB &&
+        (spec->palette != KMQ_PALETTE_PER_IMAGE || spec->palette_file))
+        return kmq_err_set(err, KMQ_E_CONFIG,
+                           "space = oklab fits each image's own palette; it cannot be used with "
+                           "a shared or given palette yet");
+    if (spec->target_psnr > 0 && (spec->palette != KMQ_PALETTE_PER_IMAGE || spec->palette_file))
+        return kmq_err_set(err, KMQ_E_CONFIG,
+                           "target_psnr chooses k per image; it cannot be used with a shared or "
+                           "given palette, whose k is the job's");
     for (size_t i = 0; i < NKEYS; i++) {
         const struct kmq__job_key *key = &keys[i];
         if (!(key->sections & SEC_SPEC) || (key->type != KT_INT && key->type != KT_U64))
@@ -366,6 +389,10 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
             PUT("%s%s", i ? ", " : "", spec->inputs[i].pattern);
         break;
     case KT_KLIST:
+        if (spec->k_auto) {
+            PUT("auto");
+            break;
+        }
         for (size_t i = 0; i < spec->nk; i++)
             PUT("%s%zu", i ? ", " : "", spec->k[i]);
         break;
@@ -437,6 +464,12 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
         PUT("%s%s", num, strpbrk(num, ".e") ? "" : ".0");
         break;
     }
+    case KT_DB:
+        PUT("%g", *(const double *)field);
+        break;
+    case KT_SPACE:
+        PUT("%s", *(const kmq_space *)field == KMQ_SPACE_OKLAB ? "oklab" : "rgb");
+        break;
     case KT_PALETTE:
         PUT("%s", *(const kmq_palette_mode *)field == KMQ_PALETTE_SHARED ? "shared" : "per_image");
         break;

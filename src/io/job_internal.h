@@ -31,6 +31,8 @@ typedef enum key_type {
     KT_PALETTE,  /* kmq_palette_mode field; a palette file's path sets palette_file */
     KT_PATH,     /* char * field, as written */
     KT_REPORT,   /* kmq_report_mode field */
+    KT_DB,       /* double, a PSNR in dB: 0 (off) or 1..200 */
+    KT_SPACE,    /* kmq_space field */
 } key_type;
 
 struct kmq__job_key {

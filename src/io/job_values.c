@@ -168,6 +168,20 @@ static kmq_status parse_unit(const char *name, const char *text, double *out, km
     return KMQ_OK;
 }
 
+/* A PSNR target in dB: 0 (off) or 1..200 (target_psnr). */
+static kmq_status parse_db(const char *name, const char *text, double *out, kmq_err *err)
+{
+    double v = 0;
+    kmq_status st = parse_number(name, text, &v, err);
+    if (st != KMQ_OK)
+        return st;
+    if (signbit(v) || (v != 0 && (v < 1 || v > 200)))
+        return kmq_err_set(err, KMQ_E_CONFIG, "%s = %.100s is not 0 (off) or in 1..200 dB", name,
+                           text);
+    *out = v;
+    return KMQ_OK;
+}
+
 static kmq_status parse_bool(const char *name, const char *text, bool *out, kmq_err *err)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"};
@@ -236,6 +250,16 @@ static kmq_status parse_report(const char *text, kmq_report_mode *out, kmq_err *
     }
     return kmq_err_set(err, KMQ_E_CONFIG, "report = '%.100s' is not one of light, full, none",
                        text);
+}
+
+static kmq_status parse_space(const char *text, kmq_space *out, kmq_err *err)
+{
+    static const char *const words[] = {"rgb", "oklab"}; /* in kmq_space order */
+    int v = 0;
+    kmq_status st = parse_choice("space", text, words, 2, &v, err);
+    if (st == KMQ_OK)
+        *out = (kmq_space)v;
+    return st;
 }
 
 static kmq_status parse_links(const char *text, kmq_links *out, kmq_err *err)
@@ -589,12 +613,14 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return add_inputs(spec, value, line, err);
     case KT_KLIST: {
         size_t *list = NULL, n = 0;
-        kmq_status st = kmq_job_parse_k_list(value, &list, &n, err);
+        bool is_auto = kmq__ascii_ieq(value, "auto");
+        kmq_status st = kmq_job_parse_k_list(is_auto ? "2-256" : value, &list, &n, err);
         if (st != KMQ_OK)
             return st;
         kmq__free(spec->k);
         spec->k = list;
         spec->nk = n;
+        spec->k_auto = is_auto;
         return KMQ_OK;
     }
     case KT_INT:
@@ -631,6 +657,10 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_dither(value, (kmq_dither_mode *)field, err);
     case KT_UNIT:
         return parse_unit(name, value, (double *)field, err);
+    case KT_DB:
+        return parse_db(name, value, (double *)field, err);
+    case KT_SPACE:
+        return parse_space(value, (kmq_space *)field, err);
     case KT_PALETTE:
         return parse_palette(value, spec, err);
     case KT_PATH:

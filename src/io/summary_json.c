@@ -264,6 +264,31 @@ static bool build_file(kmq__sj_builder *b, json_t *files, const char *key, const
            (!with_bpp || kmq__sj_put(o, "bits_per_pixel", kmq__sj_int(f->bits_per_pixel)));
 }
 
+/* "target": what the quality search chose and every k it fitted. */
+static bool build_target(kmq__sj_builder *b, json_t *root, const kmq_summary *s)
+{
+    json_t *t = kmq__sj_put_child(root, "target", json_object());
+    if (!t || !kmq__sj_need_array(b, s->results, s->nresults, "results") ||
+        !kmq__sj_need_array(b, s->tried, s->ntried, "target tried") ||
+        !kmq__sj_put(t, "psnr_db", kmq__sj_real(s->target_psnr)) ||
+        !kmq__sj_put(t, "k", kmq__sj_u64(b, "target k", s->results[0].k)) ||
+        !kmq__sj_put(t, "reached", json_boolean(s->target_reached)))
+        return false;
+    json_t *tried = kmq__sj_put_child(t, "fitted", json_array());
+    if (!tried)
+        return false;
+    for (size_t i = 0; i < s->ntried; i++) {
+        const kmq_target_try *f = &s->tried[i];
+        json_t *o = kmq__sj_push_child(tried, json_object());
+        if (!o || !kmq__sj_put(o, "k", kmq__sj_u64(b, "k", f->k)) ||
+            !kmq__sj_put(o, "mse_output", kmq__sj_real(f->mse_output)) ||
+            !kmq__sj_put(o, "psnr_db",
+                         f->mse_output == 0 ? json_null() : kmq__sj_real(f->psnr_db)))
+            return false;
+    }
+    return true;
+}
+
 static bool build_result(kmq__sj_builder *b, json_t *results, const kmq_k_result *r)
 {
     json_t *o = kmq__sj_push_child(results, json_object());
@@ -276,6 +301,8 @@ static bool build_result(kmq__sj_builder *b, json_t *results, const kmq_k_result
           kmq__sj_put(o, "mse", kmq__sj_real(r->mse)) &&
           kmq__sj_put(o, "mse_output", kmq__sj_real(r->mse_output)) &&
           kmq__sj_put(o, "psnr_db", lossless ? json_null() : kmq__sj_real(r->psnr_db)) &&
+          kmq__sj_put(o, "delta_e_mean", kmq__sj_real(r->delta_e_mean)) &&
+          kmq__sj_put(o, "delta_e_p95", kmq__sj_real(r->delta_e_p95)) &&
           kmq__sj_put(o, "iterations", kmq__sj_int(r->iterations)) &&
           kmq__sj_put(o, "converged", json_boolean(r->converged))))
         return false;
@@ -377,11 +404,17 @@ static json_t *build_summary(kmq__sj_builder *b, const kmq_summary *s)
         !kmq__sj_put(cfg, "hash", kmq__sj_str(s->hash)))
         goto fail;
     /* Written only when used: summaries of jobs without dither stay as they were. */
+    if (s->space && !kmq__sj_put(cfg, "space", kmq__sj_str(s->space)))
+        goto fail;
     if (s->dither && (!kmq__sj_put(cfg, "dither", kmq__sj_str(s->dither)) ||
                       !kmq__sj_put(cfg, "dither_strength", kmq__sj_real(s->dither_strength))))
         goto fail;
     /* Likewise only when not the default (light). */
     if (s->report && !kmq__sj_put(cfg, "report", kmq__sj_str(s->report)))
+        goto fail;
+    if (s->target_psnr > 0 && !kmq__sj_put(cfg, "target_psnr", kmq__sj_real(s->target_psnr)))
+        goto fail;
+    if (s->ok && s->target_psnr > 0 && !build_target(b, root, s))
         goto fail;
 
     if (s->palette_mode) {

@@ -130,6 +130,12 @@ static kmq_status parse_result(kmq__sj_reader *rd, const json_t *o, size_t index
     TRY(kmq__sj_rd_real(rd, o, ctx, "mse", false, 0.0, &r->mse));
     TRY(kmq__sj_rd_real(rd, o, ctx, "mse_output", false, 0.0, &r->mse_output));
     TRY(kmq__sj_rd_real(rd, o, ctx, "psnr_db", true, ANY_REAL, &r->psnr_db));
+    /* Summaries written before the colour difference have none: NAN. */
+    r->delta_e_mean = r->delta_e_p95 = NAN;
+    if (json_object_get(o, "delta_e_mean")) {
+        TRY(kmq__sj_rd_real(rd, o, ctx, "delta_e_mean", false, 0.0, &r->delta_e_mean));
+        TRY(kmq__sj_rd_real(rd, o, ctx, "delta_e_p95", false, 0.0, &r->delta_e_p95));
+    }
     TRY(kmq__sj_rd_i32(rd, o, ctx, "iterations", 0, INT_MAX, false, &r->iterations));
     TRY(kmq__sj_rd_bool(rd, o, ctx, "converged", &r->converged));
 
@@ -346,12 +352,91 @@ static kmq_status parse_config(kmq__sj_reader *rd, const json_t *root, kmq_summa
             goto done;
         }
     }
+    /* Present only with space = oklab. */
+    if (json_object_get(o, "space")) {
+        TRY(kmq__sj_rd_str(rd, o, "config", "space", false, &s->space));
+        if (strcmp(s->space, "oklab") != 0) {
+            st = kmq__sj_bad_field(rd, "config.space", "is not \"oklab\"");
+            goto done;
+        }
+    }
     /* Present only when not light (the default). */
     if (json_object_get(o, "report")) {
         TRY(kmq__sj_rd_str(rd, o, "config", "report", false, &s->report));
-        if (strcmp(s->report, "full") != 0 && strcmp(s->report, "none") != 0)
+        if (strcmp(s->report, "full") != 0 && strcmp(s->report, "none") != 0) {
             st = kmq__sj_bad_field(rd, "config.report", "is neither \"full\" nor \"none\"");
+            goto done;
+        }
     }
+    /* Present only with a quality target. */
+    if (json_object_get(o, "target_psnr")) {
+        TRY(kmq__sj_rd_real(rd, o, "config", "target_psnr", false, 0.0, &s->target_psnr));
+        if (s->target_psnr < 1 || s->target_psnr > 200)
+            st = kmq__sj_bad_field(rd, "config.target_psnr", "is outside 1..200");
+    }
+done:
+    return st;
+}
+
+static bool in_k_list(const kmq_summary *s, size_t k)
+{
+    for (size_t i = 0; i < s->nk; i++)
+        if (s->k[i] == k)
+            return true;
+    return false;
+}
+
+/* "target" of an ok summary with config.target_psnr: its k is the one
+ * result's, every k fitted is in config.k (ascending) and the result's k is
+ * among them. */
+static kmq_status parse_target(kmq__sj_reader *rd, const json_t *root, kmq_summary *s)
+{
+    kmq_status st = KMQ_OK;
+    json_t *o, *v;
+    double psnr = 0;
+    size_t k = 0;
+    TRY(kmq__sj_rd_typed(rd, root, "", "target", JSON_OBJECT, &o));
+    TRY(kmq__sj_rd_real(rd, o, "target", "psnr_db", false, 0.0, &psnr));
+    if (psnr != s->target_psnr) {
+        st = kmq__sj_refuse(rd, "target.psnr_db = %g is not config.target_psnr = %g", psnr,
+                            s->target_psnr);
+        goto done;
+    }
+    TRY(kmq__sj_rd_k(rd, o, "target", "k", 1, KMQ_MAX_K, &k));
+    if (k != s->results[0].k || !in_k_list(s, k)) {
+        st = kmq__sj_refuse(rd, "target.k = %zu is not results[0].k or not in config.k", k);
+        goto done;
+    }
+    TRY(kmq__sj_rd_bool(rd, o, "target", "reached", &s->target_reached));
+    TRY(kmq__sj_rd_array_max(rd, o, "target", "fitted", KMQ_MAX_K, "one per k fitted", &v));
+    size_t n = json_array_size(v);
+    s->tried = kmq__calloc(n ? n : 1, sizeof *s->tried);
+    if (!s->tried) {
+        st = kmq_err_set(rd->err, KMQ_E_NOMEM, "out of memory reading a summary");
+        goto done;
+    }
+    s->ntried = n;
+    bool has_result = false;
+    for (size_t i = 0; i < n; i++) {
+        char ctx[32];
+        snprintf(ctx, sizeof ctx, "target.fitted[%zu]", i);
+        json_t *f = json_array_get(v, i);
+        if (!json_is_object(f)) {
+            st = kmq__sj_bad_field(rd, ctx, "is not an object");
+            goto done;
+        }
+        kmq_target_try *t = &s->tried[i];
+        TRY(kmq__sj_rd_k(rd, f, ctx, "k", 1, KMQ_MAX_K, &t->k));
+        if (!in_k_list(s, t->k) || (i > 0 && t->k <= s->tried[i - 1].k)) {
+            st = kmq__sj_refuse(rd, "%s.k = %zu is not in config.k or not ascending", ctx, t->k);
+            goto done;
+        }
+        TRY(kmq__sj_rd_real(rd, f, ctx, "mse_output", false, 0.0, &t->mse_output));
+        TRY(kmq__sj_rd_real(rd, f, ctx, "psnr_db", true, ANY_REAL, &t->psnr_db));
+        has_result |= t->k == k;
+    }
+    if (!has_result)
+        st = kmq__sj_refuse(rd, "target.k = %zu is not among target.fitted", k);
 done:
     return st;
 }
@@ -414,7 +499,11 @@ static kmq_status parse_summary(kmq__sj_reader *rd, const json_t *root, kmq_summ
         st = kmq__sj_bad_field(rd, "results", "is not empty although status is \"error\"");
         goto done;
     }
-    if (s->ok && n != s->nk) {
+    if (s->ok && s->target_psnr > 0 && n != 1) {
+        st = kmq__sj_refuse(rd, "results has %zu entries but a quality target writes one", n);
+        goto done;
+    }
+    if (s->ok && s->target_psnr == 0 && n != s->nk) {
         st = kmq__sj_refuse(rd, "results has %zu entries but config.k has %zu (one result per k)",
                             n, s->nk);
         goto done;
@@ -439,12 +528,14 @@ static kmq_status parse_summary(kmq__sj_reader *rd, const json_t *root, kmq_summ
         }
         TRY(parse_result(rd, r, i, s, &s->results[i]));
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && s->target_psnr == 0; i++)
         if (s->results[i].k != s->k[i]) { /* n == nk here */
             st = kmq__sj_refuse(rd, "results[%zu].k = %zu is not config.k[%zu] = %zu", i,
                                 s->results[i].k, i, s->k[i]);
             goto done;
         }
+    if (s->ok && s->target_psnr > 0)
+        TRY(parse_target(rd, root, s));
 
     TRY(kmq__sj_rd_typed(rd, root, "", "elbow", JSON_OBJECT, &o));
     TRY(kmq__sj_rd_str(rd, o, "elbow", "method", false, &method));
@@ -529,16 +620,21 @@ static void file_info_clear(kmq_file_info *f)
     f->path = NULL;
 }
 
+void kmq_k_result_clear(kmq_k_result *r)
+{
+    kmq__free(r->restart_inertia);
+    r->restart_inertia = NULL;
+    kmq__free(r->palette);
+    r->palette = NULL;
+    file_info_clear(&r->indexed);
+    file_info_clear(&r->labels);
+    file_info_clear(&r->swatch);
+}
+
 kmq_status kmq_summary_set_error(kmq_summary *s, const char *code, const char *message)
 {
-    for (size_t i = 0; i < s->nresults; i++) {
-        kmq_k_result *r = &s->results[i];
-        kmq__free(r->restart_inertia);
-        kmq__free(r->palette);
-        kmq__free(r->indexed.path);
-        kmq__free(r->labels.path);
-        kmq__free(r->swatch.path);
-    }
+    for (size_t i = 0; i < s->nresults; i++)
+        kmq_k_result_clear(&s->results[i]);
     kmq__free(s->results);
     s->results = NULL;
     s->nresults = 0;
@@ -555,14 +651,8 @@ void kmq_summary_clear(kmq_summary *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; s->results && i < s->nresults; i++) {
-        kmq_k_result *r = &s->results[i];
-        kmq__free(r->restart_inertia);
-        kmq__free(r->palette);
-        file_info_clear(&r->indexed);
-        file_info_clear(&r->labels);
-        file_info_clear(&r->swatch);
-    }
+    for (size_t i = 0; s->results && i < s->nresults; i++)
+        kmq_k_result_clear(&s->results[i]);
     kmq__free(s->results);
     kmq__free(s->error_code);
     kmq__free(s->error_message);
@@ -578,6 +668,8 @@ void kmq_summary_clear(kmq_summary *s)
     kmq__free(s->hash);
     kmq__free(s->palette_mode);
     kmq__free(s->palette_hash);
+    kmq__free(s->tried);
+    kmq__free(s->space);
     memset(s, 0, sizeof *s);
 }
 
@@ -591,6 +683,17 @@ void kmq_run_facts_clear(kmq_run_facts *f)
     kmq__free(f->job_file);
     kmq__free(f->started_utc);
     memset(f, 0, sizeof *f);
+}
+
+void kmq_run_info_keep_facts(kmq_run_info *info, const kmq_run_facts *old)
+{
+    if (strcmp(old->status, "interrupted") == 0)
+        info->status = old->status;
+    info->threads = old->threads;
+    info->wall_s = old->wall_s;
+    info->started_utc = old->started_utc;
+    info->sessions = old->sessions;
+    info->last_session_s = old->last_session_s;
 }
 
 /* Whether s is a UTC time as the runner writes it, "YYYY-MM-DDTHH:MM:SSZ". */

@@ -527,14 +527,8 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
             refused(ctx, KMQ_RUN_FILE_RUN_JSON, &read_err);
         }
         if (rst == KMQ_OK) {
-            if (strcmp(old.status, "interrupted") == 0)
-                rebuilt.status = old.status;
+            kmq_run_info_keep_facts(&rebuilt, &old);
             rebuilt.job_file = old.job_file;
-            rebuilt.threads = old.threads;
-            rebuilt.wall_s = old.wall_s;
-            rebuilt.started_utc = old.started_utc;
-            rebuilt.sessions = old.sessions;
-            rebuilt.last_session_s = old.last_session_s;
         }
         info = &rebuilt;
     }

@@ -148,7 +148,8 @@ static void numbers_part(page *p, const char *dir, const kmq_summary *s,
 {
     page_raw(p, "<section>\n<h3>Every k</h3>\n<div class=\"scroll\"><table>\n<tr><th class=\"n\">k"
                 "</th><th>palette (widths by pixel share)</th><th class=\"n\">PSNR</th>"
-                "<th class=\"n\">MSE</th><th class=\"n\">inertia</th><th class=\"n\">iterations"
+                "<th class=\"n\" title=\"OKLab distance \u00d7 100 per pixel, mean and 95th "
+                "percentile\">\u0394E<sub>OK</sub> mean / p95</th><th class=\"n\">MSE</th><th class=\"n\">inertia</th><th class=\"n\">iterations"
                 "</th><th class=\"n\">PNG</th><th class=\"n\">vs input</th><th class=\"n\">time"
                 "</th><th>files</th></tr>\n");
     for (size_t i = 0; i < s->nresults; i++) {
@@ -167,6 +168,14 @@ static void numbers_part(page *p, const char *dir, const kmq_summary *s,
             page_raw(p, "<br><small>own palette ");
             page_num(p, mine->psnr_db, 2);
             page_raw(p, " dB</small>");
+        }
+        page_raw(p, "</td><td class=\"n\">");
+        if (isfinite(r->delta_e_mean)) {
+            page_num(p, r->delta_e_mean, 2);
+            page_raw(p, " / ");
+            page_num(p, r->delta_e_p95, 2);
+        } else {
+            page_raw(p, "\u2013"); /* a summary of a kmq before it */
         }
         page_raw(p, "</td><td class=\"n\">");
         page_num(p, r->mse, 1);
@@ -202,6 +211,35 @@ static void numbers_part(page *p, const char *dir, const kmq_summary *s,
         page_raw(p, "</td></tr>\n");
     }
     page_raw(p, "</table></div>\n</section>\n");
+}
+
+/* What the quality search chose, and the k before it that missed. */
+static void target_line(page *p, const kmq_summary *s)
+{
+    const kmq_k_result *r = &s->results[0];
+    page_fmt(p, "Quality target %g dB: ", s->target_psnr);
+    if (s->target_reached) {
+        page_fmt(p, "<b>k = %zu</b> is the smallest k of the list that reaches it (", r->k);
+        if (r->mse_output > 0) {
+            page_num(p, r->psnr_db, 2);
+            page_raw(p, " dB");
+        } else {
+            page_raw(p, "lossless");
+        }
+        page_raw(p, ")");
+        for (size_t i = s->ntried; i-- > 0;)
+            if (s->tried[i].k < r->k) {
+                page_fmt(p, "; k = %zu gives ", s->tried[i].k);
+                page_num(p, s->tried[i].psnr_db, 2);
+                page_raw(p, " dB");
+                break;
+            }
+    } else {
+        page_fmt(p, "<b class=\"bad\">not reached</b>; the largest k, %zu, gives ", r->k);
+        page_num(p, r->psnr_db, 2);
+        page_raw(p, " dB and is written");
+    }
+    page_fmt(p, ". %zu k fitted in the search.", s->ntried);
 }
 
 kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *im,
@@ -246,6 +284,8 @@ kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *i
         page_fmt(p, " \u00b7 %d restarts per k, seed %" PRIu64, s->restarts, s->seed);
         if (s->dither)
             page_fmt(p, " \u00b7 dithered (%s, strength %g)", s->dither, s->dither_strength);
+        if (s->space)
+            page_raw(p, " \u00b7 fitted in OKLab");
         if (s->palette_mode) {
             page_raw(p, " \u00b7 palette ");
             page_esc(p, s->palette_mode);
@@ -257,7 +297,9 @@ kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *i
         page_esc(p, s->path);
         page_raw(p, " \u00b7 <a href=\"" KMQ_SUMMARY_JSON "\">summary.json</a></p>\n"
                     "<p class=\"suggest\">");
-        if (s->has_elbow)
+        if (s->target_psnr > 0)
+            target_line(p, s);
+        else if (s->has_elbow)
             page_fmt(p,
                      "Suggested k: <b>%zu</b> \u2013 the elbow of the inertia curve (Kneedle).",
                      s->elbow_k);

@@ -129,15 +129,22 @@ static bool has_page(page *p, const kmq_run_image *im, kmq_report_mode mode)
 static void failures_part(page *p, const kmq_run_image *images, const kmq_report_mode *modes,
                           size_t n)
 {
-    size_t failed = 0, not_done = 0;
+    size_t failed = 0, not_done = 0, missed = 0;
     for (size_t i = 0; i < n; i++) {
         const char *st = page_status(images[i].summary);
         failed += strcmp(st, "error") == 0;
         not_done += strcmp(st, "pending") == 0 || strcmp(st, "stale") == 0;
+        missed += strcmp(st, KMQ_REPORT_TARGET_MISSED) == 0;
     }
-    if (failed == 0 && not_done == 0)
+    if (failed == 0 && not_done == 0 && missed == 0)
         return;
     page_fmt(p, "<section id=\"failures\">\n<h2 class=\"bad\">Failures (%zu)</h2>\n", failed);
+    if (missed)
+        page_fmt(p,
+                 "<p>%zu image%s reached %s quality target (target_psnr) with any k of the "
+                 "list: the largest k is written (status <i>" KMQ_REPORT_TARGET_MISSED
+                 "</i> in the table).</p>\n",
+                 missed, missed == 1 ? " never" : "s never", missed == 1 ? "its" : "their");
     if (not_done)
         page_fmt(p,
                  "<p>%zu image%s not done for the current configuration (pending or stale): "
@@ -347,7 +354,8 @@ static void table_part(page *p)
         "<input type=\"search\" id=\"filter\" placeholder=\"filter by name or job\" "
         "aria-label=\"filter by name or job\"><label>status <select id=\"status\">"
         "<option value=\"\">any</option><option>ok</option><option>not ok</option>"
-        "<option>error</option><option>pending</option><option>stale</option></select></label>"
+        "<option>error</option><option>pending</option><option>stale</option>"
+        "<option>" KMQ_REPORT_TARGET_MISSED "</option></select></label>"
         "<label>rows per page <select id=\"size\"><option>25</option><option selected>50</option>"
         "<option>100</option><option>200</option></select></label><span id=\"count\" "
         "class=\"muted\"></span></div>\n<noscript><p>The table needs JavaScript. Without it: "

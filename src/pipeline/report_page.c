@@ -200,7 +200,7 @@ const char *page_image_name(const kmq_summary *s)
 const char *page_status(const kmq_summary *s)
 {
     if (s->ok)
-        return "ok";
+        return s->target_psnr > 0 && !s->target_reached ? KMQ_REPORT_TARGET_MISSED : "ok";
     if (s->error_code &&
         (strcmp(s->error_code, KMQ_RUN_PENDING) == 0 || strcmp(s->error_code, KMQ_RUN_STALE) == 0))
         return s->error_code;

@@ -60,6 +60,10 @@ KMQ_PRIVATE void page_head(page *p, const char *title_text, const char *up_dir);
 /* "ok", "error", "pending" or "stale". */
 KMQ_PRIVATE const char *page_status(const kmq_summary *s);
 
+/* page_status of a done image whose quality target no k of its list reached. */
+#define KMQ_REPORT_TARGET_MISSED "target missed"
+
+
 /* The result shown for an image in the overview: the elbow's, else the
  * largest k's; NULL without results. */
 KMQ_PRIVATE const kmq_k_result *page_shown_result(const kmq_summary *s);

@@ -797,13 +797,7 @@ kmq_status kmq_runner_report(const char *out_root, const char *job_path,
         char *path = kmq_fsx_join(out_root, KMQ_RUN_JSON);
         kmq_err ignored = {0};
         if (path && kmq_run_info_read(path, &old, &ignored) == KMQ_OK) {
-            if (strcmp(old.status, "interrupted") == 0)
-                info.status = old.status;
-            info.threads = old.threads;
-            info.wall_s = old.wall_s;
-            info.started_utc = old.started_utc;
-            info.sessions = old.sessions;
-            info.last_session_s = old.last_session_s;
+            kmq_run_info_keep_facts(&info, &old);
         }
         kmq__free(path);
     }

@@ -210,6 +210,14 @@ void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
         h = hash_u64(h, 0x6469746865720000u | (uint64_t)spec->dither); /* "dither" */
         h = hash_double(h, spec->dither_strength);
     }
+    if (spec->space != KMQ_SPACE_RGB) {
+        h = hash_u64(h, 0x7370616365u); /* "space" */
+        h = hash_u64(h, (uint64_t)spec->space);
+    }
+    if (spec->target_psnr > 0) { /* k = auto is in the k list: 2..256 */
+        h = hash_u64(h, 0x746172676574u); /* "target" */
+        h = hash_double(h, spec->target_psnr);
+    }
     snprintf(out, 17, "%016" PRIx64, kmq_hash_finish(h));
 }
 

@@ -20,6 +20,7 @@
 #include "kmq/image.h"
 #include "kmq/kmeans.h"
 #include "kmq/labels.h"
+#include "kmq/oklab.h"
 #include "kmq/pngout.h"
 #include "kmq/preview.h"
 #include "kmq/rng.h"
@@ -81,13 +82,13 @@ static double dither_limit(const kmq_k_result *r)
     return 4.0 * r->mse_output;
 }
 
-static uint32_t map_strip_rows(const kmq_job_spec *spec, uint32_t width)
+static uint32_t map_strip_rows(const kmq_job_spec *spec, size_t nk, uint32_t width)
 {
     uint64_t kinds =
         (spec->save & KMQ_SAVE_INDEXED ? 1u : 0u) + (spec->save & KMQ_SAVE_LABELS ? 1u : 0u);
     /* nk <= KMQ_MAX_K (job check): <= 1,286 bytes a pixel, width < 2^31. */
-    uint64_t row_bytes = (uint64_t)width * (6 + spec->nk + 2 * kinds * spec->nk);
-    uint64_t fixed = dithers(spec) ? (uint64_t)width * 7 * spec->nk : 0;
+    uint64_t row_bytes = (uint64_t)width * (6 + nk + 2 * kinds * nk);
+    uint64_t fixed = dithers(spec) ? (uint64_t)width * 7 * nk : 0;
     if (fixed >= MAP_STRIP_BUDGET)
         return 1;
     uint64_t rows = (MAP_STRIP_BUDGET - fixed) / row_bytes;
@@ -124,8 +125,15 @@ typedef struct image_work {
     kmq_png **labelmaps; /* nk writers (NULL when not saved) */
     uint64_t *sample_weights;
     uint32_t *sample_keys;
-    kmq_kmeans_prepared *prep_all;    /* every colour: built once, read by every k */
-    kmq_kmeans_prepared *prep_sample; /* the sample's colours (NULL: no sample) */
+    kmq_kmeans_prepared *prep_all;    /* every point fitted: built once, read by every k */
+    kmq_kmeans_prepared *prep_sample; /* the sample's points (NULL: no sample) */
+    float *lab;                       /* OKLab of every distinct colour (3 each), for ΔE */
+    /* space = oklab: the grid points the fit sees (kmq/oklab.h), each
+     * colour's grid point, and one label per grid point. */
+    uint32_t *grid_keys;
+    uint64_t *grid_weights;
+    uint32_t *grid_of;
+    uint8_t *grid_labels;
 } image_work;
 
 static void image_work_free(image_work *w, size_t nk)
@@ -155,6 +163,11 @@ static void image_work_free(image_work *w, size_t nk)
     kmq__free(w->writers);
     kmq__free(w->sample_weights);
     kmq__free(w->sample_keys);
+    kmq__free(w->lab);
+    kmq__free(w->grid_keys);
+    kmq__free(w->grid_weights);
+    kmq__free(w->grid_of);
+    kmq__free(w->grid_labels);
     memset(w, 0, sizeof *w);
 }
 
@@ -265,8 +278,9 @@ static uint8_t round_channel(double v)
  * labelling of the distinct colours: palette (rounded centres with their
  * pixel counts), inertia, mse, mse_output (exact, in integers, over the
  * distinct colours: every pixel of a colour has the same error). */
-static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit, const uint8_t *labels,
-                                  double inertia, uint64_t pixels, kmq_k_result *r, kmq_err *err)
+static kmq_status finish_k_result(const kmq_points *all, kmq_space space, const kmq_fit *fit,
+                                  const uint8_t *labels, double inertia, uint64_t pixels,
+                                  kmq_k_result *r, kmq_err *err)
 {
     size_t ke = fit->k_effective;
     r->k = fit->k;
@@ -280,9 +294,16 @@ static kmq_status finish_k_result(const kmq_points *all, const kmq_fit *fit, con
     if (!r->restart_inertia || !r->palette)
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the results of k = %zu", fit->k);
     memcpy(r->restart_inertia, fit->restart_inertia, (size_t)fit->restarts * sizeof(double));
-    for (size_t j = 0; j < ke; j++)
-        for (int c = 0; c < 3; c++)
-            r->palette[j].rgb[c] = round_channel(fit->centers[j * 3 + (size_t)c]);
+    for (size_t j = 0; j < ke; j++) {
+        if (space == KMQ_SPACE_OKLAB) {
+            double lab[3];
+            kmq_oklab_from_grid(fit->centers + j * 3, lab);
+            kmq_oklab_to_srgb8(lab, r->palette[j].rgb);
+        } else {
+            for (int c = 0; c < 3; c++)
+                r->palette[j].rgb[c] = round_channel(fit->centers[j * 3 + (size_t)c]);
+        }
+    }
     uint64_t err_output = 0;
     for (size_t i = 0; i < all->n; i++) {
         uint32_t key = all->keys[i];
@@ -585,11 +606,312 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
             return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
         s->dither_strength = spec->dither_strength;
     }
+    if (spec->space == KMQ_SPACE_OKLAB) {
+        s->space = kmq__strdup("oklab");
+        if (!s->space)
+            return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+    }
     if (spec->report != KMQ_REPORT_LIGHT) {
         s->report = kmq__strdup(kmq_report_mode_name(spec->report));
         if (!s->report)
             return kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
     }
+    return KMQ_OK;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* OKLab of every distinct colour (w->lab, for the colour difference of
+ * every k) and, with space = oklab, the grid points the fit sees: colours
+ * that fall on one grid point are one point with their weights summed, and
+ * w->grid_of says which point each colour is. Colours are independent:
+ * the parallel loop writes disjoint entries. Driver. */
+static kmq_status prepare_colours(image_work *w, const kmq_points *all, kmq_space space,
+                                  const kmq_par *par, kmq_points *grid, kmq_err *err)
+{
+    const size_t n = all->n;
+    const bool oklab = space == KMQ_SPACE_OKLAB;
+    uint64_t *pairs = oklab ? kmq__alloc_array(n, sizeof *pairs) : NULL;
+    w->lab = kmq__alloc_array(n, 3 * sizeof *w->lab);
+    if (!w->lab || (oklab && !pairs)) {
+        kmq__free(pairs);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory converting %zu colours to OKLab", n);
+    }
+    const uint32_t *keys = all->keys;
+    float *lab_out = w->lab;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(par->threads) schedule(static) default(none)                 \
+    shared(keys, lab_out, pairs) firstprivate(n, oklab)
+#else
+    (void)par;
+#endif
+    for (size_t i = 0; i < n; i++) {
+        double lab[3];
+        kmq_oklab_from_rgb_key(keys[i], lab);
+        for (int c = 0; c < 3; c++)
+            lab_out[3 * i + (size_t)c] = (float)lab[c];
+        if (oklab) /* n <= 2^24: the colour's index fits below the key */
+            pairs[i] = (uint64_t)kmq_oklab_grid_key(lab) << 32 | (uint64_t)i;
+    }
+    if (!oklab)
+        return KMQ_OK;
+    qsort(pairs, n, sizeof *pairs, compare_u64);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += i == 0 || (pairs[i] >> 32) != (pairs[i - 1] >> 32);
+    w->grid_keys = kmq__alloc_array(m, sizeof *w->grid_keys);
+    w->grid_weights = kmq__calloc(m, sizeof *w->grid_weights);
+    w->grid_of = kmq__alloc_array(n, sizeof *w->grid_of);
+    w->grid_labels = kmq__alloc(m);
+    if (!w->grid_keys || !w->grid_weights || !w->grid_of || !w->grid_labels) {
+        kmq__free(pairs);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu OKLab points", m);
+    }
+    for (size_t i = 0, j = 0; i < n; i++) {
+        if (i > 0 && (pairs[i] >> 32) != (pairs[i - 1] >> 32))
+            j++;
+        uint32_t colour = (uint32_t)pairs[i];
+        w->grid_keys[j] = (uint32_t)(pairs[i] >> 32);
+        w->grid_weights[j] += all->weights[colour];
+        w->grid_of[colour] = (uint32_t)j;
+    }
+    kmq__free(pairs);
+    *grid = (kmq_points){m, w->grid_keys, w->grid_weights};
+    return KMQ_OK;
+}
+
+/* The smallest value v of `bits` (non-negative floats as their bit
+ * patterns, which order as the floats do) such that the weights of the
+ * values <= v reach `need`: a weighted selection in two passes of 16 bits,
+ * exact, O(n). */
+static float weighted_select(const uint32_t *bits, const uint64_t *weights, size_t n,
+                             uint64_t need, uint64_t *hist)
+{
+    uint32_t prefix = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        memset(hist, 0, 65536 * sizeof *hist);
+        for (size_t i = 0; i < n; i++) {
+            if (pass == 1 && bits[i] >> 16 != prefix)
+                continue;
+            hist[pass == 0 ? bits[i] >> 16 : bits[i] & 0xffff] += weights[i];
+        }
+        size_t b = 0;
+        for (; b < 65535 && hist[b] < need; b++)
+            need -= hist[b];
+        prefix = pass == 0 ? (uint32_t)b : prefix << 16 | (uint32_t)b;
+    }
+    float v;
+    memcpy(&v, &prefix, sizeof v);
+    return v;
+}
+
+/* The written image's colour difference (kmq_k_result.delta_e_*): per
+ * distinct colour, the OKLab distance to its palette colour times 100;
+ * mean over pixels, and the 95th percentile (the smallest difference that
+ * at least 95 % of the pixels do not exceed). */
+static kmq_status colour_difference(const image_work *w, const kmq_points *all,
+                                    const uint8_t *labels, uint64_t pixels, kmq_k_result *r,
+                                    kmq_err *err)
+{
+    float pal[KMQ_MAX_K * 3];
+    for (size_t j = 0; j < r->k_effective; j++) {
+        const uint8_t *c = r->palette[j].rgb;
+        double lab[3];
+        kmq_oklab_from_rgb_key((uint32_t)c[0] << 16 | (uint32_t)c[1] << 8 | c[2], lab);
+        for (int q = 0; q < 3; q++)
+            pal[3 * j + (size_t)q] = (float)lab[q];
+    }
+    uint32_t *bits = kmq__alloc_array(all->n, sizeof *bits);
+    uint64_t *hist = kmq__alloc_array(65536, sizeof *hist);
+    if (!bits || !hist) {
+        kmq__free(bits);
+        kmq__free(hist);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the colour difference");
+    }
+    double sum = 0;
+    for (size_t i = 0; i < all->n; i++) {
+        const float *x = w->lab + 3 * i, *p = pal + 3 * (size_t)labels[i];
+        double d0 = (double)x[0] - p[0], d1 = (double)x[1] - p[1], d2 = (double)x[2] - p[2];
+        float de = (float)(100.0 * sqrt(d0 * d0 + d1 * d1 + d2 * d2));
+        memcpy(&bits[i], &de, sizeof de);
+        sum += (double)de * (double)all->weights[i];
+    }
+    r->delta_e_mean = sum / (double)pixels;
+    /* ceil(0.95 * pixels) in integers (pixels < 2^57: no overflow). */
+    r->delta_e_p95 = weighted_select(bits, all->weights, all->n, (pixels * 95 + 99) / 100, hist);
+    kmq__free(bits);
+    kmq__free(hist);
+    return KMQ_OK;
+}
+
+/* What fitting one k of an image needs (kmq__run_image's state). */
+typedef struct fit_env {
+    const kmq_job_spec *spec;
+    uint64_t seed;
+    const kmq__job_palette *jp;
+    const kmq_points *all;     /* every distinct colour */
+    kmq_space space;
+    const kmq_points *fit_all; /* every point fitted: all, or its OKLab grid points */
+    const kmq_points *fit_pts; /* what the fit sees: fit_all, or a sample of it */
+    image_work *w;
+    uint64_t pixels;
+    const kmq_run_opts *opts;
+    kmq_progress *prog;
+    double t_run;
+} fit_env;
+
+/* Fits k = spec->k[i] (or maps to the given palette's), labels every
+ * distinct colour into `labels` and fills `r`. The fit of a k does not
+ * depend on which other k are fitted: its restarts draw from (seed, k, r). */
+static kmq_status fit_k(const fit_env *e, size_t i, uint8_t *labels, kmq_k_result *r,
+                        kmq_err *err)
+{
+    const kmq_job_spec *spec = e->spec;
+    const image_work *w = e->w;
+    if (kmq__run_cancelled(e->opts))
+        return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
+    e->prog->stage = "fit";
+    e->prog->k = spec->k[i];
+    kmq__run_progress(e->opts, e->prog, e->t_run);
+    double t_fit = kmq_par_now_s();
+    kmq_kmeans_opts ko = {.k = spec->k[i],
+                          .restarts = spec->restarts,
+                          .max_iter = spec->max_iter,
+                          .tol = spec->tol,
+                          .init = spec->init,
+                          .seed = e->seed,
+                          .cancel = e->opts->cancel};
+    const kmq_par *par = &e->opts->par;
+    kmq_fit fit = {0};
+    double inertia = 0;
+    kmq_status st;
+    /* Labels of the points fitted: the colours', or the grid points'. */
+    uint8_t *fit_labels = w->grid_of ? w->grid_labels : labels;
+    if (e->jp) {
+        /* labels and inertia are the given palette's */
+        st = kmq__given_palette_fit(w->prep_all, kmq__job_palette_k(e->jp, i), spec->k[i], par,
+                                    labels, &fit, err);
+        inertia = fit.inertia;
+    } else {
+        const kmq_kmeans_prepared *prep = w->prep_sample ? w->prep_sample : w->prep_all;
+        st = kmq_kmeans_fit_prepared(prep, &ko, par, &fit, err);
+        if (st == KMQ_OK && w->prep_sample) {
+            /* The fit saw a sample: every colour of the image needs its label. */
+            st = kmq_kmeans_assign_prepared(w->prep_all, fit.centers, fit.k_effective, par,
+                                            fit_labels, &inertia, err);
+        } else if (st == KMQ_OK) {
+            /* The fit saw every point: its labels are the assignment's. */
+            memcpy(fit_labels, fit.labels, e->fit_all->n);
+        }
+        /* Without sampling the fit's own final inertia is the same sum over
+         * the same points; keep it so the summary shows the fit's number. */
+        if (e->fit_pts->n == e->fit_all->n)
+            inertia = fit.inertia;
+        /* Each colour takes its grid point's label (space = oklab). */
+        for (size_t c = 0; st == KMQ_OK && w->grid_of && c < e->all->n; c++)
+            labels[c] = fit_labels[w->grid_of[c]];
+    }
+    if (st == KMQ_OK)
+        st = finish_k_result(e->all, e->space, &fit, labels, inertia, e->pixels, r, err);
+    if (st == KMQ_OK)
+        st = colour_difference(w, e->all, labels, e->pixels, r, err);
+    kmq_fit_clear(&fit);
+    r->fit_s = kmq_par_now_s() - t_fit;
+    return st;
+}
+
+/* Whether result r's written image reaches the target (lossless always does). */
+static bool reaches(const kmq_k_result *r, double target_psnr)
+{
+    return r->mse_output == 0 || r->psnr_db >= target_psnr;
+}
+
+/* Fits position i of the k list for the quality target into `scratch`,
+ * lists it in s->tried, and keeps it as s->results[0] (labels in set 0)
+ * when it reaches the target (the search only fits below its best hit) or
+ * when it is the list's last and nothing has reached (`keep_last`). */
+static kmq_status try_target_k(const fit_env *e, size_t i, uint8_t *scratch, bool keep_last,
+                               kmq_summary *s, bool *hit, kmq_err *err)
+{
+    kmq_k_result r = {0};
+    kmq_status st = fit_k(e, i, scratch, &r, err);
+    *hit = false;
+    if (st != KMQ_OK) {
+        kmq_k_result_clear(&r);
+        return st;
+    }
+    s->tried[s->ntried++] = (kmq_target_try){r.k, r.mse_output, r.psnr_db};
+    *hit = reaches(&r, e->spec->target_psnr);
+    if (*hit || (keep_last && i == e->spec->nk - 1)) {
+        kmq_k_result_clear(&s->results[0]);
+        s->results[0] = r;
+        memcpy(kmq_labels_set(e->w->labels, 0), scratch, e->all->n);
+    } else {
+        kmq_k_result_clear(&r);
+    }
+    return KMQ_OK;
+}
+
+/* The quality target: the smallest k of the list whose written image
+ * reaches spec->target_psnr, into s->results[0] and label set 0. The error
+ * falls as k grows (not strictly: k-means finds local optima), so the list
+ * is probed at positions 0, 1, 3, 7, ... until one reaches (the cost is
+ * that of the largest k fitted, at most about twice the answer), then
+ * bisected between the last miss and that hit. Every position below the
+ * answer that the search leaves is one it fitted and saw miss, so the k
+ * before the answer in the list always misses: the answer is exactly what
+ * fitting the whole list and taking the first k to reach after a miss
+ * would give, in about 2 log2(n) fits. When no k reaches, the largest is
+ * written. Every k fitted is listed in s->tried. */
+static kmq_status search_target(const fit_env *e, kmq_summary *s, kmq_err *err)
+{
+    const size_t n = e->spec->nk;
+    const double target = e->spec->target_psnr;
+    uint8_t *scratch = kmq__alloc(e->all->n ? e->all->n : 1); /* labels of the k on trial */
+    s->tried = kmq__calloc(n, sizeof *s->tried);
+    if (!scratch || !s->tried) {
+        kmq__free(scratch);
+        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the quality target's search");
+    }
+    s->target_psnr = target;
+    size_t best = SIZE_MAX; /* smallest position seen to reach */
+    size_t lo = 0;          /* every position below lo was fitted and missed */
+    bool hit = false;
+    kmq_status st = KMQ_OK;
+    for (size_t probe = 0; st == KMQ_OK;) { /* 0, 1, 3, 7, ..., n - 1 */
+        st = try_target_k(e, probe, scratch, best == SIZE_MAX, s, &hit, err);
+        if (hit) {
+            best = probe;
+            break;
+        }
+        lo = probe + 1;
+        if (probe == n - 1)
+            break; /* nothing reaches: the largest k is kept */
+        probe = 2 * probe + 1 < n - 1 ? 2 * probe + 1 : n - 1;
+    }
+    while (st == KMQ_OK && best != SIZE_MAX && lo < best) {
+        size_t mid = lo + (best - lo) / 2;
+        st = try_target_k(e, mid, scratch, false, s, &hit, err);
+        if (hit)
+            best = mid;
+        else
+            lo = mid + 1;
+    }
+    kmq__free(scratch);
+    if (st != KMQ_OK)
+        return st;
+    s->target_reached = best != SIZE_MAX;
+    /* Fitted in search order; listed ascending by k. */
+    for (size_t i = 1; i < s->ntried; i++)
+        for (size_t j = i; j > 0 && s->tried[j - 1].k > s->tried[j].k; j--) {
+            kmq_target_try t = s->tried[j];
+            s->tried[j] = s->tried[j - 1];
+            s->tried[j - 1] = t;
+        }
     return KMQ_OK;
 }
 
@@ -606,8 +928,9 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
 {
     double t0 = kmq_par_now_s();
     image_work w = {0};
-    kmq_fit fit = {0};
     size_t nk = spec->nk;
+    /* Results written: one per k, or the one k a quality target chooses. */
+    size_t nout = spec->target_psnr > 0 ? 1 : nk;
     kmq_status st = fill_config(s, spec, seed, opts->par.threads, in->path, in->rel, hash, err);
     if (st == KMQ_OK && jp) {
         s->palette_mode = kmq__strdup(jp->mode);
@@ -641,22 +964,22 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     s->pixels = info->pixels;
     /* Both passes read strips of the map pass's height: the buffers below,
      * the reader's and the writers' staging are all sized from it. */
-    uint32_t strip_rows = kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, info->width));
+    uint32_t strip_rows = kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, nout, info->width));
     size_t strip_pixels = (size_t)strip_rows * info->width;
-    w.label_strip = nk <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nk, strip_pixels) : NULL;
-    w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nk, sizeof *w.label_row_ptr);
+    w.label_strip = nout <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nout, strip_pixels) : NULL;
+    w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nout, sizeof *w.label_row_ptr);
     w.row_status = kmq__alloc_array(strip_rows, sizeof *w.row_status);
-    s->results = kmq__calloc(nk, sizeof *s->results);
+    s->results = kmq__calloc(nout, sizeof *s->results);
     if (!s->format || !w.label_strip || !w.label_row_ptr || !w.row_status || !s->results) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a %" PRIu32 "-pixel-wide image",
                          info->width);
         goto done;
     }
-    s->nresults = nk;
+    s->nresults = nout;
     /* Row y's output for set i: label_strip + (i * strip_rows + y) * width. */
     for (size_t y = 0; y < strip_rows; y++)
-        for (size_t i = 0; i < nk; i++)
-            w.label_row_ptr[y * nk + i] = w.label_strip + (i * strip_rows + y) * info->width;
+        for (size_t i = 0; i < nout; i++)
+            w.label_row_ptr[y * nout + i] = w.label_strip + (i * strip_rows + y) * info->width;
 
     prog->event = KMQ_PROGRESS_STAGE;
     prog->stage = "histogram";
@@ -685,73 +1008,35 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     uint64_t pixels = kmq_hist_pixels(w.hist);
 
     /* The points are prepared once and serve every k. */
-    kmq_points fit_pts = all;
-    st = kmq_kmeans_prepared_new(&all, &w.prep_all, err);
+    kmq_points fit_all = all;
+    st = prepare_colours(&w, &all, spec->space, &opts->par, &fit_all, err);
+    kmq_points fit_pts = fit_all;
+    if (st == KMQ_OK)
+        st = kmq_kmeans_prepared_new(&fit_all, &w.prep_all, err);
     if (st == KMQ_OK && !jp && spec->sample > 0 && spec->sample < pixels) {
-        st = draw_sample(&w, &all, spec->sample, seed, &fit_pts, err);
+        st = draw_sample(&w, &fit_all, spec->sample, seed, &fit_pts, err);
         if (st == KMQ_OK)
             st = kmq_kmeans_prepared_new(&fit_pts, &w.prep_sample, err);
     }
     if (st != KMQ_OK)
         goto done;
-    const kmq_kmeans_prepared *fit_prep = w.prep_sample ? w.prep_sample : w.prep_all;
 
-    st = kmq_labels_new(w.hist, nk, &w.labels, err);
+    st = kmq_labels_new(w.hist, nout, &w.labels, err);
     if (st != KMQ_OK)
         goto done;
-    for (size_t i = 0; i < nk; i++) {
-        if (kmq__run_cancelled(opts)) {
-            st = kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
-            goto done;
-        }
-        prog->stage = "fit";
-        prog->k = spec->k[i];
-        kmq__run_progress(opts, prog, t_run);
-        double t_fit = kmq_par_now_s();
-        kmq_kmeans_opts ko = {.k = spec->k[i],
-                              .restarts = spec->restarts,
-                              .max_iter = spec->max_iter,
-                              .tol = spec->tol,
-                              .init = spec->init,
-                              .seed = seed,
-                              .cancel = opts->cancel};
-        uint8_t *labels = kmq_labels_set(w.labels, i);
-        double inertia = 0;
-        if (jp) {
-            st = kmq__given_palette_fit(w.prep_all, kmq__job_palette_k(jp, i), spec->k[i], &opts->par,
-                                   labels, &fit, err);
-            if (st != KMQ_OK)
-                goto done;
-            inertia = fit.inertia;
-        } else {
-            st = kmq_kmeans_fit_prepared(fit_prep, &ko, &opts->par, &fit, err);
-            if (st != KMQ_OK)
-                goto done;
-        }
-        if (jp) {
-            /* labels and inertia are the given palette's */
-        } else if (w.prep_sample) {
-            /* The fit saw a sample: every colour of the image needs its label. */
-            st = kmq_kmeans_assign_prepared(w.prep_all, fit.centers, fit.k_effective, &opts->par,
-                                            labels, &inertia, err);
-            if (st != KMQ_OK)
-                goto done;
-        } else {
-            /* The fit saw every colour: its labels are the assignment's. */
-            memcpy(labels, fit.labels, all.n);
-        }
-        /* Without sampling the fit's own final inertia is the same sum over
-         * the same points; keep it so the summary shows the fit's number. */
-        if (!jp && fit_pts.n == all.n)
-            inertia = fit.inertia;
-        st = finish_k_result(&all, &fit, labels, inertia, pixels, &s->results[i], err);
-        if (st == KMQ_OK)
-            st = name_files(spec, &s->results[i], err);
-        kmq_fit_clear(&fit);
-        if (st != KMQ_OK)
-            goto done;
-        s->results[i].fit_s = kmq_par_now_s() - t_fit;
+    fit_env env = {.spec = spec, .seed = seed, .jp = jp, .all = &all, .space = spec->space,
+                   .fit_all = &fit_all, .fit_pts = &fit_pts,
+                   .w = &w, .pixels = pixels, .opts = opts, .prog = prog, .t_run = t_run};
+    if (spec->target_psnr > 0) {
+        st = search_target(&env, s, err);
+    } else {
+        for (size_t i = 0; st == KMQ_OK && i < nk; i++)
+            st = fit_k(&env, i, kmq_labels_set(w.labels, i), &s->results[i], err);
     }
+    for (size_t i = 0; st == KMQ_OK && i < nout; i++)
+        st = name_files(spec, &s->results[i], err);
+    if (st != KMQ_OK)
+        goto done;
 
     prog->stage = "map";
     prog->k = 0;
@@ -759,10 +1044,10 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     double t_map = kmq_par_now_s();
     st = open_writers(&w, spec, dir, s, err);
     if (st == KMQ_OK)
-        st = map_pass(&w, nk, opts, err);
+        st = map_pass(&w, nout, opts, err);
     if (st == KMQ_OK)
         st = close_writers(&w, s, err);
-    for (size_t i = 0; st == KMQ_OK && i < nk; i++)
+    for (size_t i = 0; st == KMQ_OK && i < nout; i++)
         if (spec->save & KMQ_SAVE_PALETTE)
             st = write_swatch(dir, &s->results[i], err);
     if (st == KMQ_OK)
@@ -770,8 +1055,8 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     if (st != KMQ_OK)
         goto done;
     /* One pass serves every k: its time is shared out evenly. */
-    double map_s = (kmq_par_now_s() - t_map) / (double)nk;
-    for (size_t i = 0; i < nk; i++)
+    double map_s = (kmq_par_now_s() - t_map) / (double)nout;
+    for (size_t i = 0; i < nout; i++)
         s->results[i].map_s = map_s;
     fill_compression(s);
     find_elbow(s);
@@ -792,8 +1077,7 @@ done:
             st = KMQ_E_CHANGED;
         }
     }
-    kmq_fit_clear(&fit);
-    image_work_free(&w, nk);
+    image_work_free(&w, nout);
     s->total_s = kmq_par_now_s() - t0;
     return st;
 }

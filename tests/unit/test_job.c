@@ -593,15 +593,61 @@ START_TEST(spec_check_cross_keys)
     kmq_err_clear(&err);
     ck_assert_int_eq(kmq_job_spec_check(&s, &err), KMQ_E_CONFIG);
     ck_assert_ptr_nonnull(strstr(err.msg, "ascending"));
+    /* A quality target: in 1..200, k = auto only with it, never with a
+     * palette the job shares. */
+    k[0] = 4;
+    s.target_psnr = 0.5;
+    kmq_err_clear(&err);
+    ck_assert_int_eq(kmq_job_spec_check(&s, &err), KMQ_E_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "target_psnr"));
+    s.target_psnr = 30;
+    ck_assert_int_eq(kmq_job_spec_check(&s, &err), KMQ_OK);
+    s.palette = KMQ_PALETTE_SHARED;
+    kmq_err_clear(&err);
+    ck_assert_int_eq(kmq_job_spec_check(&s, &err), KMQ_E_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "shared or given palette"));
+    s.palette = KMQ_PALETTE_PER_IMAGE;
+    s.target_psnr = 0;
+    s.k_auto = true;
+    kmq_err_clear(&err);
+    ck_assert_int_eq(kmq_job_spec_check(&s, &err), KMQ_E_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "k = auto needs target_psnr"));
+}
+END_TEST
+
+/* k = auto is the list 2..256, written back as "auto". */
+START_TEST(k_auto_is_two_to_256)
+{
+    kmq_job_spec s;
+    kmq_job_spec_defaults(&s);
+    kmq_err err = {0};
+    ck_assert_int_eq(kmq_job_spec_set(&s, "k", "AUTO", &err), KMQ_OK);
+    ck_assert(s.k_auto);
+    ck_assert_uint_eq(s.nk, 255);
+    ck_assert_uint_eq(s.k[0], 2);
+    ck_assert_uint_eq(s.k[254], 256);
+    char buf[64];
+    kmq_job_format_value(NULL, &s, "k", buf, sizeof buf);
+    ck_assert_str_eq(buf, "auto");
+    ck_assert_int_eq(kmq_job_spec_set(&s, "k", "4, 8", &err), KMQ_OK);
+    ck_assert(!s.k_auto);
+    kmq_job_format_value(NULL, &s, "k", buf, sizeof buf);
+    ck_assert_str_eq(buf, "4, 8");
+    ck_assert_int_eq(kmq_job_spec_set(&s, "target_psnr", "35.5", &err), KMQ_OK);
+    ck_assert(s.target_psnr == 35.5);
+    kmq_job_format_value(NULL, &s, "target_psnr", buf, sizeof buf);
+    ck_assert_str_eq(buf, "35.5");
+    ck_assert_int_eq(kmq_job_spec_set(&s, "target_psnr", "-1", &err), KMQ_E_CONFIG);
+    free(s.k);
 }
 END_TEST
 
 START_TEST(key_table_and_formatting)
 {
     static const char *const names[] = {
-        "output", "threads", "seed", "k", "restarts", "max_iter", "tol", "init", "sample",
+        "output", "threads", "seed", "k", "target_psnr", "restarts", "max_iter", "tol", "init", "sample",
         "save", "background", "max_pixels", "max_decode_bytes", "formats", "recursive",
-        "identity", "links", "dither", "dither_strength", "palette", "palette_file", "report",
+        "identity", "links", "dither", "dither_strength", "space", "palette", "palette_file", "report",
         "input"};
     size_t n = 0;
     while (kmq_job_key(n))
@@ -636,6 +682,8 @@ START_TEST(key_table_and_formatting)
     ck_assert_str_eq(buf, "quick");
     kmq_job_format_value(&job, s, "report", buf, sizeof buf);
     ck_assert_str_eq(buf, "light");
+    kmq_job_format_value(&job, s, "target_psnr", buf, sizeof buf);
+    ck_assert_str_eq(buf, "0");
     /* report: a choice, any case; anything else names the key and the words. */
     kmq_job_spec spec;
     kmq_job_spec_defaults(&spec);
@@ -1050,6 +1098,7 @@ int main(void)
         {"job_file_missing", missing_and_unreadable_job_file},
         {"locale", tol_is_locale_independent},
         {"spec_check", spec_check_cross_keys},
+        {"k_auto", k_auto_is_two_to_256},
         {"key_table", key_table_and_formatting},
         {"list_folder", folder_recursive_or_not},
         {"list_extensions", extension_filter_any_case},

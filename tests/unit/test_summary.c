@@ -80,6 +80,8 @@ static void make_full(kmq_summary *s)
     r->mse = 1.0 / 3.0;
     r->mse_output = 0.5;
     r->psnr_db = 27.25;
+    r->delta_e_mean = 2.5;
+    r->delta_e_p95 = 6.75;
     r->iterations = 17;
     r->converged = true;
     r->restarts = 3;
@@ -312,6 +314,8 @@ static void expect_same_summary(const kmq_summary *a, const kmq_summary *b)
         ck_assert(same_double(x->mse_output, y->mse_output));
         if (x->mse_output != 0.0)
             ck_assert(same_double(x->psnr_db, y->psnr_db));
+        ck_assert(same_double(x->delta_e_mean, y->delta_e_mean));
+        ck_assert(same_double(x->delta_e_p95, y->delta_e_p95));
         ck_assert_int_eq(x->iterations, y->iterations);
         ck_assert(x->converged == y->converged);
         ck_assert_int_eq(x->restarts, y->restarts);
@@ -418,8 +422,9 @@ START_TEST(test_full_summary_fields)
 
     expect_array_len(j, "results", 2);
     static const char *const result[] = {
-        "k",         "k_effective", "inertia", "mse",   "mse_output",  "psnr_db", "iterations",
-        "converged", "restarts",    "palette", "files", "compression", "seconds", NULL};
+        "k",          "k_effective", "inertia",  "mse",     "mse_output",
+        "psnr_db",    "delta_e_mean", "delta_e_p95", "iterations", "converged",
+        "restarts",   "palette",     "files",    "compression", "seconds", NULL};
     expect_keys(j, "results[0]", result);
     expect_keys(j, "results[1]", result);
     static const char *const restarts[] = {"count", "best", "inertia", NULL};
@@ -437,6 +442,8 @@ START_TEST(test_full_summary_fields)
     expect_real(j, "results[0].mse", 1.0 / 3.0);
     expect_real(j, "results[0].mse_output", 0.5);
     expect_real(j, "results[0].psnr_db", 27.25);
+    expect_real(j, "results[0].delta_e_mean", 2.5);
+    expect_real(j, "results[0].delta_e_p95", 6.75);
     expect_int(j, "results[0].iterations", 17);
     expect_bool(j, "results[0].converged", true);
     expect_keys(j, "results[0].restarts", restarts);
