@@ -41,6 +41,11 @@ typedef enum kmq_links { KMQ_LINKS_INSIDE = 0, KMQ_LINKS_FOLLOW = 1 } kmq_links;
  * every machine and at any thread count; docs/design.md). */
 typedef enum kmq_dither_mode { KMQ_DITHER_NONE = 0, KMQ_DITHER_FS = 1 } kmq_dither_mode;
 
+/* What becomes of an input's alpha channel (job key `alpha`): KEEP fits
+ * RGBA colours and writes a tRNS chunk; FLATTEN composites onto
+ * `background` first. Images without alpha are the same either way. */
+typedef enum kmq_alpha_mode { KMQ_ALPHA_KEEP = 0, KMQ_ALPHA_FLATTEN = 1 } kmq_alpha_mode;
+
 /* The colour space of the fit and the mapping (job key `space`): RGB, or
  * OKLab (kmq/oklab.h) with the palette written back in sRGB. */
 typedef enum kmq_space { KMQ_SPACE_RGB = 0, KMQ_SPACE_OKLAB = 1 } kmq_space;
@@ -97,6 +102,7 @@ typedef struct kmq_job_spec {
     kmq_dither_mode dither; /* error diffusion in the indexed PNG */
     double dither_strength; /* 0..1: share of each pixel's error diffused */
     kmq_space space;        /* of the fit and the mapping */
+    kmq_alpha_mode alpha;   /* of inputs with an alpha channel */
     kmq_palette_mode palette;
     char *palette_file;   /* as written (relative to the job file's folder); NULL: none */
     struct kmq_palette *given; /* palette_file's palette once loaded

@@ -27,6 +27,7 @@ typedef struct kmq_file_info {
 
 typedef struct kmq_palette_entry {
     uint8_t rgb[3];
+    uint8_t alpha; /* with kmq_k_result.alpha: 0..255 (tRNS); else unused */
     uint64_t pixels;
 } kmq_palette_entry;
 
@@ -44,6 +45,8 @@ typedef struct kmq_k_result {
     int best_restart;
     double *restart_inertia;    /* restarts entries */
     kmq_palette_entry *palette; /* k_effective entries */
+    bool alpha; /* the palette has alpha (the image kept it): mse, mse_output
+                   and psnr_db are then over RGBA (docs/design.md §19) */
     kmq_file_info indexed, labels, swatch;
     uint64_t raw_bytes, packed_bytes, png_bytes;
     double ratio_vs_raw, ratio_vs_input;
@@ -75,6 +78,8 @@ typedef struct kmq_summary {
     char *format;
     uint32_t width, height;
     int bands;
+    int alpha_channel; /* the file has alpha: 1 or 0; -1 not known (a summary
+                          of a kmq before input.alpha) */
     uint64_t pixels, unique_colors;
     /* config */
     char *job;
@@ -91,6 +96,9 @@ typedef struct kmq_summary {
      * as in summaries written before the key) */
     char *dither;
     double dither_strength; /* 0..1; meaningful with dither only */
+    /* What became of the file's alpha: "keep" or "flatten"; NULL when it
+     * has none (config.alpha is then absent). */
+    char *alpha;
     /* "oklab", or NULL: rgb, the default (config.space is then absent, as
      * in summaries written before the key). */
     char *space;

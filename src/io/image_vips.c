@@ -29,7 +29,7 @@
  *   -> split off alpha -> colour to sRGB uchar (vips_colourspace: B_W and
  *   GREY16 are replicated, 16-bit is shifted, CMYK/LAB/scRGB converted)
  *   -> alpha to the 0..255 scale -> flatten onto the background -> 3 bands
- *   uchar. Embedded ICC profiles of RGB images are not applied, so an sRGB
+ *   uchar (with keep_alpha and an alpha channel: joined back, 4 bands). Embedded ICC profiles of RGB images are not applied, so an sRGB
  *   file decodes to the same bytes as a plain libvips or Pillow load. EXIF
  *   orientation is not applied either (the same plain load; rotating by 90
  *   degrees would also defeat sequential access).
@@ -90,7 +90,7 @@ struct kmq_image {
     kmq_image_info info;
     uint32_t strip_rows;
     bool keep_whole;   /* serve passes after the first from `whole` */
-    uint8_t *whole;    /* pixels * 3 bytes, filled by the first full pass */
+    uint8_t *whole;    /* pixels * channels bytes, filled by the first full pass */
     bool whole_ready;  /* a full pass has filled `whole` */
     VipsImage *loaded; /* header-only load from open, used by the first pass */
     VipsImage *pipe;   /* normalised pipeline of the current pass */
@@ -293,10 +293,10 @@ static VipsInterpretation fallback_space(const VipsImage *in)
 }
 
 /* Builds the lazy pipeline in -> 3-band uchar sRGB flattened onto the
- * background. `in` is borrowed; *out is a new reference. Nothing is decoded
+ * background, or with keep_alpha 4-band uchar sRGB + alpha (straight). `in` is borrowed; *out is a new reference. Nothing is decoded
  * here. */
-static kmq_status normalise(VipsImage *in, const uint8_t background[3], VipsImage **out,
-                            kmq_err *err)
+static kmq_status normalise(VipsImage *in, const uint8_t background[3], bool keep_alpha,
+                            VipsImage **out, kmq_err *err)
 {
     kmq_status status = KMQ_OK;
     VipsImage *t[VIPS_MAX_STAGES] = {NULL};
@@ -368,7 +368,21 @@ static kmq_status normalise(VipsImage *in, const uint8_t background[3], VipsImag
             goto vips_error;
         cur = t[n++];
     }
-    if (alpha) {
+    if (keep_alpha) { /* RGBA rows: the alpha as read, or opaque */
+        if (alpha) {
+            VipsImage *parts[2] = {cur, alpha};
+            if (vips_bandjoin(parts, &t[n], 2, NULL))
+                goto vips_error;
+        } else if (vips_bandjoin_const1(cur, &t[n], 255.0, NULL)) {
+            goto vips_error;
+        }
+        cur = t[n++];
+        if (cur->BandFmt != VIPS_FORMAT_UCHAR) {
+            if (vips_cast_uchar(cur, &t[n], NULL))
+                goto vips_error;
+            cur = t[n++];
+        }
+    } else if (alpha) {
         VipsImage *parts[2] = {cur, alpha};
         if (vips_bandjoin(parts, &t[n], 2, NULL))
             goto vips_error;
@@ -386,7 +400,7 @@ static kmq_status normalise(VipsImage *in, const uint8_t background[3], VipsImag
             cur = t[n++];
         }
     }
-    if (cur->Bands != 3 || cur->BandFmt != VIPS_FORMAT_UCHAR) {
+    if (cur->Bands != (keep_alpha ? 4 : 3) || cur->BandFmt != VIPS_FORMAT_UCHAR) {
         status = kmq_err_set(err, KMQ_E_INTERNAL, "normalised image has %d bands of format %d",
                              cur->Bands, (int)cur->BandFmt);
         goto done;
@@ -567,10 +581,12 @@ kmq_status kmq_image_open(const char *path, const kmq_image_opts *opts, kmq_imag
     img->info.width = (uint32_t)in->Xsize;
     img->info.height = (uint32_t)in->Ysize;
     img->info.bands = in->Bands;
+    img->info.alpha = vips_image_hasalpha(in);
+    img->info.channels = opts->keep_alpha && img->info.alpha ? 4 : 3;
     img->info.pixels = pixels;
 
     uint64_t rows = STRIP_ROWS;
-    while (rows > 1 && rows * img->info.width * 3 > STRIP_MAX_BYTES)
+    while (rows > 1 && rows * img->info.width * (uint64_t)img->info.channels > STRIP_MAX_BYTES)
         rows /= 2;
     img->strip_rows = (uint32_t)rows;
     img->keep_whole = opts->mode == KMQ_IMAGE_WHOLE ||
@@ -649,9 +665,10 @@ kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err)
         goto done;
     }
     if (img->keep_whole && !img->whole) {
-        /* pixels * 3 < 2^63 (width, height < 2^31); size_t may be smaller. */
-        img->whole = kmq__alloc_array((size_t)img->info.pixels, 3);
-        if (!img->whole || img->info.pixels > SIZE_MAX / 3) {
+        /* pixels * 4 < 2^64 (width, height < 2^31); size_t may be smaller. */
+        size_t bpp = (size_t)img->info.channels;
+        img->whole = kmq__alloc_array((size_t)img->info.pixels, bpp);
+        if (!img->whole || img->info.pixels > SIZE_MAX / bpp) {
             status =
                 kmq_err_set(err, KMQ_E_NOMEM, "out of memory keeping a %u x %u image in memory",
                             img->info.width, img->info.height);
@@ -676,7 +693,7 @@ kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err)
             goto done;
         }
     }
-    status = normalise(in, img->opts.background, &img->pipe, err);
+    status = normalise(in, img->opts.background, img->info.channels == 4, &img->pipe, err);
     if (status != KMQ_OK)
         goto done;
     img->region = vips_region_new(img->pipe);
@@ -698,7 +715,7 @@ kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uint32_t *rows, km
 {
     kmq_status status = KMQ_OK;
     uint32_t width = img->info.width;
-    size_t row_bytes = (size_t)width * 3;
+    size_t row_bytes = (size_t)width * (size_t)img->info.channels;
 
     if (!img->in_pass) {
         status = kmq_err_set(err, KMQ_E_ARG, "kmq_image_rewind must start each pass");

@@ -88,6 +88,9 @@ static const struct kmq__job_key keys[] = {
         "0 | 1..", "0", "0: fit on all pixels (exact); N: fit on N sampled pixels"),
     ROW("save", SEC_SPEC, KT_SAVE, 0, 0, SPEC_AT(save), "defaults, job", "list",
         "any of indexed, labels, palette", "indexed", "files written per k"),
+    ROW("alpha", SEC_SPEC, KT_ALPHA, 0, 0, SPEC_AT(alpha), "defaults, job", "choice",
+        "keep | flatten", "keep",
+        "inputs with alpha: keep (RGBA palette, tRNS) or flatten onto background"),
     ROW("background", SEC_SPEC, KT_COLOR, 0, 0, SPEC_AT(background), "defaults, job", "colour",
         "#rrggbb | #rgb", "#ffffff", "alpha is flattened onto this colour"),
     ROW("max_pixels", SEC_SPEC, KT_U64, 0, INT64_MAX, SPEC_AT(max_pixels), "defaults, job", "count",
@@ -469,6 +472,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
         break;
     case KT_SPACE:
         PUT("%s", *(const kmq_space *)field == KMQ_SPACE_OKLAB ? "oklab" : "rgb");
+        break;
+    case KT_ALPHA:
+        PUT("%s", *(const kmq_alpha_mode *)field == KMQ_ALPHA_FLATTEN ? "flatten" : "keep");
         break;
     case KT_PALETTE:
         PUT("%s", *(const kmq_palette_mode *)field == KMQ_PALETTE_SHARED ? "shared" : "per_image");

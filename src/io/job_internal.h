@@ -33,6 +33,7 @@ typedef enum key_type {
     KT_REPORT,   /* kmq_report_mode field */
     KT_DB,       /* double, a PSNR in dB: 0 (off) or 1..200 */
     KT_SPACE,    /* kmq_space field */
+    KT_ALPHA,    /* kmq_alpha_mode field */
 } key_type;
 
 struct kmq__job_key {

@@ -165,13 +165,13 @@ static void remove_stale_temps(const char *dir)
 /* Whether `dir` already holds a finished summary with this hash. A summary
  * that is there but does not read back counts as not done, and progress is
  * told (KMQ_PROGRESS_REFUSED, naming the file and the field). */
-static bool already_done(const char *summary_path, const char *hash, const kmq_run_opts *opts,
-                         kmq_progress *prog, double t_run)
+static bool already_done(const char *summary_path, const char *hash, const kmq_job_spec *spec,
+                         const kmq_run_opts *opts, kmq_progress *prog, double t_run)
 {
     kmq_summary old = {0};
     kmq_err why = {0};
     kmq_status st = kmq_summary_read(summary_path, &old, &why);
-    bool done = st == KMQ_OK && old.ok && old.hash && strcmp(old.hash, hash) == 0;
+    bool done = st == KMQ_OK && old.ok && kmq__summary_current(&old, hash, spec);
     kmq_summary_clear(&old);
     if (st != KMQ_OK && st != KMQ_E_NOT_FOUND && st != KMQ_E_NOMEM) {
         kmq_err_where(&why, "%s", summary_path);
@@ -564,7 +564,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             goto next;
         }
         is->hashed = true;
-        if (!opts->force && already_done(summary_path, is->hash, opts, &prog, t_run)) {
+        if (!opts->force && already_done(summary_path, is->hash, spec, opts, &prog, t_run)) {
             totals->skipped++;
             prog.event = KMQ_PROGRESS_IMAGE_SKIP;
             kmq__run_progress(opts, &prog, t_run);
@@ -739,7 +739,7 @@ static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
             kmq__config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, &stamp,
                              opts->cancel, hash);
             kmq__config_hash_palette(palettes[in->job], hash);
-            done += strcmp(hash, s.hash) == 0;
+            done += kmq__summary_current(&s, hash, &job->jobs[in->job]);
         }
         kmq_summary_clear(&s);
         kmq__free(path);

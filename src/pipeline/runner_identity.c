@@ -210,6 +210,10 @@ void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
         h = hash_u64(h, 0x6469746865720000u | (uint64_t)spec->dither); /* "dither" */
         h = hash_double(h, spec->dither_strength);
     }
+    if (spec->alpha != KMQ_ALPHA_KEEP) { /* keep, the default, keeps old hashes */
+        h = hash_u64(h, 0x616c706861u); /* "alpha" */
+        h = hash_u64(h, (uint64_t)spec->alpha);
+    }
     if (spec->space != KMQ_SPACE_RGB) {
         h = hash_u64(h, 0x7370616365u); /* "space" */
         h = hash_u64(h, (uint64_t)spec->space);
@@ -226,4 +230,12 @@ void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char 
 {
     kmq__file_stamp stamp = kmq__stamp_file(path);
     kmq__config_hash(spec, seed, path, rel, &stamp, NULL, out);
+}
+
+bool kmq__summary_current(const kmq_summary *s, const char *hash, const kmq_job_spec *spec)
+{
+    if (!s->hash || strcmp(s->hash, hash) != 0)
+        return false;
+    return !(spec->alpha == KMQ_ALPHA_KEEP && s->alpha_channel < 0 &&
+             (s->bands == 2 || s->bands == 4));
 }

@@ -64,6 +64,14 @@ KMQ_PRIVATE const kmq_palette *kmq__job_palette_k(const kmq__job_palette *jp, si
  * hash unchanged), in place. */
 KMQ_PRIVATE void kmq__config_hash_palette(const kmq__job_palette *jp, char hash[17]);
 
+/* Whether summary `s` holds results of the configuration `hash` of `spec`:
+ * its hash is that one, and it is not of a kmq before alpha = keep that
+ * flattened an image which may have alpha (input.alpha not recorded, 2 or
+ * 4 bands), since the hash, made before the file is opened, cannot tell
+ * whether alpha applies. */
+KMQ_PRIVATE bool kmq__summary_current(const kmq_summary *s, const char *hash,
+                                      const kmq_job_spec *spec);
+
 /* Builds (or, when OUT/JOB/_palette holds one for the same images and keys,
  * reads) the shared palette of job `j` from every image the job lists
  * (`inputs`, all shards). may_fit false (a shard): a missing or stale
