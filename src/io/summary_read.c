@@ -418,7 +418,7 @@ static kmq_status parse_target(kmq__sj_reader *rd, const json_t *root, kmq_summa
     s->ntried = n;
     bool has_result = false;
     for (size_t i = 0; i < n; i++) {
-        char ctx[32];
+        char ctx[48];
         snprintf(ctx, sizeof ctx, "target.fitted[%zu]", i);
         json_t *f = json_array_get(v, i);
         if (!json_is_object(f)) {
