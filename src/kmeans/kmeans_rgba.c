@@ -34,11 +34,23 @@
 
 #define DIMS 4
 
+/* The assignment kernel also for AVX2, picked at load time (as the RGB
+ * engine's kernels, kmeans_points.h). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define KMQ__RGBA_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef KMQ__RGBA_CLONES
+#define KMQ__RGBA_CLONES
+#endif
+
 typedef struct rgba_points {
     size_t n, chunks;
     const uint64_t *w;
     uint32_t *q;    /* 4 n: A r, A g, A b, 255 A (coordinates times 255) */
     double *x;      /* 4 n: the coordinates */
+    float *xf;      /* 4 n: the same in single precision (exact: q / 255 rounded) */
     uint64_t total; /* sum of w */
     double mean_var;
 } rgba_points;
@@ -47,6 +59,7 @@ static void points_free(rgba_points *p)
 {
     kmq__free(p->q);
     kmq__free(p->x);
+    kmq__free(p->xf);
 }
 
 static kmq_status points_new(const kmq_points *pts, rgba_points *p, kmq_err *err)
@@ -59,7 +72,8 @@ static kmq_status points_new(const kmq_points *pts, rgba_points *p, kmq_err *err
     p->w = pts->weights;
     p->q = kmq__alloc_array(p->n, DIMS * sizeof *p->q);
     p->x = kmq__alloc_array(p->n, DIMS * sizeof *p->x);
-    if (!p->q || !p->x) {
+    p->xf = kmq__alloc_array(p->n, DIMS * sizeof *p->xf);
+    if (!p->q || !p->x || !p->xf) {
         points_free(p);
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu RGBA colours", p->n);
     }
@@ -81,6 +95,7 @@ static kmq_status points_new(const kmq_points *pts, rgba_points *p, kmq_err *err
             p->q[DIMS * i + (size_t)d] = c[d];
             double v = c[d] / 255.0;
             p->x[DIMS * i + (size_t)d] = v;
+            p->xf[DIMS * i + (size_t)d] = (float)v;
             s1[d] += (double)w * v;
             s2[d] += (double)w * v * v;
         }
@@ -104,36 +119,57 @@ static inline double dist2(const double *x, const double *c)
     return s;
 }
 
-/* Nearest centre of every point (lowest index on ties) and the inertia,
- * folded in chunk order. Driver. */
+/* Nearest centre of one chunk's points (lowest index on ties) and the
+ * chunk's inertia. Single precision, centres in structure-of-arrays form,
+ * so that the distances to every centre vectorise (compiled for AVX2 too,
+ * picked at load time); the same operations in the same order on any
+ * thread, so the labels do not depend on the thread count. */
+KMQ__RGBA_CLONES static double assign_chunk(const rgba_points *p, size_t lo, size_t hi,
+                                             const float *cs, size_t k, uint8_t *labels)
+{
+    const float *c0 = cs, *c1 = cs + KMQ_MAX_K, *c2 = cs + 2 * KMQ_MAX_K, *c3 = cs + 3 * KMQ_MAX_K;
+    float d[KMQ_MAX_K];
+    double sum = 0;
+    for (size_t i = lo; i < hi; i++) {
+        const float *x = p->xf + DIMS * i;
+        const float x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+        for (size_t j = 0; j < k; j++) {
+            float t0 = x0 - c0[j], t1 = x1 - c1[j], t2 = x2 - c2[j], t3 = x3 - c3[j];
+            d[j] = t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3;
+        }
+        size_t best = 0;
+        float bd = d[0];
+        for (size_t j = 1; j < k; j++)
+            if (d[j] < bd) {
+                bd = d[j];
+                best = j;
+            }
+        labels[i] = (uint8_t)best;
+        sum += (double)p->w[i] * (double)bd;
+    }
+    return sum;
+}
+
+/* Nearest centre of every point and the inertia, folded in chunk order.
+ * Driver. */
 static double assign(const rgba_points *p, const double *centers, size_t k, const kmq_par *par,
                      uint8_t *labels, double *chunk_sum)
 {
+    float cs[DIMS * KMQ_MAX_K];
+    for (size_t j = 0; j < k; j++)
+        for (size_t q = 0; q < DIMS; q++)
+            cs[q * KMQ_MAX_K + j] = (float)centers[DIMS * j + q];
     const size_t chunks = p->chunks;
+    const float *csp = cs;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(par->threads) schedule(static) default(none)                 \
-    shared(p, centers, labels, chunk_sum) firstprivate(k, chunks)
+    shared(p, csp, labels, chunk_sum) firstprivate(k, chunks)
 #else
     (void)par;
 #endif
     for (size_t ch = 0; ch < chunks; ch++) {
         size_t lo = ch * KMQ_CHUNK, hi = lo + KMQ_CHUNK < p->n ? lo + KMQ_CHUNK : p->n;
-        double sum = 0;
-        for (size_t i = lo; i < hi; i++) {
-            const double *x = p->x + DIMS * i;
-            size_t best = 0;
-            double bd = dist2(x, centers);
-            for (size_t j = 1; j < k; j++) {
-                double d = dist2(x, centers + DIMS * j);
-                if (d < bd) {
-                    bd = d;
-                    best = j;
-                }
-            }
-            labels[i] = (uint8_t)best;
-            sum += (double)p->w[i] * bd;
-        }
-        chunk_sum[ch] = sum;
+        chunk_sum[ch] = assign_chunk(p, lo, hi, csp, k, labels);
     }
     double total = 0;
     for (size_t ch = 0; ch < chunks; ch++)

@@ -286,6 +286,10 @@ kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *i
             page_fmt(p, " \u00b7 dithered (%s, strength %g)", s->dither, s->dither_strength);
         if (s->space)
             page_raw(p, " \u00b7 fitted in OKLab");
+        if (s->alpha && strcmp(s->alpha, "keep") == 0)
+            page_raw(p, " \u00b7 alpha kept (RGBA palette, errors over RGBA)");
+        else if (s->alpha)
+            page_raw(p, " \u00b7 alpha flattened onto the background");
         if (s->palette_mode) {
             page_raw(p, " \u00b7 palette ");
             page_esc(p, s->palette_mode);

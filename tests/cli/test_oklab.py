@@ -47,7 +47,9 @@ def pixels(path):
 
 
 def quantize(image, out, *extra, threads=2, env=None):
+    # OKLab is an RGB space: chelsea_alpha.png is flattened (alpha = keep fits RGBA).
     kt.run("quantize", image, "--seed", "7", "--restarts", "2", "-o", out, "--quiet",
+           "--alpha", "flatten",
            "--threads", str(threads), *extra, check_code=0, env=env)
     return kt.load_json(os.path.join(out, os.path.basename(image), "summary.json"))
 

@@ -300,6 +300,7 @@ static void expect_same_summary(const kmq_summary *a, const kmq_summary *b)
     ck_assert(same_double(a->tol, b->tol));
     ck_assert(same_str(a->init, b->init));
     ck_assert(same_str(a->identity, b->identity));
+    ck_assert_int_eq(a->alpha_channel, b->alpha_channel);
     ck_assert_uint_eq(a->seed, b->seed);
     ck_assert_uint_eq(a->sample, b->sample);
     ck_assert_int_eq(a->threads, b->threads);
@@ -390,9 +391,11 @@ START_TEST(test_full_summary_fields)
     expect_str(j, "status", "ok");
     expect_null(j, "error");
 
-    static const char *const input[] = {"path",   "rel",   "bytes",  "format",        "width",
-                                        "height", "bands", "pixels", "unique_colors", NULL};
+    static const char *const input[] = {"path",  "rel",    "bytes",  "format",
+                                        "width", "height", "bands",  "alpha",
+                                        "pixels", "unique_colors", NULL};
     expect_keys(j, "input", input);
+    expect_bool(j, "input.alpha", false);
     expect_str(j, "input.path", "/data/in/photos/a.jpg");
     expect_str(j, "input.rel", "photos/a.jpg");
     expect_int(j, "input.bytes", 123456);
