@@ -5,8 +5,8 @@
  * 0xRRGGBBAA, except that every fully transparent pixel is key 0: whatever
  * its RGB, it shows nothing. With up to 2^32 keys a dense table is out of
  * the question, so the counts live in an open-addressing hash table whose
- * size follows the distinct colours (about 24 bytes each while counting, 16
- * after), never the colour space. Keys are listed ascending.
+ * size follows the distinct colours (12-byte slots, at most half full, plus
+ * 12 bytes a colour once listed), never the colour space. Keys are listed ascending.
  *
  * Not thread-safe while counting; after finish the read-only getters and
  * lookups are safe from several threads at once. No parallel region.
