@@ -62,7 +62,8 @@ def err(path):
     a, b = src[:, 3:] / 255, out[:, 3:] / 255
     return (((a * src[:, :3] - b * out[:, :3]) ** 2).sum(1) + (src[:, 3] - out[:, 3]) ** 2).mean()
 e_k, e_p = err(f"{work}/kmq/{image}/k{k}.png"), err(f"{work}/pq.png")
-print(f"| {image} | {k} | {e_k:.2f} | {e_p:.2f} | {e_k / e_p:.3f} | {t1 - t0:.2f} | {t2 - t1:.2f} |")
+ratio = f"{e_k / e_p:.3f}" if e_p > 0 else ("both lossless" if e_k == 0 else "pngquant lossless")
+print(f"| {image} | {k} | {e_k:.2f} | {e_p:.2f} | {ratio} | {t1 - t0:.2f} | {t2 - t1:.2f} |")
 PY
   done
 done
