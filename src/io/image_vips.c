@@ -376,12 +376,7 @@ static kmq_status normalise(VipsImage *in, const uint8_t background[3], bool kee
         } else if (vips_bandjoin_const1(cur, &t[n], 255.0, NULL)) {
             goto vips_error;
         }
-        cur = t[n++];
-        if (cur->BandFmt != VIPS_FORMAT_UCHAR) {
-            if (vips_cast_uchar(cur, &t[n], NULL))
-                goto vips_error;
-            cur = t[n++];
-        }
+        cur = t[n++]; /* uchar: both parts are */
     } else if (alpha) {
         VipsImage *parts[2] = {cur, alpha};
         if (vips_bandjoin(parts, &t[n], 2, NULL))

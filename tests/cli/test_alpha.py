@@ -172,18 +172,11 @@ class Keep(unittest.TestCase, Inputs):
 class Deterministic(unittest.TestCase, Inputs):
     def test_threads_and_paths(self):
         self.make()
-        d = kt.fresh_dir("alpha_det")
-        seen = {}
-        for mode in ("stream", "whole"):
-            env = dict(os.environ, KMQ_IMAGE_MODE=mode)
-            for threads in (1, 2, 3):
-                out = os.path.join(d, f"{mode}{threads}")
-                quantize(self.ui, out, "-k", "4,12", threads=threads, env=env)
-                files = []
-                for f in ("k4.png", "k12.png", "k12.labels.png"):
-                    with open(os.path.join(out, "ui.png", f), "rb") as fh:
-                        files.append(fh.read())
-                seen[(mode, threads)] = files
+        seen = kt.outputs_by_threads_and_path(
+            kt.fresh_dir("alpha_det"),
+            lambda out, threads, env: quantize(self.ui, out, "-k", "4,12", threads=threads,
+                                               env=env)["results"][1]["mse_output"],
+            ("ui.png/k4.png", "ui.png/k12.png", "ui.png/k12.labels.png"))
         first = seen[("stream", 1)]
         for key, files in seen.items():
             self.assertEqual(files, first, key)

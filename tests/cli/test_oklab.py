@@ -127,21 +127,13 @@ class ColourDifference(unittest.TestCase):
 
 class Deterministic(unittest.TestCase):
     def test_threads_and_paths(self):
-        d = kt.fresh_dir("oklab_det")
         image = os.path.join(kt.PHOTOS, "astronaut.png")
-        seen = {}
-        for mode in ("stream", "whole"):
-            env = dict(os.environ, KMQ_IMAGE_MODE=mode)
-            for threads in (1, 2, 3):
-                out = os.path.join(d, f"{mode}{threads}")
-                s = quantize(image, out, "-k", "8,32", "--space", "oklab", threads=threads,
-                             env=env)
-                files = []
-                for k in (8, 32):
-                    with open(os.path.join(out, "astronaut.png", f"k{k}.png"), "rb") as f:
-                        files.append(f.read())
-                seen[(mode, threads)] = (files, [(r["inertia"], r["delta_e_mean"],
-                                                  r["delta_e_p95"]) for r in s["results"]])
+
+        def run(out, threads, env):
+            s = quantize(image, out, "-k", "8,32", "--space", "oklab", threads=threads, env=env)
+            return [(r["inertia"], r["delta_e_mean"], r["delta_e_p95"]) for r in s["results"]]
+        seen = kt.outputs_by_threads_and_path(kt.fresh_dir("oklab_det"), run,
+                                              ("astronaut.png/k8.png", "astronaut.png/k32.png"))
         first = seen[("stream", 1)]
         for key, value in seen.items():
             self.assertEqual(value, first, key)
