@@ -112,6 +112,26 @@ class ColourDifference(unittest.TestCase):
                 p95 = np.percentile(de, 95, method="inverted_cdf")
                 self.assertAlmostEqual(r["delta_e_p95"], p95, delta=1e-3)
 
+    def test_delta_e_under_dither_is_the_label_maps(self):
+        """Like mse_output, ΔE under dither measures the nearest-centre
+        labels (the undithered image), not the dithered PNG."""
+        d = kt.fresh_dir("oklab_de_dither")
+        image = os.path.join(kt.PHOTOS, "coffee.png")
+        for space in ("rgb", "oklab"):
+            out = os.path.join(d, space)
+            s = quantize(image, out, "-k", "16", "--space", space, "--dither", "floyd-steinberg",
+                         "--save", "indexed,labels")
+            r = s["results"][0]
+            palette = np.array([e["rgb"] for e in r["palette"]], dtype=np.uint8)
+            labels = np.asarray(Image.open(os.path.join(out, "coffee.png", "k16.labels.png")))
+            de = 100 * np.linalg.norm(oklab(pixels(image)) - oklab(palette[labels.ravel()]),
+                                      axis=1)
+            self.assertAlmostEqual(r["delta_e_mean"], de.mean(), delta=1e-4)
+            self.assertAlmostEqual(r["delta_e_p95"],
+                                   np.percentile(de, 95, method="inverted_cdf"), delta=1e-3)
+            dithered = delta_e(image, os.path.join(out, "coffee.png", "k16.png"))
+            self.assertGreater(dithered.mean(), r["delta_e_mean"])
+
     def test_oklab_lowers_mean_delta_e_on_every_bundled_photo(self):
         d = kt.fresh_dir("oklab_lower")
         for name in kt.BUNDLED:
