@@ -22,20 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint8_t round_channel(double v)
-{
-    if (!(v > 0.0))
-        return 0;
-    if (v >= 255.0)
-        return 255;
-    return (uint8_t)lround(v);
-}
 
 static void set_entry(kmq_palette *p, size_t j, const double c[3])
 {
     for (int ch = 0; ch < 3; ch++) {
         p->centers[3 * j + (size_t)ch] = c[ch];
-        p->rgb[3 * j + (size_t)ch] = round_channel(c[ch]);
+        p->rgb[3 * j + (size_t)ch] = kmq__round_u8(c[ch]);
     }
 }
 

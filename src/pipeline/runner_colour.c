@@ -174,10 +174,6 @@ void kmq__composite_rgba(const uint8_t *rgba, size_t npix, const uint8_t backgro
     }
 }
 
-static uint8_t round_unit(double v)
-{
-    return v > 0 ? v < 255 ? (uint8_t)lround(v) : 255 : 0;
-}
 
 void kmq__rgba_palette_and_error(const kmq_points *all, const kmq_fit *fit,
                                  const uint8_t *labels, uint64_t pixels, kmq_k_result *r)
@@ -186,9 +182,9 @@ void kmq__rgba_palette_and_error(const kmq_points *all, const kmq_fit *fit,
     for (size_t j = 0; j < fit->k_effective; j++) {
         const double *c = fit->centers + 4 * j;
         kmq_palette_entry *e = &r->palette[j];
-        e->alpha = round_unit(c[3]);
+        e->alpha = kmq__round_u8(c[3]);
         for (int q = 0; q < 3; q++) /* straight colour: premultiplied / alpha */
-            e->rgb[q] = e->alpha ? round_unit(c[q] * 255.0 / e->alpha) : 0;
+            e->rgb[q] = e->alpha ? kmq__round_u8(c[q] * 255.0 / e->alpha) : 0;
     }
     /* Per colour, 255^2 times its squared RGBA error: integers, exact in
      * double (< 2^35), summed in colour order. */

@@ -272,14 +272,6 @@ done:
     return st;
 }
 
-static uint8_t round_channel(double v)
-{
-    if (!(v > 0.0))
-        return 0;
-    if (v >= 255.0)
-        return 255;
-    return (uint8_t)lround(v);
-}
 
 /* Fills everything of one k's result that comes from the fit and the
  * labelling of the distinct colours: palette (rounded centres with their
@@ -322,7 +314,7 @@ static kmq_status finish_k_result(const kmq_points *all, kmq_space space, bool r
             kmq_oklab_to_srgb8(lab, r->palette[j].rgb);
         } else {
             for (int c = 0; c < 3; c++)
-                r->palette[j].rgb[c] = round_channel(fit->centers[j * 3 + (size_t)c]);
+                r->palette[j].rgb[c] = kmq__round_u8(fit->centers[j * 3 + (size_t)c]);
         }
     }
     uint64_t err_output = 0;
