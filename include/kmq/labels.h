@@ -39,8 +39,8 @@ uint8_t *kmq_labels_set(kmq_labels *lab, size_t i);
 /* Maps one row of `width` RGB pixels (RGBA over an RGBA histogram) to
  * labels: out_rows[i][x] is the label of pixel x in set i. Every pixel
  * colour must have been counted in the histogram; otherwise returns
- * KMQ_E_INTERNAL (the image changed between passes). Kernel: no parallel region; safe to call from one concurrently
- * with disjoint outputs. */
+ * KMQ_E_INTERNAL (the image changed between passes). Kernel: no parallel region; safe to call from
+ * one concurrently with disjoint outputs. */
 KMQ_MUST_CHECK kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb,
                                              size_t width, uint8_t *const *out_rows, kmq_err *err);
 

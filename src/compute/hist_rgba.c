@@ -20,8 +20,8 @@
 #define MIN_BITS 12
 
 struct kmq_hist_rgba {
-    unsigned bits;     /* table of 2^bits slots */
-    size_t used;       /* distinct keys */
+    unsigned bits; /* table of 2^bits slots */
+    size_t used;   /* distinct keys */
     uint32_t *slot_key;
     uint64_t *slot_val; /* counting: the count (0 empty); finished: position + 1 */
     uint64_t pixels;

@@ -26,8 +26,8 @@ struct kmq_labels {
     uint8_t *sets; /* nk * ncolors, set after set */
 };
 
-static kmq_status labels_new(const kmq_hist *h, const kmq_hist_rgba *h4, size_t ncolors,
-                             size_t nk, kmq_labels **out, kmq_err *err)
+static kmq_status labels_new(const kmq_hist *h, const kmq_hist_rgba *h4, size_t ncolors, size_t nk,
+                             kmq_labels **out, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
     kmq_labels *lab = kmq__calloc(1, sizeof *lab);

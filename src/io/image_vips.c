@@ -29,10 +29,10 @@
  *   -> split off alpha -> colour to sRGB uchar (vips_colourspace: B_W and
  *   GREY16 are replicated, 16-bit is shifted, CMYK/LAB/scRGB converted)
  *   -> alpha to the 0..255 scale -> flatten onto the background -> 3 bands
- *   uchar (with keep_alpha and an alpha channel: joined back, 4 bands). Embedded ICC profiles of RGB images are not applied, so an sRGB
- *   file decodes to the same bytes as a plain libvips or Pillow load. EXIF
- *   orientation is not applied either (the same plain load; rotating by 90
- *   degrees would also defeat sequential access).
+ *   uchar (with keep_alpha and an alpha channel: joined back, 4 bands). Embedded ICC profiles of
+ * RGB images are not applied, so an sRGB file decodes to the same bytes as a plain libvips or
+ * Pillow load. EXIF orientation is not applied either (the same plain load; rotating by 90 degrees
+ * would also defeat sequential access).
  *
  * Streaming: each pass builds the pipeline on a freshly loaded sequential
  * image and pulls strips top to bottom with vips_region_prepare in the
@@ -274,8 +274,8 @@ static kmq_status check_file(const char *path, uint64_t *bytes, kmq_err *err)
  * top of the file. */
 static kmq_status load_header(const char *path, VipsFailOn fail_on, VipsImage **out, kmq_err *err)
 {
-    VipsImage *image = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                                fail_on, NULL);
+    VipsImage *image =
+        vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", fail_on, NULL);
     if (!image)
         return vips_fail(err, KMQ_E_DECODE, "cannot read the image header");
     *out = image;
@@ -293,8 +293,8 @@ static VipsInterpretation fallback_space(const VipsImage *in)
 }
 
 /* Builds the lazy pipeline in -> 3-band uchar sRGB flattened onto the
- * background, or with keep_alpha 4-band uchar sRGB + alpha (straight). `in` is borrowed; *out is a new reference. Nothing is decoded
- * here. */
+ * background, or with keep_alpha 4-band uchar sRGB + alpha (straight). `in` is borrowed; *out is a
+ * new reference. Nothing is decoded here. */
 static kmq_status normalise(VipsImage *in, const uint8_t background[3], bool keep_alpha,
                             VipsImage **out, kmq_err *err)
 {
@@ -785,10 +785,10 @@ static kmq_status save_rgb(const char *out_path, const uint8_t *rgb, uint32_t wi
     img->Type = VIPS_INTERPRETATION_sRGB;
     /* Encode in memory, then write through fsx: a temporary name would hide
      * the extension libvips picks the format from. */
-    int failed = quality > 0 ? vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE,
-                                                          "Q", quality, NULL)
-                             : vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE,
-                                                          NULL);
+    int failed =
+        quality > 0
+            ? vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE, "Q", quality, NULL)
+            : vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE, NULL);
     if (failed) {
         status = vips_fail(err, KMQ_E_DECODE, "cannot encode the image");
         goto done;

@@ -692,8 +692,6 @@ kmq_status kmq_job_spec_set(kmq_job_spec *spec, const char *key, const char *val
 {
     const kmq__job_key *row = kmq__job_key_find(key);
     if (!row || !(row->sections & KMQ__SEC_SPEC) || row->type == KT_INPUT)
-        return kmq_err_set(err, KMQ_E_CONFIG, "'%.60s' is not a job key that can be set here",
-                           key);
+        return kmq_err_set(err, KMQ_E_CONFIG, "'%.60s' is not a job key that can be set here", key);
     return kmq__job_key_apply(row, value, 0, NULL, spec, err);
 }
-

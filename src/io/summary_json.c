@@ -282,8 +282,7 @@ static bool build_target(kmq__sj_builder *b, json_t *root, const kmq_summary *s)
         json_t *o = kmq__sj_push_child(tried, json_object());
         if (!o || !kmq__sj_put(o, "k", kmq__sj_u64(b, "k", f->k)) ||
             !kmq__sj_put(o, "mse_output", kmq__sj_real(f->mse_output)) ||
-            !kmq__sj_put(o, "psnr_db",
-                         f->mse_output == 0 ? json_null() : kmq__sj_real(f->psnr_db)))
+            !kmq__sj_put(o, "psnr_db", f->mse_output == 0 ? json_null() : kmq__sj_real(f->psnr_db)))
             return false;
     }
     return true;

@@ -125,7 +125,7 @@ static inline double dist2(const double *x, const double *c)
  * picked at load time); the same operations in the same order on any
  * thread, so the labels do not depend on the thread count. */
 KMQ__RGBA_CLONES static double assign_chunk(const rgba_points *p, size_t lo, size_t hi,
-                                             const float *cs, size_t k, uint8_t *labels)
+                                            const float *cs, size_t k, uint8_t *labels)
 {
     const float *c0 = cs, *c1 = cs + KMQ_MAX_K, *c2 = cs + 2 * KMQ_MAX_K, *c3 = cs + 3 * KMQ_MAX_K;
     float d[KMQ_MAX_K];
@@ -162,7 +162,7 @@ static double assign(const rgba_points *p, const double *centers, size_t k, cons
     const size_t chunks = p->chunks;
     const float *csp = cs;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(par->threads) schedule(static) default(none)                 \
+#pragma omp parallel for num_threads(par->threads) schedule(static) default(none)                  \
     shared(p, csp, labels, chunk_sum) firstprivate(k, chunks)
 #else
     (void)par;
@@ -195,8 +195,8 @@ static size_t draw(const double *mass, size_t n, double target)
 }
 
 /* k-means++ with local trials into centers (k of them, k <= n). */
-static void seed_kmeanspp(const rgba_points *p, size_t k, kmq_rng *rng, double *centers,
-                          double *d2, double *mass)
+static void seed_kmeanspp(const rgba_points *p, size_t k, kmq_rng *rng, double *centers, double *d2,
+                          double *mass)
 {
     const size_t n = p->n;
     uint64_t pick = kmq_rng_below(rng, p->total);
@@ -244,8 +244,7 @@ static void seed_kmeanspp(const rgba_points *p, size_t k, kmq_rng *rng, double *
 
 /* `random`: k distinct points, each draw proportional to weight among the
  * points not yet drawn. */
-static void seed_random(const rgba_points *p, size_t k, kmq_rng *rng, double *centers,
-                        double *mass)
+static void seed_random(const rgba_points *p, size_t k, kmq_rng *rng, double *centers, double *mass)
 {
     for (size_t i = 0; i < p->n; i++)
         mass[i] = (double)p->w[i];
@@ -311,8 +310,8 @@ kmq_status kmq_kmeans_fit_rgba(const kmq_points *pts, const kmq_kmeans_opts *opt
     uint8_t *labels = kmq__alloc(n);
     double *d2 = kmq__alloc_array(n, sizeof *d2), *mass = kmq__alloc_array(n, sizeof *mass);
     double *chunk_sum = kmq__alloc_array(p.chunks, sizeof *chunk_sum);
-    if (!f.centers || !f.sizes || !f.labels || !f.restart_inertia || !centers || !sums ||
-        !sizes || !labels || !d2 || !mass || !chunk_sum) {
+    if (!f.centers || !f.sizes || !f.labels || !f.restart_inertia || !centers || !sums || !sizes ||
+        !labels || !d2 || !mass || !chunk_sum) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory fitting %zu RGBA colours", n);
         goto done;
     }

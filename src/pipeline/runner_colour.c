@@ -34,8 +34,7 @@ static uint32_t shown_rgb(const kmq__colours *c, uint32_t key)
 {
     if (!c->rgba)
         return key;
-    uint8_t px[4] = {(uint8_t)(key >> 24), (uint8_t)(key >> 16), (uint8_t)(key >> 8),
-                     (uint8_t)key},
+    uint8_t px[4] = {(uint8_t)(key >> 24), (uint8_t)(key >> 16), (uint8_t)(key >> 8), (uint8_t)key},
             rgb[3];
     kmq__composite_rgba(px, 1, c->background, rgb);
     return (uint32_t)rgb[0] << 16 | (uint32_t)rgb[1] << 8 | rgb[2];
@@ -56,7 +55,7 @@ kmq_status kmq__colours_prepare(kmq__colours *c, const kmq_points *all, kmq_spac
     const kmq__colours *cc = c;
     float *lab_out = c->lab;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(par->threads) schedule(static) default(none)                 \
+#pragma omp parallel for num_threads(par->threads) schedule(static) default(none)                  \
     shared(keys, lab_out, pairs, cc) firstprivate(n, oklab)
 #else
     (void)par;
@@ -100,8 +99,8 @@ kmq_status kmq__colours_prepare(kmq__colours *c, const kmq_points *all, kmq_spac
  * patterns, which order as the floats do) such that the weights of the
  * values <= v reach `need`: a weighted selection in two passes of 16 bits,
  * exact, O(n). */
-static float weighted_select(const uint32_t *bits, const uint64_t *weights, size_t n,
-                             uint64_t need, uint64_t *hist)
+static float weighted_select(const uint32_t *bits, const uint64_t *weights, size_t n, uint64_t need,
+                             uint64_t *hist)
 {
     uint32_t prefix = 0;
     for (int pass = 0; pass < 2; pass++) {
@@ -161,7 +160,6 @@ kmq_status kmq__colour_difference(const kmq__colours *c, const kmq_points *all,
     return KMQ_OK;
 }
 
-
 void kmq__composite_rgba(const uint8_t *rgba, size_t npix, const uint8_t background[3],
                          uint8_t *rgb)
 {
@@ -169,14 +167,12 @@ void kmq__composite_rgba(const uint8_t *rgba, size_t npix, const uint8_t backgro
         const uint8_t *p = rgba + 4 * i;
         unsigned a = p[3];
         for (int q = 0; q < 3; q++)
-            rgb[3 * i + (size_t)q] =
-                (uint8_t)((a * p[q] + (255 - a) * background[q] + 127) / 255);
+            rgb[3 * i + (size_t)q] = (uint8_t)((a * p[q] + (255 - a) * background[q] + 127) / 255);
     }
 }
 
-
-void kmq__rgba_palette_and_error(const kmq_points *all, const kmq_fit *fit,
-                                 const uint8_t *labels, uint64_t pixels, kmq_k_result *r)
+void kmq__rgba_palette_and_error(const kmq_points *all, const kmq_fit *fit, const uint8_t *labels,
+                                 uint64_t pixels, kmq_k_result *r)
 {
     r->alpha = true;
     for (size_t j = 0; j < fit->k_effective; j++) {

@@ -36,9 +36,8 @@ KMQ_PRIVATE void kmq__colours_free(kmq__colours *c);
  * viewing them. c->rgba and c->background are the caller's. Driver (a
  * parallel loop over the colours, each written by one thread). Returns
  * KMQ_OK or KMQ_E_NOMEM. */
-KMQ_PRIVATE kmq_status kmq__colours_prepare(kmq__colours *c, const kmq_points *all,
-                                            kmq_space space, const kmq_par *par,
-                                            kmq_points *grid, kmq_err *err);
+KMQ_PRIVATE kmq_status kmq__colours_prepare(kmq__colours *c, const kmq_points *all, kmq_space space,
+                                            const kmq_par *par, kmq_points *grid, kmq_err *err);
 
 /* The written image's colour difference into r->delta_e_mean and
  * r->delta_e_p95 (labels: one per colour; r->palette filled). Returns
@@ -56,7 +55,7 @@ KMQ_PRIVATE void kmq__rgba_palette_and_error(const kmq_points *all, const kmq_fi
 
 /* `npix` RGBA pixels composited onto `background` into RGB (for the
  * report's pictures and the palette swatch). */
-KMQ_PRIVATE void kmq__composite_rgba(const uint8_t *rgba, size_t npix,
-                                     const uint8_t background[3], uint8_t *rgb);
+KMQ_PRIVATE void kmq__composite_rgba(const uint8_t *rgba, size_t npix, const uint8_t background[3],
+                                     uint8_t *rgb);
 
 #endif

@@ -16,10 +16,10 @@ typedef struct kmq__fit_env {
     const kmq_job_spec *spec;
     uint64_t seed;
     const kmq__job_palette *jp;
-    const kmq_points *all;     /* every distinct colour */
+    const kmq_points *all; /* every distinct colour */
     kmq_space space;
-    const kmq_points *fit_all; /* every point fitted: all, or its OKLab grid points */
-    const kmq_points *fit_pts; /* what the fit sees: fit_all, or a sample of it */
+    const kmq_points *fit_all;              /* every point fitted: all, or its OKLab grid points */
+    const kmq_points *fit_pts;              /* what the fit sees: fit_all, or a sample of it */
     const kmq_kmeans_prepared *prep_all;    /* fit_all prepared (not for RGBA colours) */
     const kmq_kmeans_prepared *prep_sample; /* the sample prepared, or NULL */
     const kmq__colours *colours;            /* the grid of space = oklab; RGBA or not */
@@ -34,8 +34,8 @@ typedef struct kmq__fit_env {
  * distinct colour into `labels` and fills `r`. The fit of a k does not
  * depend on which other k are fitted: its restarts draw from (seed, k, r).
  * Driver. */
-KMQ_PRIVATE kmq_status kmq__fit_k(const kmq__fit_env *e, size_t i, uint8_t *labels,
-                                  kmq_k_result *r, kmq_err *err);
+KMQ_PRIVATE kmq_status kmq__fit_k(const kmq__fit_env *e, size_t i, uint8_t *labels, kmq_k_result *r,
+                                  kmq_err *err);
 
 /* The quality target: the smallest k of the list whose written image
  * reaches spec->target_psnr into s->results[0] and label set 0, s->tried

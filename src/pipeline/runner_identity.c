@@ -172,7 +172,7 @@ static bool hash_content(const char *path, const kmq__file_stamp *stamp, kmq_ide
  * (opening the image reports it), and never equal to a hash that read them.
  * With identity = content the bytes decide, so mtime and inode stay out. */
 void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path, const char *rel,
-                        const kmq__file_stamp *stamp, const atomic_int *cancel, char out[17])
+                      const kmq__file_stamp *stamp, const atomic_int *cancel, char out[17])
 {
     uint64_t h = KMQ_HASH_INIT;
     h = hash_u64(h, KMQ_SUMMARY_SCHEMA);
@@ -211,14 +211,14 @@ void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
         h = hash_double(h, spec->dither_strength);
     }
     if (spec->alpha != KMQ_ALPHA_KEEP) { /* keep, the default, keeps old hashes */
-        h = hash_u64(h, 0x616c706861u); /* "alpha" */
+        h = hash_u64(h, 0x616c706861u);  /* "alpha" */
         h = hash_u64(h, (uint64_t)spec->alpha);
     }
     if (spec->space != KMQ_SPACE_RGB) {
         h = hash_u64(h, 0x7370616365u); /* "space" */
         h = hash_u64(h, (uint64_t)spec->space);
     }
-    if (spec->target_psnr > 0) { /* k = auto is in the k list: 2..256 */
+    if (spec->target_psnr > 0) {          /* k = auto is in the k list: 2..256 */
         h = hash_u64(h, 0x746172676574u); /* "target" */
         h = hash_double(h, spec->target_psnr);
     }

@@ -272,7 +272,6 @@ done:
     return st;
 }
 
-
 static char *k_file_name(size_t k, kmq_k_file f)
 {
     char name[KMQ_K_NAME_MAX];
@@ -303,12 +302,11 @@ static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const ch
                 alpha[j] = r->palette[j].alpha;
             }
             char *path = kmq_fsx_join(dir, r->indexed.path);
-            st = !path ? kmq_err_set(err, KMQ_E_NOMEM, "out of memory")
-                 : r->alpha
-                     ? kmq_png_open_indexed_rgba(path, info->width, info->height, pal, alpha,
-                                                 r->k_effective, &w->indexed[i], err)
-                     : kmq_png_open_indexed(path, info->width, info->height, pal, r->k_effective,
-                                            &w->indexed[i], err);
+            st = !path      ? kmq_err_set(err, KMQ_E_NOMEM, "out of memory")
+                 : r->alpha ? kmq_png_open_indexed_rgba(path, info->width, info->height, pal, alpha,
+                                                        r->k_effective, &w->indexed[i], err)
+                            : kmq_png_open_indexed(path, info->width, info->height, pal,
+                                                   r->k_effective, &w->indexed[i], err);
             kmq__free(path);
             if (st == KMQ_OK) {
                 map_writer *mw = &w->writers[w->nwriters++];
@@ -584,10 +582,9 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
  * is done, an image-level error (s gets the error form), or
  * KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
 kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_input_file *in,
-                            const kmq__file_stamp *stamp, const char *hash,
-                            const kmq__job_palette *jp, const char *dir,
-                            const kmq_run_opts *opts, kmq_progress *prog, double t_run,
-                            kmq_summary *s, kmq_err *err)
+                          const kmq__file_stamp *stamp, const char *hash,
+                          const kmq__job_palette *jp, const char *dir, const kmq_run_opts *opts,
+                          kmq_progress *prog, double t_run, kmq_summary *s, kmq_err *err)
 {
     double t0 = kmq_par_now_s();
     image_work w = {0};
@@ -644,7 +641,8 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     }
     /* Both passes read strips of the map pass's height: the buffers below,
      * the reader's and the writers' staging are all sized from it. */
-    uint32_t strip_rows = kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, nout, info->width, rgba));
+    uint32_t strip_rows =
+        kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, nout, info->width, rgba));
     size_t strip_pixels = (size_t)strip_rows * info->width;
     w.label_strip = nout <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nout, strip_pixels) : NULL;
     w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nout, sizeof *w.label_row_ptr);
@@ -691,10 +689,10 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     if (st != KMQ_OK)
         goto done;
     s->histogram_s = kmq_par_now_s() - t_hist;
-    kmq_points all = rgba ? (kmq_points){kmq_hist_rgba_size(w.hist4), kmq_hist_rgba_keys(w.hist4),
-                                         kmq_hist_rgba_weights(w.hist4)}
-                          : (kmq_points){kmq_hist_size(w.hist), kmq_hist_keys(w.hist),
-                                         kmq_hist_weights(w.hist)};
+    kmq_points all =
+        rgba ? (kmq_points){kmq_hist_rgba_size(w.hist4), kmq_hist_rgba_keys(w.hist4),
+                            kmq_hist_rgba_weights(w.hist4)}
+             : (kmq_points){kmq_hist_size(w.hist), kmq_hist_keys(w.hist), kmq_hist_weights(w.hist)};
     s->unique_colors = all.n;
     uint64_t pixels = rgba ? kmq_hist_rgba_pixels(w.hist4) : kmq_hist_pixels(w.hist);
 
@@ -717,12 +715,21 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
               : kmq_labels_new(w.hist, nout, &w.labels, err);
     if (st != KMQ_OK)
         goto done;
-    kmq__fit_env env = {.spec = spec, .seed = seed, .jp = jp, .all = &all,
-                   .space = rgba ? KMQ_SPACE_RGB : spec->space,
-                   .fit_all = &fit_all, .fit_pts = &fit_pts,
-                   .prep_all = w.prep_all, .prep_sample = w.prep_sample,
-                   .colours = &w.colours, .labels = w.labels, .pixels = pixels, .opts = opts,
-                   .prog = prog, .t_run = t_run};
+    kmq__fit_env env = {.spec = spec,
+                        .seed = seed,
+                        .jp = jp,
+                        .all = &all,
+                        .space = rgba ? KMQ_SPACE_RGB : spec->space,
+                        .fit_all = &fit_all,
+                        .fit_pts = &fit_pts,
+                        .prep_all = w.prep_all,
+                        .prep_sample = w.prep_sample,
+                        .colours = &w.colours,
+                        .labels = w.labels,
+                        .pixels = pixels,
+                        .opts = opts,
+                        .prog = prog,
+                        .t_run = t_run};
     if (spec->target_psnr > 0) {
         st = kmq__search_target(&env, s, err);
     } else {

@@ -31,7 +31,6 @@ typedef struct kmq__file_stamp {
     uint64_t size, mtime_ns, ino, dev;
 } kmq__file_stamp;
 
-
 /* The stat of `path` now (ok false, errno_ set, when it fails). */
 KMQ_PRIVATE kmq__file_stamp kmq__stamp_file(const char *path);
 
@@ -87,9 +86,8 @@ KMQ_PRIVATE void kmq__job_palette_clear(kmq__job_palette *jp);
  * every colour's nearest entry into labels, the inertia, one run of no
  * iteration. KMQ_OK, KMQ_E_ARG or KMQ_E_NOMEM. runner_palette.c. */
 KMQ_PRIVATE kmq_status kmq__given_palette_fit(const kmq_kmeans_prepared *prep,
-                                              const kmq_palette *pal, size_t k,
-                                              const kmq_par *par, uint8_t *labels, kmq_fit *fit,
-                                              kmq_err *err);
+                                              const kmq_palette *pal, size_t k, const kmq_par *par,
+                                              uint8_t *labels, kmq_fit *fit, kmq_err *err);
 
 /* The palette of every job of `job` that does not fit per image
  * (*palettes[j]: NULL for per_image jobs): palette_file's, or the shared
