@@ -30,6 +30,7 @@ typedef enum kmq_image_mode {
 
 typedef struct kmq_image_opts {
     uint8_t background[3]; /* alpha is flattened onto this colour */
+    bool keep_alpha;       /* an image with alpha is read as RGBA rows instead */
     uint64_t max_pixels;   /* refuse larger images before decoding (0: no limit) */
     /* Memory a decoder that cannot stream (progressive JPEG, interlaced
      * PNG, WebP, GIF, any format outside the default set) would take,
@@ -46,6 +47,9 @@ typedef struct kmq_image_info {
     uint32_t width;
     uint32_t height;
     int bands;       /* bands of the file before normalisation */
+    bool alpha;      /* the file has an alpha channel */
+    int channels;    /* bytes a pixel of the rows read: 3 (RGB), or 4 (RGBA:
+                        alpha kept, straight, 0..255) */
     uint64_t pixels; /* width * height */
 } kmq_image_info;
 
@@ -107,8 +111,9 @@ KMQ_MUST_CHECK kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err);
  * needs a new rewind. */
 void kmq_image_end_pass(kmq_image *img);
 
-/* Reads the next strip of normalised pixels (interleaved RGB, width * 3
- * bytes a row) into `buf`, which holds strip_rows * width * 3 bytes, and
+/* Reads the next strip of normalised pixels (interleaved RGB, or RGBA when
+ * info.channels is 4: width * channels bytes a row) into `buf`, which holds
+ * strip_rows * width * channels bytes, and
  * sets *rows (0 at the end of the pass). A truncated or corrupt file fails
  * here with KMQ_E_DECODE, never with grey rows. */
 KMQ_MUST_CHECK kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uint32_t *rows,

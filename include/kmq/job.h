@@ -41,13 +41,21 @@ typedef enum kmq_links { KMQ_LINKS_INSIDE = 0, KMQ_LINKS_FOLLOW = 1 } kmq_links;
  * every machine and at any thread count; docs/design.md). */
 typedef enum kmq_dither_mode { KMQ_DITHER_NONE = 0, KMQ_DITHER_FS = 1 } kmq_dither_mode;
 
+/* What becomes of an input's alpha channel (job key `alpha`): KEEP fits
+ * RGBA colours and writes a tRNS chunk; FLATTEN composites onto
+ * `background` first. Images without alpha are the same either way. */
+typedef enum kmq_alpha_mode { KMQ_ALPHA_KEEP = 0, KMQ_ALPHA_FLATTEN = 1 } kmq_alpha_mode;
+
 /* The colour space of the fit and the mapping (job key `space`): RGB, or
  * OKLab (kmq/oklab.h) with the palette written back in sRGB. */
 typedef enum kmq_space { KMQ_SPACE_RGB = 0, KMQ_SPACE_OKLAB = 1 } kmq_space;
 /* Where each image's palette comes from (job key `palette`). PER_IMAGE:
  * its own fit. SHARED: one fit per k on the union histogram of every image
  * of the job, written to OUT/JOB/_palette/; every image maps to it. */
-typedef enum kmq_palette_mode { KMQ_PALETTE_PER_IMAGE = 0, KMQ_PALETTE_SHARED = 1 } kmq_palette_mode;
+typedef enum kmq_palette_mode {
+    KMQ_PALETTE_PER_IMAGE = 0,
+    KMQ_PALETTE_SHARED = 1
+} kmq_palette_mode;
 
 typedef enum kmq_identity { KMQ_IDENTITY_QUICK = 0, KMQ_IDENTITY_CONTENT = 1 } kmq_identity;
 
@@ -93,15 +101,16 @@ typedef struct kmq_job_spec {
     kmq_formats formats;       /* formats read; others are refused as unsupported */
     bool recursive;
     kmq_identity identity;
-    kmq_links links; /* symbolic links met in folder walks */
+    kmq_links links;        /* symbolic links met in folder walks */
     kmq_dither_mode dither; /* error diffusion in the indexed PNG */
     double dither_strength; /* 0..1: share of each pixel's error diffused */
     kmq_space space;        /* of the fit and the mapping */
+    kmq_alpha_mode alpha;   /* of inputs with an alpha channel */
     kmq_palette_mode palette;
-    char *palette_file;   /* as written (relative to the job file's folder); NULL: none */
+    char *palette_file;        /* as written (relative to the job file's folder); NULL: none */
     struct kmq_palette *given; /* palette_file's palette once loaded
                                   (kmq_runner_load_palettes); k is then its size */
-    kmq_report_mode report; /* what the report draws; not in the config hash */
+    kmq_report_mode report;    /* what the report draws; not in the config hash */
     kmq_job_input *inputs;
     size_t ninputs;
 } kmq_job_spec;
@@ -170,9 +179,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
 
 /* One image file a job will process. */
 typedef struct kmq_input_file {
-    char *path; /* as opened */
-    char *rel;  /* path relative to its input root; unique within the job */
-    size_t job; /* index into kmq_job.jobs */
+    char *path;        /* as opened */
+    char *rel;         /* path relative to its input root; unique within the job */
+    size_t job;        /* index into kmq_job.jobs */
     bool outside_link; /* a link out of its input folder under links = inside: not read */
 } kmq_input_file;
 

@@ -120,6 +120,17 @@ KMQ_MUST_CHECK kmq_status kmq_kmeans_fit_prepared(const kmq_kmeans_prepared *pre
 KMQ_MUST_CHECK kmq_status kmq_kmeans_fit(const kmq_points *pts, const kmq_kmeans_opts *opts,
                                          const kmq_par *par, kmq_fit *out, kmq_err *err);
 
+/* kmq_kmeans_fit over RGBA colours (alpha = keep): keys are straight
+ * 0xRRGGBBAA with every fully transparent colour key 0 (kmq/hist_rgba.h),
+ * fitted at the premultiplied coordinates (a r, a g, a b, A), a = A/255, so
+ * that the squared distance is the RGBA error of docs/design.md §19.
+ * out->centers then holds 4 doubles a centre in that space (0..255 each);
+ * inertia is in the same units. Same restarts, seeding, convergence rule
+ * and determinism as the RGB fit, brute force (kmeans_rgba.c). Driver.
+ * Returns KMQ_OK, KMQ_E_ARG, KMQ_E_INTERRUPTED or KMQ_E_NOMEM. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_fit_rgba(const kmq_points *pts, const kmq_kmeans_opts *opts,
+                                              const kmq_par *par, kmq_fit *out, kmq_err *err);
+
 /* Lloyd from the given initial centres (k * 3 doubles in [0, 255], borrowed), the rest
  * as kmq_kmeans_fit with one run; fills `out` (restarts = 1). Used by tests
  * that compare with an independent reference from the same start. Driver. */

@@ -12,6 +12,7 @@
 
 #include "kmq/error.h"
 #include "kmq/hist.h"
+#include "kmq/hist_rgba.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,11 @@ typedef struct kmq_labels kmq_labels;
 KMQ_MUST_CHECK kmq_status kmq_labels_new(const kmq_hist *h, size_t nk, kmq_labels **out,
                                          kmq_err *err);
 
+/* The same over an RGBA histogram: kmq_labels_map_row then reads RGBA rows
+ * (4 bytes a pixel). */
+KMQ_MUST_CHECK kmq_status kmq_labels_new_rgba(const kmq_hist_rgba *h, size_t nk, kmq_labels **out,
+                                              kmq_err *err);
+
 void kmq_labels_free(kmq_labels *lab);
 
 /* Label array of set `i` (kmq_hist_size(h) bytes, one per distinct colour in
@@ -30,11 +36,11 @@ void kmq_labels_free(kmq_labels *lab);
  * Owned by lab. */
 uint8_t *kmq_labels_set(kmq_labels *lab, size_t i);
 
-/* Maps one row of `width` RGB pixels to labels: out_rows[i][x] is the label
- * of pixel x in set i. Every pixel colour must have been counted in the
- * histogram; otherwise returns KMQ_E_INTERNAL (the image changed between
- * passes). Kernel: no parallel region; safe to call from one concurrently
- * with disjoint outputs. */
+/* Maps one row of `width` RGB pixels (RGBA over an RGBA histogram) to
+ * labels: out_rows[i][x] is the label of pixel x in set i. Every pixel
+ * colour must have been counted in the histogram; otherwise returns
+ * KMQ_E_INTERNAL (the image changed between passes). Kernel: no parallel region; safe to call from
+ * one concurrently with disjoint outputs. */
 KMQ_MUST_CHECK kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb,
                                              size_t width, uint8_t *const *out_rows, kmq_err *err);
 

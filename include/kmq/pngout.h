@@ -26,6 +26,13 @@ KMQ_MUST_CHECK kmq_status kmq_png_open_indexed(const char *path, uint32_t width,
                                                const uint8_t *palette_rgb, size_t ncolors,
                                                kmq_png **out, kmq_err *err);
 
+/* kmq_png_open_indexed with an alpha per palette entry (`alpha`, ncolors
+ * bytes, copied): a tRNS chunk up to the last entry that is not opaque. */
+KMQ_MUST_CHECK kmq_status kmq_png_open_indexed_rgba(const char *path, uint32_t width,
+                                                    uint32_t height, const uint8_t *palette_rgb,
+                                                    const uint8_t *alpha, size_t ncolors,
+                                                    kmq_png **out, kmq_err *err);
+
 /* Starts an 8-bit greyscale PNG (a label map: pixel value = label). */
 KMQ_MUST_CHECK kmq_status kmq_png_open_grey(const char *path, uint32_t width, uint32_t height,
                                             kmq_png **out, kmq_err *err);

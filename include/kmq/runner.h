@@ -172,18 +172,18 @@ KMQ_MUST_CHECK kmq_status kmq_report_build(const char *out_root, const kmq_run_i
  * not done (with why), those running now, and the command line that
  * re-runs just the missing ones. Owned; kmq_array_state_clear frees. */
 typedef struct kmq_array_state {
-    uint32_t count;   /* 0: no shard record found */
-    char *job_file;   /* absolute, from the records */
+    uint32_t count;    /* 0: no shard record found */
+    char *job_file;    /* absolute, from the records */
     uint32_t *missing; /* ascending */
     char **why;        /* per missing shard */
     size_t nmissing;
     uint32_t *running;
     size_t nrunning;
-    char *rerun;      /* NULL when nothing is missing */
+    char *rerun;                         /* NULL when nothing is missing */
     size_t images, ok, failed, not_done; /* over every image the job lists now */
-    char *started_utc; /* earliest start of the shards, or NULL */
-    double wall_s;     /* earliest start to latest end */
-    int threads;       /* most threads a shard used */
+    char *started_utc;                   /* earliest start of the shards, or NULL */
+    double wall_s;                       /* earliest start to latest end */
+    int threads;                         /* most threads a shard used */
 } kmq_array_state;
 
 void kmq_array_state_clear(kmq_array_state *a);

@@ -27,6 +27,7 @@ typedef struct kmq_file_info {
 
 typedef struct kmq_palette_entry {
     uint8_t rgb[3];
+    uint8_t alpha; /* with kmq_k_result.alpha: 0..255 (tRNS); else unused */
     uint64_t pixels;
 } kmq_palette_entry;
 
@@ -44,6 +45,8 @@ typedef struct kmq_k_result {
     int best_restart;
     double *restart_inertia;    /* restarts entries */
     kmq_palette_entry *palette; /* k_effective entries */
+    bool alpha;                 /* the palette has alpha (the image kept it): mse, mse_output
+                                   and psnr_db are then over RGBA (docs/design.md §19) */
     kmq_file_info indexed, labels, swatch;
     uint64_t raw_bytes, packed_bytes, png_bytes;
     double ratio_vs_raw, ratio_vs_input;
@@ -75,6 +78,8 @@ typedef struct kmq_summary {
     char *format;
     uint32_t width, height;
     int bands;
+    int alpha_channel; /* the file has alpha: 1 or 0; -1 not known (a summary
+                          of a kmq before input.alpha) */
     uint64_t pixels, unique_colors;
     /* config */
     char *job;
@@ -91,6 +96,9 @@ typedef struct kmq_summary {
      * as in summaries written before the key) */
     char *dither;
     double dither_strength; /* 0..1; meaningful with dither only */
+    /* What became of the file's alpha: "keep" or "flatten"; NULL when it
+     * has none (config.alpha is then absent). */
+    char *alpha;
     /* "oklab", or NULL: rgb, the default (config.space is then absent, as
      * in summaries written before the key). */
     char *space;
@@ -171,7 +179,7 @@ typedef struct kmq_run_shards {
     uint32_t count;
     const uint32_t *missing; /* ascending */
     size_t nmissing;
-    const char *const *why; /* per missing shard: "never ran", "interrupted", ... */
+    const char *const *why;  /* per missing shard: "never ran", "interrupted", ... */
     const uint32_t *running; /* shards running now (their lock is held) */
     size_t nrunning;
     const char *rerun; /* command line re-running the missing shards, or NULL */
@@ -182,12 +190,12 @@ typedef struct kmq_run_info {
     const char *status;   /* "complete", "failures", "interrupted" */
     const char *job_file; /* may be NULL */
     int threads;
-    double wall_s;           /* whole run: the sum of its sessions' wall times */
-    const char *started_utc; /* ISO 8601; the first session's start */
+    double wall_s;                /* whole run: the sum of its sessions' wall times */
+    const char *started_utc;      /* ISO 8601; the first session's start */
     const kmq_run_shards *shards; /* NULL: not a job array ("shards" not written) */
-    unsigned sessions;       /* sessions the run took (a run resumed after an
-                                interruption continues it); 0: not known */
-    double last_session_s;   /* the last session's wall time (with sessions) */
+    unsigned sessions;            /* sessions the run took (a run resumed after an
+                                     interruption continues it); 0: not known */
+    double last_session_s;        /* the last session's wall time (with sessions) */
 } kmq_run_info;
 
 /* Run-level facts read back from an existing run.json (the fields of
@@ -230,8 +238,8 @@ typedef struct kmq_shard_record {
     char *job_file;        /* absolute path of the job file */
     char *host;
     uint32_t pid;
-    char *started_utc;    /* "YYYY-MM-DDTHH:MM:SSZ" */
-    char *ended_utc;      /* NULL while running */
+    char *started_utc;     /* "YYYY-MM-DDTHH:MM:SSZ" */
+    char *ended_utc;       /* NULL while running */
     uint64_t started_unix; /* seconds since 1970, for the run's span */
     uint64_t ended_unix;   /* 0 while running */
     int threads;
@@ -293,11 +301,11 @@ KMQ_MUST_CHECK kmq_status kmq_run_write_with_elbows(const char *out_root, const 
 #define KMQ_PALETTE_FILE_MAX ((size_t)64 << 20)
 
 typedef struct kmq_palette {
-    size_t n;                       /* entries, 1..KMQ_MAX_K */
-    double centers[KMQ_MAX_K * 3];  /* mapped to: the fitted centres, or the given colours */
-    uint8_t rgb[KMQ_MAX_K * 3];     /* what the PNG's PLTE holds: centres rounded */
-    uint64_t weights[KMQ_MAX_K];    /* pixels of each entry in the data it was fitted on */
-    char hash[17];                  /* a kmq palette's provenance hash ("" for other files) */
+    size_t n;                      /* entries, 1..KMQ_MAX_K */
+    double centers[KMQ_MAX_K * 3]; /* mapped to: the fitted centres, or the given colours */
+    uint8_t rgb[KMQ_MAX_K * 3];    /* what the PNG's PLTE holds: centres rounded */
+    uint64_t weights[KMQ_MAX_K];   /* pixels of each entry in the data it was fitted on */
+    char hash[17];                 /* a kmq palette's provenance hash ("" for other files) */
     /* A kmq shared palette only (0 / "" for other files): the images it was
      * fitted on, and the palette this fit replaced when the job's images or
      * keys changed since an earlier run (its hash and image count). */

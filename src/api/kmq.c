@@ -238,14 +238,6 @@ KMQ_EXPORT int kmq_assign_rgb(const uint8_t *rgb, size_t n, const double *center
     return report(st, &err, msg, msglen);
 }
 
-static uint8_t round_channel(double v)
-{
-    if (!(v > 0.0))
-        return 0;
-    if (v >= 255.0)
-        return 255;
-    return (uint8_t)lround(v); /* as the runner rounds the palette */
-}
 
 KMQ_EXPORT int kmq_quantize_rgb(const uint8_t *rgb, size_t width, size_t height,
                                 const kmq_params *p, uint8_t *palette, int *ncolors, uint8_t *index,
@@ -264,7 +256,7 @@ KMQ_EXPORT int kmq_quantize_rgb(const uint8_t *rgb, size_t width, size_t height,
     if (st != KMQ_OK)
         return report(st, &err, msg, msglen);
     for (size_t j = 0; j < (size_t)r.k * 3; j++)
-        palette[j] = round_channel(r.centers[j]);
+        palette[j] = kmq__round_u8(r.centers[j]);
     memcpy(index, r.labels, n);
     *ncolors = r.k;
     if (inertia)

@@ -128,9 +128,9 @@ int kmq_cmd_quantize(int argc, char **argv)
     bool have_k = k_text && k_text[0];
     if (!image || have_k == (spec.palette_file != NULL)) {
         fprintf(stderr, "kmq quantize: %s\nusage: kmq %s\n",
-                !image     ? "which image? give its path"
-                : have_k   ? "-k and a palette file exclude each other: the palette's size is k"
-                           : "-k is required, e.g. -k 8 or -k 4,8,16 (or --palette-file FILE)",
+                !image   ? "which image? give its path"
+                : have_k ? "-k and a palette file exclude each other: the palette's size is k"
+                         : "-k is required, e.g. -k 8 or -k 4,8,16 (or --palette-file FILE)",
                 cmd.synopsis);
         free(spec.k);
         free(spec.palette_file);

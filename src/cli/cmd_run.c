@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* KMQ_IMAGE_MODE=stream|whole|auto: how images are read (docs/design.md). The
  * default, auto, keeps small images decoded between the two passes; the
  * others exist so tests and benchmarks can compare the paths, whose results
@@ -80,11 +79,13 @@ int kmq_cli_run_job(const kmq_job *job, const kmq_run_opts *base, bool quiet, FI
 }
 
 static const kmq_cli_opt run_opts[] = {
-    {"threads", 0, "N", "0", "OpenMP threads; 0: all cores (OMP_NUM_THREADS honoured); overrides the "
-                             "job file's threads"},
+    {"threads", 0, "N", "0",
+     "OpenMP threads; 0: all cores (OMP_NUM_THREADS honoured); overrides the "
+     "job file's threads"},
     {"shard", 0, "I/N", NULL, "process only shard I of N (0 <= I < N), for cluster job arrays"},
     {"force", 0, NULL, NULL, "redo images already done"},
-    {"dry-run", 'n', NULL, NULL, "count the images already done and those that would run; process nothing"},
+    {"dry-run", 'n', NULL, NULL,
+     "count the images already done and those that would run; process nothing"},
     {"log", 0, "FILE", NULL, "append one timestamped line per image to FILE"},
     {"quiet", 'q', NULL, NULL, "no progress on stderr"},
 };
@@ -187,8 +188,9 @@ done:
 }
 
 static const kmq_cli_opt palette_opts[] = {
-    {"threads", 0, "N", "0", "OpenMP threads; 0: all cores (OMP_NUM_THREADS honoured); overrides the "
-                             "job file's threads"},
+    {"threads", 0, "N", "0",
+     "OpenMP threads; 0: all cores (OMP_NUM_THREADS honoured); overrides the "
+     "job file's threads"},
     {"quiet", 'q', NULL, NULL, "print nothing on success"},
 };
 
@@ -232,11 +234,12 @@ int kmq_cmd_palette(int argc, char **argv)
         kmq_cli_error(&err);
     } else {
         if (!args.quiet)
-            fprintf(stderr,
-                    fitted ? "kmq palette: %zu job(s) with palette = shared, palettes in JOB/_palette/ "
-                             "of %s\n"
-                           : "kmq palette: no job has palette = shared (%zu); nothing to do in %s\n",
-                    fitted, job.output);
+            fprintf(
+                stderr,
+                fitted ? "kmq palette: %zu job(s) with palette = shared, palettes in JOB/_palette/ "
+                         "of %s\n"
+                       : "kmq palette: no job has palette = shared (%zu); nothing to do in %s\n",
+                fitted, job.output);
         code = KMQ_EXIT_OK;
     }
 done:

@@ -14,29 +14,30 @@
 #include "kmq/labels.h"
 
 #include "internal.h"
+#include "kmq/hist_rgba.h"
 
 #include <inttypes.h>
 
 struct kmq_labels {
-    const kmq_hist *hist; /* borrowed, finished: colour -> index */
+    const kmq_hist *hist;       /* borrowed, finished: colour -> index; or */
+    const kmq_hist_rgba *hist4; /* the same for RGBA rows (4 bytes a pixel) */
     size_t ncolors;
     size_t nk;
     uint8_t *sets; /* nk * ncolors, set after set */
 };
 
-kmq_status kmq_labels_new(const kmq_hist *h, size_t nk, kmq_labels **out, kmq_err *err)
+static kmq_status labels_new(const kmq_hist *h, const kmq_hist_rgba *h4, size_t ncolors, size_t nk,
+                             kmq_labels **out, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
-    kmq_labels *lab = NULL;
-    if (!h || !out || !kmq_hist_keys(h))
-        return kmq_err_set(err, KMQ_E_ARG, "labels need a finished histogram");
-    lab = kmq__calloc(1, sizeof *lab);
+    kmq_labels *lab = kmq__calloc(1, sizeof *lab);
     if (!lab) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a label lookup");
         goto done;
     }
     lab->hist = h;
-    lab->ncolors = kmq_hist_size(h);
+    lab->hist4 = h4;
+    lab->ncolors = ncolors;
     lab->nk = nk;
     lab->sets = kmq__calloc(nk, lab->ncolors);
     if (!lab->sets) {
@@ -49,6 +50,20 @@ kmq_status kmq_labels_new(const kmq_hist *h, size_t nk, kmq_labels **out, kmq_er
 done:
     kmq_labels_free(lab);
     return st;
+}
+
+kmq_status kmq_labels_new(const kmq_hist *h, size_t nk, kmq_labels **out, kmq_err *err)
+{
+    if (!h || !out || !kmq_hist_keys(h))
+        return kmq_err_set(err, KMQ_E_ARG, "labels need a finished histogram");
+    return labels_new(h, NULL, kmq_hist_size(h), nk, out, err);
+}
+
+kmq_status kmq_labels_new_rgba(const kmq_hist_rgba *h, size_t nk, kmq_labels **out, kmq_err *err)
+{
+    if (!h || !out || !kmq_hist_rgba_keys(h))
+        return kmq_err_set(err, KMQ_E_ARG, "labels need a finished histogram");
+    return labels_new(NULL, h, kmq_hist_rgba_size(h), nk, out, err);
 }
 
 void kmq_labels_free(kmq_labels *lab)
@@ -73,7 +88,7 @@ kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb, size_t 
         return KMQ_OK;
     if (!rgb || (lab->nk > 0 && !out_rows))
         return kmq_err_set(err, KMQ_E_ARG, "label mapping needs a row and output rows");
-    const size_t n = lab->ncolors, nk = lab->nk;
+    const size_t n = lab->ncolors, nk = lab->nk, bpp = lab->hist4 ? 4 : 3;
     const uint8_t *sets = lab->sets;
     /* Blocks of pixels: first every colour's index (the one random access
      * into the 64 MiB table), then one set at a time, so each set's labels
@@ -82,17 +97,18 @@ kmq_status kmq_labels_map_row(const kmq_labels *lab, const uint8_t *rgb, size_t 
     uint32_t ixs[BLOCK];
     for (size_t x0 = 0; x0 < width; x0 += BLOCK) {
         size_t len = width - x0 < BLOCK ? width - x0 : BLOCK;
-        const uint8_t *px = rgb + 3 * x0;
-        if (!kmq_hist_index_rgb(lab->hist, px, len, ixs)) {
+        const uint8_t *px = rgb + bpp * x0;
+        if (lab->hist4 ? !kmq_hist_rgba_index(lab->hist4, px, len, ixs)
+                       : !kmq_hist_index_rgb(lab->hist, px, len, ixs)) {
             size_t j = 0;
             while (ixs[j] != UINT32_MAX)
                 j++;
-            uint32_t key = (uint32_t)px[3 * j] << 16 | (uint32_t)px[3 * j + 1] << 8 | px[3 * j + 2];
+            const uint8_t *c = px + bpp * j;
+            uint32_t key = (uint32_t)c[0] << 16 | (uint32_t)c[1] << 8 | c[2];
             return kmq_err_set(err, KMQ_E_INTERNAL,
-                               "pixel %zu has colour #%06" PRIx32
-                               " that the histogram never counted (the image changed "
-                               "between passes)",
-                               x0 + j, key);
+                               "pixel %zu has colour #%06" PRIx32 "%s that the histogram never "
+                               "counted (the image changed between passes)",
+                               x0 + j, key, bpp == 4 ? " with its alpha" : "");
         }
         for (size_t i = 0; i < nk; i++) {
             const uint8_t *set = sets + i * n;

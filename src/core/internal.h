@@ -4,6 +4,7 @@
 #ifndef KMQ_INTERNAL_H
 #define KMQ_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,17 @@ static inline int kmq__mul_u64(uint64_t a, uint64_t b, uint64_t *out)
         return -1;
     *out = a * b;
     return 0;
+}
+
+/* A value on the 0..255 scale as the nearest 8-bit level (halves away from
+ * zero), clamped; NaN gives 0. How every palette entry is rounded. */
+static inline uint8_t kmq__round_u8(double v)
+{
+    if (!(v > 0.0))
+        return 0;
+    if (v >= 255.0)
+        return 255;
+    return (uint8_t)lround(v);
 }
 
 #endif

@@ -29,10 +29,10 @@
  *   -> split off alpha -> colour to sRGB uchar (vips_colourspace: B_W and
  *   GREY16 are replicated, 16-bit is shifted, CMYK/LAB/scRGB converted)
  *   -> alpha to the 0..255 scale -> flatten onto the background -> 3 bands
- *   uchar. Embedded ICC profiles of RGB images are not applied, so an sRGB
- *   file decodes to the same bytes as a plain libvips or Pillow load. EXIF
- *   orientation is not applied either (the same plain load; rotating by 90
- *   degrees would also defeat sequential access).
+ *   uchar (with keep_alpha and an alpha channel: joined back, 4 bands). Embedded ICC profiles of
+ * RGB images are not applied, so an sRGB file decodes to the same bytes as a plain libvips or
+ * Pillow load. EXIF orientation is not applied either (the same plain load; rotating by 90 degrees
+ * would also defeat sequential access).
  *
  * Streaming: each pass builds the pipeline on a freshly loaded sequential
  * image and pulls strips top to bottom with vips_region_prepare in the
@@ -90,7 +90,7 @@ struct kmq_image {
     kmq_image_info info;
     uint32_t strip_rows;
     bool keep_whole;   /* serve passes after the first from `whole` */
-    uint8_t *whole;    /* pixels * 3 bytes, filled by the first full pass */
+    uint8_t *whole;    /* pixels * channels bytes, filled by the first full pass */
     bool whole_ready;  /* a full pass has filled `whole` */
     VipsImage *loaded; /* header-only load from open, used by the first pass */
     VipsImage *pipe;   /* normalised pipeline of the current pass */
@@ -274,8 +274,8 @@ static kmq_status check_file(const char *path, uint64_t *bytes, kmq_err *err)
  * top of the file. */
 static kmq_status load_header(const char *path, VipsFailOn fail_on, VipsImage **out, kmq_err *err)
 {
-    VipsImage *image = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                                fail_on, NULL);
+    VipsImage *image =
+        vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", fail_on, NULL);
     if (!image)
         return vips_fail(err, KMQ_E_DECODE, "cannot read the image header");
     *out = image;
@@ -293,10 +293,10 @@ static VipsInterpretation fallback_space(const VipsImage *in)
 }
 
 /* Builds the lazy pipeline in -> 3-band uchar sRGB flattened onto the
- * background. `in` is borrowed; *out is a new reference. Nothing is decoded
- * here. */
-static kmq_status normalise(VipsImage *in, const uint8_t background[3], VipsImage **out,
-                            kmq_err *err)
+ * background, or with keep_alpha 4-band uchar sRGB + alpha (straight). `in` is borrowed; *out is a
+ * new reference. Nothing is decoded here. */
+static kmq_status normalise(VipsImage *in, const uint8_t background[3], bool keep_alpha,
+                            VipsImage **out, kmq_err *err)
 {
     kmq_status status = KMQ_OK;
     VipsImage *t[VIPS_MAX_STAGES] = {NULL};
@@ -368,7 +368,16 @@ static kmq_status normalise(VipsImage *in, const uint8_t background[3], VipsImag
             goto vips_error;
         cur = t[n++];
     }
-    if (alpha) {
+    if (keep_alpha) { /* RGBA rows: the alpha as read, or opaque */
+        if (alpha) {
+            VipsImage *parts[2] = {cur, alpha};
+            if (vips_bandjoin(parts, &t[n], 2, NULL))
+                goto vips_error;
+        } else if (vips_bandjoin_const1(cur, &t[n], 255.0, NULL)) {
+            goto vips_error;
+        }
+        cur = t[n++]; /* uchar: both parts are */
+    } else if (alpha) {
         VipsImage *parts[2] = {cur, alpha};
         if (vips_bandjoin(parts, &t[n], 2, NULL))
             goto vips_error;
@@ -386,7 +395,7 @@ static kmq_status normalise(VipsImage *in, const uint8_t background[3], VipsImag
             cur = t[n++];
         }
     }
-    if (cur->Bands != 3 || cur->BandFmt != VIPS_FORMAT_UCHAR) {
+    if (cur->Bands != (keep_alpha ? 4 : 3) || cur->BandFmt != VIPS_FORMAT_UCHAR) {
         status = kmq_err_set(err, KMQ_E_INTERNAL, "normalised image has %d bands of format %d",
                              cur->Bands, (int)cur->BandFmt);
         goto done;
@@ -567,10 +576,12 @@ kmq_status kmq_image_open(const char *path, const kmq_image_opts *opts, kmq_imag
     img->info.width = (uint32_t)in->Xsize;
     img->info.height = (uint32_t)in->Ysize;
     img->info.bands = in->Bands;
+    img->info.alpha = vips_image_hasalpha(in);
+    img->info.channels = opts->keep_alpha && img->info.alpha ? 4 : 3;
     img->info.pixels = pixels;
 
     uint64_t rows = STRIP_ROWS;
-    while (rows > 1 && rows * img->info.width * 3 > STRIP_MAX_BYTES)
+    while (rows > 1 && rows * img->info.width * (uint64_t)img->info.channels > STRIP_MAX_BYTES)
         rows /= 2;
     img->strip_rows = (uint32_t)rows;
     img->keep_whole = opts->mode == KMQ_IMAGE_WHOLE ||
@@ -649,9 +660,10 @@ kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err)
         goto done;
     }
     if (img->keep_whole && !img->whole) {
-        /* pixels * 3 < 2^63 (width, height < 2^31); size_t may be smaller. */
-        img->whole = kmq__alloc_array((size_t)img->info.pixels, 3);
-        if (!img->whole || img->info.pixels > SIZE_MAX / 3) {
+        /* pixels * 4 < 2^64 (width, height < 2^31); size_t may be smaller. */
+        size_t bpp = (size_t)img->info.channels;
+        img->whole = kmq__alloc_array((size_t)img->info.pixels, bpp);
+        if (!img->whole || img->info.pixels > SIZE_MAX / bpp) {
             status =
                 kmq_err_set(err, KMQ_E_NOMEM, "out of memory keeping a %u x %u image in memory",
                             img->info.width, img->info.height);
@@ -676,7 +688,7 @@ kmq_status kmq_image_rewind(kmq_image *img, kmq_err *err)
             goto done;
         }
     }
-    status = normalise(in, img->opts.background, &img->pipe, err);
+    status = normalise(in, img->opts.background, img->info.channels == 4, &img->pipe, err);
     if (status != KMQ_OK)
         goto done;
     img->region = vips_region_new(img->pipe);
@@ -698,7 +710,7 @@ kmq_status kmq_image_read_strip(kmq_image *img, uint8_t *buf, uint32_t *rows, km
 {
     kmq_status status = KMQ_OK;
     uint32_t width = img->info.width;
-    size_t row_bytes = (size_t)width * 3;
+    size_t row_bytes = (size_t)width * (size_t)img->info.channels;
 
     if (!img->in_pass) {
         status = kmq_err_set(err, KMQ_E_ARG, "kmq_image_rewind must start each pass");
@@ -773,10 +785,10 @@ static kmq_status save_rgb(const char *out_path, const uint8_t *rgb, uint32_t wi
     img->Type = VIPS_INTERPRETATION_sRGB;
     /* Encode in memory, then write through fsx: a temporary name would hide
      * the extension libvips picks the format from. */
-    int failed = quality > 0 ? vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE,
-                                                          "Q", quality, NULL)
-                             : vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE,
-                                                          NULL);
+    int failed =
+        quality > 0
+            ? vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE, "Q", quality, NULL)
+            : vips_image_write_to_buffer(img, suffix, &buf, &len, "strip", TRUE, NULL);
     if (failed) {
         status = vips_fail(err, KMQ_E_DECODE, "cannot encode the image");
         goto done;

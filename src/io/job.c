@@ -88,14 +88,17 @@ static const struct kmq__job_key keys[] = {
         "0 | 1..", "0", "0: fit on all pixels (exact); N: fit on N sampled pixels"),
     ROW("save", SEC_SPEC, KT_SAVE, 0, 0, SPEC_AT(save), "defaults, job", "list",
         "any of indexed, labels, palette", "indexed", "files written per k"),
+    ROW("alpha", SEC_SPEC, KT_ALPHA, 0, 0, SPEC_AT(alpha), "defaults, job", "choice",
+        "keep | flatten", "keep",
+        "inputs with alpha: keep (RGBA palette, tRNS) or flatten onto background"),
     ROW("background", SEC_SPEC, KT_COLOR, 0, 0, SPEC_AT(background), "defaults, job", "colour",
-        "#rrggbb | #rgb", "#ffffff", "alpha is flattened onto this colour"),
+        "#rrggbb | #rgb", "#ffffff",
+        "alpha = flatten composites onto this colour; the report shows RGBA on it"),
     ROW("max_pixels", SEC_SPEC, KT_U64, 0, INT64_MAX, SPEC_AT(max_pixels), "defaults, job", "count",
         "0 (no limit) | 1..", "1000000000", "larger images are refused before decoding"),
     ROW("max_decode_bytes", SEC_SPEC, KT_BYTES, 0, INT64_MAX, SPEC_AT(max_decode_bytes),
         "defaults, job", "bytes", "auto | 0 (no limit) | 1.. (suffix K, M or G: KiB, MiB, GiB)",
-        "auto",
-        "memory a decoder that cannot stream may take (auto: 1/8 of RAM, at most 512 MiB)"),
+        "auto", "memory a decoder that cannot stream may take (auto: 1/8 of RAM, at most 512 MiB)"),
     ROW("formats", SEC_SPEC, KT_FORMATS, 0, 0, SPEC_AT(formats), "defaults, job", "list",
         "any of jpeg, png, tiff, webp, gif, vips, heif, jp2k, jxl, svg, pdf, magick, ...",
         "jpeg, png, tiff, webp, gif, vips",
@@ -114,8 +117,8 @@ static const struct kmq__job_key keys[] = {
         "none | floyd-steinberg", "none", "error diffusion in the indexed PNG only"),
     ROW("dither_strength", SEC_SPEC, KT_UNIT, 0, 0, SPEC_AT(dither_strength), "defaults, job",
         "number", "0..1", "1.0", "share of the error diffused"),
-    ROW("space", SEC_SPEC, KT_SPACE, 0, 0, SPEC_AT(space), "defaults, job", "choice",
-        "rgb | oklab", "rgb",
+    ROW("space", SEC_SPEC, KT_SPACE, 0, 0, SPEC_AT(space), "defaults, job", "choice", "rgb | oklab",
+        "rgb",
         "colour space of the fit and the mapping; oklab: perceptual, palette written in sRGB"),
     ROW("palette", SEC_SPEC, KT_PALETTE, 0, 0, SPEC_AT(palette), "defaults, job", "choice",
         "per_image | shared | FILE", "per_image",
@@ -256,7 +259,8 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
                            name);
     if (kmq__job_name_reserved(name))
         return kmq_err_set(err, KMQ_E_CONFIG,
-                           "job name '%s' is the name of a run-level file in the output root", name);
+                           "job name '%s' is the name of a run-level file in the output root",
+                           name);
     if (spec->palette_file && spec->palette == KMQ_PALETTE_SHARED)
         return kmq_err_set(err, KMQ_E_CONFIG,
                            "palette = shared and palette_file exclude each other: a shared "
@@ -281,8 +285,9 @@ kmq_status kmq_job_spec_check(const kmq_job_spec *spec, kmq_err *err)
         return kmq_err_set(err, KMQ_E_CONFIG, "target_psnr = %g is not 0 (off) or in 1..200",
                            spec->target_psnr);
     if (spec->k_auto && spec->target_psnr == 0)
-        return kmq_err_set(err, KMQ_E_CONFIG,
-                           "k = auto needs target_psnr: without a target there is no k to search for");
+        return kmq_err_set(
+            err, KMQ_E_CONFIG,
+            "k = auto needs target_psnr: without a target there is no k to search for");
     if (spec->space == KMQ_SPACE_OKLAB &&
         (spec->palette != KMQ_PALETTE_PER_IMAGE || spec->palette_file))
         return kmq_err_set(err, KMQ_E_CONFIG,
@@ -469,6 +474,9 @@ size_t kmq_job_format_value(const kmq_job *job, const kmq_job_spec *spec, const 
         break;
     case KT_SPACE:
         PUT("%s", *(const kmq_space *)field == KMQ_SPACE_OKLAB ? "oklab" : "rgb");
+        break;
+    case KT_ALPHA:
+        PUT("%s", *(const kmq_alpha_mode *)field == KMQ_ALPHA_FLATTEN ? "flatten" : "keep");
         break;
     case KT_PALETTE:
         PUT("%s", *(const kmq_palette_mode *)field == KMQ_PALETTE_SHARED ? "shared" : "per_image");

@@ -15,15 +15,15 @@ typedef enum key_type {
     KT_OUTPUT, /* path string in kmq_job, resolved against base_dir */
     KT_INPUT,  /* appends kmq_job_input items */
     KT_KLIST,
-    KT_INT,   /* int field, bounds min..max */
-    KT_U64,   /* uint64_t field, bounds min..max */
-    KT_TOL,   /* double >= 0, finite */
-    KT_BOOL,  /* bool field */
-    KT_INIT,  /* kmq_init field */
-    KT_SAVE,  /* unsigned KMQ_SAVE_* bits */
-    KT_COLOR, /* uint8_t[3] */
-    KT_FORMATS, /* kmq_formats */
-    KT_BYTES,   /* uint64_t byte count, or KMQ_DECODE_AUTO */
+    KT_INT,      /* int field, bounds min..max */
+    KT_U64,      /* uint64_t field, bounds min..max */
+    KT_TOL,      /* double >= 0, finite */
+    KT_BOOL,     /* bool field */
+    KT_INIT,     /* kmq_init field */
+    KT_SAVE,     /* unsigned KMQ_SAVE_* bits */
+    KT_COLOR,    /* uint8_t[3] */
+    KT_FORMATS,  /* kmq_formats */
+    KT_BYTES,    /* uint64_t byte count, or KMQ_DECODE_AUTO */
     KT_IDENTITY, /* kmq_identity field */
     KT_LINKS,    /* kmq_links field */
     KT_DITHER,   /* kmq_dither_mode field */
@@ -33,6 +33,7 @@ typedef enum key_type {
     KT_REPORT,   /* kmq_report_mode field */
     KT_DB,       /* double, a PSNR in dB: 0 (off) or 1..200 */
     KT_SPACE,    /* kmq_space field */
+    KT_ALPHA,    /* kmq_alpha_mode field */
 } key_type;
 
 struct kmq__job_key {
@@ -42,7 +43,6 @@ struct kmq__job_key {
     uint64_t min, max; /* KT_INT, KT_U64 */
     size_t offset;     /* into kmq_job ([run] keys) or kmq_job_spec */
 };
-
 
 typedef struct kmq__job_key kmq__job_key;
 

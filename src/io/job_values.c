@@ -262,6 +262,16 @@ static kmq_status parse_space(const char *text, kmq_space *out, kmq_err *err)
     return st;
 }
 
+static kmq_status parse_alpha(const char *text, kmq_alpha_mode *out, kmq_err *err)
+{
+    static const char *const words[] = {"keep", "flatten"}; /* in kmq_alpha_mode order */
+    int v = 0;
+    kmq_status st = parse_choice("alpha", text, words, 2, &v, err);
+    if (st == KMQ_OK)
+        *out = (kmq_alpha_mode)v;
+    return st;
+}
+
 static kmq_status parse_links(const char *text, kmq_links *out, kmq_err *err)
 {
     static const char *const words[] = {"inside", "follow"}; /* in kmq_links order */
@@ -661,6 +671,8 @@ kmq_status kmq__job_key_apply(const kmq__job_key *key, const char *value, int li
         return parse_db(name, value, (double *)field, err);
     case KT_SPACE:
         return parse_space(value, (kmq_space *)field, err);
+    case KT_ALPHA:
+        return parse_alpha(value, (kmq_alpha_mode *)field, err);
     case KT_PALETTE:
         return parse_palette(value, spec, err);
     case KT_PATH:
@@ -680,8 +692,6 @@ kmq_status kmq_job_spec_set(kmq_job_spec *spec, const char *key, const char *val
 {
     const kmq__job_key *row = kmq__job_key_find(key);
     if (!row || !(row->sections & KMQ__SEC_SPEC) || row->type == KT_INPUT)
-        return kmq_err_set(err, KMQ_E_CONFIG, "'%.60s' is not a job key that can be set here",
-                           key);
+        return kmq_err_set(err, KMQ_E_CONFIG, "'%.60s' is not a job key that can be set here", key);
     return kmq__job_key_apply(row, value, 0, NULL, spec, err);
 }
-

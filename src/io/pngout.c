@@ -140,7 +140,8 @@ static kmq_status png_failure(kmq_png *p, kmq_err *err)
 }
 
 /* The libpng calls of open, after the structs exist. */
-static kmq_status write_header(kmq_png *p, int color_type, const png_color *palette, kmq_err *err)
+static kmq_status write_header(kmq_png *p, int color_type, const png_color *palette,
+                               const uint8_t *alpha, kmq_err *err)
 {
     if (setjmp(png_jmpbuf(p->png)))
         return png_failure(p, err);
@@ -152,6 +153,14 @@ static kmq_status write_header(kmq_png *p, int color_type, const png_color *pale
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (palette)
         png_set_PLTE(p->png, p->info, palette, (int)p->ncolors);
+    /* tRNS up to the last entry that is not opaque (the rest default to
+     * opaque); none when every entry is. */
+    size_t ntrans = 0;
+    for (size_t i = 0; alpha && i < p->ncolors; i++)
+        if (alpha[i] != 255)
+            ntrans = i + 1;
+    if (ntrans)
+        png_set_tRNS(p->png, p->info, alpha, (int)ntrans, NULL);
     png_set_filter(p->png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
     png_write_info(p->png, p->info);
     return KMQ_OK;
@@ -188,7 +197,8 @@ static void png_free_all(kmq_png *p)
 /* Shared by the three writers: checks, temporary file, libpng structs, IHDR
  * (+ PLTE). `palette_rgb` is NULL for grey and RGB images. */
 static kmq_status png_open(const char *path, uint32_t width, uint32_t height, int color_type,
-                           const uint8_t *palette_rgb, size_t ncolors, kmq_png **out, kmq_err *err)
+                           const uint8_t *palette_rgb, const uint8_t *alpha, size_t ncolors,
+                           kmq_png **out, kmq_err *err)
 {
     kmq_status status = KMQ_OK;
     kmq_png *p = NULL;
@@ -242,7 +252,7 @@ static kmq_status png_open(const char *path, uint32_t width, uint32_t height, in
             palette[i].blue = palette_rgb[3 * i + 2];
         }
     }
-    status = write_header(p, color_type, palette_rgb ? palette : NULL, err);
+    status = write_header(p, color_type, palette_rgb ? palette : NULL, alpha, err);
     if (status != KMQ_OK)
         goto done;
     *out = p;
@@ -257,13 +267,22 @@ kmq_status kmq_png_open_indexed(const char *path, uint32_t width, uint32_t heigh
                                 const uint8_t *palette_rgb, size_t ncolors, kmq_png **out,
                                 kmq_err *err)
 {
-    return png_open(path, width, height, PNG_COLOR_TYPE_PALETTE, palette_rgb, ncolors, out, err);
+    return png_open(path, width, height, PNG_COLOR_TYPE_PALETTE, palette_rgb, NULL, ncolors, out,
+                    err);
+}
+
+kmq_status kmq_png_open_indexed_rgba(const char *path, uint32_t width, uint32_t height,
+                                     const uint8_t *palette_rgb, const uint8_t *alpha,
+                                     size_t ncolors, kmq_png **out, kmq_err *err)
+{
+    return png_open(path, width, height, PNG_COLOR_TYPE_PALETTE, palette_rgb, alpha, ncolors, out,
+                    err);
 }
 
 kmq_status kmq_png_open_grey(const char *path, uint32_t width, uint32_t height, kmq_png **out,
                              kmq_err *err)
 {
-    return png_open(path, width, height, PNG_COLOR_TYPE_GRAY, NULL, 0, out, err);
+    return png_open(path, width, height, PNG_COLOR_TYPE_GRAY, NULL, NULL, 0, out, err);
 }
 
 /* Packs `samples` indices below 2^depth (depth 1, 2 or 4) into bytes, the
@@ -470,7 +489,8 @@ kmq_status kmq_png_write_swatch(const char *path, const uint8_t *palette_rgb,
         for (uint32_t w = 0; w < widths[i] && x < SWATCH_WIDTH; w++, x++)
             memcpy(row + 3 * x, palette_rgb + 3 * i, 3);
 
-    status = png_open(path, SWATCH_WIDTH, SWATCH_HEIGHT, PNG_COLOR_TYPE_RGB, NULL, 0, &p, err);
+    status =
+        png_open(path, SWATCH_WIDTH, SWATCH_HEIGHT, PNG_COLOR_TYPE_RGB, NULL, NULL, 0, &p, err);
     if (status != KMQ_OK)
         goto done;
     for (uint32_t y = 0; y < SWATCH_HEIGHT; y++) {

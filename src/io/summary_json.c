@@ -282,8 +282,7 @@ static bool build_target(kmq__sj_builder *b, json_t *root, const kmq_summary *s)
         json_t *o = kmq__sj_push_child(tried, json_object());
         if (!o || !kmq__sj_put(o, "k", kmq__sj_u64(b, "k", f->k)) ||
             !kmq__sj_put(o, "mse_output", kmq__sj_real(f->mse_output)) ||
-            !kmq__sj_put(o, "psnr_db",
-                         f->mse_output == 0 ? json_null() : kmq__sj_real(f->psnr_db)))
+            !kmq__sj_put(o, "psnr_db", f->mse_output == 0 ? json_null() : kmq__sj_real(f->psnr_db)))
             return false;
     }
     return true;
@@ -336,6 +335,7 @@ static bool build_result(kmq__sj_builder *b, json_t *results, const kmq_k_result
             !kmq__sj_push(rgb, kmq__sj_int(e->rgb[1])) ||
             !kmq__sj_push(rgb, kmq__sj_int(e->rgb[2])) ||
             !kmq__sj_put(eo, "hex", json_string(hex)) ||
+            (r->alpha && !kmq__sj_put(eo, "alpha", kmq__sj_int(e->alpha))) ||
             !kmq__sj_put_u64(b, eo, "pixels", e->pixels))
             return false;
     }
@@ -380,6 +380,10 @@ static json_t *build_summary(kmq__sj_builder *b, const kmq_summary *s)
         !kmq__sj_put_known(b, in, "width", s->width, s->ok) ||
         !kmq__sj_put_known(b, in, "height", s->height, s->ok) ||
         !kmq__sj_put(in, "bands", (s->ok || s->bands != 0) ? kmq__sj_int(s->bands) : json_null()) ||
+        !kmq__sj_put(in, "alpha",
+                     s->alpha_channel >= 0 && (s->ok || s->bands != 0)
+                         ? json_boolean(s->alpha_channel == 1)
+                         : json_null()) ||
         !kmq__sj_put_known(b, in, "pixels", s->pixels, s->ok) ||
         !kmq__sj_put_known(b, in, "unique_colors", s->unique_colors, s->ok))
         goto fail;
@@ -404,6 +408,8 @@ static json_t *build_summary(kmq__sj_builder *b, const kmq_summary *s)
         !kmq__sj_put(cfg, "hash", kmq__sj_str(s->hash)))
         goto fail;
     /* Written only when used: summaries of jobs without dither stay as they were. */
+    if (s->alpha && !kmq__sj_put(cfg, "alpha", kmq__sj_str(s->alpha)))
+        goto fail;
     if (s->space && !kmq__sj_put(cfg, "space", kmq__sj_str(s->space)))
         goto fail;
     if (s->dither && (!kmq__sj_put(cfg, "dither", kmq__sj_str(s->dither)) ||

@@ -22,20 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint8_t round_channel(double v)
-{
-    if (!(v > 0.0))
-        return 0;
-    if (v >= 255.0)
-        return 255;
-    return (uint8_t)lround(v);
-}
-
 static void set_entry(kmq_palette *p, size_t j, const double c[3])
 {
     for (int ch = 0; ch < 3; ch++) {
         p->centers[3 * j + (size_t)ch] = c[ch];
-        p->rgb[3 * j + (size_t)ch] = round_channel(c[ch]);
+        p->rgb[3 * j + (size_t)ch] = kmq__round_u8(c[ch]);
     }
 }
 
@@ -217,9 +208,8 @@ static kmq_status load_json(const char *path, const char *text, size_t len, kmq_
         }
         set_entry(out, j, c);
         const json_t *w = json_object_get(e, "weight");
-        out->weights[j] = json_is_integer(w) && json_integer_value(w) > 0
-                              ? (uint64_t)json_integer_value(w)
-                              : 0;
+        out->weights[j] =
+            json_is_integer(w) && json_integer_value(w) > 0 ? (uint64_t)json_integer_value(w) : 0;
     }
     out->n = n;
     const char *hash = json_string_value(json_object_get(root, "hash"));
@@ -312,7 +302,8 @@ static json_t *palette_json(const kmq_palette *p, const kmq_palette_fit_info *in
     bad |= json_object_set_new(root, "k", json_integer((json_int_t)info->k));
     bad |= json_object_set_new(root, "k_effective", json_integer((json_int_t)p->n));
     bad |= json_object_set_new(root, "pixels", json_integer((json_int_t)info->pixels));
-    bad |= json_object_set_new(root, "unique_colors", json_integer((json_int_t)info->unique_colors));
+    bad |=
+        json_object_set_new(root, "unique_colors", json_integer((json_int_t)info->unique_colors));
     bad |= json_object_set_new(root, "inertia", json_real(info->inertia));
     bad |= json_object_set_new(root, "iterations", json_integer(info->iterations));
     bad |= json_object_set_new(root, "restarts", json_integer(info->restarts));
@@ -328,8 +319,8 @@ static json_t *palette_json(const kmq_palette *p, const kmq_palette_fit_info *in
     }
     for (size_t i = 0; i < info->nsources; i++) {
         const kmq_palette_source *s = &info->sources[i];
-        bad |= json_array_append_new(images, json_pack("{s:s,s:s,s:b}", "rel", s->rel, "hash",
-                                                       s->hash, "used", s->used));
+        bad |= json_array_append_new(
+            images, json_pack("{s:s,s:s,s:b}", "rel", s->rel, "hash", s->hash, "used", s->used));
     }
     bad |= json_object_set_new(root, "palette", entries);
     bad |= json_object_set_new(root, "images", images);
@@ -344,8 +335,8 @@ static json_t *palette_json(const kmq_palette *p, const kmq_palette_fit_info *in
     return root;
 }
 
-kmq_status kmq_palette_write(const char *dir, const kmq_palette *p, const kmq_palette_fit_info *info,
-                             kmq_err *err)
+kmq_status kmq_palette_write(const char *dir, const kmq_palette *p,
+                             const kmq_palette_fit_info *info, kmq_err *err)
 {
     char name[64];
     json_t *root = palette_json(p, info);

@@ -191,6 +191,14 @@ static kmq_status parse_result(kmq__sj_reader *rd, const json_t *o, size_t index
             st = kmq__sj_bad_field(rd, kmq__sj_name_of(pctx, "hex").s, what);
             goto done;
         }
+        e->alpha = 255;
+        if (json_object_get(eo, "alpha")) {
+            json_int_t a = 0;
+            TRY(kmq__sj_check_int(rd, json_object_get(eo, "alpha"),
+                                  kmq__sj_name_of(pctx, "alpha").s, 0, 255, false, &a));
+            e->alpha = (uint8_t)a;
+            r->alpha = true;
+        }
         TRY(kmq__sj_rd_u64(rd, eo, pctx, "pixels", false, &e->pixels));
         if (e->pixels > s->pixels) {
             st = kmq__sj_refuse(rd, "%s.pixels = %" PRIu64 " exceeds input.pixels = %" PRIu64, pctx,
@@ -242,6 +250,16 @@ static kmq_status parse_input(kmq__sj_reader *rd, const json_t *root, kmq_summar
     TRY(kmq__sj_rd_u32(rd, o, "input", "width", true, &s->width));
     TRY(kmq__sj_rd_u32(rd, o, "input", "height", true, &s->height));
     TRY(kmq__sj_rd_i32(rd, o, "input", "bands", 0, INT_MAX, true, &s->bands));
+    /* Summaries written before input.alpha have none: not known. */
+    s->alpha_channel = -1;
+    json_t *alpha = json_object_get(o, "alpha");
+    if (alpha && !json_is_null(alpha)) {
+        if (!json_is_boolean(alpha)) {
+            st = kmq__sj_bad_field(rd, "input.alpha", "is not true, false or null");
+            goto done;
+        }
+        s->alpha_channel = json_is_true(alpha) ? 1 : 0;
+    }
     TRY(kmq__sj_rd_u64(rd, o, "input", "pixels", true, &s->pixels));
     TRY(kmq__sj_rd_u64(rd, o, "input", "unique_colors", true, &s->unique_colors));
 
@@ -352,6 +370,14 @@ static kmq_status parse_config(kmq__sj_reader *rd, const json_t *root, kmq_summa
             goto done;
         }
     }
+    /* Present only for a file with alpha. */
+    if (json_object_get(o, "alpha")) {
+        TRY(kmq__sj_rd_str(rd, o, "config", "alpha", false, &s->alpha));
+        if (strcmp(s->alpha, "keep") != 0 && strcmp(s->alpha, "flatten") != 0) {
+            st = kmq__sj_bad_field(rd, "config.alpha", "is neither \"keep\" nor \"flatten\"");
+            goto done;
+        }
+    }
     /* Present only with space = oklab. */
     if (json_object_get(o, "space")) {
         TRY(kmq__sj_rd_str(rd, o, "config", "space", false, &s->space));
@@ -418,7 +444,7 @@ static kmq_status parse_target(kmq__sj_reader *rd, const json_t *root, kmq_summa
     s->ntried = n;
     bool has_result = false;
     for (size_t i = 0; i < n; i++) {
-        char ctx[32];
+        char ctx[48];
         snprintf(ctx, sizeof ctx, "target.fitted[%zu]", i);
         json_t *f = json_array_get(v, i);
         if (!json_is_object(f)) {
@@ -670,6 +696,7 @@ void kmq_summary_clear(kmq_summary *s)
     kmq__free(s->palette_hash);
     kmq__free(s->tried);
     kmq__free(s->space);
+    kmq__free(s->alpha);
     memset(s, 0, sizeof *s);
 }
 

@@ -187,7 +187,6 @@ static found_summary *grow(summary_set *set)
     return f;
 }
 
-
 static int compare_expected_dir(const void *a, const void *b)
 {
     const kmq_expected_image *x = *(const kmq_expected_image *const *)a;
@@ -227,8 +226,7 @@ static kmq_status reconcile(summary_set *set, const kmq_expected_image *expected
         if ((*hit)->unchecked) {
             if (kmq_summary_set_error(s, KMQ_RUN_PENDING,
                                       "not checked against the current configuration (the run "
-                                      "was interrupted first); the next run checks it") !=
-                KMQ_OK) {
+                                      "was interrupted first); the next run checks it") != KMQ_OK) {
                 st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
                 goto done;
             }
@@ -506,8 +504,8 @@ kmq_status kmq_report_build(const char *out_root, const kmq_run_info *info,
         i = j;
     }
     const char *status = failed || (set.refused && !expected) ? "failures"
-                         : not_done                        ? "incomplete"
-                                                           : "complete";
+                         : not_done                           ? "incomplete"
+                                                              : "complete";
     kmq_run_info rebuilt = {.status = status, .threads = 0};
     if (!info) {
         /* `kmq report`: keep the facts of the run that wrote run.json. */

@@ -149,7 +149,8 @@ static void numbers_part(page *p, const char *dir, const kmq_summary *s,
     page_raw(p, "<section>\n<h3>Every k</h3>\n<div class=\"scroll\"><table>\n<tr><th class=\"n\">k"
                 "</th><th>palette (widths by pixel share)</th><th class=\"n\">PSNR</th>"
                 "<th class=\"n\" title=\"OKLab distance \u00d7 100 per pixel, mean and 95th "
-                "percentile\">\u0394E<sub>OK</sub> mean / p95</th><th class=\"n\">MSE</th><th class=\"n\">inertia</th><th class=\"n\">iterations"
+                "percentile\">\u0394E<sub>OK</sub> mean / p95</th><th class=\"n\">MSE</th><th "
+                "class=\"n\">inertia</th><th class=\"n\">iterations"
                 "</th><th class=\"n\">PNG</th><th class=\"n\">vs input</th><th class=\"n\">time"
                 "</th><th>files</th></tr>\n");
     for (size_t i = 0; i < s->nresults; i++) {
@@ -286,6 +287,10 @@ kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *i
             page_fmt(p, " \u00b7 dithered (%s, strength %g)", s->dither, s->dither_strength);
         if (s->space)
             page_raw(p, " \u00b7 fitted in OKLab");
+        if (s->alpha && strcmp(s->alpha, "keep") == 0)
+            page_raw(p, " \u00b7 alpha kept (RGBA palette, errors over RGBA)");
+        else if (s->alpha)
+            page_raw(p, " \u00b7 alpha flattened onto the background");
         if (s->palette_mode) {
             page_raw(p, " \u00b7 palette ");
             page_esc(p, s->palette_mode);
@@ -300,8 +305,7 @@ kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *i
         if (s->target_psnr > 0)
             target_line(p, s);
         else if (s->has_elbow)
-            page_fmt(p,
-                     "Suggested k: <b>%zu</b> \u2013 the elbow of the inertia curve (Kneedle).",
+            page_fmt(p, "Suggested k: <b>%zu</b> \u2013 the elbow of the inertia curve (Kneedle).",
                      s->elbow_k);
         else if (s->nresults < 3)
             page_raw(p, "No suggestion: the elbow needs at least 3 k values.");

@@ -177,8 +177,7 @@ static void failures_part(page *p, const kmq_run_image *images, const kmq_report
         }
         page_raw(p, "</table></div>\n");
         if (failed > listed)
-            page_fmt(p,
-                     "<p>%zu more: choose the status <b>error</b> in the table below.</p>\n",
+            page_fmt(p, "<p>%zu more: choose the status <b>error</b> in the table below.</p>\n",
                      failed - listed);
     }
     page_raw(p, "</section>\n");
@@ -187,7 +186,8 @@ static void failures_part(page *p, const kmq_run_image *images, const kmq_report
 static void jobs_part(page *p, const kmq_job_elbow *elbows, size_t n_elbows,
                       const kmq_run_image *images, size_t n, const kmq__own_palettes *own)
 {
-    page_raw(p, "<section id=\"jobs\">\n<h2>The collection\u2019s elbow</h2>\n<div class=\"jobs\">\n");
+    page_raw(p,
+             "<section id=\"jobs\">\n<h2>The collection\u2019s elbow</h2>\n<div class=\"jobs\">\n");
     for (size_t i = 0; i < n;) {
         const char *job = images[i].summary->job;
         size_t j = i, jok = 0;
@@ -216,8 +216,8 @@ static void jobs_part(page *p, const kmq_job_elbow *elbows, size_t n_elbows,
             for (size_t x = 0; e->found && x < e->ncurve; x++)
                 if (e->curve_k[x] == e->k)
                     mark = x;
-            kmq__report_chart(p, e->curve_k, e->curve_mean, e->curve_p10, e->curve_p90,
-                              e->ncurve, mark, "normalised inertia",
+            kmq__report_chart(p, e->curve_k, e->curve_mean, e->curve_p10, e->curve_p90, e->ncurve,
+                              mark, "normalised inertia",
                               "mean normalised inertia against k with its 10th to 90th "
                               "percentile band, the elbow circled");
         }
@@ -236,8 +236,7 @@ static void json_real(page *p, double v, int decimals)
 }
 
 /* The table's rows as JSON (see the top of the file). */
-static void rows_part(page *p, const kmq_run_image *images, const kmq_report_mode *modes,
-                      size_t n)
+static void rows_part(page *p, const kmq_run_image *images, const kmq_report_mode *modes, size_t n)
 {
     page_raw(p, "<script type=\"application/json\" id=\"kmq-rows\">[");
     for (size_t i = 0; i < n; i++) {
@@ -276,8 +275,8 @@ static void rows_part(page *p, const kmq_run_image *images, const kmq_report_mod
         page_raw(p, ",");
         json_real(p, s->total_s, 3);
         page_fmt(p, ",\"%s\",", page_status(s));
-        bool thumb = modes[i] != KMQ_REPORT_NONE && s->ok &&
-                     page_exists(p, images[i].dir, KMQ_THUMB_JPG);
+        bool thumb =
+            modes[i] != KMQ_REPORT_NONE && s->ok && page_exists(p, images[i].dir, KMQ_THUMB_JPG);
         page_fmt(p, "%d]", (thumb ? 1 : 0) | (has_page(p, &images[i], modes[i]) ? 2 : 0));
     }
     page_raw(p, "\n]</script>\n");
@@ -437,11 +436,12 @@ kmq_status kmq__report_write_html(const char *out_root, const kmq_run_info *info
     for (size_t i = 0; i < n; i++)
         ok += images[i].summary->ok;
     char title[96];
-    snprintf(title, sizeof title, "kmq report \u2013 %zu image%s, %zu not ok", n,
-             n == 1 ? "" : "s", n - ok);
+    snprintf(title, sizeof title, "kmq report \u2013 %zu image%s, %zu not ok", n, n == 1 ? "" : "s",
+             n - ok);
     page_head(p, title, "");
-    page_raw(p, "<header><h1>kmq report</h1><p>k-means colour quantization \u00b7 kmq "
-                KMQ_VERSION_STRING);
+    page_raw(
+        p,
+        "<header><h1>kmq report</h1><p>k-means colour quantization \u00b7 kmq " KMQ_VERSION_STRING);
     if (info->job_file) {
         page_raw(p, " \u00b7 job file ");
         page_esc(p, info->job_file);

@@ -63,8 +63,9 @@ void page_json_str(page *p, const char *s)
             continue;
         }
         if (cp < 0x20 || cp == '<' || cp == '>' || cp == '&' || cp == 0x2028 || cp == 0x2029) {
-            char e[7] = {'\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
-                         hex[cp & 15], 0};
+            char e[7] = {
+                '\\',         'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+                hex[cp & 15], 0};
             page_raw(p, e);
         } else if (cp == '"' || cp == '\\') {
             char e[3] = {'\\', (char)cp, 0};

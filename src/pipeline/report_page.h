@@ -63,7 +63,6 @@ KMQ_PRIVATE const char *page_status(const kmq_summary *s);
 /* page_status of a done image whose quality target no k of its list reached. */
 #define KMQ_REPORT_TARGET_MISSED "target missed"
 
-
 /* The result shown for an image in the overview: the elbow's, else the
  * largest k's; NULL without results. */
 KMQ_PRIVATE const kmq_k_result *page_shown_result(const kmq_summary *s);
@@ -104,7 +103,7 @@ KMQ_PRIVATE void kmq__report_shared_palette(page *p, const kmq_run_image *images
                                             const kmq__own_palettes *own);
 /* The detail page of one image, OUT/DIR/index.html. */
 KMQ_PRIVATE kmq_status kmq__report_write_detail(const char *out_root, const kmq_run_image *im,
-                                                kmq_report_mode mode,
-                                                const kmq__own_palettes *own, kmq_err *err);
+                                                kmq_report_mode mode, const kmq__own_palettes *own,
+                                                kmq_err *err);
 
 #endif

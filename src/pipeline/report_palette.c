@@ -18,8 +18,8 @@ static int by_path(const void *a, const void *b)
     return strcmp(x->path ? x->path : "", y->path ? y->path : "");
 }
 
-kmq_status kmq__own_palettes_index(const kmq_run_image *images, size_t n,
-                                   kmq__own_palettes *own, kmq_err *err)
+kmq_status kmq__own_palettes_index(const kmq_run_image *images, size_t n, kmq__own_palettes *own,
+                                   kmq_err *err)
 {
     own->v = kmq__calloc(n ? n : 1, sizeof *own->v);
     own->n = 0;
@@ -121,8 +121,7 @@ void kmq__report_shared_palette(page *p, const kmq_run_image *images, size_t n,
             const kmq_summary *t = images[i].summary;
             const kmq_k_result *mine = t->ok ? kmq__own_palette_result(own, t, k) : NULL;
             for (size_t q = 0; mine && q < t->nresults; q++)
-                if (t->results[q].k == k && t->results[q].mse_output > 0 &&
-                    mine->mse_output > 0) {
+                if (t->results[q].k == k && t->results[q].mse_output > 0 && mine->mse_output > 0) {
                     shared_db += t->results[q].psnr_db;
                     own_db += mine->psnr_db;
                     both++;

@@ -165,13 +165,13 @@ static void remove_stale_temps(const char *dir)
 /* Whether `dir` already holds a finished summary with this hash. A summary
  * that is there but does not read back counts as not done, and progress is
  * told (KMQ_PROGRESS_REFUSED, naming the file and the field). */
-static bool already_done(const char *summary_path, const char *hash, const kmq_run_opts *opts,
-                         kmq_progress *prog, double t_run)
+static bool already_done(const char *summary_path, const char *hash, const kmq_job_spec *spec,
+                         const kmq_run_opts *opts, kmq_progress *prog, double t_run)
 {
     kmq_summary old = {0};
     kmq_err why = {0};
     kmq_status st = kmq_summary_read(summary_path, &old, &why);
-    bool done = st == KMQ_OK && old.ok && old.hash && strcmp(old.hash, hash) == 0;
+    bool done = st == KMQ_OK && old.ok && kmq__summary_current(&old, hash, spec);
     kmq_summary_clear(&old);
     if (st != KMQ_OK && st != KMQ_E_NOT_FOUND && st != KMQ_E_NOMEM) {
         kmq_err_where(&why, "%s", summary_path);
@@ -198,7 +198,6 @@ static void report_refused(void *ctx, kmq_run_file file, const kmq_err *why)
     kmq_progress prog = {.event = KMQ_PROGRESS_REFUSED, .refused = why};
     kmq__run_progress(sink->opts, &prog, sink->t_run);
 }
-
 
 /* Whether component number `depth` of an image's folder path, `name`, is a
  * file kmq writes into the folder that holds it: a run-level file at the top
@@ -311,8 +310,8 @@ static void clear_scratch(const char *dir, bool remove_self, int depth)
 static char *make_scratch(const char *root, const kmq_run_opts *opts)
 {
     char *top = kmq_fsx_join(root, SCRATCH_NAME);
-    char *name = opts->shard_count > 1 ? kmq__asprintf("shard-%u", opts->shard_index)
-                                       : kmq__strdup("run");
+    char *name =
+        opts->shard_count > 1 ? kmq__asprintf("shard-%u", opts->shard_index) : kmq__strdup("run");
     char *dir = top && name ? kmq_fsx_join(top, name) : NULL;
     kmq_err ignored = {0};
     if (dir) {
@@ -372,8 +371,8 @@ static void count_for_array(const kmq_job *job, kmq__array *arr, const kmq_input
  * job lists now (kmq_report_build). */
 static kmq_status write_run_files(const kmq_job *job, const kmq_run_opts *opts, double t_run,
                                   const kmq_input_list *inputs, input_state *states,
-                                  const kmq__job_palette *const *palettes,
-                                  const kmq_run_info *info, kmq__array *arr, kmq_err *err)
+                                  const kmq__job_palette *const *palettes, const kmq_run_info *info,
+                                  kmq__array *arr, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
     kmq_expected_image *expected = kmq__calloc(inputs->n ? inputs->n : 1, sizeof *expected);
@@ -435,8 +434,8 @@ done:
     return st;
 }
 
-static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
-                         const kmq_input_list *inputs, const kmq__job_palette *const *palettes);
+static size_t count_done(const kmq_job *job, const kmq_run_opts *opts, const kmq_input_list *inputs,
+                         const kmq__job_palette *const *palettes);
 
 /* The sessions of a run. A session continues the run recorded in the
  * output root's run.json when that run stopped before it was done (status
@@ -446,8 +445,8 @@ static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
  * and its session count one more. Otherwise this session starts a new run
  * (one session). `before` holds the facts read (info borrows its start);
  * the caller clears it. */
-static void continue_sessions(const kmq_job *job, const kmq_run_opts *opts,
-                              kmq_run_facts *before, kmq_run_info *info)
+static void continue_sessions(const kmq_job *job, const kmq_run_opts *opts, kmq_run_facts *before,
+                              kmq_run_info *info)
 {
     info->sessions = 1;
     info->last_session_s = info->wall_s;
@@ -460,10 +459,10 @@ static void continue_sessions(const kmq_job *job, const kmq_run_opts *opts,
     if (!read)
         return;
     const char *now = job->path && job->path[0] ? job->path : NULL;
-    bool same_job = (before->job_file && now) ? strcmp(before->job_file, now) == 0
-                                              : before->job_file == now;
-    bool unfinished = strcmp(before->status, "interrupted") == 0 ||
-                      strcmp(before->status, "incomplete") == 0;
+    bool same_job =
+        (before->job_file && now) ? strcmp(before->job_file, now) == 0 : before->job_file == now;
+    bool unfinished =
+        strcmp(before->status, "interrupted") == 0 || strcmp(before->status, "incomplete") == 0;
     if (!same_job || !unfinished)
         return;
     info->sessions = (before->sessions ? before->sessions : 1) + 1;
@@ -524,7 +523,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
     /* Before the shard's record: a shard without its palette stops here,
      * as a usage error, before it counts as begun. */
     st = kmq__job_palettes(job, &inputs, opts, opts->shard_count <= 1, false, &job_pal, &palettes,
-                      err);
+                           err);
     if (st != KMQ_OK)
         goto done;
     if (opts->shard_count == 0)
@@ -564,7 +563,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             goto next;
         }
         is->hashed = true;
-        if (!opts->force && already_done(summary_path, is->hash, opts, &prog, t_run)) {
+        if (!opts->force && already_done(summary_path, is->hash, spec, opts, &prog, t_run)) {
             totals->skipped++;
             prog.event = KMQ_PROGRESS_IMAGE_SKIP;
             kmq__run_progress(opts, &prog, t_run);
@@ -683,8 +682,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
          * no shard is judged from them. */
         if (rst == KMQ_OK)
             rst = write_run_files(job, opts, t_run, &inputs, states, palettes, &info,
-                                  sharded && !kmq__run_cancelled(opts) ? &arr : NULL,
-                                  &report_err);
+                                  sharded && !kmq__run_cancelled(opts) ? &arr : NULL, &report_err);
         kmq__array_clear(&arr);
         kmq_array_state_clear(&array);
         kmq_run_facts_clear(&before);
@@ -720,8 +718,8 @@ done:
 
 /* How many images of the run's shard are already done with their current
  * configuration (what `kmq run --dry-run` reports as "already done"). */
-static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
-                         const kmq_input_list *inputs, const kmq__job_palette *const *palettes)
+static size_t count_done(const kmq_job *job, const kmq_run_opts *opts, const kmq_input_list *inputs,
+                         const kmq__job_palette *const *palettes)
 {
     size_t done = 0;
     for (size_t i = 0; i < inputs->n && !kmq__run_cancelled(opts); i++) {
@@ -739,7 +737,7 @@ static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
             kmq__config_hash(&job->jobs[in->job], job->seed, in->path, in->rel, &stamp,
                              opts->cancel, hash);
             kmq__config_hash_palette(palettes[in->job], hash);
-            done += strcmp(hash, s.hash) == 0;
+            done += kmq__summary_current(&s, hash, &job->jobs[in->job]);
         }
         kmq_summary_clear(&s);
         kmq__free(path);
@@ -749,8 +747,8 @@ static size_t count_done(const kmq_job *job, const kmq_run_opts *opts,
     return done;
 }
 
-kmq_status kmq_runner_report(const char *out_root, const char *job_path,
-                             const kmq_run_opts *opts, kmq_array_state *state, kmq_err *err)
+kmq_status kmq_runner_report(const char *out_root, const char *job_path, const kmq_run_opts *opts,
+                             kmq_array_state *state, kmq_err *err)
 {
     kmq__array arr = {0};
     kmq_job job = {0};

@@ -172,7 +172,7 @@ static bool hash_content(const char *path, const kmq__file_stamp *stamp, kmq_ide
  * (opening the image reports it), and never equal to a hash that read them.
  * With identity = content the bytes decide, so mtime and inode stay out. */
 void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path, const char *rel,
-                        const kmq__file_stamp *stamp, const atomic_int *cancel, char out[17])
+                      const kmq__file_stamp *stamp, const atomic_int *cancel, char out[17])
 {
     uint64_t h = KMQ_HASH_INIT;
     h = hash_u64(h, KMQ_SUMMARY_SCHEMA);
@@ -210,11 +210,15 @@ void kmq__config_hash(const kmq_job_spec *spec, uint64_t seed, const char *path,
         h = hash_u64(h, 0x6469746865720000u | (uint64_t)spec->dither); /* "dither" */
         h = hash_double(h, spec->dither_strength);
     }
+    if (spec->alpha != KMQ_ALPHA_KEEP) { /* keep, the default, keeps old hashes */
+        h = hash_u64(h, 0x616c706861u);  /* "alpha" */
+        h = hash_u64(h, (uint64_t)spec->alpha);
+    }
     if (spec->space != KMQ_SPACE_RGB) {
         h = hash_u64(h, 0x7370616365u); /* "space" */
         h = hash_u64(h, (uint64_t)spec->space);
     }
-    if (spec->target_psnr > 0) { /* k = auto is in the k list: 2..256 */
+    if (spec->target_psnr > 0) {          /* k = auto is in the k list: 2..256 */
         h = hash_u64(h, 0x746172676574u); /* "target" */
         h = hash_double(h, spec->target_psnr);
     }
@@ -226,4 +230,12 @@ void kmq_runner_config_hash(const kmq_job_spec *spec, uint64_t seed, const char 
 {
     kmq__file_stamp stamp = kmq__stamp_file(path);
     kmq__config_hash(spec, seed, path, rel, &stamp, NULL, out);
+}
+
+bool kmq__summary_current(const kmq_summary *s, const char *hash, const kmq_job_spec *spec)
+{
+    if (!s->hash || strcmp(s->hash, hash) != 0)
+        return false;
+    return !(spec->alpha == KMQ_ALPHA_KEEP && s->alpha_channel < 0 &&
+             (s->bands == 2 || s->bands == 4));
 }

@@ -20,10 +20,12 @@
 #include "kmq/image.h"
 #include "kmq/kmeans.h"
 #include "kmq/labels.h"
-#include "kmq/oklab.h"
+#include "kmq/hist_rgba.h"
 #include "kmq/pngout.h"
 #include "kmq/preview.h"
 #include "kmq/rng.h"
+#include "runner_colour.h"
+#include "runner_fit.h"
 #include "runner_plots.h"
 #include "strip_reader.h"
 
@@ -66,11 +68,12 @@
 #define MAP_STRIP_BUDGET ((uint64_t)32 << 20)
 
 /* Whether the indexed PNGs are dithered (strength 0 diffuses nothing: the
- * plain nearest-centre image, bytes and all). */
-static bool dithers(const kmq_job_spec *spec)
+ * plain nearest-centre image, bytes and all). An image that keeps its
+ * alpha is not: the diffusion is of RGB error (docs/design.md §19). */
+static bool dithers(const kmq_job_spec *spec, bool rgba)
 {
     return spec->dither == KMQ_DITHER_FS && spec->dither_strength > 0 &&
-           (spec->save & KMQ_SAVE_INDEXED);
+           (spec->save & KMQ_SAVE_INDEXED) && !rgba;
 }
 
 /* Squared error (levels^2, 3 channels) above which dither damps error:
@@ -82,13 +85,13 @@ static double dither_limit(const kmq_k_result *r)
     return 4.0 * r->mse_output;
 }
 
-static uint32_t map_strip_rows(const kmq_job_spec *spec, size_t nk, uint32_t width)
+static uint32_t map_strip_rows(const kmq_job_spec *spec, size_t nk, uint32_t width, bool rgba)
 {
     uint64_t kinds =
         (spec->save & KMQ_SAVE_INDEXED ? 1u : 0u) + (spec->save & KMQ_SAVE_LABELS ? 1u : 0u);
     /* nk <= KMQ_MAX_K (job check): <= 1,286 bytes a pixel, width < 2^31. */
-    uint64_t row_bytes = (uint64_t)width * (6 + nk + 2 * kinds * nk);
-    uint64_t fixed = dithers(spec) ? (uint64_t)width * 7 * nk : 0;
+    uint64_t row_bytes = (uint64_t)width * ((rgba ? 8 : 6) + nk + 2 * kinds * nk);
+    uint64_t fixed = dithers(spec, rgba) ? (uint64_t)width * 7 * nk : 0;
     if (fixed >= MAP_STRIP_BUDGET)
         return 1;
     uint64_t rows = (MAP_STRIP_BUDGET - fixed) / row_bytes;
@@ -127,13 +130,9 @@ typedef struct image_work {
     uint32_t *sample_keys;
     kmq_kmeans_prepared *prep_all;    /* every point fitted: built once, read by every k */
     kmq_kmeans_prepared *prep_sample; /* the sample's points (NULL: no sample) */
-    float *lab;                       /* OKLab of every distinct colour (3 each), for ΔE */
-    /* space = oklab: the grid points the fit sees (kmq/oklab.h), each
-     * colour's grid point, and one label per grid point. */
-    uint32_t *grid_keys;
-    uint64_t *grid_weights;
-    uint32_t *grid_of;
-    uint8_t *grid_labels;
+    kmq__colours colours;             /* OKLab values; the grid of space = oklab */
+    kmq_hist_rgba *hist4;             /* instead of hist when the image keeps alpha */
+    uint8_t *flat;                    /* one strip composited to RGB (alpha kept: pictures) */
 } image_work;
 
 static void image_work_free(image_work *w, size_t nk)
@@ -163,11 +162,9 @@ static void image_work_free(image_work *w, size_t nk)
     kmq__free(w->writers);
     kmq__free(w->sample_weights);
     kmq__free(w->sample_keys);
-    kmq__free(w->lab);
-    kmq__free(w->grid_keys);
-    kmq__free(w->grid_weights);
-    kmq__free(w->grid_of);
-    kmq__free(w->grid_labels);
+    kmq__colours_free(&w->colours);
+    kmq_hist_rgba_free(w->hist4);
+    kmq__free(w->flat);
     memset(w, 0, sizeof *w);
 }
 
@@ -194,13 +191,23 @@ static kmq_status histogram_pass(image_work *w, const kmq_run_opts *opts, kmq_er
             return st;
         if (rows == 0)
             return KMQ_OK;
-        st = kmq_hist_add_rgb(w->hist, w->strip, (size_t)rows * info->width, err);
+        size_t npix = (size_t)rows * info->width;
+        const uint8_t *rgb = w->strip;
+        if (w->hist4) {
+            st = kmq_hist_rgba_add(w->hist4, w->strip, npix, err);
+            if (w->flat) { /* the pictures show it composited */
+                kmq__composite_rgba(w->strip, npix, w->colours.background, w->flat);
+                rgb = w->flat;
+            }
+        } else {
+            st = kmq_hist_add_rgb(w->hist, w->strip, npix, err);
+        }
         if (st != KMQ_OK)
             return st;
         if (w->preview)
-            kmq_preview_add_rows(w->preview, w->strip, rows);
+            kmq_preview_add_rows(w->preview, rgb, rows);
         if (w->thumb)
-            kmq_preview_add_rows(w->thumb, w->strip, rows);
+            kmq_preview_add_rows(w->thumb, rgb, rows);
         if (kmq__run_cancelled(opts))
             return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
     }
@@ -265,68 +272,6 @@ done:
     return st;
 }
 
-static uint8_t round_channel(double v)
-{
-    if (!(v > 0.0))
-        return 0;
-    if (v >= 255.0)
-        return 255;
-    return (uint8_t)lround(v);
-}
-
-/* Fills everything of one k's result that comes from the fit and the
- * labelling of the distinct colours: palette (rounded centres with their
- * pixel counts), inertia, mse, mse_output (exact, in integers, over the
- * distinct colours: every pixel of a colour has the same error). */
-static kmq_status finish_k_result(const kmq_points *all, kmq_space space, const kmq_fit *fit,
-                                  const uint8_t *labels, double inertia, uint64_t pixels,
-                                  kmq_k_result *r, kmq_err *err)
-{
-    size_t ke = fit->k_effective;
-    r->k = fit->k;
-    r->k_effective = ke;
-    r->iterations = fit->iterations;
-    r->converged = fit->converged;
-    r->restarts = fit->restarts;
-    r->best_restart = fit->best_restart;
-    r->restart_inertia = kmq__alloc_array((size_t)fit->restarts, sizeof(double));
-    r->palette = kmq__calloc(ke, sizeof *r->palette);
-    if (!r->restart_inertia || !r->palette)
-        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the results of k = %zu", fit->k);
-    memcpy(r->restart_inertia, fit->restart_inertia, (size_t)fit->restarts * sizeof(double));
-    for (size_t j = 0; j < ke; j++) {
-        if (space == KMQ_SPACE_OKLAB) {
-            double lab[3];
-            kmq_oklab_from_grid(fit->centers + j * 3, lab);
-            kmq_oklab_to_srgb8(lab, r->palette[j].rgb);
-        } else {
-            for (int c = 0; c < 3; c++)
-                r->palette[j].rgb[c] = round_channel(fit->centers[j * 3 + (size_t)c]);
-        }
-    }
-    uint64_t err_output = 0;
-    for (size_t i = 0; i < all->n; i++) {
-        uint32_t key = all->keys[i];
-        const uint8_t *p = r->palette[labels[i]].rgb;
-        int64_t dr = (int64_t)(key >> 16) - p[0];
-        int64_t dg = (int64_t)((key >> 8) & 0xff) - p[1];
-        int64_t db = (int64_t)(key & 0xff) - p[2];
-        /* <= 3 * 255^2 * 2^64 would overflow only beyond 2^45 pixels. */
-        err_output += all->weights[i] * (uint64_t)(dr * dr + dg * dg + db * db);
-        r->palette[labels[i]].pixels += all->weights[i];
-    }
-    r->inertia = inertia;
-    r->mse = inertia / (double)pixels;
-    r->mse_output = (double)err_output / (double)pixels;
-    r->psnr_db = r->mse_output > 0 ? 10.0 * log10(3.0 * 255.0 * 255.0 / r->mse_output) : 0.0;
-    r->raw_bytes = pixels * 3;
-    unsigned bits = 0;
-    while (((size_t)1 << bits) < ke)
-        bits++;
-    r->packed_bytes = (pixels * bits + 7) / 8 + 3 * (uint64_t)ke;
-    return KMQ_OK;
-}
-
 static char *k_file_name(size_t k, kmq_k_file f)
 {
     char name[KMQ_K_NAME_MAX];
@@ -351,19 +296,23 @@ static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const ch
         const kmq_k_result *r = &s->results[i];
         kmq_status st = KMQ_OK;
         if (spec->save & KMQ_SAVE_INDEXED) {
-            uint8_t pal[KMQ_MAX_K * 3];
-            for (size_t j = 0; j < r->k_effective; j++)
+            uint8_t pal[KMQ_MAX_K * 3], alpha[KMQ_MAX_K];
+            for (size_t j = 0; j < r->k_effective; j++) {
                 memcpy(pal + 3 * j, r->palette[j].rgb, 3);
+                alpha[j] = r->palette[j].alpha;
+            }
             char *path = kmq_fsx_join(dir, r->indexed.path);
-            st = path ? kmq_png_open_indexed(path, info->width, info->height, pal, r->k_effective,
-                                             &w->indexed[i], err)
-                      : kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            st = !path      ? kmq_err_set(err, KMQ_E_NOMEM, "out of memory")
+                 : r->alpha ? kmq_png_open_indexed_rgba(path, info->width, info->height, pal, alpha,
+                                                        r->k_effective, &w->indexed[i], err)
+                            : kmq_png_open_indexed(path, info->width, info->height, pal,
+                                                   r->k_effective, &w->indexed[i], err);
             kmq__free(path);
             if (st == KMQ_OK) {
                 map_writer *mw = &w->writers[w->nwriters++];
                 *mw = (map_writer){.png = w->indexed[i], .set = i};
                 st = kmq_png_stage(w->indexed[i], strip_rows, err);
-                if (st == KMQ_OK && dithers(spec))
+                if (st == KMQ_OK && dithers(spec, r->alpha))
                     st = kmq_dither_new(pal, r->k_effective, info->width, spec->dither_strength,
                                         dither_limit(r), &mw->dither, err);
                 if (st == KMQ_OK && mw->dither) {
@@ -399,7 +348,7 @@ static kmq_status open_writers(image_work *w, const kmq_job_spec *spec, const ch
 static void encode_strip(image_work *w, size_t nk, uint32_t rows, const kmq_par *par)
 {
     const kmq_image_info *info = kmq_image_get_info(w->img);
-    const size_t width = info->width, row_bytes = width * 3;
+    const size_t width = info->width, row_bytes = width * (size_t)info->channels;
     const size_t strip_rows = kmq_image_strip_rows(w->img);
     const uint8_t *strip = w->strip;
     const kmq_labels *labels = w->labels;
@@ -457,7 +406,7 @@ static kmq_status map_pass(image_work *w, size_t nk, const kmq_run_opts *opts, k
     if (st != KMQ_OK)
         return st;
     const kmq_image_info *info = kmq_image_get_info(w->img);
-    size_t row_bytes = (size_t)info->width * 3;
+    size_t row_bytes = (size_t)info->width * (size_t)info->channels;
     for (;;) {
         uint32_t rows = 0;
         st = kmq__strip_reader_next(w->reader, &w->strip, &rows, err);
@@ -531,13 +480,21 @@ static kmq_status name_files(const kmq_job_spec *spec, kmq_k_result *r, kmq_err 
     return KMQ_OK;
 }
 
-static kmq_status write_swatch(const char *dir, kmq_k_result *r, kmq_err *err)
+/* The palette swatch (save = palette); an RGBA palette shows composited
+ * onto the background. */
+static kmq_status write_swatch(const char *dir, const uint8_t background[3], kmq_k_result *r,
+                               kmq_err *err)
 {
     uint8_t pal[KMQ_MAX_K * 3];
     uint64_t pixels[KMQ_MAX_K];
     for (size_t j = 0; j < r->k_effective; j++) {
-        memcpy(pal + 3 * j, r->palette[j].rgb, 3);
-        pixels[j] = r->palette[j].pixels;
+        const kmq_palette_entry *e = &r->palette[j];
+        if (r->alpha)
+            kmq__composite_rgba((const uint8_t[4]){e->rgb[0], e->rgb[1], e->rgb[2], e->alpha}, 1,
+                                background, pal + 3 * j);
+        else
+            memcpy(pal + 3 * j, e->rgb, 3);
+        pixels[j] = e->pixels;
     }
     char *path = kmq_fsx_join(dir, r->swatch.path);
     if (!path)
@@ -619,312 +576,15 @@ static kmq_status fill_config(kmq_summary *s, const kmq_job_spec *spec, uint64_t
     return KMQ_OK;
 }
 
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* OKLab of every distinct colour (w->lab, for the colour difference of
- * every k) and, with space = oklab, the grid points the fit sees: colours
- * that fall on one grid point are one point with their weights summed, and
- * w->grid_of says which point each colour is. Colours are independent:
- * the parallel loop writes disjoint entries. Driver. */
-static kmq_status prepare_colours(image_work *w, const kmq_points *all, kmq_space space,
-                                  const kmq_par *par, kmq_points *grid, kmq_err *err)
-{
-    const size_t n = all->n;
-    const bool oklab = space == KMQ_SPACE_OKLAB;
-    uint64_t *pairs = oklab ? kmq__alloc_array(n, sizeof *pairs) : NULL;
-    w->lab = kmq__alloc_array(n, 3 * sizeof *w->lab);
-    if (!w->lab || (oklab && !pairs)) {
-        kmq__free(pairs);
-        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory converting %zu colours to OKLab", n);
-    }
-    const uint32_t *keys = all->keys;
-    float *lab_out = w->lab;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(par->threads) schedule(static) default(none)                 \
-    shared(keys, lab_out, pairs) firstprivate(n, oklab)
-#else
-    (void)par;
-#endif
-    for (size_t i = 0; i < n; i++) {
-        double lab[3];
-        kmq_oklab_from_rgb_key(keys[i], lab);
-        for (int c = 0; c < 3; c++)
-            lab_out[3 * i + (size_t)c] = (float)lab[c];
-        if (oklab) /* n <= 2^24: the colour's index fits below the key */
-            pairs[i] = (uint64_t)kmq_oklab_grid_key(lab) << 32 | (uint64_t)i;
-    }
-    if (!oklab)
-        return KMQ_OK;
-    qsort(pairs, n, sizeof *pairs, compare_u64);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        m += i == 0 || (pairs[i] >> 32) != (pairs[i - 1] >> 32);
-    w->grid_keys = kmq__alloc_array(m, sizeof *w->grid_keys);
-    w->grid_weights = kmq__calloc(m, sizeof *w->grid_weights);
-    w->grid_of = kmq__alloc_array(n, sizeof *w->grid_of);
-    w->grid_labels = kmq__alloc(m);
-    if (!w->grid_keys || !w->grid_weights || !w->grid_of || !w->grid_labels) {
-        kmq__free(pairs);
-        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu OKLab points", m);
-    }
-    for (size_t i = 0, j = 0; i < n; i++) {
-        if (i > 0 && (pairs[i] >> 32) != (pairs[i - 1] >> 32))
-            j++;
-        uint32_t colour = (uint32_t)pairs[i];
-        w->grid_keys[j] = (uint32_t)(pairs[i] >> 32);
-        w->grid_weights[j] += all->weights[colour];
-        w->grid_of[colour] = (uint32_t)j;
-    }
-    kmq__free(pairs);
-    *grid = (kmq_points){m, w->grid_keys, w->grid_weights};
-    return KMQ_OK;
-}
-
-/* The smallest value v of `bits` (non-negative floats as their bit
- * patterns, which order as the floats do) such that the weights of the
- * values <= v reach `need`: a weighted selection in two passes of 16 bits,
- * exact, O(n). */
-static float weighted_select(const uint32_t *bits, const uint64_t *weights, size_t n,
-                             uint64_t need, uint64_t *hist)
-{
-    uint32_t prefix = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        memset(hist, 0, 65536 * sizeof *hist);
-        for (size_t i = 0; i < n; i++) {
-            if (pass == 1 && bits[i] >> 16 != prefix)
-                continue;
-            hist[pass == 0 ? bits[i] >> 16 : bits[i] & 0xffff] += weights[i];
-        }
-        size_t b = 0;
-        for (; b < 65535 && hist[b] < need; b++)
-            need -= hist[b];
-        prefix = pass == 0 ? (uint32_t)b : prefix << 16 | (uint32_t)b;
-    }
-    float v;
-    memcpy(&v, &prefix, sizeof v);
-    return v;
-}
-
-/* The written image's colour difference (kmq_k_result.delta_e_*): per
- * distinct colour, the OKLab distance to its palette colour times 100;
- * mean over pixels, and the 95th percentile (the smallest difference that
- * at least 95 % of the pixels do not exceed). */
-static kmq_status colour_difference(const image_work *w, const kmq_points *all,
-                                    const uint8_t *labels, uint64_t pixels, kmq_k_result *r,
-                                    kmq_err *err)
-{
-    float pal[KMQ_MAX_K * 3];
-    for (size_t j = 0; j < r->k_effective; j++) {
-        const uint8_t *c = r->palette[j].rgb;
-        double lab[3];
-        kmq_oklab_from_rgb_key((uint32_t)c[0] << 16 | (uint32_t)c[1] << 8 | c[2], lab);
-        for (int q = 0; q < 3; q++)
-            pal[3 * j + (size_t)q] = (float)lab[q];
-    }
-    uint32_t *bits = kmq__alloc_array(all->n, sizeof *bits);
-    uint64_t *hist = kmq__alloc_array(65536, sizeof *hist);
-    if (!bits || !hist) {
-        kmq__free(bits);
-        kmq__free(hist);
-        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the colour difference");
-    }
-    double sum = 0;
-    for (size_t i = 0; i < all->n; i++) {
-        const float *x = w->lab + 3 * i, *p = pal + 3 * (size_t)labels[i];
-        double d0 = (double)x[0] - p[0], d1 = (double)x[1] - p[1], d2 = (double)x[2] - p[2];
-        float de = (float)(100.0 * sqrt(d0 * d0 + d1 * d1 + d2 * d2));
-        memcpy(&bits[i], &de, sizeof de);
-        sum += (double)de * (double)all->weights[i];
-    }
-    r->delta_e_mean = sum / (double)pixels;
-    /* ceil(0.95 * pixels) in integers (pixels < 2^57: no overflow). */
-    r->delta_e_p95 = weighted_select(bits, all->weights, all->n, (pixels * 95 + 99) / 100, hist);
-    kmq__free(bits);
-    kmq__free(hist);
-    return KMQ_OK;
-}
-
-/* What fitting one k of an image needs (kmq__run_image's state). */
-typedef struct fit_env {
-    const kmq_job_spec *spec;
-    uint64_t seed;
-    const kmq__job_palette *jp;
-    const kmq_points *all;     /* every distinct colour */
-    kmq_space space;
-    const kmq_points *fit_all; /* every point fitted: all, or its OKLab grid points */
-    const kmq_points *fit_pts; /* what the fit sees: fit_all, or a sample of it */
-    image_work *w;
-    uint64_t pixels;
-    const kmq_run_opts *opts;
-    kmq_progress *prog;
-    double t_run;
-} fit_env;
-
-/* Fits k = spec->k[i] (or maps to the given palette's), labels every
- * distinct colour into `labels` and fills `r`. The fit of a k does not
- * depend on which other k are fitted: its restarts draw from (seed, k, r). */
-static kmq_status fit_k(const fit_env *e, size_t i, uint8_t *labels, kmq_k_result *r,
-                        kmq_err *err)
-{
-    const kmq_job_spec *spec = e->spec;
-    const image_work *w = e->w;
-    if (kmq__run_cancelled(e->opts))
-        return kmq_err_set(err, KMQ_E_INTERRUPTED, "interrupted");
-    e->prog->stage = "fit";
-    e->prog->k = spec->k[i];
-    kmq__run_progress(e->opts, e->prog, e->t_run);
-    double t_fit = kmq_par_now_s();
-    kmq_kmeans_opts ko = {.k = spec->k[i],
-                          .restarts = spec->restarts,
-                          .max_iter = spec->max_iter,
-                          .tol = spec->tol,
-                          .init = spec->init,
-                          .seed = e->seed,
-                          .cancel = e->opts->cancel};
-    const kmq_par *par = &e->opts->par;
-    kmq_fit fit = {0};
-    double inertia = 0;
-    kmq_status st;
-    /* Labels of the points fitted: the colours', or the grid points'. */
-    uint8_t *fit_labels = w->grid_of ? w->grid_labels : labels;
-    if (e->jp) {
-        /* labels and inertia are the given palette's */
-        st = kmq__given_palette_fit(w->prep_all, kmq__job_palette_k(e->jp, i), spec->k[i], par,
-                                    labels, &fit, err);
-        inertia = fit.inertia;
-    } else {
-        const kmq_kmeans_prepared *prep = w->prep_sample ? w->prep_sample : w->prep_all;
-        st = kmq_kmeans_fit_prepared(prep, &ko, par, &fit, err);
-        if (st == KMQ_OK && w->prep_sample) {
-            /* The fit saw a sample: every colour of the image needs its label. */
-            st = kmq_kmeans_assign_prepared(w->prep_all, fit.centers, fit.k_effective, par,
-                                            fit_labels, &inertia, err);
-        } else if (st == KMQ_OK) {
-            /* The fit saw every point: its labels are the assignment's. */
-            memcpy(fit_labels, fit.labels, e->fit_all->n);
-        }
-        /* Without sampling the fit's own final inertia is the same sum over
-         * the same points; keep it so the summary shows the fit's number. */
-        if (e->fit_pts->n == e->fit_all->n)
-            inertia = fit.inertia;
-        /* Each colour takes its grid point's label (space = oklab). */
-        for (size_t c = 0; st == KMQ_OK && w->grid_of && c < e->all->n; c++)
-            labels[c] = fit_labels[w->grid_of[c]];
-    }
-    if (st == KMQ_OK)
-        st = finish_k_result(e->all, e->space, &fit, labels, inertia, e->pixels, r, err);
-    if (st == KMQ_OK)
-        st = colour_difference(w, e->all, labels, e->pixels, r, err);
-    kmq_fit_clear(&fit);
-    r->fit_s = kmq_par_now_s() - t_fit;
-    return st;
-}
-
-/* Whether result r's written image reaches the target (lossless always does). */
-static bool reaches(const kmq_k_result *r, double target_psnr)
-{
-    return r->mse_output == 0 || r->psnr_db >= target_psnr;
-}
-
-/* Fits position i of the k list for the quality target into `scratch`,
- * lists it in s->tried, and keeps it as s->results[0] (labels in set 0)
- * when it reaches the target (the search only fits below its best hit) or
- * when it is the list's last and nothing has reached (`keep_last`). */
-static kmq_status try_target_k(const fit_env *e, size_t i, uint8_t *scratch, bool keep_last,
-                               kmq_summary *s, bool *hit, kmq_err *err)
-{
-    kmq_k_result r = {0};
-    kmq_status st = fit_k(e, i, scratch, &r, err);
-    *hit = false;
-    if (st != KMQ_OK) {
-        kmq_k_result_clear(&r);
-        return st;
-    }
-    s->tried[s->ntried++] = (kmq_target_try){r.k, r.mse_output, r.psnr_db};
-    *hit = reaches(&r, e->spec->target_psnr);
-    if (*hit || (keep_last && i == e->spec->nk - 1)) {
-        kmq_k_result_clear(&s->results[0]);
-        s->results[0] = r;
-        memcpy(kmq_labels_set(e->w->labels, 0), scratch, e->all->n);
-    } else {
-        kmq_k_result_clear(&r);
-    }
-    return KMQ_OK;
-}
-
-/* The quality target: the smallest k of the list whose written image
- * reaches spec->target_psnr, into s->results[0] and label set 0. The error
- * falls as k grows (not strictly: k-means finds local optima), so the list
- * is probed at positions 0, 1, 3, 7, ... until one reaches (the cost is
- * that of the largest k fitted, at most about twice the answer), then
- * bisected between the last miss and that hit. Every position below the
- * answer that the search leaves is one it fitted and saw miss, so the k
- * before the answer in the list always misses: the answer is exactly what
- * fitting the whole list and taking the first k to reach after a miss
- * would give, in about 2 log2(n) fits. When no k reaches, the largest is
- * written. Every k fitted is listed in s->tried. */
-static kmq_status search_target(const fit_env *e, kmq_summary *s, kmq_err *err)
-{
-    const size_t n = e->spec->nk;
-    const double target = e->spec->target_psnr;
-    uint8_t *scratch = kmq__alloc(e->all->n ? e->all->n : 1); /* labels of the k on trial */
-    s->tried = kmq__calloc(n, sizeof *s->tried);
-    if (!scratch || !s->tried) {
-        kmq__free(scratch);
-        return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the quality target's search");
-    }
-    s->target_psnr = target;
-    size_t best = SIZE_MAX; /* smallest position seen to reach */
-    size_t lo = 0;          /* every position below lo was fitted and missed */
-    bool hit = false;
-    kmq_status st = KMQ_OK;
-    for (size_t probe = 0; st == KMQ_OK;) { /* 0, 1, 3, 7, ..., n - 1 */
-        st = try_target_k(e, probe, scratch, best == SIZE_MAX, s, &hit, err);
-        if (hit) {
-            best = probe;
-            break;
-        }
-        lo = probe + 1;
-        if (probe == n - 1)
-            break; /* nothing reaches: the largest k is kept */
-        probe = 2 * probe + 1 < n - 1 ? 2 * probe + 1 : n - 1;
-    }
-    while (st == KMQ_OK && best != SIZE_MAX && lo < best) {
-        size_t mid = lo + (best - lo) / 2;
-        st = try_target_k(e, mid, scratch, false, s, &hit, err);
-        if (hit)
-            best = mid;
-        else
-            lo = mid + 1;
-    }
-    kmq__free(scratch);
-    if (st != KMQ_OK)
-        return st;
-    s->target_reached = best != SIZE_MAX;
-    /* Fitted in search order; listed ascending by k. */
-    for (size_t i = 1; i < s->ntried; i++)
-        for (size_t j = i; j > 0 && s->tried[j - 1].k > s->tried[j].k; j--) {
-            kmq_target_try t = s->tried[j];
-            s->tried[j] = s->tried[j - 1];
-            s->tried[j - 1] = t;
-        }
-    return KMQ_OK;
-}
-
 /* Processes one image into `dir` and fills `s` (ok or not). `stamp` is the
  * file as stat'ed before the hash `hash` read it; the file must keep it
  * after each pass (KMQ_E_CHANGED otherwise). Returns KMQ_OK when the image
  * is done, an image-level error (s gets the error form), or
  * KMQ_E_INTERRUPTED / KMQ_E_NOMEM from which the run stops. */
 kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_input_file *in,
-                            const kmq__file_stamp *stamp, const char *hash,
-                            const kmq__job_palette *jp, const char *dir,
-                            const kmq_run_opts *opts, kmq_progress *prog, double t_run,
-                            kmq_summary *s, kmq_err *err)
+                          const kmq__file_stamp *stamp, const char *hash,
+                          const kmq__job_palette *jp, const char *dir, const kmq_run_opts *opts,
+                          kmq_progress *prog, double t_run, kmq_summary *s, kmq_err *err)
 {
     double t0 = kmq_par_now_s();
     image_work w = {0};
@@ -950,7 +610,9 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     kmq_image_opts io = {.max_pixels = spec->max_pixels,
                          .max_decode_bytes = kmq_runner_decode_budget(spec->max_decode_bytes),
                          .formats = spec->formats,
-                         .mode = opts->image_mode};
+                         .mode = opts->image_mode,
+                         /* A shared or given palette is RGB: alpha is flattened there. */
+                         .keep_alpha = spec->alpha == KMQ_ALPHA_KEEP && !jp};
     memcpy(io.background, spec->background, 3);
     st = kmq_image_open(in->path, &io, &w.img, err);
     if (st != KMQ_OK)
@@ -961,10 +623,26 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     s->width = info->width;
     s->height = info->height;
     s->bands = info->bands;
+    s->alpha_channel = info->alpha ? 1 : 0;
     s->pixels = info->pixels;
+    const bool rgba = info->channels == 4;
+    w.colours.rgba = rgba;
+    memcpy(w.colours.background, spec->background, 3);
+    if (info->alpha) {
+        s->alpha = kmq__strdup(rgba ? "keep" : "flatten");
+        if (!s->alpha) {
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    if (rgba && s->space) { /* the RGBA fit has one space: premultiplied RGBA */
+        kmq__free(s->space);
+        s->space = NULL;
+    }
     /* Both passes read strips of the map pass's height: the buffers below,
      * the reader's and the writers' staging are all sized from it. */
-    uint32_t strip_rows = kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, nout, info->width));
+    uint32_t strip_rows =
+        kmq_image_limit_strip_rows(w.img, map_strip_rows(spec, nout, info->width, rgba));
     size_t strip_pixels = (size_t)strip_rows * info->width;
     w.label_strip = nout <= SIZE_MAX / strip_pixels ? kmq__alloc_array(nout, strip_pixels) : NULL;
     w.label_row_ptr = kmq__alloc_array((size_t)strip_rows * nout, sizeof *w.label_row_ptr);
@@ -986,9 +664,17 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     prog->k = 0;
     kmq__run_progress(opts, prog, t_run);
     double t_hist = kmq_par_now_s();
-    st = kmq_hist_new(&w.hist, err);
-    if (st == KMQ_OK)
-        st = kmq_hist_expect(w.hist, (uint64_t)info->width * info->height, err);
+    if (rgba) {
+        st = kmq_hist_rgba_new(&w.hist4, err);
+        w.flat = st == KMQ_OK && spec->report != KMQ_REPORT_NONE ? kmq__alloc_array(strip_pixels, 3)
+                                                                 : NULL;
+        if (st == KMQ_OK && spec->report != KMQ_REPORT_NONE && !w.flat)
+            st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for a strip");
+    } else {
+        st = kmq_hist_new(&w.hist, err);
+        if (st == KMQ_OK)
+            st = kmq_hist_expect(w.hist, (uint64_t)info->width * info->height, err);
+    }
     /* The report's pictures come from this pass: no third decode. */
     if (st == KMQ_OK && spec->report == KMQ_REPORT_FULL)
         st = kmq_preview_new(info->width, info->height, KMQ_PREVIEW_SIDE, &w.preview, err);
@@ -997,23 +683,27 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     if (st == KMQ_OK)
         st = histogram_pass(&w, opts, err);
     if (st == KMQ_OK)
-        st = kmq_hist_finish(w.hist, err);
+        st = rgba ? kmq_hist_rgba_finish(w.hist4, err) : kmq_hist_finish(w.hist, err);
     if (st == KMQ_OK)
         st = kmq__check_unchanged(in->path, stamp, err);
     if (st != KMQ_OK)
         goto done;
     s->histogram_s = kmq_par_now_s() - t_hist;
-    kmq_points all = {kmq_hist_size(w.hist), kmq_hist_keys(w.hist), kmq_hist_weights(w.hist)};
+    kmq_points all =
+        rgba ? (kmq_points){kmq_hist_rgba_size(w.hist4), kmq_hist_rgba_keys(w.hist4),
+                            kmq_hist_rgba_weights(w.hist4)}
+             : (kmq_points){kmq_hist_size(w.hist), kmq_hist_keys(w.hist), kmq_hist_weights(w.hist)};
     s->unique_colors = all.n;
-    uint64_t pixels = kmq_hist_pixels(w.hist);
+    uint64_t pixels = rgba ? kmq_hist_rgba_pixels(w.hist4) : kmq_hist_pixels(w.hist);
 
-    /* The points are prepared once and serve every k. */
+    /* The points are prepared once and serve every k (the RGBA fit, which
+     * sees every colour, prepares its own). */
     kmq_points fit_all = all;
-    st = prepare_colours(&w, &all, spec->space, &opts->par, &fit_all, err);
+    st = kmq__colours_prepare(&w.colours, &all, spec->space, &opts->par, &fit_all, err);
     kmq_points fit_pts = fit_all;
-    if (st == KMQ_OK)
+    if (st == KMQ_OK && !rgba)
         st = kmq_kmeans_prepared_new(&fit_all, &w.prep_all, err);
-    if (st == KMQ_OK && !jp && spec->sample > 0 && spec->sample < pixels) {
+    if (st == KMQ_OK && !jp && !rgba && spec->sample > 0 && spec->sample < pixels) {
         st = draw_sample(&w, &fit_all, spec->sample, seed, &fit_pts, err);
         if (st == KMQ_OK)
             st = kmq_kmeans_prepared_new(&fit_pts, &w.prep_sample, err);
@@ -1021,17 +711,30 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     if (st != KMQ_OK)
         goto done;
 
-    st = kmq_labels_new(w.hist, nout, &w.labels, err);
+    st = rgba ? kmq_labels_new_rgba(w.hist4, nout, &w.labels, err)
+              : kmq_labels_new(w.hist, nout, &w.labels, err);
     if (st != KMQ_OK)
         goto done;
-    fit_env env = {.spec = spec, .seed = seed, .jp = jp, .all = &all, .space = spec->space,
-                   .fit_all = &fit_all, .fit_pts = &fit_pts,
-                   .w = &w, .pixels = pixels, .opts = opts, .prog = prog, .t_run = t_run};
+    kmq__fit_env env = {.spec = spec,
+                        .seed = seed,
+                        .jp = jp,
+                        .all = &all,
+                        .space = rgba ? KMQ_SPACE_RGB : spec->space,
+                        .fit_all = &fit_all,
+                        .fit_pts = &fit_pts,
+                        .prep_all = w.prep_all,
+                        .prep_sample = w.prep_sample,
+                        .colours = &w.colours,
+                        .labels = w.labels,
+                        .pixels = pixels,
+                        .opts = opts,
+                        .prog = prog,
+                        .t_run = t_run};
     if (spec->target_psnr > 0) {
-        st = search_target(&env, s, err);
+        st = kmq__search_target(&env, s, err);
     } else {
         for (size_t i = 0; st == KMQ_OK && i < nk; i++)
-            st = fit_k(&env, i, kmq_labels_set(w.labels, i), &s->results[i], err);
+            st = kmq__fit_k(&env, i, kmq_labels_set(w.labels, i), &s->results[i], err);
     }
     for (size_t i = 0; st == KMQ_OK && i < nout; i++)
         st = name_files(spec, &s->results[i], err);
@@ -1049,7 +752,7 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
         st = close_writers(&w, s, err);
     for (size_t i = 0; st == KMQ_OK && i < nout; i++)
         if (spec->save & KMQ_SAVE_PALETTE)
-            st = write_swatch(dir, &s->results[i], err);
+            st = write_swatch(dir, spec->background, &s->results[i], err);
     if (st == KMQ_OK)
         st = kmq__check_unchanged(in->path, stamp, err);
     if (st != KMQ_OK)

@@ -31,7 +31,6 @@ typedef struct kmq__file_stamp {
     uint64_t size, mtime_ns, ino, dev;
 } kmq__file_stamp;
 
-
 /* The stat of `path` now (ok false, errno_ set, when it fails). */
 KMQ_PRIVATE kmq__file_stamp kmq__stamp_file(const char *path);
 
@@ -64,6 +63,14 @@ KMQ_PRIVATE const kmq_palette *kmq__job_palette_k(const kmq__job_palette *jp, si
  * hash unchanged), in place. */
 KMQ_PRIVATE void kmq__config_hash_palette(const kmq__job_palette *jp, char hash[17]);
 
+/* Whether summary `s` holds results of the configuration `hash` of `spec`:
+ * its hash is that one, and it is not of a kmq before alpha = keep that
+ * flattened an image which may have alpha (input.alpha not recorded, 2 or
+ * 4 bands), since the hash, made before the file is opened, cannot tell
+ * whether alpha applies. */
+KMQ_PRIVATE bool kmq__summary_current(const kmq_summary *s, const char *hash,
+                                      const kmq_job_spec *spec);
+
 /* Builds (or, when OUT/JOB/_palette holds one for the same images and keys,
  * reads) the shared palette of job `j` from every image the job lists
  * (`inputs`, all shards). may_fit false (a shard): a missing or stale
@@ -79,9 +86,8 @@ KMQ_PRIVATE void kmq__job_palette_clear(kmq__job_palette *jp);
  * every colour's nearest entry into labels, the inertia, one run of no
  * iteration. KMQ_OK, KMQ_E_ARG or KMQ_E_NOMEM. runner_palette.c. */
 KMQ_PRIVATE kmq_status kmq__given_palette_fit(const kmq_kmeans_prepared *prep,
-                                              const kmq_palette *pal, size_t k,
-                                              const kmq_par *par, uint8_t *labels, kmq_fit *fit,
-                                              kmq_err *err);
+                                              const kmq_palette *pal, size_t k, const kmq_par *par,
+                                              uint8_t *labels, kmq_fit *fit, kmq_err *err);
 
 /* The palette of every job of `job` that does not fit per image
  * (*palettes[j]: NULL for per_image jobs): palette_file's, or the shared

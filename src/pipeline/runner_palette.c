@@ -65,13 +65,12 @@ void kmq__job_palette_clear(kmq__job_palette *jp)
  * (lowest index on a tie) and the inertia of that assignment, recorded as
  * one run of no iteration. The centres are the palette's (unrounded for a
  * shared fit), so labels and inertia are those of the palette as fitted. */
-kmq_status kmq__given_palette_fit(const kmq_kmeans_prepared *prep, const kmq_palette *pal,
-                                    size_t k, const kmq_par *par, uint8_t *labels, kmq_fit *fit,
-                                    kmq_err *err)
+kmq_status kmq__given_palette_fit(const kmq_kmeans_prepared *prep, const kmq_palette *pal, size_t k,
+                                  const kmq_par *par, uint8_t *labels, kmq_fit *fit, kmq_err *err)
 {
     double inertia = 0;
-    kmq_status st = kmq_kmeans_assign_prepared(prep, pal->centers, pal->n, par, labels, &inertia,
-                                               err);
+    kmq_status st =
+        kmq_kmeans_assign_prepared(prep, pal->centers, pal->n, par, labels, &inertia, err);
     if (st != KMQ_OK)
         return st;
     memset(fit, 0, sizeof *fit);
@@ -170,8 +169,8 @@ static kmq_status fit_and_write(const kmq_job *job, const kmq_job_spec *spec,
     if (st == KMQ_OK)
         st = kmq_hist_finish(hist, err);
     if (st == KMQ_OK && kmq_hist_pixels(hist) == 0)
-        st = kmq_err_set(err, KMQ_E_CONFIG,
-                         "palette = shared: no image of job '%s' could be read", spec->name);
+        st = kmq_err_set(err, KMQ_E_CONFIG, "palette = shared: no image of job '%s' could be read",
+                         spec->name);
     kmq_points all = {0};
     if (st == KMQ_OK) {
         all = (kmq_points){kmq_hist_size(hist), kmq_hist_keys(hist), kmq_hist_weights(hist)};
@@ -347,7 +346,7 @@ kmq_status kmq_runner_load_palettes(kmq_job *job, kmq_err *err)
 }
 
 void kmq__free_job_palettes(const kmq_job *job, kmq__job_palette *job_pal,
-                              const kmq__job_palette **palettes)
+                            const kmq__job_palette **palettes)
 {
     for (size_t j = 0; job_pal && j < job->njobs; j++)
         kmq__job_palette_clear(&job_pal[j]);
@@ -361,9 +360,9 @@ void kmq__free_job_palettes(const kmq_job *job, kmq__job_palette *job_pal,
  * images then hash as not done) instead of failing: for --dry-run and for
  * `kmq report`, which only look. */
 kmq_status kmq__job_palettes(const kmq_job *job, const kmq_input_list *inputs,
-                               const kmq_run_opts *opts, bool may_fit, bool lenient,
-                               kmq__job_palette **job_pal, const kmq__job_palette ***palettes,
-                               kmq_err *err)
+                             const kmq_run_opts *opts, bool may_fit, bool lenient,
+                             kmq__job_palette **job_pal, const kmq__job_palette ***palettes,
+                             kmq_err *err)
 {
     size_t n = job->njobs ? job->njobs : 1;
     *job_pal = kmq__calloc(n, sizeof **job_pal);

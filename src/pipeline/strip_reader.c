@@ -84,7 +84,7 @@ kmq_status kmq__strip_reader_start(kmq_image *img, bool background, kmq__strip_r
                                    kmq_err *err)
 {
     const kmq_image_info *info = kmq_image_get_info(img);
-    size_t strip_bytes = (size_t)kmq_image_strip_rows(img) * info->width * 3;
+    size_t strip_bytes = (size_t)kmq_image_strip_rows(img) * info->width * (size_t)info->channels;
     kmq__strip_reader *r = kmq__calloc(1, sizeof *r);
     kmq_status st = KMQ_OK;
     if (!r || !(r->buf[0] = kmq__alloc(strip_bytes)) || !(r->buf[1] = kmq__alloc(strip_bytes))) {

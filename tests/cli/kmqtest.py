@@ -184,3 +184,22 @@ def temp_files(root):
             if name.startswith(".kmq-tmp."):
                 found.append(os.path.join(dirpath, name))
     return found
+
+
+def outputs_by_threads_and_path(workdir, run, files):
+    """For the streamed and the whole-image path (KMQ_IMAGE_MODE) at 1, 2
+    and 3 threads, calls run(out, threads, env), which writes into `out`,
+    and returns {(mode, threads): (the bytes of each of `files` under out,
+    what run returned)}: a test then asserts that they are all equal."""
+    seen = {}
+    for mode in ("stream", "whole"):
+        env = dict(os.environ, KMQ_IMAGE_MODE=mode)
+        for threads in (1, 2, 3):
+            out = os.path.join(workdir, f"{mode}{threads}")
+            value = run(out, threads, env)
+            data = []
+            for name in files:
+                with open(os.path.join(out, name), "rb") as f:
+                    data.append(f.read())
+            seen[(mode, threads)] = (data, value)
+    return seen

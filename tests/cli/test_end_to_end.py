@@ -31,6 +31,7 @@ seed = 3
 k = {", ".join(map(str, K_LIST))}
 restarts = 2
 save = indexed, labels, palette
+alpha = flatten     ; the RGB path; alpha = keep: test_alpha.py
 [job photos]
 input = {kt.PHOTOS}
 """)

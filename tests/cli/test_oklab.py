@@ -47,7 +47,9 @@ def pixels(path):
 
 
 def quantize(image, out, *extra, threads=2, env=None):
+    # OKLab is an RGB space: chelsea_alpha.png is flattened (alpha = keep fits RGBA).
     kt.run("quantize", image, "--seed", "7", "--restarts", "2", "-o", out, "--quiet",
+           "--alpha", "flatten",
            "--threads", str(threads), *extra, check_code=0, env=env)
     return kt.load_json(os.path.join(out, os.path.basename(image), "summary.json"))
 
@@ -110,6 +112,26 @@ class ColourDifference(unittest.TestCase):
                 p95 = np.percentile(de, 95, method="inverted_cdf")
                 self.assertAlmostEqual(r["delta_e_p95"], p95, delta=1e-3)
 
+    def test_delta_e_under_dither_is_the_label_maps(self):
+        """Like mse_output, ΔE under dither measures the nearest-centre
+        labels (the undithered image), not the dithered PNG."""
+        d = kt.fresh_dir("oklab_de_dither")
+        image = os.path.join(kt.PHOTOS, "coffee.png")
+        for space in ("rgb", "oklab"):
+            out = os.path.join(d, space)
+            s = quantize(image, out, "-k", "16", "--space", space, "--dither", "floyd-steinberg",
+                         "--save", "indexed,labels")
+            r = s["results"][0]
+            palette = np.array([e["rgb"] for e in r["palette"]], dtype=np.uint8)
+            labels = np.asarray(Image.open(os.path.join(out, "coffee.png", "k16.labels.png")))
+            de = 100 * np.linalg.norm(oklab(pixels(image)) - oklab(palette[labels.ravel()]),
+                                      axis=1)
+            self.assertAlmostEqual(r["delta_e_mean"], de.mean(), delta=1e-4)
+            self.assertAlmostEqual(r["delta_e_p95"],
+                                   np.percentile(de, 95, method="inverted_cdf"), delta=1e-3)
+            dithered = delta_e(image, os.path.join(out, "coffee.png", "k16.png"))
+            self.assertGreater(dithered.mean(), r["delta_e_mean"])
+
     def test_oklab_lowers_mean_delta_e_on_every_bundled_photo(self):
         d = kt.fresh_dir("oklab_lower")
         for name in kt.BUNDLED:
@@ -125,21 +147,13 @@ class ColourDifference(unittest.TestCase):
 
 class Deterministic(unittest.TestCase):
     def test_threads_and_paths(self):
-        d = kt.fresh_dir("oklab_det")
         image = os.path.join(kt.PHOTOS, "astronaut.png")
-        seen = {}
-        for mode in ("stream", "whole"):
-            env = dict(os.environ, KMQ_IMAGE_MODE=mode)
-            for threads in (1, 2, 3):
-                out = os.path.join(d, f"{mode}{threads}")
-                s = quantize(image, out, "-k", "8,32", "--space", "oklab", threads=threads,
-                             env=env)
-                files = []
-                for k in (8, 32):
-                    with open(os.path.join(out, "astronaut.png", f"k{k}.png"), "rb") as f:
-                        files.append(f.read())
-                seen[(mode, threads)] = (files, [(r["inertia"], r["delta_e_mean"],
-                                                  r["delta_e_p95"]) for r in s["results"]])
+
+        def run(out, threads, env):
+            s = quantize(image, out, "-k", "8,32", "--space", "oklab", threads=threads, env=env)
+            return [(r["inertia"], r["delta_e_mean"], r["delta_e_p95"]) for r in s["results"]]
+        seen = kt.outputs_by_threads_and_path(kt.fresh_dir("oklab_det"), run,
+                                              ("astronaut.png/k8.png", "astronaut.png/k32.png"))
         first = seen[("stream", 1)]
         for key, value in seen.items():
             self.assertEqual(value, first, key)

@@ -413,9 +413,16 @@ class Signals(unittest.TestCase):
             alive, code, err = self.signalled(job, delay, signal.SIGTERM)
             if not alive:
                 break
+            run_json = os.path.join(d, "out", "run.json")
+            self.assertTrue(os.path.exists(run_json), delay)
+            if code == 0:
+                # The signal landed after the last image's work (the run was
+                # alive when polled, then finished): a complete run, not a
+                # killed one.
+                self.assertEqual(kt.load_json(run_json)["status"], "complete", (delay, err))
+                break
             seen += 1
             self.assertEqual(code, 130, (delay, err))
-            self.assertTrue(os.path.exists(os.path.join(d, "out", "run.json")), delay)
             delay = delay * 2 if delay else 0.02
         self.assertGreaterEqual(seen, 3)
 

@@ -644,11 +644,15 @@ END_TEST
 
 START_TEST(key_table_and_formatting)
 {
-    static const char *const names[] = {
-        "output", "threads", "seed", "k", "target_psnr", "restarts", "max_iter", "tol", "init", "sample",
-        "save", "background", "max_pixels", "max_decode_bytes", "formats", "recursive",
-        "identity", "links", "dither", "dither_strength", "space", "palette", "palette_file", "report",
-        "input"};
+    static const char *const names[] = {"output",     "threads",     "seed",
+                                        "k",          "target_psnr", "restarts",
+                                        "max_iter",   "tol",         "init",
+                                        "sample",     "save",        "alpha",
+                                        "background", "max_pixels",  "max_decode_bytes",
+                                        "formats",    "recursive",   "identity",
+                                        "links",      "dither",      "dither_strength",
+                                        "space",      "palette",     "palette_file",
+                                        "report",     "input"};
     size_t n = 0;
     while (kmq_job_key(n))
         n++;

@@ -54,8 +54,8 @@ START_TEST(grid_inside_eight_bits)
 {
     /* The extremes of the sRGB gamut stay clear of the grid's edges, so
      * nothing is clamped; the grid inverts to within half a step. */
-    static const uint32_t corners[] = {0x000000, 0xffffff, 0xff0000, 0x00ff00, 0x0000ff,
-                                       0xffff00, 0xff00ff, 0x00ffff};
+    static const uint32_t corners[] = {0x000000, 0xffffff, 0xff0000, 0x00ff00,
+                                       0x0000ff, 0xffff00, 0xff00ff, 0x00ffff};
     for (size_t i = 0; i < sizeof corners / sizeof corners[0]; i++) {
         double lab[3], grid[3], back[3];
         kmq_oklab_from_rgb_key(corners[i], lab);

@@ -300,6 +300,7 @@ static void expect_same_summary(const kmq_summary *a, const kmq_summary *b)
     ck_assert(same_double(a->tol, b->tol));
     ck_assert(same_str(a->init, b->init));
     ck_assert(same_str(a->identity, b->identity));
+    ck_assert_int_eq(a->alpha_channel, b->alpha_channel);
     ck_assert_uint_eq(a->seed, b->seed);
     ck_assert_uint_eq(a->sample, b->sample);
     ck_assert_int_eq(a->threads, b->threads);
@@ -390,9 +391,11 @@ START_TEST(test_full_summary_fields)
     expect_str(j, "status", "ok");
     expect_null(j, "error");
 
-    static const char *const input[] = {"path",   "rel",   "bytes",  "format",        "width",
-                                        "height", "bands", "pixels", "unique_colors", NULL};
+    static const char *const input[] = {"path",   "rel",           "bytes", "format",
+                                        "width",  "height",        "bands", "alpha",
+                                        "pixels", "unique_colors", NULL};
     expect_keys(j, "input", input);
+    expect_bool(j, "input.alpha", false);
     expect_str(j, "input.path", "/data/in/photos/a.jpg");
     expect_str(j, "input.rel", "photos/a.jpg");
     expect_int(j, "input.bytes", 123456);
@@ -421,10 +424,10 @@ START_TEST(test_full_summary_fields)
     expect_str(j, "config.hash", "0123456789abcdef");
 
     expect_array_len(j, "results", 2);
-    static const char *const result[] = {
-        "k",          "k_effective", "inertia",  "mse",     "mse_output",
-        "psnr_db",    "delta_e_mean", "delta_e_p95", "iterations", "converged",
-        "restarts",   "palette",     "files",    "compression", "seconds", NULL};
+    static const char *const result[] = {"k",          "k_effective", "inertia",      "mse",
+                                         "mse_output", "psnr_db",     "delta_e_mean", "delta_e_p95",
+                                         "iterations", "converged",   "restarts",     "palette",
+                                         "files",      "compression", "seconds",      NULL};
     expect_keys(j, "results[0]", result);
     expect_keys(j, "results[1]", result);
     static const char *const restarts[] = {"count", "best", "inertia", NULL};
@@ -1089,7 +1092,8 @@ static void make_run(run_fixture *f)
     f->images[0] = (kmq_run_image){"a/photos/a,\"b\".png", &f->s[0]};
     f->images[1] = (kmq_run_image){"a/bad.jpg", &f->s[1]};
     f->images[2] = (kmq_run_image){"b/c.png", &f->s[2]};
-    f->info = (kmq_run_info){"failures", "/jobs/demo.ini", 4, 12.5, "2024-05-01T10:00:00Z", NULL, 0, 0.0};
+    f->info =
+        (kmq_run_info){"failures", "/jobs/demo.ini", 4, 12.5, "2024-05-01T10:00:00Z", NULL, 0, 0.0};
 }
 
 static void clear_run(run_fixture *f)
@@ -1224,8 +1228,9 @@ START_TEST(test_run_empty)
     size_t len;
     unsigned char *csv = tu_read_file(path_in(dir, "elbow.csv"), &len);
     ck_assert_ptr_nonnull(csv);
-    ck_assert_str_eq((char *)csv, "job,image,k,inertia,mse,psnr_db,iterations,seconds,k_effective,mse_output,"
-                                  "png_bytes,ratio_vs_input,image_seconds\n");
+    ck_assert_str_eq((char *)csv,
+                     "job,image,k,inertia,mse,psnr_db,iterations,seconds,k_effective,mse_output,"
+                     "png_bytes,ratio_vs_input,image_seconds\n");
     free(csv);
 }
 END_TEST
