@@ -38,81 +38,181 @@ KMQ__VEC_CLONES static void flag_todo(const float *restrict d1, const float *res
         flag[i] = 0;
 }
 
-/* Squared distances from centre c to the nearest and farthest point of a
- * box (min r, g, b, max r, g, b), in double: exact but for a few ulps. */
-static void box_range2(const float *box, const double *c, double *near2, double *far2)
+/* Lanes of the box test: one AVX2 register of floats. */
+#define BOX_LANES 8
+typedef float f32x8 __attribute__((vector_size(4 * BOX_LANES)));
+typedef int32_t i32x8 __attribute__((vector_size(4 * BOX_LANES)));
+
+/* Lanes of the larger (smaller) of a and b (macros: a function returning
+ * a vector would warn about the AVX ABI). */
+#define MAX_F32(a, b) ((f32x8)(((i32x8)(a) & ((a) > (b))) | ((i32x8)(b) & ~((a) > (b)))))
+#define MIN_F32(a, b) ((f32x8)(((i32x8)(a) & ((a) < (b))) | ((i32x8)(b) & ~((a) < (b)))))
+
+/* A list of centres in float, structure of arrays for the box test, with
+ * their indices in the full table (ascending). Entries n up to the next
+ * multiple of BOX_LANES are far outside the cube (FAR_AWAY), so whole
+ * vectors can be tested and those lanes are never kept. */
+typedef struct centre_list {
+    size_t n;
+    uint32_t idx[KMQ_MAX_K];
+    float x[KMQ_MAX_K], y[KMQ_MAX_K], z[KMQ_MAX_K];
+} centre_list;
+_Static_assert(KMQ_MAX_K % BOX_LANES == 0, "centre lists pad to whole vectors");
+
+#define FAR_AWAY 1.0e6f
+
+static void pad_list(centre_list *l)
 {
-    double n = 0.0, f = 0.0;
-    for (int d = 0; d < 3; d++) {
-        double lo = box[d] - c[d], hi = c[d] - box[3 + d];
-        double gap = lo > 0.0 ? lo : hi > 0.0 ? hi : 0.0;
-        double to_min = c[d] - box[d], to_max = box[3 + d] - c[d];
-        double span = to_min > to_max ? to_min : to_max;
-        n += gap * gap;
-        f += span * span;
+    for (size_t j = l->n; j % BOX_LANES != 0; j++)
+        l->x[j] = l->y[j] = l->z[j] = FAR_AWAY;
+}
+
+/* Kernel: for the centres of l, the squared distance to the nearest
+ * (near2) and to the farthest (far2) point of box (min r, g, b, max r, g,
+ * b), a whole number of vectors; returns the smallest far2. Float: see
+ * FILTER_MARGIN. */
+KMQ__VEC_CLONES static float box_ranges(const float *restrict box, const centre_list *restrict l,
+                                        float *restrict near2, float *restrict far2)
+{
+    const f32x8 zero = {0};
+    f32x8 lo[3], hi[3], best;
+    for (int d = 0; d < 3; d++)
+        for (int q = 0; q < BOX_LANES; q++) {
+            lo[d][q] = box[d];
+            hi[d][q] = box[3 + d];
+        }
+    for (int q = 0; q < BOX_LANES; q++)
+        best[q] = INFINITY;
+    const float *coord[3] = {l->x, l->y, l->z};
+    for (size_t j = 0; j < l->n; j += BOX_LANES) {
+        f32x8 n2 = zero, f2 = zero;
+        for (int d = 0; d < 3; d++) {
+            f32x8 c;
+            memcpy(&c, coord[d] + j, sizeof c);
+            /* Only one of lo - c and c - hi can be positive. */
+            f32x8 gap = MAX_F32(lo[d] - c, zero) + MAX_F32(c - hi[d], zero);
+            f32x8 span = MAX_F32(c - lo[d], hi[d] - c);
+            n2 += gap * gap;
+            f2 += span * span;
+        }
+        memcpy(near2 + j, &n2, sizeof n2);
+        memcpy(far2 + j, &f2, sizeof f2);
+        best = MIN_F32(f2, best);
     }
-    *near2 = n;
-    *far2 = f;
+    float m = best[0];
+    for (int q = 1; q < BOX_LANES; q++)
+        m = best[q] < m ? best[q] : m;
+    return m;
 }
 
 /* Margin (squared colour units) by which a centre must be farther from a
- * whole block than the block's best bound to be left out of its scan; see
- * f32_scan_filtered. */
-#define FILTER_MARGIN 1.0
+ * whole box than the box's best bound to be left out; see
+ * f32_scan_filtered. The proof needs 1 in exact arithmetic; the float box
+ * test errs by less than 0.1 on each side (coordinates <= 255, centres
+ * rounded to float: < 2e-5 each; three squares summed below 2e5 with
+ * relative error < 4 * 2^-24), so 2 leaves room to spare. */
+#define FILTER_MARGIN 2.0f
 
-/* kmq__f32_scan over points [lo, lo + m) of p, block by block (the
- * prepared blocks: KMQ__BLOCK points in Morton order, a small box of
+/* Into `to`, the centres of `from` (in their order) that can be nearest
+ * to some point of box: near2 < min far2 + FILTER_MARGIN. */
+static void filter_centres(const float *box, const centre_list *from, centre_list *to)
+{
+    float near2[KMQ_MAX_K], far2[KMQ_MAX_K];
+    const float bound = box_ranges(box, from, near2, far2) + FILTER_MARGIN;
+    size_t n = 0;
+    for (size_t j = 0; j < from->n; j++) {
+        /* Branch-free: always write, advance where kept. */
+        to->idx[n] = from->idx[j];
+        to->x[n] = from->x[j];
+        to->y[n] = from->y[j];
+        to->z[n] = from->z[j];
+        n += near2[j] < bound;
+    }
+    to->n = n;
+    pad_list(to);
+}
+
+/* kmq__f32_scan over points [lo, lo + m) of p (a chunk), block by block
+ * (the prepared blocks: KMQ__BLOCK points in Morton order, a small box of
  * colour space), each against only the centres that can be nearest to
  * some point of its box; returns the point-centre distances evaluated.
  *
  * Filtering (the box test of Kanungo et al. 2002). Let U be the smallest,
  * over the centres, squared distance from a centre to the farthest corner
  * of the box: every point has a centre within U. A centre whose squared
- * distance to the box is >= U + FILTER_MARGIN is, for every point, at
- * least FILTER_MARGIN farther (squared, exactly) than some kept centre.
- * Its float32 distance is then > that centre's plus 1 - 2 * 0.0625
+ * distance to the box is >= U + 1 is, for every point, at least 1 farther
+ * (squared, exactly) than the point's nearest centre, which is therefore
+ * kept. Its float32 distance is then > that centre's plus 1 - 2 * 0.0625
  * (kmeans_f32.c's error bound): it is never the float nearest, and where
  * it would have been the float second, the gap to the nearest exceeds
  * KMQ__F32_MARGIN both with it and without it. The kept centres' table
  * rows are those of the full table, in ascending index order (ties keep
  * the lowest index). So lab and d1 are the full scan's, and the test
  * d2 - d1 > KMQ__F32_MARGIN decides the same way: the caller's labels are
- * the same bits. The box distances themselves err by ulps, far below the
- * margin. */
+ * the same bits.
+ *
+ * Two levels: the chunk's box (the union of its blocks') filters all k
+ * centres, and each block's box filters what the chunk kept. A centre the
+ * chunk leaves out is >= U + 1 from every point of the chunk, so also
+ * from those of the block, and the block's U over the chunk's list is its
+ * U over all centres (a centre left out is farther than the chunk's U >=
+ * the block's): the block keeps the centres it would keep alone. */
 static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo, size_t m,
                                   const double *cen, const float *cf, size_t k, float *d1,
-                                  float *d2, uint32_t *lab)
+                                  float *d2, uint32_t *lab, const uint8_t *prev, uint8_t *flag)
 {
     if (lo % KMQ__BLOCK != 0 || k < 4) {
         kmq__f32_scan(p->r + lo, p->g + lo, p->b + lo, m, cf, k, d1, d2, lab);
+        if (flag)
+            flag_todo(d1, d2, lab, prev, m, flag);
         return (uint64_t)m * k;
     }
+    centre_list all, chunk, block;
+    all.n = k;
+    for (size_t j = 0; j < k; j++) {
+        all.idx[j] = (uint32_t)j;
+        all.x[j] = (float)cen[3 * j];
+        all.y[j] = (float)cen[3 * j + 1];
+        all.z[j] = (float)cen[3 * j + 2];
+    }
+    pad_list(&all);
+    const size_t b0 = lo / KMQ__BLOCK, b1 = (lo + m + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    float cbox[6];
+    memcpy(cbox, p->box + 6 * b0, sizeof cbox);
+    for (size_t blk = b0 + 1; blk < b1; blk++) {
+        const float *bx = p->box + 6 * blk;
+        for (int d = 0; d < 3; d++) {
+            cbox[d] = bx[d] < cbox[d] ? bx[d] : cbox[d];
+            cbox[3 + d] = bx[3 + d] > cbox[3 + d] ? bx[3 + d] : cbox[3 + d];
+        }
+    }
+    filter_centres(cbox, &all, &chunk);
     float sub[KMQ__F32_STRIDE * KMQ_MAX_K];
-    uint32_t idx[KMQ_MAX_K];
-    double near2[KMQ_MAX_K];
     uint64_t evals = 0;
     for (size_t off = 0; off < m; off += KMQ__BLOCK) {
         const size_t bm = m - off < KMQ__BLOCK ? m - off : KMQ__BLOCK;
-        const float *box = p->box + 6 * ((lo + off) / KMQ__BLOCK);
-        double bound = INFINITY;
-        for (size_t j = 0; j < k; j++) {
-            double far2;
-            box_range2(box, cen + 3 * j, &near2[j], &far2);
-            bound = far2 < bound ? far2 : bound;
-        }
-        size_t nk = 0;
-        for (size_t j = 0; j < k; j++) {
-            if (near2[j] < bound + FILTER_MARGIN) {
-                memcpy(sub + KMQ__F32_STRIDE * nk, cf + KMQ__F32_STRIDE * j,
-                       KMQ__F32_STRIDE * sizeof *sub);
-                idx[nk++] = (uint32_t)j;
-            }
-        }
+        filter_centres(p->box + 6 * ((lo + off) / KMQ__BLOCK), &chunk, &block);
+        const size_t nk = block.n;
         const size_t s = lo + off;
-        kmq__f32_scan(p->r + s, p->g + s, p->b + s, bm, sub, nk, d1 + off, d2 + off, lab + off);
-        for (size_t i = off; i < off + bm; i++)
-            lab[i] = idx[lab[i]];
-        evals += (uint64_t)bm * nk;
+        if (nk == 1) {
+            /* One centre can be nearest: it is, surely (no second). */
+            for (size_t i = off; i < off + bm; i++) {
+                lab[i] = block.idx[0];
+                d1[i] = 0.0f;
+                d2[i] = INFINITY;
+            }
+        } else {
+            for (size_t q = 0; q < nk; q++)
+                memcpy(sub + KMQ__F32_STRIDE * q, cf + KMQ__F32_STRIDE * block.idx[q],
+                       KMQ__F32_STRIDE * sizeof *sub);
+            kmq__f32_scan(p->r + s, p->g + s, p->b + s, bm, sub, nk, d1 + off, d2 + off, lab + off);
+            for (size_t i = off; i < off + bm; i++)
+                lab[i] = block.idx[lab[i]];
+            evals += (uint64_t)bm * nk;
+        }
+        /* While the block's results are in L1. */
+        if (flag)
+            flag_todo(d1 + off, d2 + off, lab + off, prev + off, bm, flag + off);
     }
     return evals;
 }
@@ -130,10 +230,15 @@ void kmq__f32_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m, const doub
     /* Two float buffers of KMQ_CHUNK in the first third of `best`. */
     float *fbuf = (float *)best;
     const float *d1 = fbuf, *d2 = fbuf + KMQ_CHUNK;
-    uint64_t evals =
-        f32_scan_filtered(p, lo, m, cen, ws->cen_f32, k, fbuf, fbuf + KMQ_CHUNK, lab);
+    /* In a Lloyd iteration, flag the points that are close calls or changed
+     * cluster: only they need more work, and they are few. */
+    const bool lloyd = ws->counted && !final;
+    uint8_t *prev = ws->acc_lab + lo;
+    uint8_t *flag = (uint8_t *)(best + KMQ_CHUNK);
+    uint64_t evals = f32_scan_filtered(p, lo, m, cen, ws->cen_f32, k, fbuf, fbuf + KMQ_CHUNK, lab,
+                                       lloyd ? prev : NULL, lloyd ? flag : NULL);
     const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
-    if (!ws->counted || final) {
+    if (!lloyd) {
         for (size_t i = 0; i < m; i++) {
             if (!(d2[i] - d1[i] > KMQ__F32_MARGIN)) {
                 lab[i] = kmq__nearest_exact(r[i], g[i], b[i], cen, k);
@@ -152,11 +257,6 @@ void kmq__f32_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m, const doub
         sums[4 * k] += evals;
         return;
     }
-    /* A Lloyd iteration: flag (vectorised) the points that are close calls
-     * or changed cluster; only they need more work, and they are few. */
-    uint8_t *prev = ws->acc_lab + lo;
-    uint8_t *flag = (uint8_t *)(best + KMQ_CHUNK);
-    flag_todo(d1, d2, lab, prev, m, flag);
     const uint32_t *keys = p->keys + lo;
     const uint64_t *w = p->w + lo;
     for (size_t i0 = 0; i0 < m; i0 += 8) {
