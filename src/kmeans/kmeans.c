@@ -25,9 +25,10 @@
  *
  * Method: Lloyd's assignment passes run the float32 scan, filtered per
  * block of colours, below KMQ__BOUNDS_MIN_K and Hamerly bounds from there
- * (kmeans_internal.h says why: today every k runs the scan); every method gives the same bits (kmeans_assign.h), so the choice
- * changes only the time. A plain labelling (kmq_kmeans_assign) is one
- * final pass of the float32 method.
+ * (kmeans_internal.h says why: today every k runs the scan); every
+ * method gives the same bits (kmeans_assign.h), so the choice changes only
+ * the time. A plain labelling (kmq_kmeans_assign) is one final pass of the
+ * float32 method.
  *
  * Threading: the fit is a driver. It runs whole restarts side by side, one
  * per thread with the serial drivers of init and Lloyd inside (each thread

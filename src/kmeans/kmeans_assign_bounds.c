@@ -287,8 +287,8 @@ void kmq__bounds_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m, const d
          * calls are rescanned in double. */
         float *fbuf = (float *)(bs->sec + (size_t)slot * KMQ_CHUNK);
         const float *d1 = fbuf, *d2 = fbuf + KMQ_CHUNK;
-        kmq__f32_scan(p->r + lo, p->g + lo, p->b + lo, m, ws->cen_f32, k, fbuf, fbuf + KMQ_CHUNK,
-                      lab);
+        kmq__f32_scan(p->r + lo, p->g + lo, p->b + lo, m, ws->cen_f32, k, NULL, fbuf,
+                      fbuf + KMQ_CHUNK, lab);
         const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
         evals = (uint64_t)m * k;
         for (size_t i = 0; i < m; i++) {

@@ -73,7 +73,7 @@ void kmq__f32_centres(const double *cen, size_t k, float *cf)
  * independent groups per step hide the latency of the compare-and-select
  * chain. */
 static inline void f32_lanes(const float *x, const float *y, const float *z, const float *cf,
-                             size_t k, float *d1, float *d2, uint32_t *lab)
+                             const uint32_t *idx, size_t k, float *d1, float *d2, uint32_t *lab)
 {
     f32x8 px0, py0, pz0, px1, py1, pz1;
     memcpy(&px0, x, sizeof px0);
@@ -83,8 +83,9 @@ static inline void f32_lanes(const float *x, const float *y, const float *z, con
     memcpy(&py1, y + F32_LANES, sizeof py1);
     memcpy(&pz1, z + F32_LANES, sizeof pz1);
     f32x8 bd0 = px0 * 0.0f + INFINITY, sd0 = bd0, bd1 = bd0, sd1 = bd0;
-    i32x8 bl0 = (i32x8){0}, bl1 = bl0, jv = bl0;
+    i32x8 bl0 = (i32x8){0}, bl1 = bl0;
     for (size_t j = 0; j < k; j++) {
+        const i32x8 jv = bl0 * 0 + (int32_t)(idx ? idx[j] : j);
         const float *t = cf + KMQ__F32_STRIDE * j;
         const float mr = t[0], mg = t[1], mb = t[2], cc = t[3];
         f32x8 e0 = cc + px0 * mr + py0 * mg + pz0 * mb;
@@ -98,7 +99,6 @@ static inline void f32_lanes(const float *x, const float *y, const float *z, con
         bd1 = (f32x8)SELECT_I32(c1, (i32x8)e1, (i32x8)bd1);
         bl0 = SELECT_I32(c0, jv, bl0);
         bl1 = SELECT_I32(c1, jv, bl1);
-        jv += 1;
     }
     f32x8 xx0 = px0 * px0 + py0 * py0 + pz0 * pz0, xx1 = px1 * px1 + py1 * py1 + pz1 * pz1;
     bd0 += xx0;
@@ -115,11 +115,12 @@ static inline void f32_lanes(const float *x, const float *y, const float *z, con
 
 F32_CLONES void kmq__f32_scan(const float *restrict r, const float *restrict g,
                               const float *restrict b, size_t m, const float *restrict cf, size_t k,
-                              float *restrict d1, float *restrict d2, uint32_t *restrict lab)
+                              const uint32_t *restrict idx, float *restrict d1, float *restrict d2,
+                              uint32_t *restrict lab)
 {
     size_t i = 0;
     for (; i + 2 * F32_LANES <= m; i += 2 * F32_LANES)
-        f32_lanes(r + i, g + i, b + i, cf, k, d1 + i, d2 + i, lab + i);
+        f32_lanes(r + i, g + i, b + i, cf, idx, k, d1 + i, d2 + i, lab + i);
     if (i < m) {
         /* The tail padded with copies of its last point. */
         float x[2 * F32_LANES], y[2 * F32_LANES], z[2 * F32_LANES];
@@ -131,7 +132,7 @@ F32_CLONES void kmq__f32_scan(const float *restrict r, const float *restrict g,
             y[t] = g[src];
             z[t] = b[src];
         }
-        f32_lanes(x, y, z, cf, k, o1, o2, ol);
+        f32_lanes(x, y, z, cf, idx, k, o1, o2, ol);
         for (size_t t = 0; i + t < m; t++) {
             d1[i + t] = o1[t];
             d2[i + t] = o2[t];

@@ -39,12 +39,14 @@ KMQ_PRIVATE void kmq__f32_centres(const double *cen, size_t k, float *cf);
 
 /* For the m points (r, g, b) and the k centres of table cf: the smallest
  * and second-smallest float32 squared distance (d1, d2; d2 = +inf for
- * k = 1) and the index of the smallest (lab; ties: lowest index). Each
+ * k = 1) and the index of the smallest (lab; ties: the first row), as its
+ * row number or, given idx, idx[row] (a filtered table's rows name their
+ * centres). Each
  * float distance is within 0.063 of the exact one when every centre lies
  * in [0, 255]^3 (kmeans_f32.c). */
 KMQ_PRIVATE void kmq__f32_scan(const float *restrict r, const float *restrict g,
                                const float *restrict b, size_t m, const float *restrict cf,
-                               size_t k, float *restrict d1, float *restrict d2,
-                               uint32_t *restrict lab);
+                               size_t k, const uint32_t *restrict idx, float *restrict d1,
+                               float *restrict d2, uint32_t *restrict lab);
 
 #endif

@@ -150,24 +150,26 @@ static double box_dist2(const kmq_kmeans_prepared *p, size_t blk, const double *
 }
 
 /* Kernel: D^2 of points [lo, hi) against centre c (first: replace, else
- * keep the minimum); returns sum w D^2 in point order, *dmax the largest D^2. */
+ * keep the minimum); returns sum w D^2 in point order, *dmax the largest
+ * D^2. In float: see "Exact sums". */
 KMQ__VEC_CLONES static double update_block(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
-                                           const double *c, bool first, double *d2, double *dmax)
+                                           const double *c, bool first, float *d2, double *dmax)
 {
-    const double cr = c[0], cg = c[1], cb = c[2];
+    const float cr = (float)c[0], cg = (float)c[1], cb = (float)c[2];
     if (first) {
         for (size_t i = lo; i < hi; i++) {
-            double dr = p->r[i] - cr, dg = p->g[i] - cg, db = p->b[i] - cb;
+            float dr = p->r[i] - cr, dg = p->g[i] - cg, db = p->b[i] - cb;
             d2[i] = dr * dr + dg * dg + db * db;
         }
     } else {
         for (size_t i = lo; i < hi; i++) {
-            double dr = p->r[i] - cr, dg = p->g[i] - cg, db = p->b[i] - cb;
-            double d = dr * dr + dg * dg + db * db;
+            float dr = p->r[i] - cr, dg = p->g[i] - cg, db = p->b[i] - cb;
+            float d = dr * dr + dg * dg + db * db;
             d2[i] = d < d2[i] ? d : d2[i];
         }
     }
-    double s = 0.0, m = 0.0;
+    double s = 0.0;
+    float m = 0.0f;
     for (size_t i = lo; i < hi; i++) {
         s += (double)p->w[i] * d2[i];
         m = d2[i] > m ? d2[i] : m;
@@ -186,8 +188,9 @@ typedef int64_t i64x4 __attribute__((vector_size(8 * TRIAL_LANES)));
  * ABI). */
 #define MIN_F64(a, b) ((f64x4)(((i64x4)(a) & ((a) < (b))) | ((i64x4)(b) & ~((a) < (b)))))
 
-/* Kernel: for each of the nl candidates in `live`, sum w min(D^2, |x -
- * c|^2) over points [lo, hi) in point order, into out[q]. Each sum is a
+/* Kernel of the unpruned reference (KMQ__ALGO_PLAIN): for each of the nl
+ * candidates in `live`, sum w min(D^2, |x - c|^2) over points [lo, hi) in
+ * point order, into out[q]. Each sum is a
  * chain of dependent additions in point order (that order is what makes it
  * the same bits everywhere), so the candidates go across the vector lanes
  * (up to 2 * TRIAL_LANES = 8 >= KMQ__MAX_TRIALS) and the points along the
@@ -195,9 +198,9 @@ typedef int64_t i64x4 __attribute__((vector_size(8 * TRIAL_LANES)));
  * same order, and the chains of different candidates overlap. Unused lanes
  * repeat candidate live[0] and are dropped. GCC's vector extension keeps
  * the sums in registers (the SSE2 clone splits each operation in two). */
-KMQ__VEC_CLONES static void trial_block(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
-                                        const double *d2, const double *cand, const size_t *live,
-                                        size_t nl, double *out)
+KMQ__VEC_CLONES static void trial_block_plain(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
+                                              const float *d2, const double *cand,
+                                              const size_t *live, size_t nl, double *out)
 {
     _Static_assert(KMQ__MAX_TRIALS <= 2 * TRIAL_LANES, "trial lanes");
     double cx[2 * TRIAL_LANES], cy[2 * TRIAL_LANES], cz[2 * TRIAL_LANES];
@@ -240,6 +243,95 @@ KMQ__VEC_CLONES static void trial_block(const kmq_kmeans_prepared *p, size_t lo,
     memcpy(sums, &s0, sizeof s0);
     memcpy(sums + TRIAL_LANES, &s1, sizeof s1);
     memcpy(out, sums, nl * sizeof *out);
+}
+
+/* Points per vector of trial_block_gain, and its float vectors. */
+#define GAIN_LANES 8
+typedef float f32x8 __attribute__((vector_size(4 * GAIN_LANES)));
+typedef int32_t i32x8 __attribute__((vector_size(4 * GAIN_LANES)));
+
+/* Kernel of the pruned method: the same sums as trial_block_plain, formed
+ * as the block's current sum less the gains w (D^2 - |x - c|^2) of the
+ * points candidate c is closer to (equal by "Exact sums"). The distances
+ * go 8 points a vector in float (exact: integers below 2^24), and only a
+ * vector with a closer point adds gains, in double: most points of a block
+ * a candidate can reach are not closer to it. */
+KMQ__VEC_CLONES static void trial_block_gain(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
+                                             const float *d2, double block_sum, const double *cand,
+                                             const size_t *live, size_t nl, double *out)
+{
+    for (size_t q = 0; q < nl; q++) {
+        const float cx = (float)cand[3 * live[q]], cy = (float)cand[3 * live[q] + 1],
+                    cz = (float)cand[3 * live[q] + 2];
+        double gain = 0.0;
+        size_t i = lo;
+        /* Two vectors a test. */
+        for (; i + 2 * GAIN_LANES <= hi; i += 2 * GAIN_LANES) {
+            f32x8 d[2];
+            i32x8 closer = {0};
+            for (size_t v = 0; v < 2; v++) {
+                f32x8 x, y, z, dmin;
+                memcpy(&x, p->r + i + v * GAIN_LANES, sizeof x);
+                memcpy(&y, p->g + i + v * GAIN_LANES, sizeof y);
+                memcpy(&z, p->b + i + v * GAIN_LANES, sizeof z);
+                memcpy(&dmin, d2 + i + v * GAIN_LANES, sizeof dmin);
+                f32x8 dx = x - cx, dy = y - cy, dz = z - cz;
+                d[v] = dx * dx + dy * dy + dz * dz;
+                closer |= d[v] < dmin;
+            }
+            uint64_t any[GAIN_LANES / 2];
+            memcpy(any, &closer, sizeof any);
+            if (!(any[0] | any[1] | any[2] | any[3]))
+                continue;
+            float dl[2 * GAIN_LANES];
+            memcpy(dl, d, sizeof dl);
+            for (size_t l = 0; l < 2 * GAIN_LANES; l++)
+                if (dl[l] < d2[i + l])
+                    gain += (double)p->w[i + l] * (double)(d2[i + l] - dl[l]);
+        }
+        for (; i < hi; i++) {
+            float dx = p->r[i] - cx, dy = p->g[i] - cy, dz = p->b[i] - cz;
+            float d = dx * dx + dy * dy + dz * dz;
+            if (d < d2[i])
+                gain += (double)p->w[i] * (double)(d2[i] - d);
+        }
+        out[q] = block_sum - gain;
+    }
+}
+
+/* The candidates of one step as float vectors, for the box tests: lanes
+ * past the last candidate far outside the cube. */
+typedef struct trial_soa {
+    f32x8 x, y, z;
+} trial_soa;
+
+static void trial_soa_set(const double *cand, size_t ntrials, trial_soa *cs)
+{
+    for (size_t q = 0; q < GAIN_LANES; q++) {
+        cs->x[q] = q < ntrials ? (float)cand[3 * q] : 1.0e6f;
+        cs->y[q] = q < ntrials ? (float)cand[3 * q + 1] : 1.0e6f;
+        cs->z[q] = q < ntrials ? (float)cand[3 * q + 2] : 1.0e6f;
+    }
+}
+
+/* Bit t set where candidate t's squared distance to box is < dmax: the
+ * candidates that can reach a point of the box (see "Pruning"). Exact in
+ * float: integer gaps <= 255. */
+KMQ__VEC_CLONES static unsigned reach_mask(const float *box, const trial_soa *cs, float dmax)
+{
+    const f32x8 zero = {0};
+    f32x8 s = zero;
+    const f32x8 *c[3] = {&cs->x, &cs->y, &cs->z};
+    for (int d = 0; d < 3; d++) {
+        f32x8 below = box[d] - *c[d], above = *c[d] - box[3 + d];
+        f32x8 gap = (f32x8)((i32x8)below & (below > zero)) + (f32x8)((i32x8)above & (above > zero));
+        s += gap * gap;
+    }
+    i32x8 in = s < dmax;
+    unsigned mask = 0;
+    for (unsigned q = 0; q < GAIN_LANES; q++)
+        mask |= (unsigned)(in[q] & 1) << q;
+    return mask;
 }
 
 static size_t chunk_end(const kmq_kmeans_prepared *p, size_t ch)
@@ -299,19 +391,32 @@ static double block_sum_now(const kmq__init_ws *ws, size_t blk)
 
 /* Kernel: each block of group g catches up with the pending centre, then
  * the candidates' potentials over it go into ws->block_pot; candidates
- * that cannot reach a block take its current sum, which is that same sum. */
+ * that cannot reach a block take its current sum, which is that same sum.
+ * A candidate that cannot reach the group's box (the union of its blocks')
+ * within the group's largest D^2 reaches none of its blocks: one test for
+ * the group, most of the time. */
 static void trial_group(const kmq_kmeans_prepared *p, size_t g, const double *cand, size_t ntrials,
-                        kmq__init_ws *ws)
+                        const trial_soa *cs, kmq__init_ws *ws)
 {
-    const size_t b1 = group_blocks_end(p, g);
+    const size_t b0 = g * INIT_GROUP, b1 = group_blocks_end(p, g);
+    double gmax = 0.0;
+    for (size_t blk = b0; blk < b1; blk++) {
+        catch_up_block(p, blk, ws);
+        gmax = ws->block_max[blk] > gmax ? ws->block_max[blk] : gmax;
+    }
+    const unsigned all = (1u << ntrials) - 1;
+    const unsigned group_reach =
+        ws->prune ? all & reach_mask(ws->group_box + 6 * g, cs, (float)gmax) : all;
     size_t live[KMQ__MAX_TRIALS];
     uint64_t evals = 0;
-    for (size_t blk = g * INIT_GROUP; blk < b1; blk++) {
-        catch_up_block(p, blk, ws);
+    for (size_t blk = b0; blk < b1; blk++) {
         double *part = ws->block_pot + blk * KMQ__MAX_TRIALS;
+        unsigned reach = group_reach;
+        if (reach && ws->prune)
+            reach &= reach_mask(p->box + 6 * blk, cs, (float)ws->block_max[blk]);
         size_t nl = 0;
         for (size_t t = 0; t < ntrials; t++) {
-            if (!ws->prune || box_dist2(p, blk, cand + 3 * t) < ws->block_max[blk])
+            if (reach >> t & 1u)
                 live[nl++] = t;
             else
                 part[t] = ws->block_sum[blk];
@@ -319,7 +424,10 @@ static void trial_group(const kmq_kmeans_prepared *p, size_t g, const double *ca
         if (nl > 0) {
             size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
             double out[KMQ__MAX_TRIALS];
-            trial_block(p, lo, hi, ws->d2, cand, live, nl, out);
+            if (ws->prune)
+                trial_block_gain(p, lo, hi, ws->d2, ws->block_sum[blk], cand, live, nl, out);
+            else
+                trial_block_plain(p, lo, hi, ws->d2, cand, live, nl, out);
             for (size_t q = 0; q < nl; q++)
                 part[live[q]] = out[q];
             evals += nl * (hi - lo);
@@ -354,13 +462,13 @@ static void fold_chunk(const kmq_kmeans_prepared *p, size_t ch, size_t ntrials, 
  * candidates `c`; then the chunk sums. Pruned groups take uneven time:
  * dynamic schedule, groups finer than chunks. */
 static void init_pass(const kmq_kmeans_prepared *p, const double *c, size_t ntrials,
-                      const kmq_par *par, kmq__init_ws *ws)
+                      const trial_soa *cs, const kmq_par *par, kmq__init_ws *ws)
 {
     const size_t groups = (p->blocks + INIT_GROUP - 1) / INIT_GROUP, chunks = p->chunks;
     if (par && par->threads > 1 && groups > 1) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(par->threads) default(none)                                       \
-    shared(p, c, ntrials, ws, groups, chunks)
+    shared(p, c, ntrials, cs, ws, groups, chunks)
 #endif
         {
 #ifdef _OPENMP
@@ -370,7 +478,7 @@ static void init_pass(const kmq_kmeans_prepared *p, const double *c, size_t ntri
                 if (ntrials == 0)
                     first_group(p, g, c, ws);
                 else
-                    trial_group(p, g, c, ntrials, ws);
+                    trial_group(p, g, c, ntrials, cs, ws);
             }
 #ifdef _OPENMP
 #pragma omp for schedule(static)
@@ -383,7 +491,7 @@ static void init_pass(const kmq_kmeans_prepared *p, const double *c, size_t ntri
             if (ntrials == 0)
                 first_group(p, g, c, ws);
             else
-                trial_group(p, g, c, ntrials, ws);
+                trial_group(p, g, c, ntrials, cs, ws);
         }
         for (size_t ch = 0; ch < chunks; ch++)
             fold_chunk(p, ch, ntrials, ws);
@@ -457,7 +565,7 @@ static void kmeanspp_run(const kmq_kmeans_prepared *p, size_t k, kmq_rng *rng, c
     size_t first = pick_by_weight(p, p->chunk_w, NULL, kmq_rng_below(rng, p->total_w));
     set_center(p, first, centers);
     ws->pending = 0;
-    init_pass(p, centers, 0, par, ws);
+    init_pass(p, centers, 0, NULL, par, ws);
     const size_t ntrials = trials_for(k);
     double cand[3 * KMQ__MAX_TRIALS];
     size_t cand_idx[KMQ__MAX_TRIALS];
@@ -469,7 +577,9 @@ static void kmeanspp_run(const kmq_kmeans_prepared *p, size_t k, kmq_rng *rng, c
             cand_idx[t] = pick_by_potential(p, ws, kmq_rng_uniform(rng) * phi);
             set_center(p, cand_idx[t], cand + 3 * t);
         }
-        init_pass(p, cand, ntrials, par, ws);
+        trial_soa cs;
+        trial_soa_set(cand, ntrials, &cs);
+        init_pass(p, cand, ntrials, &cs, par, ws);
         size_t best = 0;
         double best_pot = 0.0;
         for (size_t t = 0; t < ntrials; t++) {
@@ -542,9 +652,22 @@ kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq_kmeans_prepared *p, km
         ws->block_sum = kmq__alloc_array(p->blocks, sizeof *ws->block_sum);
         ws->block_max = kmq__alloc_array(p->blocks, sizeof *ws->block_max);
         ws->block_upto = kmq__alloc_array(p->blocks, sizeof *ws->block_upto);
+        const size_t groups = (p->blocks + INIT_GROUP - 1) / INIT_GROUP;
+        ws->group_box = kmq__alloc_array(groups, 6 * sizeof *ws->group_box);
         if (ws->d2 && ws->chunk_sum && ws->chunk_pot && ws->group_evals && ws->block_pot &&
-            ws->block_sum && ws->block_max && ws->block_upto)
+            ws->block_sum && ws->block_max && ws->block_upto && ws->group_box) {
+            for (size_t g = 0; g < groups; g++) {
+                float *gb = ws->group_box + 6 * g;
+                memcpy(gb, p->box + 6 * g * INIT_GROUP, 6 * sizeof *gb);
+                for (size_t blk = g * INIT_GROUP + 1; blk < group_blocks_end(p, g); blk++)
+                    for (int d = 0; d < 3; d++) {
+                        const float *bx = p->box + 6 * blk;
+                        gb[d] = bx[d] < gb[d] ? bx[d] : gb[d];
+                        gb[3 + d] = bx[3 + d] > gb[3 + d] ? bx[3 + d] : gb[3 + d];
+                    }
+            }
             return KMQ_OK;
+        }
     }
     kmq__init_ws_free(ws);
     return kmq_err_set(err, KMQ_E_NOMEM, "out of memory initialising k-means over %zu colours",
@@ -563,5 +686,6 @@ void kmq__init_ws_free(kmq__init_ws *ws)
     kmq__free(ws->block_upto);
     kmq__free(ws->group_evals);
     kmq__free(ws->block_pot);
+    kmq__free(ws->group_box);
     memset(ws, 0, sizeof *ws);
 }

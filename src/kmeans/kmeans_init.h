@@ -27,8 +27,8 @@
 /* Scratch of one initialisation run: everything kmq__init_run writes
  * besides the centres, so that it allocates nothing. */
 typedef struct kmq__init_ws {
-    double *d2;               /* k-means++: n, squared distance to the nearest chosen centre
-                                 (a stale block's lags one centre: "Deferred") */
+    float *d2;                /* k-means++: n, squared distance to the nearest chosen centre
+                                 (a stale block's lags one centre: "Deferred"); exact */
     double *chunk_sum;        /* k-means++: chunks, sum of w * d2 per chunk */
     double *chunk_pot;        /* k-means++: chunks * KMQ__MAX_TRIALS, trial potentials per chunk */
     uint64_t *chunk_w;        /* random: chunks, weight of the points not yet drawn */
@@ -38,6 +38,7 @@ typedef struct kmq__init_ws {
     bool prune;               /* k-means++ skips blocks a centre cannot reach */
     double *block_pot;        /* k-means++: blocks * KMQ__MAX_TRIALS, trial potentials per block */
     uint64_t *group_evals;    /* k-means++: per work unit (kmeans_init.c), distance evaluations */
+    float *group_box;         /* k-means++: per work unit, the union of its blocks' boxes */
     uint16_t *block_upto;     /* k-means++: blocks, d2 covers centres 0..block_upto ("Deferred") */
     size_t pending;           /* k-means++: the last centre chosen; blocks short of it are stale */
     size_t pending_trial;     /* k-means++: the trial it won (its block_pot: a stale block's sum) */
