@@ -135,11 +135,10 @@ static size_t pick_by_weight(const kmq_kmeans_prepared *p, const uint64_t *chunk
     return hi - 1;
 }
 
-/* Squared distance from c to block blk's bounding box (0 inside). Exact for
- * integer c: the box corners are integers. */
-static double box_dist2(const kmq_kmeans_prepared *p, size_t blk, const double *c)
+/* Squared distance from c to a box (min r, g, b, max r, g, b; 0 inside).
+ * Exact for integer c: the box corners are integers. */
+static double box_dist2(const float *box, const double *c)
 {
-    const float *box = p->box + 6 * blk; /* min r, g, b, max r, g, b */
     double s = 0.0;
     for (int d = 0; d < 3; d++) {
         double below = box[d] - c[d], above = c[d] - box[3 + d];
@@ -150,10 +149,10 @@ static double box_dist2(const kmq_kmeans_prepared *p, size_t blk, const double *
 }
 
 /* Kernel: D^2 of points [lo, hi) against centre c (first: replace, else
- * keep the minimum); returns sum w D^2 in point order, *dmax the largest
- * D^2. In float: see "Exact sums". */
-KMQ__VEC_CLONES static double update_block(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
-                                           const double *c, bool first, float *d2, double *dmax)
+ * keep the minimum); returns the largest D^2 (0 if empty). In float: see
+ * "Exact sums". */
+KMQ__VEC_CLONES static float update_range(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
+                                          const double *c, bool first, float *d2)
 {
     const float cr = (float)c[0], cg = (float)c[1], cb = (float)c[2];
     if (first) {
@@ -168,13 +167,18 @@ KMQ__VEC_CLONES static double update_block(const kmq_kmeans_prepared *p, size_t 
             d2[i] = d < d2[i] ? d : d2[i];
         }
     }
-    double s = 0.0;
     float m = 0.0f;
-    for (size_t i = lo; i < hi; i++) {
-        s += (double)p->w[i] * d2[i];
+    for (size_t i = lo; i < hi; i++)
         m = d2[i] > m ? d2[i] : m;
-    }
-    *dmax = m;
+    return m;
+}
+
+/* Sum w D^2 over points [lo, hi) in point order. */
+static double block_mass(const kmq_kmeans_prepared *p, size_t lo, size_t hi, const float *d2)
+{
+    double s = 0.0;
+    for (size_t i = lo; i < hi; i++)
+        s += (double)p->w[i] * d2[i];
     return s;
 }
 
@@ -250,74 +254,30 @@ KMQ__VEC_CLONES static void trial_block_plain(const kmq_kmeans_prepared *p, size
 typedef float f32x8 __attribute__((vector_size(4 * GAIN_LANES)));
 typedef int32_t i32x8 __attribute__((vector_size(4 * GAIN_LANES)));
 
-/* Kernel of the pruned method: the same sums as trial_block_plain, formed
- * as the block's current sum less the gains w (D^2 - |x - c|^2) of the
- * points candidate c is closer to (equal by "Exact sums"). The distances
- * go 8 points a vector in float (exact: integers below 2^24), and only a
- * vector with a closer point adds gains, in double: most points of a block
- * a candidate can reach are not closer to it. */
-KMQ__VEC_CLONES static void trial_block_gain(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
-                                             const float *d2, double block_sum, const double *cand,
-                                             const size_t *live, size_t nl, double *out)
-{
-    for (size_t q = 0; q < nl; q++) {
-        const float cx = (float)cand[3 * live[q]], cy = (float)cand[3 * live[q] + 1],
-                    cz = (float)cand[3 * live[q] + 2];
-        double gain = 0.0;
-        size_t i = lo;
-        /* Two vectors a test. */
-        for (; i + 2 * GAIN_LANES <= hi; i += 2 * GAIN_LANES) {
-            f32x8 d[2];
-            i32x8 closer = {0};
-            for (size_t v = 0; v < 2; v++) {
-                f32x8 x, y, z, dmin;
-                memcpy(&x, p->r + i + v * GAIN_LANES, sizeof x);
-                memcpy(&y, p->g + i + v * GAIN_LANES, sizeof y);
-                memcpy(&z, p->b + i + v * GAIN_LANES, sizeof z);
-                memcpy(&dmin, d2 + i + v * GAIN_LANES, sizeof dmin);
-                f32x8 dx = x - cx, dy = y - cy, dz = z - cz;
-                d[v] = dx * dx + dy * dy + dz * dz;
-                closer |= d[v] < dmin;
-            }
-            uint64_t any[GAIN_LANES / 2];
-            memcpy(any, &closer, sizeof any);
-            if (!(any[0] | any[1] | any[2] | any[3]))
-                continue;
-            float dl[2 * GAIN_LANES];
-            memcpy(dl, d, sizeof dl);
-            for (size_t l = 0; l < 2 * GAIN_LANES; l++)
-                if (dl[l] < d2[i + l])
-                    gain += (double)p->w[i + l] * (double)(d2[i + l] - dl[l]);
-        }
-        for (; i < hi; i++) {
-            float dx = p->r[i] - cx, dy = p->g[i] - cy, dz = p->b[i] - cz;
-            float d = dx * dx + dy * dy + dz * dz;
-            if (d < d2[i])
-                gain += (double)p->w[i] * (double)(d2[i] - d);
-        }
-        out[q] = block_sum - gain;
-    }
-}
-
 /* The candidates of one step as float vectors, for the box tests: lanes
  * past the last candidate far outside the cube. */
 typedef struct trial_soa {
     f32x8 x, y, z;
 } trial_soa;
 
-static void trial_soa_set(const double *cand, size_t ntrials, trial_soa *cs)
+/* The lane of trial_soa that holds the pending centre (see trial_group). */
+#define PENDING_LANE (GAIN_LANES - 1)
+_Static_assert(KMQ__MAX_TRIALS <= PENDING_LANE, "a lane for the pending centre");
+
+static void trial_soa_set(const double *cand, size_t ntrials, const double *pending, trial_soa *cs)
 {
     for (size_t q = 0; q < GAIN_LANES; q++) {
-        cs->x[q] = q < ntrials ? (float)cand[3 * q] : 1.0e6f;
-        cs->y[q] = q < ntrials ? (float)cand[3 * q + 1] : 1.0e6f;
-        cs->z[q] = q < ntrials ? (float)cand[3 * q + 2] : 1.0e6f;
+        const double *c = q < ntrials ? cand + 3 * q : q == PENDING_LANE ? pending : NULL;
+        cs->x[q] = c ? (float)c[0] : 1.0e6f;
+        cs->y[q] = c ? (float)c[1] : 1.0e6f;
+        cs->z[q] = c ? (float)c[2] : 1.0e6f;
     }
 }
 
 /* Bit t set where candidate t's squared distance to box is < dmax: the
  * candidates that can reach a point of the box (see "Pruning"). Exact in
- * float: integer gaps <= 255. */
-KMQ__VEC_CLONES static unsigned reach_mask(const float *box, const trial_soa *cs, float dmax)
+ * float: integer gaps <= 255. Inlined into each caller's clone. */
+static inline unsigned reach_mask(const float *box, const trial_soa *cs, float dmax)
 {
     const f32x8 zero = {0};
     f32x8 s = zero;
@@ -332,6 +292,118 @@ KMQ__VEC_CLONES static unsigned reach_mask(const float *box, const trial_soa *cs
     for (unsigned q = 0; q < GAIN_LANES; q++)
         mask |= (unsigned)(in[q] & 1) << q;
     return mask;
+}
+
+/* Doubles per vector of gain_range. */
+typedef double f64x4 __attribute__((vector_size(8 * GAIN_LANES / 2)));
+
+/* visit[s] = -1 where (cx, cy, cz) can reach sub-block s of block blk
+ * (its squared distance to the box below the sub-block's largest D^2),
+ * else 0: the 8 sub-blocks in one vector. Exact: integer gaps. */
+static inline void sub_reach(const kmq_kmeans_prepared *p, const kmq__init_ws *ws, size_t blk,
+                             float cx, float cy, float cz, int32_t *visit)
+{
+    const f32x8 zero = {0};
+    const float *sb = p->sub_box + 6 * KMQ__SUBS * blk;
+    const float c[3] = {cx, cy, cz};
+    f32x8 dist = zero, smax;
+    for (int d = 0; d < 3; d++) {
+        f32x8 lo, hi;
+        memcpy(&lo, sb + (size_t)d * KMQ__SUBS, sizeof lo);
+        memcpy(&hi, sb + (size_t)(3 + d) * KMQ__SUBS, sizeof hi);
+        f32x8 below = lo - c[d], above = c[d] - hi;
+        f32x8 gap = (f32x8)((i32x8)below & (below > zero)) + (f32x8)((i32x8)above & (above > zero));
+        dist += gap * gap;
+    }
+    memcpy(&smax, ws->sub_max + KMQ__SUBS * blk, sizeof smax);
+    i32x8 in = dist < smax;
+    memcpy(visit, &in, sizeof in);
+}
+
+/* Kernel of the pruned method: for each candidate t of `reach` (a bit
+ * mask), block blk's sum w min(D^2, |x - c|^2), formed as the block's
+ * current sum less the gains w (D^2 - |x - c|^2) of the points t is closer
+ * to, into out[t]; returns the distances evaluated. Equal to
+ * trial_block_plain's sums by "Exact sums".
+ *
+ * Each candidate visits only the sub-blocks it can reach (its squared
+ * distance to their box below their largest D^2: the 8 tested in one
+ * vector). Branch-free within: over half the points a
+ * candidate can reach are closer to it. The distances and D^2 - d go in
+ * float, max(D^2 - d, 0) w in double, all exact (integers below 2^24,
+ * products and sums below 2^53), so the order of the additions does not
+ * matter. */
+KMQ__VEC_CLONES static uint64_t trial_block_gain(const kmq_kmeans_prepared *p, size_t blk,
+                                                 const kmq__init_ws *ws, const trial_soa *cs,
+                                                 unsigned reach, double *out)
+{
+    const size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+    const f32x8 zero = {0};
+    unsigned ts[GAIN_LANES];
+    float cx[GAIN_LANES], cy[GAIN_LANES], cz[GAIN_LANES];
+    int32_t visit[GAIN_LANES][KMQ__SUBS];
+    size_t nt = 0;
+    for (unsigned t = 0; t < GAIN_LANES; t++) {
+        if (!(reach >> t & 1u))
+            continue;
+        ts[nt] = t;
+        cx[nt] = cs->x[t];
+        cy[nt] = cs->y[t];
+        cz[nt] = cs->z[t];
+        sub_reach(p, ws, blk, cx[nt], cy[nt], cz[nt], visit[nt]);
+        nt++;
+    }
+    f64x4 acc[GAIN_LANES][2];
+    memset(acc, 0, sizeof acc);
+    double tail[GAIN_LANES] = {0};
+    const float *d2 = ws->d2;
+    uint64_t evals = 0;
+    for (size_t s = 0; s < KMQ__SUBS; s++) {
+        const size_t a = lo + s * KMQ__SUB, e = a + KMQ__SUB < hi ? a + KMQ__SUB : hi;
+        if (a >= e)
+            break;
+        for (size_t q = 0; q < nt; q++) {
+            if (!visit[q][s])
+                continue;
+            evals += e - a;
+            /* Accumulators in registers for the sub-block's 32 points;
+             * its data stays in L1 for the next candidate. */
+            f64x4 a0 = acc[q][0], a1 = acc[q][1];
+            size_t i = a;
+            for (; i + GAIN_LANES <= e; i += GAIN_LANES) {
+                f32x8 x, y, z, dmin;
+                f64x4 w0, w1;
+                memcpy(&x, p->r + i, sizeof x);
+                memcpy(&y, p->g + i, sizeof y);
+                memcpy(&z, p->b + i, sizeof z);
+                memcpy(&dmin, d2 + i, sizeof dmin);
+                memcpy(&w0, p->wd + i, sizeof w0);
+                memcpy(&w1, p->wd + i + GAIN_LANES / 2, sizeof w1);
+                f32x8 dx = x - cx[q], dy = y - cy[q], dz = z - cz[q];
+                f32x8 g = dmin - (dx * dx + dy * dy + dz * dz);
+                g = (f32x8)((i32x8)g & (g > zero));
+                f64x4 g0 =
+                    __builtin_convertvector(__builtin_shufflevector(g, g, 0, 1, 2, 3), f64x4);
+                f64x4 g1 =
+                    __builtin_convertvector(__builtin_shufflevector(g, g, 4, 5, 6, 7), f64x4);
+                a0 += w0 * g0;
+                a1 += w1 * g1;
+            }
+            acc[q][0] = a0;
+            acc[q][1] = a1;
+            for (; i < e; i++) {
+                float dx = p->r[i] - cx[q], dy = p->g[i] - cy[q], dz = p->b[i] - cz[q];
+                float d = dx * dx + dy * dy + dz * dz;
+                if (d < d2[i])
+                    tail[q] += p->wd[i] * (double)(d2[i] - d);
+            }
+        }
+    }
+    for (size_t q = 0; q < nt; q++) {
+        f64x4 a = acc[q][0] + acc[q][1];
+        out[ts[q]] = ws->block_sum[blk] - (a[0] + a[1] + a[2] + a[3] + tail[q]);
+    }
+    return evals;
 }
 
 static size_t chunk_end(const kmq_kmeans_prepared *p, size_t ch)
@@ -358,27 +430,48 @@ static void first_group(const kmq_kmeans_prepared *p, size_t g, const double *c,
 {
     const size_t b1 = group_blocks_end(p, g);
     for (size_t blk = g * INIT_GROUP; blk < b1; blk++) {
-        size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
-        ws->block_sum[blk] = update_block(p, lo, hi, c, true, ws->d2, &ws->block_max[blk]);
+        const size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+        float bmax = 0.0f;
+        for (size_t sb = 0; sb < KMQ__SUBS; sb++) {
+            const size_t a = lo + sb * KMQ__SUB, e = a + KMQ__SUB < hi ? a + KMQ__SUB : hi;
+            const float m = a < e ? update_range(p, a, e, c, true, ws->d2) : 0.0f;
+            ws->sub_max[KMQ__SUBS * blk + sb] = m;
+            bmax = m > bmax ? m : bmax;
+        }
+        ws->block_max[blk] = bmax;
+        ws->block_sum[blk] = block_mass(p, lo, hi, ws->d2);
         ws->block_upto[blk] = 0;
         ws->group_evals[g] += hi - lo;
     }
 }
 
 /* Block blk's D^2 against the pending centre, if it has not caught up
- * yet (see "Deferred"); blocks the centre cannot reach keep their sums
- * (see "Pruning"). */
+ * yet (see "Deferred"), in the sub-blocks the centre can reach (see
+ * "Pruning"). Its new sum is the pending trial's potential over it, known
+ * already. */
 static void catch_up_block(const kmq_kmeans_prepared *p, size_t blk, kmq__init_ws *ws)
 {
     if (ws->block_upto[blk] >= ws->pending)
         return;
     ws->block_upto[blk] = (uint16_t)ws->pending;
     const double *c = ws->pending_center;
-    if (!ws->prune || box_dist2(p, blk, c) < ws->block_max[blk]) {
-        size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
-        ws->block_sum[blk] = update_block(p, lo, hi, c, false, ws->d2, &ws->block_max[blk]);
-        ws->group_evals[blk / INIT_GROUP] += hi - lo;
+    if (ws->prune && box_dist2(p->box + 6 * blk, c) >= ws->block_max[blk])
+        return;
+    int32_t visit[KMQ__SUBS];
+    sub_reach(p, ws, blk, (float)c[0], (float)c[1], (float)c[2], visit);
+    const size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+    float *smax = ws->sub_max + KMQ__SUBS * blk;
+    float bmax = 0.0f;
+    for (size_t sb = 0; sb < KMQ__SUBS; sb++) {
+        const size_t a = lo + sb * KMQ__SUB, e = a + KMQ__SUB < hi ? a + KMQ__SUB : hi;
+        if ((visit[sb] || !ws->prune) && a < e) {
+            smax[sb] = update_range(p, a, e, c, false, ws->d2);
+            ws->group_evals[blk / INIT_GROUP] += e - a;
+        }
+        bmax = smax[sb] > bmax ? smax[sb] : bmax;
     }
+    ws->block_max[blk] = bmax;
+    ws->block_sum[blk] = ws->block_pot[blk * KMQ__MAX_TRIALS + ws->pending_trial];
 }
 
 /* Block blk's current sum w D^2, caught up or not. */
@@ -390,48 +483,58 @@ static double block_sum_now(const kmq__init_ws *ws, size_t blk)
 }
 
 /* Kernel: each block of group g catches up with the pending centre, then
- * the candidates' potentials over it go into ws->block_pot; candidates
- * that cannot reach a block take its current sum, which is that same sum.
- * A candidate that cannot reach the group's box (the union of its blocks')
- * within the group's largest D^2 reaches none of its blocks: one test for
- * the group, most of the time. */
-static void trial_group(const kmq_kmeans_prepared *p, size_t g, const double *cand, size_t ntrials,
-                        const trial_soa *cs, kmq__init_ws *ws)
+ * the candidates' potentials over it go into ws->block_pot.
+ *
+ * Pruned: one vector test of the group's box (the union of its blocks')
+ * against the candidates and the pending centre (lane PENDING_LANE),
+ * within the group's largest D^2 (before the catch-up: D^2 only shrinks,
+ * so it bounds the new one too), then the same per block. A block no
+ * candidate can reach keeps its sum whichever wins: it is marked caught up
+ * with the centre this step chooses (block_upto = pending + 1), writes no
+ * potentials, and fold_chunk takes its sum. Most groups are such, and cost
+ * that one test. */
+KMQ__VEC_CLONES static void trial_group(const kmq_kmeans_prepared *p, size_t g, const double *cand,
+                                        size_t ntrials, const trial_soa *cs, kmq__init_ws *ws)
 {
     const size_t b0 = g * INIT_GROUP, b1 = group_blocks_end(p, g);
-    double gmax = 0.0;
-    for (size_t blk = b0; blk < b1; blk++) {
-        catch_up_block(p, blk, ws);
-        gmax = ws->block_max[blk] > gmax ? ws->block_max[blk] : gmax;
-    }
     const unsigned all = (1u << ntrials) - 1;
-    const unsigned group_reach =
-        ws->prune ? all & reach_mask(ws->group_box + 6 * g, cs, (float)gmax) : all;
-    size_t live[KMQ__MAX_TRIALS];
     uint64_t evals = 0;
-    for (size_t blk = b0; blk < b1; blk++) {
-        double *part = ws->block_pot + blk * KMQ__MAX_TRIALS;
-        unsigned reach = group_reach;
-        if (reach && ws->prune)
-            reach &= reach_mask(p->box + 6 * blk, cs, (float)ws->block_max[blk]);
-        size_t nl = 0;
-        for (size_t t = 0; t < ntrials; t++) {
-            if (reach >> t & 1u)
-                live[nl++] = t;
-            else
-                part[t] = ws->block_sum[blk];
-        }
-        if (nl > 0) {
+    if (!ws->prune) {
+        size_t live[KMQ__MAX_TRIALS];
+        for (size_t t = 0; t < ntrials; t++)
+            live[t] = t;
+        for (size_t blk = b0; blk < b1; blk++) {
+            catch_up_block(p, blk, ws);
             size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
-            double out[KMQ__MAX_TRIALS];
-            if (ws->prune)
-                trial_block_gain(p, lo, hi, ws->d2, ws->block_sum[blk], cand, live, nl, out);
-            else
-                trial_block_plain(p, lo, hi, ws->d2, cand, live, nl, out);
-            for (size_t q = 0; q < nl; q++)
-                part[live[q]] = out[q];
-            evals += nl * (hi - lo);
+            trial_block_plain(p, lo, hi, ws->d2, cand, live, ntrials,
+                              ws->block_pot + blk * KMQ__MAX_TRIALS);
+            evals += ntrials * (hi - lo);
         }
+        ws->group_evals[g] += evals;
+        return;
+    }
+    double gmax = 0.0;
+    for (size_t blk = b0; blk < b1; blk++)
+        gmax = ws->block_max[blk] > gmax ? ws->block_max[blk] : gmax;
+    const unsigned group_reach = reach_mask(ws->group_box + 6 * g, cs, (float)gmax);
+    const uint16_t next = (uint16_t)(ws->pending + 1);
+    for (size_t blk = b0; blk < b1; blk++) {
+        if (group_reach >> PENDING_LANE & 1u)
+            catch_up_block(p, blk, ws);
+        else if (ws->block_upto[blk] < ws->pending)
+            ws->block_upto[blk] = (uint16_t)ws->pending; /* nothing to catch up */
+        unsigned reach = group_reach & all;
+        if (reach)
+            reach &= reach_mask(p->box + 6 * blk, cs, (float)ws->block_max[blk]);
+        if (!reach) {
+            ws->block_upto[blk] = next;
+            continue;
+        }
+        double *part = ws->block_pot + blk * KMQ__MAX_TRIALS;
+        for (size_t t = 0; t < ntrials; t++)
+            if (!(reach >> t & 1u))
+                part[t] = ws->block_sum[blk];
+        evals += trial_block_gain(p, blk, ws, cs, reach, part);
     }
     ws->group_evals[g] += evals;
 }
@@ -451,9 +554,16 @@ static void fold_chunk(const kmq_kmeans_prepared *p, size_t ch, size_t ntrials, 
     double pot[KMQ__MAX_TRIALS];
     for (size_t t = 0; t < ntrials; t++)
         pot[t] = 0.0;
-    for (size_t blk = b0; blk < b1; blk++)
-        for (size_t t = 0; t < ntrials; t++)
-            pot[t] += ws->block_pot[blk * KMQ__MAX_TRIALS + t];
+    const uint16_t next = (uint16_t)(ws->pending + 1);
+    for (size_t blk = b0; blk < b1; blk++) {
+        if (ws->block_upto[blk] == next) { /* no candidate reached it */
+            for (size_t t = 0; t < ntrials; t++)
+                pot[t] += ws->block_sum[blk];
+        } else {
+            for (size_t t = 0; t < ntrials; t++)
+                pot[t] += ws->block_pot[blk * KMQ__MAX_TRIALS + t];
+        }
+    }
     memcpy(ws->chunk_pot + ch * KMQ__MAX_TRIALS, pot, ntrials * sizeof *pot);
 }
 
@@ -578,7 +688,7 @@ static void kmeanspp_run(const kmq_kmeans_prepared *p, size_t k, kmq_rng *rng, c
             set_center(p, cand_idx[t], cand + 3 * t);
         }
         trial_soa cs;
-        trial_soa_set(cand, ntrials, &cs);
+        trial_soa_set(cand, ntrials, ws->pending_center, &cs);
         init_pass(p, cand, ntrials, &cs, par, ws);
         size_t best = 0;
         double best_pot = 0.0;
@@ -651,11 +761,12 @@ kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq_kmeans_prepared *p, km
         ws->block_pot = kmq__alloc_array(p->blocks, KMQ__MAX_TRIALS * sizeof *ws->block_pot);
         ws->block_sum = kmq__alloc_array(p->blocks, sizeof *ws->block_sum);
         ws->block_max = kmq__alloc_array(p->blocks, sizeof *ws->block_max);
+        ws->sub_max = kmq__alloc_array(p->blocks, KMQ__SUBS * sizeof *ws->sub_max);
         ws->block_upto = kmq__alloc_array(p->blocks, sizeof *ws->block_upto);
         const size_t groups = (p->blocks + INIT_GROUP - 1) / INIT_GROUP;
         ws->group_box = kmq__alloc_array(groups, 6 * sizeof *ws->group_box);
         if (ws->d2 && ws->chunk_sum && ws->chunk_pot && ws->group_evals && ws->block_pot &&
-            ws->block_sum && ws->block_max && ws->block_upto && ws->group_box) {
+            ws->block_sum && ws->block_max && ws->sub_max && ws->block_upto && ws->group_box) {
             for (size_t g = 0; g < groups; g++) {
                 float *gb = ws->group_box + 6 * g;
                 memcpy(gb, p->box + 6 * g * INIT_GROUP, 6 * sizeof *gb);
@@ -683,6 +794,7 @@ void kmq__init_ws_free(kmq__init_ws *ws)
     kmq__free(ws->taken);
     kmq__free(ws->block_sum);
     kmq__free(ws->block_max);
+    kmq__free(ws->sub_max);
     kmq__free(ws->block_upto);
     kmq__free(ws->group_evals);
     kmq__free(ws->block_pot);

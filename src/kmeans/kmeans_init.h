@@ -38,6 +38,7 @@ typedef struct kmq__init_ws {
     bool prune;               /* k-means++ skips blocks a centre cannot reach */
     double *block_pot;        /* k-means++: blocks * KMQ__MAX_TRIALS, trial potentials per block */
     uint64_t *group_evals;    /* k-means++: per work unit (kmeans_init.c), distance evaluations */
+    float *sub_max;           /* k-means++: KMQ__SUBS per block, largest d2 of each sub-block */
     float *group_box;         /* k-means++: per work unit, the union of its blocks' boxes */
     uint16_t *block_upto;     /* k-means++: blocks, d2 covers centres 0..block_upto ("Deferred") */
     size_t pending;           /* k-means++: the last centre chosen; blocks short of it are stale */

@@ -36,6 +36,8 @@ void kmq_kmeans_prepared_free(kmq_kmeans_prepared *p)
     kmq__free(p->b);
     kmq__free(p->chunk_w);
     kmq__free(p->box);
+    kmq__free(p->wd);
+    kmq__free(p->sub_box);
     kmq__free(p);
 }
 
@@ -90,12 +92,12 @@ static kmq_status fill_points(const kmq_points *pts, kmq_kmeans_prepared *out, u
     return KMQ_OK;
 }
 
-/* Bounding box of each block's points. */
-static void fill_boxes(kmq_kmeans_prepared *out)
+/* Bounding box of each group of `size` consecutive points. */
+static void fill_boxes(kmq_kmeans_prepared *out, size_t size, float *boxes)
 {
-    for (size_t blk = 0; blk < out->blocks; blk++) {
-        size_t lo = blk * KMQ__BLOCK, hi = lo + KMQ__BLOCK < out->n ? lo + KMQ__BLOCK : out->n;
-        float *box = out->box + 6 * blk;
+    for (size_t blk = 0; blk * size < out->n; blk++) {
+        size_t lo = blk * size, hi = lo + size < out->n ? lo + size : out->n;
+        float *box = boxes + 6 * blk;
         for (int d = 0; d < 3; d++) {
             box[d] = 255.0f;
             box[3 + d] = 0.0f;
@@ -106,6 +108,32 @@ static void fill_boxes(kmq_kmeans_prepared *out)
                 box[d] = c[d] < box[d] ? c[d] : box[d];
                 box[3 + d] = c[d] > box[3 + d] ? c[d] : box[3 + d];
             }
+        }
+    }
+}
+
+/* The sub-block boxes, laid out per block for 8-lane tests. */
+static void fill_sub_boxes(kmq_kmeans_prepared *out)
+{
+    float box[6];
+    for (size_t blk = 0; blk < out->blocks; blk++) {
+        float *sb = out->sub_box + 6 * KMQ__SUBS * blk;
+        for (size_t s = 0; s < KMQ__SUBS; s++) {
+            const size_t lo = blk * KMQ__BLOCK + s * KMQ__SUB;
+            const size_t hi = lo + KMQ__SUB < out->n ? lo + KMQ__SUB : out->n;
+            for (int d = 0; d < 3; d++) {
+                box[d] = lo < hi ? 255.0f : 1.0e6f;
+                box[3 + d] = lo < hi ? 0.0f : 1.0e6f;
+            }
+            for (size_t i = lo; i < hi; i++) {
+                const float c[3] = {out->r[i], out->g[i], out->b[i]};
+                for (int d = 0; d < 3; d++) {
+                    box[d] = c[d] < box[d] ? c[d] : box[d];
+                    box[3 + d] = c[d] > box[3 + d] ? c[d] : box[3 + d];
+                }
+            }
+            for (int d = 0; d < 6; d++)
+                sb[(size_t)d * KMQ__SUBS + s] = box[d];
         }
     }
 }
@@ -135,9 +163,11 @@ kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, kmq_kmeans_prepared **
     p->chunk_w = kmq__alloc_array(p->chunks, sizeof *p->chunk_w);
     p->blocks = (n + KMQ__BLOCK - 1) / KMQ__BLOCK;
     p->box = kmq__alloc_array(p->blocks, 6 * sizeof *p->box);
+    p->wd = kmq__alloc_array(n, sizeof *p->wd);
+    p->sub_box = kmq__alloc_array(p->blocks, 6 * KMQ__SUBS * sizeof *p->sub_box);
     /* Each colour once: k-means++ draws by D^2 mass and cannot draw more
      * centres than there are distinct colours (a bitmap of the 2^24). */
-    if (p->r && p->g && p->b && p->chunk_w && p->box)
+    if (p->r && p->g && p->b && p->chunk_w && p->box && p->wd && p->sub_box)
         seen = kmq__calloc(((size_t)KEY_MASK + 1) / 64, sizeof *seen);
     if (!seen) {
         st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory for %zu colours", n);
@@ -146,7 +176,10 @@ kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, kmq_kmeans_prepared **
     st = fill_points(pts, p, seen, err);
     if (st != KMQ_OK)
         goto done;
-    fill_boxes(p);
+    for (size_t i = 0; i < n; i++)
+        p->wd[i] = (double)p->w[i];
+    fill_boxes(p, KMQ__BLOCK, p->box);
+    fill_sub_boxes(p);
     *out = p;
     p = NULL;
 done:

@@ -20,6 +20,10 @@
  * makes them small boxes of colour space); a divisor of KMQ_CHUNK. */
 #define KMQ__BLOCK            ((size_t)256)
 #define KMQ__BLOCKS_PER_CHUNK (KMQ_CHUNK / KMQ__BLOCK)
+/* Sub-blocks per block (KMQ__BLOCK / KMQ__SUBS points each): k-means++
+ * prunes within a block at this grain, 8 sub-blocks a vector. */
+#define KMQ__SUBS ((size_t)8)
+#define KMQ__SUB  (KMQ__BLOCK / KMQ__SUBS)
 
 /* The brute-force kernels are also compiled for AVX2 and picked at load
  * time (GCC function multi-versioning; the default build still runs on any
@@ -47,10 +51,13 @@ struct kmq_kmeans_prepared {
     float *g;
     float *b;
     const uint64_t *w;    /* borrowed */
+    double *wd;           /* owned, n: w as double (exact below 2^53) */
     const uint32_t *keys; /* borrowed */
     uint64_t *chunk_w;    /* owned, chunks: total weight of each chunk */
     size_t blocks;        /* ceil(n / KMQ__BLOCK) */
     float *box;           /* owned, 6 per block: min r, g, b, max r, g, b of its points */
+    float *sub_box;       /* owned, 6 * KMQ__SUBS per block: its sub-blocks' boxes, min r of
+                             each, then min g, ..., max b (past n: far outside the cube) */
     uint64_t total_w;     /* sum of the weights, <= UINT64_MAX / 255^2 */
     double mean_var;      /* mean over the 3 channels of the weighted variance */
 };
