@@ -19,9 +19,21 @@
  *
  * Sums. Points are grouped in blocks of KMQ__BLOCK consecutive points
  * (KMQ__BLOCK divides KMQ_CHUNK, so a chunk is a whole number of blocks).
- * Every potential is a block sum (w_i D_i^2 in point order) folded in block
- * order into a chunk sum, and chunk sums folded in chunk order: one fixed
- * order, whatever the threads or the pruning.
+ * Every potential is a block sum (w_i D_i^2) folded in block order into a
+ * chunk sum, and chunk sums folded in chunk order: one fixed order,
+ * whatever the threads or the pruning.
+ *
+ * Exact sums. All coordinates are integers in [0, 255] (centres are
+ * points), so every D^2 is an integer below 3 * 255^2 < 2^18, exact in
+ * float (the D^2 array is float), and while the total weight W keeps
+ * W * 3 * 255^2 below 2^53 (46 G pixels, far above any scan) every
+ * term w D^2, every partial sum and every potential is an integer below
+ * 2^53, exact in double. The sums are then the same bits in any order
+ * and in any grouping, which is what lets the pruned kernels form a
+ * block's potential as its current sum less the gains of the points a
+ * candidate wins, add 8 lanes at a time, and skip what cannot change.
+ * Above that bound (exact_sums), the pruning is off: every block is summed
+ * in point order, as before it existed.
  *
  * Drawing in proportion to w_i D_i^2 walks that same structure: the chunk
  * whose running sum passes the target v = u * phi (u uniform in [0, 1)),
@@ -34,16 +46,17 @@
  *
  * Pruning (every k; the tests turn it off with KMQ__ALGO_PLAIN). The points
  * come in Morton order of their colour (hist.h), so a block is a small box
- * of the RGB cube; the prepared points hold each block's bounding box, and
- * the init keeps each block's largest D^2. A candidate c whose squared
- * distance to the box is >= that largest D^2 is at least D_i from every
- * point of the block, so min(D_i^2, |x_i - c|^2) = D_i^2 for all of them:
- * the block's sum for c is its current sum, bit for bit the sum the plain
- * pass would form (same terms, same order), and nothing is computed. The
- * same test skips blocks when D^2 is updated. All coordinates are integers
- * (centres are points), so these squared distances are exact integers and
- * the test is exact: the same candidates, the same choice, the same
- * centres.
+ * of the RGB cube; the prepared points hold the bounding box of each block
+ * and of each of its KMQ__SUBS sub-blocks, the init that of each group of
+ * INIT_GROUP blocks and each block's and sub-block's largest D^2. A
+ * candidate c whose squared distance to a box is >= the largest D^2 in it
+ * is at least D_i from every point there, so min(D_i^2, |x_i - c|^2) =
+ * D_i^2 for all of them: its gain there is 0 and nothing is computed. The
+ * tests go group, block, sub-block, 8 candidates (or sub-blocks) a vector;
+ * the same tests skip points when D^2 is updated. The squared distances
+ * are exact integers in float, so the tests are exact: the same
+ * potentials, the same choice, the same centres as the plain pass (the
+ * unit tests compare them).
  *
  * `random` draws k distinct points without replacement, each draw with
  * probability proportional to the weight among the points not yet drawn;
@@ -742,11 +755,17 @@ void kmq__init_run(const kmq_kmeans_prepared *p, size_t k, kmq_init init, uint64
         kmeanspp_run(p, k, &rng, par, ws, centers);
 }
 
+/* Whether every sum of w D^2 is exact in double: see "Exact sums". */
+static bool exact_sums(const kmq_kmeans_prepared *p)
+{
+    return (double)p->total_w * (3.0 * 255.0 * 255.0) < 9007199254740992.0; /* 2^53 */
+}
+
 kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq_kmeans_prepared *p, kmq_init init,
                               bool prune, kmq_err *err)
 {
     memset(ws, 0, sizeof *ws);
-    ws->prune = init == KMQ_INIT_KMEANSPP && prune;
+    ws->prune = init == KMQ_INIT_KMEANSPP && prune && exact_sums(p);
     if (init == KMQ_INIT_RANDOM) {
         ws->chunk_w = kmq__alloc_array(p->chunks, sizeof *ws->chunk_w);
         ws->taken = kmq__alloc(p->n);
