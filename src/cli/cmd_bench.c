@@ -11,7 +11,9 @@
  * Reported per thread count: time per fit, time per Lloyd iteration (fit
  * time / iterations of all restarts), distance evaluations per second
  * (counted by the library), speedup and parallel efficiency against 1
- * thread. Every thread count must give the same bits (centres, sizes,
+ * thread; and per k, the distance evaluations of the seeding and of Lloyd
+ * against what brute force would compute for the same runs, and the share
+ * the pruning avoided. Every thread count must give the same bits (centres, sizes,
  * inertia, iterations, evaluation count, docs/design.md); if one does not,
  * bench says which and exits 1.
  *
@@ -56,13 +58,11 @@ typedef struct bench_row {
 typedef struct bench_k {
     size_t k;
     uint64_t iterations_total, evals;
+    uint64_t init_evals, brute_init, brute_lloyd; /* kmq_fit's: the share pruning avoided */
     double inertia, mse;
     int nrows;
     bench_row rows[MAX_TC];
 } bench_k;
-
-
-
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -147,6 +147,28 @@ done:
     return ok;
 }
 
+/* The share of brute force's distance evaluations a method avoided. */
+static double avoided(uint64_t evals, uint64_t brute)
+{
+    return brute ? 1.0 - (double)evals / (double)brute : 0.0;
+}
+
+/* Per k, each phase's evaluations against brute force's. */
+static void print_avoided(const bench_k *res, int nk)
+{
+    printf("\n%5s  %-22s %14s %14s %8s\n", "k", "method", "evaluated", "brute force", "avoided");
+    for (int i = 0; i < nk; i++) {
+        const bench_k *b = &res[i];
+        const uint64_t lloyd = b->evals - b->init_evals;
+        printf("%5zu  %-22s %14llu %14llu %7.1f%%\n", b->k, "k-means++ (box-pruned)",
+               (unsigned long long)b->init_evals, (unsigned long long)b->brute_init,
+               100.0 * avoided(b->init_evals, b->brute_init));
+        printf("%5zu  %-22s %14llu %14llu %7.1f%%\n", b->k, "Lloyd (box-filtered)",
+               (unsigned long long)lloyd, (unsigned long long)b->brute_lloyd,
+               100.0 * avoided(lloyd, b->brute_lloyd));
+    }
+}
+
 static void json_escape(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -191,9 +213,14 @@ static bool write_json(const char *path, const char *image, uint32_t w, uint32_t
         const bench_k *b = &res[i];
         fprintf(f,
                 "    {\"k\": %zu, \"inertia\": %.17g, \"mse\": %.17g, \"iterations_total\": %llu, "
-                "\"distance_evals\": %llu, \"threads\": [\n",
+                "\"distance_evals\": %llu,\n     \"init_evals\": %llu, \"brute_init_evals\": "
+                "%llu, \"init_avoided\": %.6f, \"lloyd_evals\": %llu, \"brute_lloyd_evals\": %llu, "
+                "\"lloyd_avoided\": %.6f, \"threads\": [\n",
                 b->k, b->inertia, b->mse, (unsigned long long)b->iterations_total,
-                (unsigned long long)b->evals);
+                (unsigned long long)b->evals, (unsigned long long)b->init_evals,
+                (unsigned long long)b->brute_init, avoided(b->init_evals, b->brute_init),
+                (unsigned long long)(b->evals - b->init_evals), (unsigned long long)b->brute_lloyd,
+                avoided(b->evals - b->init_evals, b->brute_lloyd));
         for (int t = 0; t < b->nrows; t++) {
             const bench_row *r = &b->rows[t];
             fprintf(f,
@@ -489,11 +516,16 @@ int kmq_cmd_bench(int argc, char **argv)
         }
         b->iterations_total = ref.iterations_total;
         b->evals = ref.distance_evals;
+        b->init_evals = ref.init_evals;
+        b->brute_init = ref.brute_init_evals;
+        b->brute_lloyd = ref.brute_lloyd_evals;
         b->inertia = ref.inertia;
         b->mse = pixels ? ref.inertia / (double)pixels : 0.0;
         kmq_fit_clear(&ref);
     }
     int code = KMQ_EXIT_OK;
+    if (!failed && !quiet)
+        print_avoided(res, nk);
     if (failed) {
         code = KMQ_EXIT_FAILURES;
     } else {

@@ -80,6 +80,7 @@ typedef struct run_result {
     bool converged;
     bool cancelled;         /* stopped by the cancel flag: the run is not a result */
     uint64_t evals;         /* distance evaluations, init + Lloyd */
+    uint64_t init_evals;    /* those of the init */
     double init_s, lloyd_s; /* wall time of the two phases */
 } run_result;
 
@@ -251,6 +252,7 @@ static void run_restart(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *o, 
     res->init_s = t1 - t0;
     res->lloyd_s = kmq_par_now_s() - t1;
     res->evals = lr.evals + ws->init.evals;
+    res->init_evals = ws->init.evals;
     memcpy(centers, ws->lloyd.cur, 3 * o->k * sizeof *centers);
     for (size_t j = 0; j < o->k; j++)
         sizes[j] = ws->lloyd.as.tot[4 * j + 3];
@@ -285,7 +287,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
     double inertia = 0.0;
     int iterations = 0, best = 0;
     bool converged = true;
-    uint64_t evals = 0, iters_total = 0;
+    uint64_t evals = 0, init_evals = 0, iters_total = 0;
     double init_s = 0.0, lloyd_s = 0.0;
     if (k >= p->n) {
         /* Each point is its own centre. */
@@ -344,6 +346,7 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
         for (int r = 0; r < restarts; r++) {
             rinertia[r] = res[r].inertia;
             evals += res[r].evals;
+            init_evals += res[r].init_evals;
             init_s += res[r].init_s;
             lloyd_s += res[r].lloyd_s;
             iters_total += (uint64_t)res[r].iterations;
@@ -370,6 +373,11 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
     out->restart_inertia = rinertia;
     out->distance_evals = evals;
     out->iterations_total = iters_total;
+    out->init_evals = init_evals;
+    if (k < p->n) {
+        out->brute_init_evals = (uint64_t)restarts * kmq__init_brute_evals(p->n, k, opts->init);
+        out->brute_lloyd_evals = (iters_total + (uint64_t)restarts) * k * p->n;
+    }
     out->init_s = init_s;
     out->lloyd_s = lloyd_s;
     out->runs_side_by_side = nws > 1;
@@ -491,6 +499,7 @@ kmq_status kmq__kmeans_lloyd_algo(const kmq_points *pts, size_t k, const double 
     out->restart_inertia = rinertia;
     out->distance_evals = res.evals;
     out->iterations_total = (uint64_t)res.iterations;
+    out->brute_lloyd_evals = ((uint64_t)res.iterations + 1) * k * p->n;
     out->init_s = 0.0;
     out->lloyd_s = t1 - t0;
     out->runs_side_by_side = false;

@@ -743,6 +743,13 @@ static void random_run(const kmq_kmeans_prepared *p, size_t k, kmq_rng *rng, kmq
     }
 }
 
+uint64_t kmq__init_brute_evals(size_t n, size_t k, kmq_init init)
+{
+    if (init == KMQ_INIT_RANDOM || k == 0)
+        return 0;
+    return (uint64_t)n * (1 + (uint64_t)(k - 1) * (trials_for(k) + 1));
+}
+
 void kmq__init_run(const kmq_kmeans_prepared *p, size_t k, kmq_init init, uint64_t seed,
                    int restart, const kmq_par *par, kmq__init_ws *ws, double *centers)
 {

@@ -1,6 +1,7 @@
 """kmq bench: the thread-scaling study runs every thread count, checks that
 all of them give identical results, and writes JSON and an SVG plot."""
 import json
+import math
 import os
 import unittest
 import xml.etree.ElementTree as ET
@@ -47,6 +48,24 @@ class Bench(unittest.TestCase):
                 self.assertLess(t["init_share"], 1)
             self.assertGreater(r["distance_evals"], 0)
             self.assertAlmostEqual(r["mse"], r["inertia"] / doc["pixels"], places=6)
+            # brute force's counts, from the definitions: k-means++ draws
+            # 2 + floor(ln k) candidates a centre; Lloyd runs iterations + 1
+            # passes per restart (one restart here)
+            n, k = doc["unique_colors"], r["k"]
+            trials = 2 + int(math.floor(math.log(k)))
+            self.assertEqual(r["brute_init_evals"], n * (1 + (k - 1) * (trials + 1)))
+            self.assertEqual(r["brute_lloyd_evals"], (r["iterations_total"] + 1) * k * n)
+            self.assertEqual(r["init_evals"] + r["lloyd_evals"], r["distance_evals"])
+            for phase in ("init", "lloyd"):
+                self.assertAlmostEqual(r[phase + "_avoided"],
+                                       1 - r[phase + "_evals"] / r["brute_%s_evals" % phase],
+                                       places=5)
+                # the pruning avoids most of brute force's work on a photo
+                self.assertGreater(r[phase + "_avoided"], 0.5)
+                self.assertLess(r[phase + "_avoided"], 1)
+        # the table of avoided work names both phases for every k
+        self.assertEqual(len([l for l in proc.stdout.splitlines() if "avoided" not in l
+                              and ("k-means++" in l or "Lloyd" in l)]), 4)
         root = ET.parse(os.path.join(d, "b.svg")).getroot()
         self.assertTrue(root.tag.endswith("svg"))
 
