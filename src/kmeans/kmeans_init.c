@@ -367,8 +367,11 @@ KMQ__VEC_CLONES static uint64_t trial_block_gain(const kmq_kmeans_prepared *p, s
         nt++;
     }
     f64x4 acc[GAIN_LANES][2];
-    memset(acc, 0, sizeof acc);
-    double tail[GAIN_LANES] = {0};
+    double tail[GAIN_LANES];
+    for (size_t q = 0; q < nt; q++) {
+        acc[q][0] = acc[q][1] = (f64x4){0};
+        tail[q] = 0.0;
+    }
     const float *d2 = ws->d2;
     uint64_t evals = 0;
     for (size_t s = 0; s < KMQ__SUBS; s++) {

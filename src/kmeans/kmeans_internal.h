@@ -31,7 +31,10 @@ typedef enum kmq__algo { KMQ__ALGO_AUTO = 0, KMQ__ALGO_PLAIN = 1, KMQ__ALGO_BOUN
  * scan / Hamerly, 0.55-0.73 at k = 256 on a 12.5 MP photo (932,548
  * colours) and 0.70-0.79 on china.jpg (96,615 colours); filtered / plain
  * scan 0.51-0.61 at k = 64 and 0.31-0.52 at k = 128 on the 12.5 MP photo.
- * (Without the filter the crossing was near k = 176.) */
+ * (Without the filter the crossing was near k = 176.) Those figures are the
+ * filter's first version; its two-level vectorised box test since made an
+ * iteration about twice faster again (docs/performance.md, "The pruned
+ * fit"). */
 #define KMQ__BOUNDS_MIN_K (KMQ_MAX_K + 1)
 
 /* How kmq_kmeans_fit runs `restarts` restarts over n points on `threads`

@@ -1308,6 +1308,36 @@ START_TEST(bounds_exact_coffee)
 }
 END_TEST
 
+/* Weights so large that the sums of w D^2 leave double's exact integers
+ * (W * 3 * 255^2 >= 2^53, kmeans_init.c "Exact sums"): the pruned method
+ * falls back to sums in point order, and still draws the centres of the
+ * plain method and of the reference loop, at 1 and 3 threads. */
+START_TEST(init_beyond_exact_sums)
+{
+    enum { N = 3000 };
+    uint32_t *keys = malloc(N * sizeof *keys);
+    uint64_t *weights = malloc(N * sizeof *weights);
+    ck_assert(keys && weights);
+    uint64_t total = 0;
+    for (size_t i = 0; i < N; i++) {
+        /* Distinct colours spread over the cube; weights near 2^36. */
+        keys[i] = (uint32_t)((i * 2654435761u) & 0xffffff);
+        weights[i] = ((uint64_t)1 << 36) + i * 977;
+        total += weights[i];
+    }
+    /* No duplicate keys (the multiplier is odd: a bijection mod 2^24). */
+    ck_assert((double)total * 3.0 * 255.0 * 255.0 >= 9007199254740992.0);
+    kmq_points pts = {N, keys, weights};
+    double *centers = malloc(3 * 64 * sizeof *centers);
+    ck_assert_ptr_nonnull(centers);
+    same_init(&pts, 64, KMQ_INIT_KMEANSPP, 0, 1, centers);
+    same_init(&pts, 16, KMQ_INIT_KMEANSPP, 1, 3, centers);
+    free(centers);
+    free(keys);
+    free(weights);
+}
+END_TEST
+
 /* Ties and coincident centres: duplicated initial centres (distance 0
  * between centres, equal distances for every point) and a symmetric layout
  * where points sit exactly between two centres. Lowest index must win in
@@ -1423,6 +1453,7 @@ int main(void)
         {"bounds_coffee", bounds_exact_coffee},
         {"filter_photos", filter_exact_photos},
         {"bounds_ties", bounds_ties},
+        {"init_beyond_exact_sums", init_beyond_exact_sums},
         {"bounds_threads", bounds_threads},
     };
     Suite *s = suite_create("kmeans");
