@@ -1,8 +1,9 @@
 /* kmeans_init.c — initial centres for weighted k-means (layer L1).
  *
  * Includes kmeans.h, its private kmeans_init.h (prepared points:
- * kmeans_points.h) and L0 (par, rng); no I/O. Calls nothing else of
- * src/kmeans; the fit driver (kmeans.c) calls it once per restart.
+ * kmeans_points.h) and L0 (par, rng); no I/O. Calls its kernels
+ * (kmeans_init_kernels.c) and nothing else of src/kmeans; the fit driver
+ * (kmeans.c) calls it once per restart.
  *
  * k-means++, greedy variant (Arthur & Vassilvitskii 2007; the "local
  * trials" of scikit-learn's _kmeans_plusplus). With point weights w_i and
@@ -91,6 +92,7 @@
 #include "kmq/kmeans.h"
 
 #include "kmeans_init.h"
+#include "kmeans_init_kernels.h"
 #include "kmq/par.h"
 #include "kmq/rng.h"
 
@@ -119,12 +121,6 @@ static void set_center(const kmq_kmeans_prepared *p, size_t i, double *center)
     center[0] = p->r[i];
     center[1] = p->g[i];
     center[2] = p->b[i];
-}
-
-static size_t block_end(const kmq_kmeans_prepared *p, size_t blk)
-{
-    size_t hi = (blk + 1) * KMQ__BLOCK;
-    return hi < p->n ? hi : p->n;
 }
 
 /* The point where the running weight first exceeds v (v < the sum of
@@ -161,267 +157,6 @@ static double box_dist2(const float *box, const double *c)
     return s;
 }
 
-/* Kernel: D^2 of points [lo, hi) against centre c (first: replace, else
- * keep the minimum); returns the largest D^2 (0 if empty). In float: see
- * "Exact sums". */
-KMQ__VEC_CLONES static float update_range(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
-                                          const double *c, bool first, float *d2)
-{
-    const float cr = (float)c[0], cg = (float)c[1], cb = (float)c[2];
-    if (first) {
-        for (size_t i = lo; i < hi; i++) {
-            float dr = p->r[i] - cr, dg = p->g[i] - cg, db = p->b[i] - cb;
-            d2[i] = dr * dr + dg * dg + db * db;
-        }
-    } else {
-        for (size_t i = lo; i < hi; i++) {
-            float dr = p->r[i] - cr, dg = p->g[i] - cg, db = p->b[i] - cb;
-            float d = dr * dr + dg * dg + db * db;
-            d2[i] = d < d2[i] ? d : d2[i];
-        }
-    }
-    float m = 0.0f;
-    for (size_t i = lo; i < hi; i++)
-        m = d2[i] > m ? d2[i] : m;
-    return m;
-}
-
-/* Sum w D^2 over points [lo, hi) in point order. */
-static double block_mass(const kmq_kmeans_prepared *p, size_t lo, size_t hi, const float *d2)
-{
-    double s = 0.0;
-    for (size_t i = lo; i < hi; i++)
-        s += (double)p->w[i] * d2[i];
-    return s;
-}
-
-/* Candidates per vector of trial_block: one AVX2 register of doubles. */
-#define TRIAL_LANES 4
-typedef double f64x4 __attribute__((vector_size(8 * TRIAL_LANES)));
-typedef int64_t i64x4 __attribute__((vector_size(8 * TRIAL_LANES)));
-
-/* Lanes of a where a < b, else of b: exactly the values `a < b ? a : b`
- * picks (a macro: a function returning a vector would warn about the AVX
- * ABI). */
-#define MIN_F64(a, b) ((f64x4)(((i64x4)(a) & ((a) < (b))) | ((i64x4)(b) & ~((a) < (b)))))
-
-/* Kernel of the unpruned reference (KMQ__ALGO_PLAIN): for each of the nl
- * candidates in `live`, sum w min(D^2, |x - c|^2) over points [lo, hi) in
- * point order, into out[q]. Each sum is a
- * chain of dependent additions in point order (that order is what makes it
- * the same bits everywhere), so the candidates go across the vector lanes
- * (up to 2 * TRIAL_LANES = 8 >= KMQ__MAX_TRIALS) and the points along the
- * loop: lane q does the scalar code's operations for candidate q, in the
- * same order, and the chains of different candidates overlap. Unused lanes
- * repeat candidate live[0] and are dropped. GCC's vector extension keeps
- * the sums in registers (the SSE2 clone splits each operation in two). */
-KMQ__VEC_CLONES static void trial_block_plain(const kmq_kmeans_prepared *p, size_t lo, size_t hi,
-                                              const float *d2, const double *cand,
-                                              const size_t *live, size_t nl, double *out)
-{
-    _Static_assert(KMQ__MAX_TRIALS <= 2 * TRIAL_LANES, "trial lanes");
-    double cx[2 * TRIAL_LANES], cy[2 * TRIAL_LANES], cz[2 * TRIAL_LANES];
-    for (size_t q = 0; q < 2 * TRIAL_LANES; q++) {
-        size_t t = live[q < nl ? q : 0];
-        cx[q] = cand[3 * t];
-        cy[q] = cand[3 * t + 1];
-        cz[q] = cand[3 * t + 2];
-    }
-    f64x4 cr0, cg0, cb0, cr1, cg1, cb1;
-    memcpy(&cr0, cx, sizeof cr0);
-    memcpy(&cg0, cy, sizeof cg0);
-    memcpy(&cb0, cz, sizeof cb0);
-    memcpy(&cr1, cx + TRIAL_LANES, sizeof cr1);
-    memcpy(&cg1, cy + TRIAL_LANES, sizeof cg1);
-    memcpy(&cb1, cz + TRIAL_LANES, sizeof cb1);
-    f64x4 s0 = {0.0, 0.0, 0.0, 0.0}, s1 = s0;
-    if (nl <= TRIAL_LANES) {
-        for (size_t i = lo; i < hi; i++) {
-            const double wi = (double)p->w[i], di = d2[i];
-            const double x = p->r[i], y = p->g[i], z = p->b[i];
-            f64x4 dr = x - cr0, dg = y - cg0, db = z - cb0;
-            f64x4 d = dr * dr + dg * dg + db * db, dv = {di, di, di, di};
-            s0 += wi * MIN_F64(d, dv);
-        }
-    } else {
-        for (size_t i = lo; i < hi; i++) {
-            const double wi = (double)p->w[i], di = d2[i];
-            const double x = p->r[i], y = p->g[i], z = p->b[i];
-            f64x4 dr0 = x - cr0, dg0 = y - cg0, db0 = z - cb0;
-            f64x4 dr1 = x - cr1, dg1 = y - cg1, db1 = z - cb1;
-            f64x4 d0 = dr0 * dr0 + dg0 * dg0 + db0 * db0;
-            f64x4 d1 = dr1 * dr1 + dg1 * dg1 + db1 * db1;
-            f64x4 dv = {di, di, di, di};
-            s0 += wi * MIN_F64(d0, dv);
-            s1 += wi * MIN_F64(d1, dv);
-        }
-    }
-    double sums[2 * TRIAL_LANES];
-    memcpy(sums, &s0, sizeof s0);
-    memcpy(sums + TRIAL_LANES, &s1, sizeof s1);
-    memcpy(out, sums, nl * sizeof *out);
-}
-
-/* Points per vector of trial_block_gain, and its float vectors. */
-#define GAIN_LANES 8
-typedef float f32x8 __attribute__((vector_size(4 * GAIN_LANES)));
-typedef int32_t i32x8 __attribute__((vector_size(4 * GAIN_LANES)));
-
-/* The candidates of one step as float vectors, for the box tests: lanes
- * past the last candidate far outside the cube. */
-typedef struct trial_soa {
-    f32x8 x, y, z;
-} trial_soa;
-
-/* The lane of trial_soa that holds the pending centre (see trial_group). */
-#define PENDING_LANE (GAIN_LANES - 1)
-_Static_assert(KMQ__MAX_TRIALS <= PENDING_LANE, "a lane for the pending centre");
-
-static void trial_soa_set(const double *cand, size_t ntrials, const double *pending, trial_soa *cs)
-{
-    for (size_t q = 0; q < GAIN_LANES; q++) {
-        const double *c = q < ntrials ? cand + 3 * q : q == PENDING_LANE ? pending : NULL;
-        cs->x[q] = c ? (float)c[0] : 1.0e6f;
-        cs->y[q] = c ? (float)c[1] : 1.0e6f;
-        cs->z[q] = c ? (float)c[2] : 1.0e6f;
-    }
-}
-
-/* Bit t set where candidate t's squared distance to box is < dmax: the
- * candidates that can reach a point of the box (see "Pruning"). Exact in
- * float: integer gaps <= 255. Inlined into each caller's clone. */
-static inline unsigned reach_mask(const float *box, const trial_soa *cs, float dmax)
-{
-    const f32x8 zero = {0};
-    f32x8 s = zero;
-    const f32x8 *c[3] = {&cs->x, &cs->y, &cs->z};
-    for (int d = 0; d < 3; d++) {
-        f32x8 below = box[d] - *c[d], above = *c[d] - box[3 + d];
-        f32x8 gap = (f32x8)((i32x8)below & (below > zero)) + (f32x8)((i32x8)above & (above > zero));
-        s += gap * gap;
-    }
-    i32x8 in = s < dmax;
-    unsigned mask = 0;
-    for (unsigned q = 0; q < GAIN_LANES; q++)
-        mask |= (unsigned)(in[q] & 1) << q;
-    return mask;
-}
-
-/* Doubles per vector of gain_range. */
-typedef double f64x4 __attribute__((vector_size(8 * GAIN_LANES / 2)));
-
-/* visit[s] = -1 where (cx, cy, cz) can reach sub-block s of block blk
- * (its squared distance to the box below the sub-block's largest D^2),
- * else 0: the 8 sub-blocks in one vector. Exact: integer gaps. */
-static inline void sub_reach(const kmq_kmeans_prepared *p, const kmq__init_ws *ws, size_t blk,
-                             float cx, float cy, float cz, int32_t *visit)
-{
-    const f32x8 zero = {0};
-    const float *sb = p->sub_box + 6 * KMQ__SUBS * blk;
-    const float c[3] = {cx, cy, cz};
-    f32x8 dist = zero, smax;
-    for (int d = 0; d < 3; d++) {
-        f32x8 lo, hi;
-        memcpy(&lo, sb + (size_t)d * KMQ__SUBS, sizeof lo);
-        memcpy(&hi, sb + (size_t)(3 + d) * KMQ__SUBS, sizeof hi);
-        f32x8 below = lo - c[d], above = c[d] - hi;
-        f32x8 gap = (f32x8)((i32x8)below & (below > zero)) + (f32x8)((i32x8)above & (above > zero));
-        dist += gap * gap;
-    }
-    memcpy(&smax, ws->sub_max + KMQ__SUBS * blk, sizeof smax);
-    i32x8 in = dist < smax;
-    memcpy(visit, &in, sizeof in);
-}
-
-/* Kernel of the pruned method: for each candidate t of `reach` (a bit
- * mask), block blk's sum w min(D^2, |x - c|^2), formed as the block's
- * current sum less the gains w (D^2 - |x - c|^2) of the points t is closer
- * to, into out[t]; returns the distances evaluated. Equal to
- * trial_block_plain's sums by "Exact sums".
- *
- * Each candidate visits only the sub-blocks it can reach (its squared
- * distance to their box below their largest D^2: the 8 tested in one
- * vector). Branch-free within: over half the points a
- * candidate can reach are closer to it. The distances and D^2 - d go in
- * float, max(D^2 - d, 0) w in double, all exact (integers below 2^24,
- * products and sums below 2^53), so the order of the additions does not
- * matter. */
-KMQ__VEC_CLONES static uint64_t trial_block_gain(const kmq_kmeans_prepared *p, size_t blk,
-                                                 const kmq__init_ws *ws, const trial_soa *cs,
-                                                 unsigned reach, double *out)
-{
-    const size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
-    const f32x8 zero = {0};
-    unsigned ts[GAIN_LANES];
-    float cx[GAIN_LANES], cy[GAIN_LANES], cz[GAIN_LANES];
-    int32_t visit[GAIN_LANES][KMQ__SUBS];
-    size_t nt = 0;
-    for (unsigned t = 0; t < GAIN_LANES; t++) {
-        if (!(reach >> t & 1u))
-            continue;
-        ts[nt] = t;
-        cx[nt] = cs->x[t];
-        cy[nt] = cs->y[t];
-        cz[nt] = cs->z[t];
-        sub_reach(p, ws, blk, cx[nt], cy[nt], cz[nt], visit[nt]);
-        nt++;
-    }
-    f64x4 acc[GAIN_LANES][2];
-    double tail[GAIN_LANES];
-    for (size_t q = 0; q < nt; q++) {
-        acc[q][0] = acc[q][1] = (f64x4){0};
-        tail[q] = 0.0;
-    }
-    const float *d2 = ws->d2;
-    uint64_t evals = 0;
-    for (size_t s = 0; s < KMQ__SUBS; s++) {
-        const size_t a = lo + s * KMQ__SUB, e = a + KMQ__SUB < hi ? a + KMQ__SUB : hi;
-        if (a >= e)
-            break;
-        for (size_t q = 0; q < nt; q++) {
-            if (!visit[q][s])
-                continue;
-            evals += e - a;
-            /* Accumulators in registers for the sub-block's 32 points;
-             * its data stays in L1 for the next candidate. */
-            f64x4 a0 = acc[q][0], a1 = acc[q][1];
-            size_t i = a;
-            for (; i + GAIN_LANES <= e; i += GAIN_LANES) {
-                f32x8 x, y, z, dmin;
-                f64x4 w0, w1;
-                memcpy(&x, p->r + i, sizeof x);
-                memcpy(&y, p->g + i, sizeof y);
-                memcpy(&z, p->b + i, sizeof z);
-                memcpy(&dmin, d2 + i, sizeof dmin);
-                memcpy(&w0, p->wd + i, sizeof w0);
-                memcpy(&w1, p->wd + i + GAIN_LANES / 2, sizeof w1);
-                f32x8 dx = x - cx[q], dy = y - cy[q], dz = z - cz[q];
-                f32x8 g = dmin - (dx * dx + dy * dy + dz * dz);
-                g = (f32x8)((i32x8)g & (g > zero));
-                f64x4 g0 =
-                    __builtin_convertvector(__builtin_shufflevector(g, g, 0, 1, 2, 3), f64x4);
-                f64x4 g1 =
-                    __builtin_convertvector(__builtin_shufflevector(g, g, 4, 5, 6, 7), f64x4);
-                a0 += w0 * g0;
-                a1 += w1 * g1;
-            }
-            acc[q][0] = a0;
-            acc[q][1] = a1;
-            for (; i < e; i++) {
-                float dx = p->r[i] - cx[q], dy = p->g[i] - cy[q], dz = p->b[i] - cz[q];
-                float d = dx * dx + dy * dy + dz * dz;
-                if (d < d2[i])
-                    tail[q] += p->wd[i] * (double)(d2[i] - d);
-            }
-        }
-    }
-    for (size_t q = 0; q < nt; q++) {
-        f64x4 a = acc[q][0] + acc[q][1];
-        out[ts[q]] = ws->block_sum[blk] - (a[0] + a[1] + a[2] + a[3] + tail[q]);
-    }
-    return evals;
-}
-
 static size_t chunk_end(const kmq_kmeans_prepared *p, size_t ch)
 {
     size_t hi = (ch + 1) * KMQ_CHUNK;
@@ -446,16 +181,16 @@ static void first_group(const kmq_kmeans_prepared *p, size_t g, const double *c,
 {
     const size_t b1 = group_blocks_end(p, g);
     for (size_t blk = g * INIT_GROUP; blk < b1; blk++) {
-        const size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+        const size_t lo = blk * KMQ__BLOCK, hi = kmq__init_block_end(p, blk);
         float bmax = 0.0f;
         for (size_t sb = 0; sb < KMQ__SUBS; sb++) {
             const size_t a = lo + sb * KMQ__SUB, e = a + KMQ__SUB < hi ? a + KMQ__SUB : hi;
-            const float m = a < e ? update_range(p, a, e, c, true, ws->d2) : 0.0f;
+            const float m = a < e ? kmq__init_update_range(p, a, e, c, true, ws->d2) : 0.0f;
             ws->sub_max[KMQ__SUBS * blk + sb] = m;
             bmax = m > bmax ? m : bmax;
         }
         ws->block_max[blk] = bmax;
-        ws->block_sum[blk] = block_mass(p, lo, hi, ws->d2);
+        ws->block_sum[blk] = kmq__init_block_mass(p, lo, hi, ws->d2);
         ws->block_upto[blk] = 0;
         ws->group_evals[g] += hi - lo;
     }
@@ -475,13 +210,13 @@ static void catch_up_block(const kmq_kmeans_prepared *p, size_t blk, kmq__init_w
         return;
     int32_t visit[KMQ__SUBS];
     sub_reach(p, ws, blk, (float)c[0], (float)c[1], (float)c[2], visit);
-    const size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
+    const size_t lo = blk * KMQ__BLOCK, hi = kmq__init_block_end(p, blk);
     float *smax = ws->sub_max + KMQ__SUBS * blk;
     float bmax = 0.0f;
     for (size_t sb = 0; sb < KMQ__SUBS; sb++) {
         const size_t a = lo + sb * KMQ__SUB, e = a + KMQ__SUB < hi ? a + KMQ__SUB : hi;
         if ((visit[sb] || !ws->prune) && a < e) {
-            smax[sb] = update_range(p, a, e, c, false, ws->d2);
+            smax[sb] = kmq__init_update_range(p, a, e, c, false, ws->d2);
             ws->group_evals[blk / INIT_GROUP] += e - a;
         }
         bmax = smax[sb] > bmax ? smax[sb] : bmax;
@@ -521,9 +256,9 @@ KMQ__VEC_CLONES static void trial_group(const kmq_kmeans_prepared *p, size_t g, 
             live[t] = t;
         for (size_t blk = b0; blk < b1; blk++) {
             catch_up_block(p, blk, ws);
-            size_t lo = blk * KMQ__BLOCK, hi = block_end(p, blk);
-            trial_block_plain(p, lo, hi, ws->d2, cand, live, ntrials,
-                              ws->block_pot + blk * KMQ__MAX_TRIALS);
+            size_t lo = blk * KMQ__BLOCK, hi = kmq__init_block_end(p, blk);
+            kmq__init_trial_plain(p, lo, hi, ws->d2, cand, live, ntrials,
+                                  ws->block_pot + blk * KMQ__MAX_TRIALS);
             evals += ntrials * (hi - lo);
         }
         ws->group_evals[g] += evals;
@@ -550,7 +285,7 @@ KMQ__VEC_CLONES static void trial_group(const kmq_kmeans_prepared *p, size_t g, 
         for (size_t t = 0; t < ntrials; t++)
             if (!(reach >> t & 1u))
                 part[t] = ws->block_sum[blk];
-        evals += trial_block_gain(p, blk, ws, cs, reach, part);
+        evals += kmq__init_trial_gain(p, blk, ws, cs, reach, part);
     }
     ws->group_evals[g] += evals;
 }
@@ -669,12 +404,12 @@ static size_t pick_by_potential(const kmq_kmeans_prepared *p, kmq__init_ws *ws, 
     if (blk < b1) {
         catch_up_block(p, blk, ws);
         double target = local - bacc, s = 0.0;
-        for (size_t i = blk * KMQ__BLOCK; i < block_end(p, blk); i++) {
+        for (size_t i = blk * KMQ__BLOCK; i < kmq__init_block_end(p, blk); i++) {
             s += (double)p->w[i] * ws->d2[i];
             if (s > target)
                 return i;
         }
-        size_t i = last_positive(p, ws, blk * KMQ__BLOCK, block_end(p, blk));
+        size_t i = last_positive(p, ws, blk * KMQ__BLOCK, kmq__init_block_end(p, blk));
         if (i != SIZE_MAX)
             return i;
     }
