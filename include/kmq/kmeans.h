@@ -92,7 +92,8 @@ typedef struct kmq_fit {
      * candidate and every new centre against every point, (1 + (k - 1)(L +
      * 1)) n with L = 2 + floor(ln k) candidates a centre; Lloyd every
      * centre against every point in every pass, (iterations + 1) k n. So
-     * 1 - distance_evals / brute_evals is the share the pruning avoided. */
+     * 1 - init_evals / brute_init_evals, and 1 - (distance_evals -
+     * init_evals) / brute_lloyd_evals, are the shares the pruning avoided. */
     uint64_t brute_init_evals, brute_lloyd_evals;
     /* Wall time of each run's two phases, drawing the initial centres and
      * Lloyd, as measured by the thread that ran the run, summed over runs

@@ -55,13 +55,13 @@ KMQ_PRIVATE kmq_status kmq__init_ws_alloc(kmq__init_ws *ws, const kmq_kmeans_pre
                                           kmq_init init, bool prune, kmq_err *err);
 KMQ_PRIVATE void kmq__init_ws_free(kmq__init_ws *ws);
 
-/* Draws k <= p->n distinct points as initial centres (k * 3 doubles) from
- * the stream kmq_rng_init(seed, k, restart). par: chunk-parallel driver;
- * NULL: serial, safe inside a parallel region. Cannot fail. */
 /* The distances brute-force `init` would compute for k centres over n
  * points (kmq_fit's brute_init_evals). */
 KMQ_PRIVATE uint64_t kmq__init_brute_evals(size_t n, size_t k, kmq_init init);
 
+/* Draws k <= p->n distinct points as initial centres (k * 3 doubles) from
+ * the stream kmq_rng_init(seed, k, restart). par: chunk-parallel driver;
+ * NULL: serial, safe inside a parallel region. Cannot fail. */
 KMQ_PRIVATE void kmq__init_run(const kmq_kmeans_prepared *p, size_t k, kmq_init init, uint64_t seed,
                                int restart, const kmq_par *par, kmq__init_ws *ws, double *centers);
 
