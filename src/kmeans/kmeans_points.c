@@ -9,8 +9,10 @@
  * distinct, weights >= 1, total weight small enough for exact uint64
  * moments), converts the keys into three float coordinate arrays, and
  * computes what every fit over the points needs: each chunk's total weight
- * (weighted draws), each block's bounding box (k-means++ pruning), the
- * total weight and the mean per-channel variance (the scale of `tol`). The
+ * (weighted draws), the weights as double (k-means++'s exact sums), each
+ * block's and sub-block's bounding box (the pruning of Lloyd and
+ * k-means++), the total weight and the mean per-channel variance (the
+ * scale of `tol`). The
  * moments are integers (channels 0..255, weights are pixel counts) summed
  * in uint64, so they are exact; the total weight is bounded by UINT64_MAX /
  * 255^2 so that sum w x^2 cannot overflow either.
@@ -71,6 +73,7 @@ static kmq_status fill_points(const kmq_points *pts, kmq_kmeans_prepared *out, u
             total += w;
             cw += w;
             uint64_t c[3] = {key >> 16, (key >> 8) & 0xff, key & 0xff};
+            out->wd[i] = (double)w;
             out->r[i] = (float)c[0];
             out->g[i] = (float)c[1];
             out->b[i] = (float)c[2];
@@ -92,48 +95,40 @@ static kmq_status fill_points(const kmq_points *pts, kmq_kmeans_prepared *out, u
     return KMQ_OK;
 }
 
-/* Bounding box of each group of `size` consecutive points. */
-static void fill_boxes(kmq_kmeans_prepared *out, size_t size, float *boxes)
+/* Bounding boxes of each block and of its sub-blocks, one pass; the
+ * sub-blocks' laid out per block for 8-lane tests (one past n: far
+ * outside the cube, so no test reaches it). */
+static void fill_boxes(kmq_kmeans_prepared *out)
 {
-    for (size_t blk = 0; blk * size < out->n; blk++) {
-        size_t lo = blk * size, hi = lo + size < out->n ? lo + size : out->n;
-        float *box = boxes + 6 * blk;
+    for (size_t blk = 0; blk < out->blocks; blk++) {
+        float *box = out->box + 6 * blk, *sb = out->sub_box + 6 * KMQ__SUBS * blk;
         for (int d = 0; d < 3; d++) {
             box[d] = 255.0f;
             box[3 + d] = 0.0f;
         }
-        for (size_t i = lo; i < hi; i++) {
-            const float c[3] = {out->r[i], out->g[i], out->b[i]};
-            for (int d = 0; d < 3; d++) {
-                box[d] = c[d] < box[d] ? c[d] : box[d];
-                box[3 + d] = c[d] > box[3 + d] ? c[d] : box[3 + d];
-            }
-        }
-    }
-}
-
-/* The sub-block boxes, laid out per block for 8-lane tests. */
-static void fill_sub_boxes(kmq_kmeans_prepared *out)
-{
-    float box[6];
-    for (size_t blk = 0; blk < out->blocks; blk++) {
-        float *sb = out->sub_box + 6 * KMQ__SUBS * blk;
         for (size_t s = 0; s < KMQ__SUBS; s++) {
             const size_t lo = blk * KMQ__BLOCK + s * KMQ__SUB;
             const size_t hi = lo + KMQ__SUB < out->n ? lo + KMQ__SUB : out->n;
+            float sub[6];
             for (int d = 0; d < 3; d++) {
-                box[d] = lo < hi ? 255.0f : 1.0e6f;
-                box[3 + d] = lo < hi ? 0.0f : 1.0e6f;
+                sub[d] = lo < hi ? 255.0f : 1.0e6f;
+                sub[3 + d] = lo < hi ? 0.0f : 1.0e6f;
             }
             for (size_t i = lo; i < hi; i++) {
                 const float c[3] = {out->r[i], out->g[i], out->b[i]};
                 for (int d = 0; d < 3; d++) {
-                    box[d] = c[d] < box[d] ? c[d] : box[d];
-                    box[3 + d] = c[d] > box[3 + d] ? c[d] : box[3 + d];
+                    sub[d] = c[d] < sub[d] ? c[d] : sub[d];
+                    sub[3 + d] = c[d] > sub[3 + d] ? c[d] : sub[3 + d];
                 }
             }
             for (int d = 0; d < 6; d++)
-                sb[(size_t)d * KMQ__SUBS + s] = box[d];
+                sb[(size_t)d * KMQ__SUBS + s] = sub[d];
+            if (lo >= hi)
+                continue;
+            for (int d = 0; d < 3; d++) {
+                box[d] = sub[d] < box[d] ? sub[d] : box[d];
+                box[3 + d] = sub[3 + d] > box[3 + d] ? sub[3 + d] : box[3 + d];
+            }
         }
     }
 }
@@ -176,10 +171,7 @@ kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, kmq_kmeans_prepared **
     st = fill_points(pts, p, seen, err);
     if (st != KMQ_OK)
         goto done;
-    for (size_t i = 0; i < n; i++)
-        p->wd[i] = (double)p->w[i];
-    fill_boxes(p, KMQ__BLOCK, p->box);
-    fill_sub_boxes(p);
+    fill_boxes(p);
     *out = p;
     p = NULL;
 done:
