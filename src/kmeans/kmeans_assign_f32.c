@@ -47,6 +47,20 @@ KMQ__VEC_CLONES static void mark_close(const float *restrict d1, const float *re
         close[i] = (uint8_t) !(d2[i] - d1[i] > KMQ__F32_MARGIN);
 }
 
+/* flag_todo and mark_close in one pass. */
+KMQ__VEC_CLONES static void flag_todo_close(const float *restrict d1, const float *restrict d2,
+                                            const uint32_t *restrict lab,
+                                            const uint8_t *restrict prev, size_t m,
+                                            uint8_t *restrict flag, uint8_t *restrict close)
+{
+    for (size_t i = 0; i < m; i++) {
+        close[i] = (uint8_t) !(d2[i] - d1[i] > KMQ__F32_MARGIN);
+        flag[i] = (uint8_t)(close[i] | (lab[i] != prev[i]));
+    }
+    for (size_t i = m; i % 8 != 0; i++)
+        flag[i] = 0;
+}
+
 /* Whether every prev[i], i < m, is a. */
 KMQ__VEC_CLONES static bool same_label(const uint8_t *restrict prev, size_t m, uint8_t a)
 {
@@ -182,10 +196,12 @@ static void chunk_list(const kmq_kmeans_prepared *p, size_t lo, size_t m, const 
  * calls in double over the same list. The exact nearest is kept
  * (f32_scan_filtered), and so is every centre tied with it, so the lowest
  * index of the list is the full scan's. Close calls are then marked sure
- * (d2 = inf). Returns the evaluations. */
+ * (d2 = inf). Given flag, the flags of flag_todo, made in the same pass as
+ * the close calls' marks (a close call is flagged whatever its label turns
+ * out to be). Returns the evaluations. */
 static uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm, const double *cen,
                            const float *cf, const centre_list *block, float *d1, float *d2,
-                           uint32_t *lab)
+                           uint32_t *lab, const uint8_t *prev, uint8_t *flag)
 {
     const size_t nk = block->n;
     float sub[KMQ__F32_STRIDE * KMQ_MAX_K];
@@ -195,7 +211,10 @@ static uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm, co
     kmq__f32_scan(p->r + s, p->g + s, p->b + s, bm, sub, nk, block->idx, d1, d2, lab);
     uint64_t evals = (uint64_t)bm * nk;
     uint8_t close[KMQ__BLOCK];
-    mark_close(d1, d2, bm, close);
+    if (flag)
+        flag_todo_close(d1, d2, lab, prev, bm, flag, close);
+    else
+        mark_close(d1, d2, bm, close);
     for (size_t i = 0; i < bm; i++) {
         if (i % 8 == 0 && i + 8 <= bm) {
             uint64_t word;
@@ -287,12 +306,13 @@ static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo, size_
                 d1[i] = 0.0f;
                 d2[i] = INFINITY;
             }
+            /* While the block's results are in L1. */
+            if (flag)
+                flag_todo(d1 + off, d2 + off, lab + off, prev + off, bm, flag + off);
         } else {
-            evals += scan_block(p, s, bm, cen, cf, &block, d1 + off, d2 + off, lab + off);
+            evals += scan_block(p, s, bm, cen, cf, &block, d1 + off, d2 + off, lab + off,
+                                flag ? prev + off : NULL, flag ? flag + off : NULL);
         }
-        /* While the block's results are in L1. */
-        if (flag)
-            flag_todo(d1 + off, d2 + off, lab + off, prev + off, bm, flag + off);
     }
     return evals;
 }
