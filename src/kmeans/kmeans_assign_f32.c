@@ -137,6 +137,70 @@ KMQ__VEC_CLONES static float box_ranges(const float *restrict box, const centre_
     return m;
 }
 
+/* Kernel: for the centres of l, how much farther (squared) the corner of
+ * box that most favours each one is from it than from the centre
+ * (zx, zy, zz): gap[j] = |v - c_j|^2 - |v - z|^2, v the corner farthest
+ * along c_j - z. |x - c_j|^2 - |x - z|^2 is linear in x, so over the box
+ * it is smallest at v: gap[j] >= 1 means every point of the box is at
+ * least 1 farther from c_j than from z (the test of Kanungo et al. 2002).
+ * Float: see FILTER_MARGIN. */
+KMQ__VEC_CLONES static void box_dominance(const float *restrict box, const centre_list *restrict l,
+                                          float zx, float zy, float zz, float *restrict gap)
+{
+    const float zc[3] = {zx, zy, zz};
+    const float *coord[3] = {l->x, l->y, l->z};
+    for (size_t j = 0; j < l->n; j += BOX_LANES) {
+        f32x8 gc = {0}, gz = {0};
+        for (int d = 0; d < 3; d++) {
+            f32x8 c, lo, hi;
+            memcpy(&c, coord[d] + j, sizeof c);
+            for (int q = 0; q < BOX_LANES; q++) {
+                lo[q] = box[d];
+                hi[q] = box[3 + d];
+            }
+            const i32x8 up = c > zc[d];
+            const f32x8 v = (f32x8)(((i32x8)hi & up) | ((i32x8)lo & ~up));
+            const f32x8 dc = v - c, dz = v - zc[d];
+            gc += dc * dc;
+            gz += dz * dz;
+        }
+        const f32x8 g = gc - gz;
+        memcpy(gap + j, &g, sizeof g);
+    }
+}
+
+/* Kernel: the index in l of the centre nearest the middle of box (the
+ * first of equals). */
+KMQ__VEC_CLONES static size_t nearest_middle(const float *restrict box,
+                                             const centre_list *restrict l)
+{
+    const float mid[3] = {0.5f * (box[0] + box[3]), 0.5f * (box[1] + box[4]),
+                          0.5f * (box[2] + box[5])};
+    const float *coord[3] = {l->x, l->y, l->z};
+    float dist[KMQ_MAX_K];
+    f32x8 best;
+    for (int q = 0; q < BOX_LANES; q++)
+        best[q] = INFINITY;
+    for (size_t j = 0; j < l->n; j += BOX_LANES) {
+        f32x8 d2 = {0};
+        for (int d = 0; d < 3; d++) {
+            f32x8 c;
+            memcpy(&c, coord[d] + j, sizeof c);
+            const f32x8 e = c - mid[d];
+            d2 += e * e;
+        }
+        memcpy(dist + j, &d2, sizeof d2);
+        best = MIN_F32(d2, best);
+    }
+    float m = best[0];
+    for (int q = 1; q < BOX_LANES; q++)
+        m = best[q] < m ? best[q] : m;
+    size_t at = 0;
+    while (dist[at] != m)
+        at++;
+    return at;
+}
+
 /* Margin (squared colour units) by which a centre must be farther from a
  * whole box than the box's best bound to be left out; see
  * f32_scan_filtered. The proof needs 1 in exact arithmetic; the float box
@@ -146,11 +210,17 @@ KMQ__VEC_CLONES static float box_ranges(const float *restrict box, const centre_
 #define FILTER_MARGIN 2.0f
 
 /* Into `to`, the centres of `from` (in their order) that can be nearest
- * to some point of box: near2 < min far2 + FILTER_MARGIN. */
+ * to some point of box: those that pass both tests, near2 < min far2 +
+ * FILTER_MARGIN (against the centre nearest the box's farthest point) and
+ * a dominance gap < FILTER_MARGIN against the centre nearest the box's
+ * middle. Either test alone proves a centre it fails at least 1 farther
+ * than another for every point of the box. */
 static void filter_centres(const float *box, const centre_list *from, centre_list *to)
 {
-    float near2[KMQ_MAX_K], far2[KMQ_MAX_K];
+    float near2[KMQ_MAX_K], far2[KMQ_MAX_K], gap[KMQ_MAX_K];
     const float bound = box_ranges(box, from, near2, far2) + FILTER_MARGIN;
+    const size_t zi = nearest_middle(box, from);
+    box_dominance(box, from, from->x[zi], from->y[zi], from->z[zi], gap);
     size_t n = 0;
     for (size_t j = 0; j < from->n; j++) {
         /* Branch-free: always write, advance where kept. */
@@ -158,7 +228,7 @@ static void filter_centres(const float *box, const centre_list *from, centre_lis
         to->x[n] = from->x[j];
         to->y[n] = from->y[j];
         to->z[n] = from->z[j];
-        n += near2[j] < bound;
+        n += (near2[j] < bound) & (gap[j] < FILTER_MARGIN);
     }
     to->n = n;
     pad_list(to);
