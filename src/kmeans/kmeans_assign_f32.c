@@ -323,7 +323,8 @@ static uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm, co
  * distance to the box is >= U + 1 is, for every point, at least 1 farther
  * (squared, exactly) than the point's nearest centre, which is therefore
  * kept; so is a centre that box_dominance finds at least 1 farther than
- * the centre nearest the box's middle at every point. Its float32 distance is then > that centre's plus 1 - 2 * 0.0625
+ * the centre nearest the box's middle at every point. A centre left out
+ * has a float32 distance > the nearest's plus 1 - 2 * 0.0625
  * (kmeans_f32.c's error bound): it is never the float nearest, and where
  * it would have been the float second, the gap to the nearest exceeds
  * KMQ__F32_MARGIN both with it and without it. The kept centres' table
