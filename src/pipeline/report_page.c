@@ -122,7 +122,9 @@ void page_seconds(page *p, double s)
         return;
     }
     if (s >= 3600) {
-        page_fmt(p, "%d h %02d min", (int)(s / 3600), (int)fmod(s / 60, 60));
+        /* Hours as a double: a run file may claim any duration, and an int
+         * would overflow. */
+        page_fmt(p, "%.0f h %02d min", floor(s / 3600), (int)fmod(s / 60, 60));
     } else if (s >= 60) {
         page_fmt(p, "%d min %02d s", (int)(s / 60), (int)fmod(s, 60));
     } else {
