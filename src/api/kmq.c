@@ -238,7 +238,6 @@ KMQ_EXPORT int kmq_assign_rgb(const uint8_t *rgb, size_t n, const double *center
     return report(st, &err, msg, msglen);
 }
 
-
 KMQ_EXPORT int kmq_quantize_rgb(const uint8_t *rgb, size_t width, size_t height,
                                 const kmq_params *p, uint8_t *palette, int *ncolors, uint8_t *index,
                                 double *inertia, char *msg, size_t msglen)
