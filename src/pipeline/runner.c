@@ -26,7 +26,7 @@
  * one image uses the threads. This file also owns the output root: its
  * lock (runner_lock.c: one plain run, or the shards of one N), a shard's
  * record (shards.c), its scratch folder for temporaries, the clean-up of
- * image folders, and the hand-off to the report of every image the job
+ * image folders (runner_outputs.c), and the hand-off to the report of every image the job
  * lists now (write_run_files, also behind `kmq report` of a job array:
  * kmq_runner_report).
  */
@@ -77,91 +77,6 @@ void kmq__run_progress(const kmq_run_opts *opts, kmq_progress *p, double t0)
     opts->progress(opts->progress_ctx, p);
 }
 
-/* Whether `name` is a file kmq writes into an image folder (kmq/outputs.h)
- * or a temporary file of fsx. */
-static bool is_image_output(const char *name)
-{
-    return strncmp(name, KMQ_FSX_TMP_PREFIX, strlen(KMQ_FSX_TMP_PREFIX)) == 0 ||
-           kmq_is_image_output(name);
-}
-
-/* Removes every file kmq writes into the image folder `dir` (see
- * is_image_output), so that an image redone with another k list ends with
- * exactly the files of its current list, and a failed image with its error
- * summary alone. Anything else (files of other names, sub-folders) is left
- * alone, and a symlinked folder is not entered. Best effort: a file that
- * cannot be removed is overwritten or reported later. */
-static void remove_image_outputs(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        if (is_image_output(e->d_name) &&
-            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
-            unlinkat(dirfd(d), e->d_name, 0);
-    }
-    closedir(d);
-}
-
-/* Flushes the files of a finished image (and the folder's entries) to disk
- * before its summary.json says "done": fsx renames without fsync, so after a
- * power cut the durable summary could otherwise name a PNG whose data never
- * reached the disk. Returns KMQ_OK or KMQ_E_WRITE (the image then fails). */
-static kmq_status sync_image_outputs(const char *dir, kmq_err *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return kmq_err_set(err, KMQ_E_WRITE, "cannot open folder %s: %s", dir, strerror(errno));
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return kmq_err_set(err, KMQ_E_WRITE, "cannot read folder %s: %s", dir, strerror(errno));
-    }
-    kmq_status st = KMQ_OK;
-    struct dirent *e;
-    while (st == KMQ_OK && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || !is_image_output(e->d_name)) /* not temporaries */
-            continue;
-        int f = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (f < 0)
-            continue; /* not a file of ours after all (a symlink, gone) */
-        if (fsync(f) != 0)
-            st = kmq_err_set(err, KMQ_E_WRITE, "cannot flush %s/%s to disk: %s", dir, e->d_name,
-                             strerror(errno));
-        close(f);
-    }
-    if (st == KMQ_OK && fsync(dirfd(d)) != 0)
-        st = kmq_err_set(err, KMQ_E_WRITE, "cannot flush folder %s to disk: %s", dir,
-                         strerror(errno));
-    closedir(d);
-    return st;
-}
-
-/* Removes the temporary files a killed run left in `dir` (fsx names them
- * with KMQ_FSX_TMP_PREFIX). Only called on folders this process owns: an
- * image folder it is about to write, or the root under an exclusive lock. */
-static void remove_stale_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    size_t prefix = strlen(KMQ_FSX_TMP_PREFIX);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, KMQ_FSX_TMP_PREFIX, prefix) == 0)
-            unlinkat(dirfd(d), e->d_name, 0);
-    }
-    closedir(d);
-}
-
 /* Whether `dir` already holds a finished summary with this hash. A summary
  * that is there but does not read back counts as not done, and progress is
  * told (KMQ_PROGRESS_REFUSED, naming the file and the field). */
@@ -208,7 +123,7 @@ static bool name_taken(const char *name, size_t depth, bool flat)
     /* "_palette" at the top of a job holds its shared palette. */
     if (depth == 0 && strcmp(name, "_palette") == 0)
         return true;
-    return depth == 0 ? flat && kmq_is_run_file(name) : is_image_output(name);
+    return depth == 0 ? flat && kmq_is_run_file(name) : kmq__is_image_output(name);
 }
 
 /* The folder of one image relative to the output root: its rel made safe,
@@ -516,7 +431,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         goto done;
     }
     if (opts->shard_count <= 1)
-        remove_stale_temps(job->output);
+        kmq__remove_stale_temps(job->output);
     scratch = make_scratch(job->output, opts);
     if (scratch && (st = kmq_image_lib_set_temp_dir(scratch, err)) != KMQ_OK)
         goto done;
@@ -580,18 +495,18 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
              * is being rewritten (the marker goes first), nor files of k
              * values no longer in its list, nor a killed run's temporaries. */
             unlink(summary_path);
-            remove_image_outputs(dir);
+            kmq__remove_image_outputs(dir);
             ist = kmq__run_image(spec, job->seed, in, &stamp, is->hash, palettes[in->job], dir,
                                  opts, &prog, t_run, &s, &image_err);
             if (ist == KMQ_OK)
-                ist = sync_image_outputs(dir, &image_err);
+                ist = kmq__sync_image_outputs(dir, &image_err);
             /* Last look before the summary says "done" for this stamp. */
             if (ist == KMQ_OK)
                 ist = kmq__check_unchanged(in->path, &stamp, &image_err);
             /* A failed or abandoned image keeps no output file: its PNGs
              * without a summary would look done to a reader. */
             if (ist != KMQ_OK)
-                remove_image_outputs(dir);
+                kmq__remove_image_outputs(dir);
         }
         if (ist == KMQ_E_INTERRUPTED || ist == KMQ_E_NOMEM) {
             kmq_err_set(err, image_err.code, "%s", image_err.msg);
@@ -624,7 +539,7 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
             if (ist == KMQ_OK) {
                 totals->done--;
                 totals->failed++;
-                remove_image_outputs(dir);
+                kmq__remove_image_outputs(dir);
                 if (kmq__make_error_summary(&s, &write_err) != KMQ_OK) {
                     st = kmq_err_set(err, KMQ_E_NOMEM, "out of memory");
                     goto next;

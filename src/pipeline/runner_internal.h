@@ -18,6 +18,20 @@ KMQ_PRIVATE bool kmq__run_cancelled(const kmq_run_opts *opts);
 /* Hands `p` to the run's progress callback (if any), with the time since t0. */
 KMQ_PRIVATE void kmq__run_progress(const kmq_run_opts *opts, kmq_progress *p, double t0);
 
+/* runner_outputs.c. Whether `name` is a file kmq writes into an image
+ * folder (kmq/outputs.h) or a temporary file of fsx. */
+KMQ_PRIVATE bool kmq__is_image_output(const char *name);
+
+/* Removes every such file of the image folder `dir` (best effort). */
+KMQ_PRIVATE void kmq__remove_image_outputs(const char *dir);
+
+/* Flushes a finished image's files and folder to disk; KMQ_OK or
+ * KMQ_E_WRITE. */
+KMQ_PRIVATE kmq_status kmq__sync_image_outputs(const char *dir, kmq_err *err);
+
+/* Removes the temporaries a killed run left in `dir`. */
+KMQ_PRIVATE void kmq__remove_stale_temps(const char *dir);
+
 /* What stat says of an input file. It goes into the config hash, and the
  * runner compares it again after each pass and before the summary: a
  * difference means the file changed while it was processed (the first
