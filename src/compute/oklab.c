@@ -5,6 +5,7 @@
 #include "kmq/oklab.h"
 
 #include <math.h>
+#include <pthread.h>
 
 #define GRID_SCALE  255.0
 #define GRID_OFFSET 128.0
@@ -24,9 +25,22 @@ static double encode(double v)
     return v <= 0.0031308 ? 12.92 * v : 1.055 * pow(v, 1.0 / 2.4) - 0.055;
 }
 
+/* decode() of each 8-bit value, filled once: a report converts every
+ * distinct colour of an image, and pow() was most of that. The same
+ * function fills it, so the values are the same bits. */
+static double decoded[256];
+static pthread_once_t decoded_once = PTHREAD_ONCE_INIT;
+
+static void fill_decoded(void)
+{
+    for (uint32_t c = 0; c < 256; c++)
+        decoded[c] = decode(c);
+}
+
 void kmq_oklab_from_rgb_key(uint32_t key, double lab[3])
 {
-    double r = decode(key >> 16), g = decode((key >> 8) & 0xff), b = decode(key & 0xff);
+    pthread_once(&decoded_once, fill_decoded);
+    double r = decoded[(key >> 16) & 0xff], g = decoded[(key >> 8) & 0xff], b = decoded[key & 0xff];
     double l = cbrt(0.4122214708 * r + 0.5363325363 * g + 0.0514459929 * b);
     double m = cbrt(0.2119034982 * r + 0.6806995451 * g + 0.1073969566 * b);
     double s = cbrt(0.0883024619 * r + 0.2817188376 * g + 0.6299787005 * b);
