@@ -47,6 +47,7 @@ void kmq__assign_ws_free(kmq__assign_ws *ws)
     kmq__free(ws->lab);
     kmq__free(ws->chunk_inertia);
     kmq__free(ws->cen_f32);
+    kmq__free(ws->all);
     kmq__free(ws->acc_lab);
     kmq__free(ws->tot);
     kmq__bounds_free(ws->bounds);
@@ -74,9 +75,10 @@ kmq_status kmq__assign_ws_alloc(kmq__assign_ws *ws, const kmq_kmeans_prepared *p
     ws->lab = kmq__alloc_array((size_t)slots, KMQ_CHUNK * sizeof *ws->lab);
     ws->chunk_inertia = kmq__alloc_array(p->chunks, sizeof *ws->chunk_inertia);
     ws->cen_f32 = kmq__alloc_array(KMQ__F32_STRIDE * k, sizeof *ws->cen_f32);
+    ws->all = kmq__alloc(sizeof *ws->all);
     ws->acc_lab = kmq__alloc(p->n);
     ws->tot = kmq__alloc_array(4 * k + 1, sizeof *ws->tot);
-    if (ws->sums_block && ws->buf && ws->lab && ws->chunk_inertia && ws->cen_f32 && ws->acc_lab &&
+    if (ws->sums_block && ws->buf && ws->lab && ws->chunk_inertia && ws->cen_f32 && ws->all && ws->acc_lab &&
         ws->tot) {
         kmq_status st = KMQ_OK;
         if (method == KMQ__ASSIGN_BOUNDS)
@@ -90,12 +92,17 @@ kmq_status kmq__assign_ws_alloc(kmq__assign_ws *ws, const kmq_kmeans_prepared *p
                        k, p->n);
 }
 
-void kmq__assign_reset(kmq__assign_ws *ws)
+void kmq__assign_recount(kmq__assign_ws *ws)
 {
     ws->counted = false;
-    ws->evals = 0;
     if (ws->bounds)
         kmq__bounds_reset(ws->bounds);
+}
+
+void kmq__assign_reset(kmq__assign_ws *ws)
+{
+    kmq__assign_recount(ws);
+    ws->evals = 0;
 }
 
 static size_t pass_unit(bool final)
@@ -132,6 +139,8 @@ void kmq__assign_pass(const kmq_kmeans_prepared *p, const double *cen, bool fina
     int used = 1;
     if (ws->method != KMQ__ASSIGN_PLAIN)
         kmq__f32_centres(cen, k, ws->cen_f32);
+    if (ws->method == KMQ__ASSIGN_F32)
+        kmq__f32_list(cen, k, ws->all);
     if (ws->method == KMQ__ASSIGN_BOUNDS)
         kmq__bounds_prepare(ws->bounds, cen, par);
     if (par && par->threads > 1 && units > 1) {

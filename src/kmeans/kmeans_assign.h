@@ -41,6 +41,17 @@ typedef enum kmq__assign_method {
     KMQ__ASSIGN_BOUNDS = 2
 } kmq__assign_method;
 
+/* A list of centres in float, structure of arrays for the box tests of
+ * the float32 method (kmeans_assign_f32.c), with their indices in the full
+ * table (ascending). Entries n up to the next multiple of 8 are far
+ * outside the cube, so whole vectors can be tested and those lanes are
+ * never kept. */
+typedef struct kmq__centre_list {
+    size_t n;
+    uint32_t idx[KMQ_MAX_K];
+    float x[KMQ_MAX_K], y[KMQ_MAX_K], z[KMQ_MAX_K];
+} kmq__centre_list;
+
 /* Per-point bounds and centre-to-centre table of the Hamerly method
  * (kmeans_assign_bounds.c). */
 typedef struct kmq__bounds kmq__bounds;
@@ -60,6 +71,7 @@ typedef struct kmq__assign_ws {
     uint32_t *lab;         /* slots * KMQ_CHUNK: a thread's nearest centres */
     double *chunk_inertia; /* chunks: each chunk's inertia in a final pass */
     float *cen_f32;        /* 4k: the pass's centres as kmq__f32_centres' table */
+    kmq__centre_list *all; /* the pass's centres as kmq__f32_list's (KMQ__ASSIGN_F32) */
     uint8_t *acc_lab;      /* n: the label each point is counted under in tot */
     bool counted;          /* tot holds the sums of acc_lab: passes add changes only */
     kmq__bounds *bounds;   /* KMQ__ASSIGN_BOUNDS only */
@@ -79,6 +91,11 @@ KMQ_PRIVATE void kmq__assign_ws_free(kmq__assign_ws *ws);
 /* Forgets the sums and bounds of earlier passes: the next pass starts a
  * run. */
 KMQ_PRIVATE void kmq__assign_reset(kmq__assign_ws *ws);
+
+/* Forgets the sums and bounds but keeps the evaluation count: the next
+ * pass counts every point afresh (when it runs over another order of the
+ * points than the passes before it). */
+KMQ_PRIVATE void kmq__assign_recount(kmq__assign_ws *ws);
 
 /* One pass over all points against the k centres `cen` (borrowed): the
  * folded sums into ws->tot (a full count the first time after
@@ -153,6 +170,9 @@ KMQ_PRIVATE void kmq__f32_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m
 KMQ_PRIVATE void kmq__bounds_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m,
                                   const double *cen, bool final, kmq__assign_ws *ws, int slot,
                                   uint8_t *labels);
+
+/* All k centres of cen as a list, for the float32 method's filter. */
+KMQ_PRIVATE void kmq__f32_list(const double *cen, size_t k, kmq__centre_list *all);
 
 /* The Hamerly method's state for k centres and `slots` threads over p.
  * Returns KMQ_OK or KMQ_E_NOMEM (*out then NULL). */

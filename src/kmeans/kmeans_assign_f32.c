@@ -25,10 +25,18 @@
 #include <math.h>
 #include <string.h>
 
+/* The helpers of f32_scan_filtered, compiled into each of its clones (one
+ * dispatch per unit, not per box test). */
+#if defined(__GNUC__)
+#define INLINE_KERNEL static inline __attribute__((always_inline))
+#else
+#define INLINE_KERNEL static inline
+#endif
+
 /* flag[i] = 1 where point i of a chunk is a float32 close call or its
  * nearest centre differs from prev[i], else 0; zero up to the next multiple
  * of 8 so the caller can skip 8 flags at a time. */
-KMQ__VEC_CLONES static void flag_todo(const float *restrict d1, const float *restrict d2,
+INLINE_KERNEL void flag_todo(const float *restrict d1, const float *restrict d2,
                                       const uint32_t *restrict lab, const uint8_t *restrict prev,
                                       size_t m, uint8_t *restrict flag)
 {
@@ -40,7 +48,7 @@ KMQ__VEC_CLONES static void flag_todo(const float *restrict d1, const float *res
 
 /* close[i] = 1 where the float32 nearest of point i may not be the exact
  * one (d2 - d1 <= KMQ__F32_MARGIN), else 0. */
-KMQ__VEC_CLONES static void mark_close(const float *restrict d1, const float *restrict d2, size_t m,
+INLINE_KERNEL void mark_close(const float *restrict d1, const float *restrict d2, size_t m,
                                        uint8_t *restrict close)
 {
     for (size_t i = 0; i < m; i++)
@@ -48,7 +56,7 @@ KMQ__VEC_CLONES static void mark_close(const float *restrict d1, const float *re
 }
 
 /* flag_todo and mark_close in one pass. */
-KMQ__VEC_CLONES static void flag_todo_close(const float *restrict d1, const float *restrict d2,
+INLINE_KERNEL void flag_todo_close(const float *restrict d1, const float *restrict d2,
                                             const uint32_t *restrict lab,
                                             const uint8_t *restrict prev, size_t m,
                                             uint8_t *restrict flag, uint8_t *restrict close)
@@ -62,7 +70,7 @@ KMQ__VEC_CLONES static void flag_todo_close(const float *restrict d1, const floa
 }
 
 /* Whether every prev[i], i < m, is a. */
-KMQ__VEC_CLONES static bool same_label(const uint8_t *restrict prev, size_t m, uint8_t a)
+INLINE_KERNEL bool same_label(const uint8_t *restrict prev, size_t m, uint8_t a)
 {
     uint8_t diff = 0;
     for (size_t i = 0; i < m; i++)
@@ -80,125 +88,14 @@ typedef int32_t i32x8 __attribute__((vector_size(4 * BOX_LANES)));
 #define MAX_F32(a, b) ((f32x8)(((i32x8)(a) & ((a) > (b))) | ((i32x8)(b) & ~((a) > (b)))))
 #define MIN_F32(a, b) ((f32x8)(((i32x8)(a) & ((a) < (b))) | ((i32x8)(b) & ~((a) < (b)))))
 
-/* A list of centres in float, structure of arrays for the box test, with
- * their indices in the full table (ascending). Entries n up to the next
- * multiple of BOX_LANES are far outside the cube (FAR_AWAY), so whole
- * vectors can be tested and those lanes are never kept. */
-typedef struct centre_list {
-    size_t n;
-    uint32_t idx[KMQ_MAX_K];
-    float x[KMQ_MAX_K], y[KMQ_MAX_K], z[KMQ_MAX_K];
-} centre_list;
 _Static_assert(KMQ_MAX_K % BOX_LANES == 0, "centre lists pad to whole vectors");
 
 #define FAR_AWAY 1.0e6f
 
-static void pad_list(centre_list *l)
+static void pad_list(kmq__centre_list *l)
 {
     for (size_t j = l->n; j % BOX_LANES != 0; j++)
         l->x[j] = l->y[j] = l->z[j] = FAR_AWAY;
-}
-
-/* Kernel: for the centres of l, the squared distance to the nearest
- * (near2) and to the farthest (far2) point of box (min r, g, b, max r, g,
- * b), a whole number of vectors; returns the smallest far2. Float: see
- * FILTER_MARGIN. */
-KMQ__VEC_CLONES static float box_ranges(const float *restrict box, const centre_list *restrict l,
-                                        float *restrict near2, float *restrict far2)
-{
-    const f32x8 zero = {0};
-    f32x8 lo[3], hi[3], best;
-    for (int d = 0; d < 3; d++)
-        for (int q = 0; q < BOX_LANES; q++) {
-            lo[d][q] = box[d];
-            hi[d][q] = box[3 + d];
-        }
-    for (int q = 0; q < BOX_LANES; q++)
-        best[q] = INFINITY;
-    const float *coord[3] = {l->x, l->y, l->z};
-    for (size_t j = 0; j < l->n; j += BOX_LANES) {
-        f32x8 n2 = zero, f2 = zero;
-        for (int d = 0; d < 3; d++) {
-            f32x8 c;
-            memcpy(&c, coord[d] + j, sizeof c);
-            /* Only one of lo - c and c - hi can be positive. */
-            f32x8 gap = MAX_F32(lo[d] - c, zero) + MAX_F32(c - hi[d], zero);
-            f32x8 span = MAX_F32(c - lo[d], hi[d] - c);
-            n2 += gap * gap;
-            f2 += span * span;
-        }
-        memcpy(near2 + j, &n2, sizeof n2);
-        memcpy(far2 + j, &f2, sizeof f2);
-        best = MIN_F32(f2, best);
-    }
-    float m = best[0];
-    for (int q = 1; q < BOX_LANES; q++)
-        m = best[q] < m ? best[q] : m;
-    return m;
-}
-
-/* Kernel: for the centres of l, how much farther (squared) the corner of
- * box that most favours each one is from it than from the centre
- * (zx, zy, zz): gap[j] = |v - c_j|^2 - |v - z|^2, v the corner farthest
- * along c_j - z. |x - c_j|^2 - |x - z|^2 is linear in x, so over the box
- * it is smallest at v: gap[j] >= 1 means every point of the box is at
- * least 1 farther from c_j than from z (the test of Kanungo et al. 2002).
- * Float: see FILTER_MARGIN. */
-KMQ__VEC_CLONES static void box_dominance(const float *restrict box, const centre_list *restrict l,
-                                          float zx, float zy, float zz, float *restrict gap)
-{
-    const float zc[3] = {zx, zy, zz};
-    const float *coord[3] = {l->x, l->y, l->z};
-    for (size_t j = 0; j < l->n; j += BOX_LANES) {
-        f32x8 gc = {0}, gz = {0};
-        for (int d = 0; d < 3; d++) {
-            f32x8 c, lo, hi;
-            memcpy(&c, coord[d] + j, sizeof c);
-            for (int q = 0; q < BOX_LANES; q++) {
-                lo[q] = box[d];
-                hi[q] = box[3 + d];
-            }
-            const i32x8 up = c > zc[d];
-            const f32x8 v = (f32x8)(((i32x8)hi & up) | ((i32x8)lo & ~up));
-            const f32x8 dc = v - c, dz = v - zc[d];
-            gc += dc * dc;
-            gz += dz * dz;
-        }
-        const f32x8 g = gc - gz;
-        memcpy(gap + j, &g, sizeof g);
-    }
-}
-
-/* Kernel: the index in l of the centre nearest the middle of box (the
- * first of equals). */
-KMQ__VEC_CLONES static size_t nearest_middle(const float *restrict box,
-                                             const centre_list *restrict l)
-{
-    const float mid[3] = {0.5f * (box[0] + box[3]), 0.5f * (box[1] + box[4]),
-                          0.5f * (box[2] + box[5])};
-    const float *coord[3] = {l->x, l->y, l->z};
-    float dist[KMQ_MAX_K];
-    f32x8 best;
-    for (int q = 0; q < BOX_LANES; q++)
-        best[q] = INFINITY;
-    for (size_t j = 0; j < l->n; j += BOX_LANES) {
-        f32x8 d2 = {0};
-        for (int d = 0; d < 3; d++) {
-            f32x8 c;
-            memcpy(&c, coord[d] + j, sizeof c);
-            const f32x8 e = c - mid[d];
-            d2 += e * e;
-        }
-        memcpy(dist + j, &d2, sizeof d2);
-        best = MIN_F32(d2, best);
-    }
-    float m = best[0];
-    for (int q = 1; q < BOX_LANES; q++)
-        m = best[q] < m ? best[q] : m;
-    size_t at = 0;
-    while (dist[at] != m)
-        at++;
-    return at;
 }
 
 /* Margin (squared colour units) by which a centre must be farther from a
@@ -210,55 +107,124 @@ KMQ__VEC_CLONES static size_t nearest_middle(const float *restrict box,
 #define FILTER_MARGIN 2.0f
 
 /* Into `to`, the centres of `from` (in their order) that can be nearest
- * to some point of box: those that pass both tests, near2 < min far2 +
- * FILTER_MARGIN (against the centre nearest the box's farthest point) and
- * a dominance gap < FILTER_MARGIN against the centre nearest the box's
- * middle. Either test alone proves a centre it fails at least 1 farther
- * than another for every point of the box. */
-static void filter_centres(const float *box, const centre_list *from, centre_list *to)
+ * to some point of box (min r, g, b, max r, g, b), by two tests, each of
+ * which proves a centre it fails at least 1 farther than another for
+ * every point of the box:
+ *
+ *   - range: its squared distance to the box is >= U + FILTER_MARGIN, U
+ *     the smallest over the centres of the squared distance to the box's
+ *     farthest corner;
+ *   - dominance (Kanungo et al. 2002): against z, the centre nearest the
+ *     box's middle, gap = |v - c|^2 - |v - z|^2 >= FILTER_MARGIN, v the
+ *     box corner farthest along c - z. |x - c|^2 - |x - z|^2 is linear in
+ *     x, so over the box it is smallest at v.
+ *
+ * Two passes over whole vectors: the first finds U and z (and keeps each
+ * centre's distance to the box), the second tests and compacts. Float:
+ * see FILTER_MARGIN. */
+INLINE_KERNEL void filter_centres(const float *box, const kmq__centre_list *restrict from,
+                                  kmq__centre_list *restrict to)
 {
-    float near2[KMQ_MAX_K], far2[KMQ_MAX_K], gap[KMQ_MAX_K];
-    const float bound = box_ranges(box, from, near2, far2) + FILTER_MARGIN;
-    const size_t zi = nearest_middle(box, from);
-    box_dominance(box, from, from->x[zi], from->y[zi], from->z[zi], gap);
-    size_t n = 0;
-    for (size_t j = 0; j < from->n; j++) {
-        /* Branch-free: always write, advance where kept. */
-        to->idx[n] = from->idx[j];
-        to->x[n] = from->x[j];
-        to->y[n] = from->y[j];
-        to->z[n] = from->z[j];
-        n += (near2[j] < bound) & (gap[j] < FILTER_MARGIN);
+    const f32x8 zero = {0};
+    f32x8 lo[3], hi[3], mid[3];
+    for (int d = 0; d < 3; d++) {
+        lo[d] = zero + box[d];
+        hi[d] = zero + box[3 + d];
+        mid[d] = 0.5f * (lo[d] + hi[d]);
     }
-    to->n = n;
+    const float *coord[3] = {from->x, from->y, from->z};
+    float near2[KMQ_MAX_K];
+    f32x8 far_min = zero + INFINITY, mid_min = far_min;
+    i32x8 mid_at = {0}, lane;
+    for (int q = 0; q < BOX_LANES; q++)
+        lane[q] = q;
+    const size_t n = from->n;
+    for (size_t j = 0; j < n; j += BOX_LANES) {
+        f32x8 n2 = zero, f2 = zero, m2 = zero;
+        for (int d = 0; d < 3; d++) {
+            f32x8 c;
+            memcpy(&c, coord[d] + j, sizeof c);
+            /* Only one of lo - c and c - hi can be positive. */
+            const f32x8 gap = MAX_F32(lo[d] - c, zero) + MAX_F32(c - hi[d], zero);
+            const f32x8 span = MAX_F32(c - lo[d], hi[d] - c);
+            const f32x8 e = c - mid[d];
+            n2 += gap * gap;
+            f2 += span * span;
+            m2 += e * e;
+        }
+        memcpy(near2 + j, &n2, sizeof n2);
+        far_min = MIN_F32(f2, far_min);
+        /* Strict <: each lane keeps its first nearest. */
+        const i32x8 closer = m2 < mid_min;
+        mid_at = (closer & (lane + (int32_t)j)) | (~closer & mid_at);
+        mid_min = MIN_F32(m2, mid_min);
+    }
+    float u = far_min[0];
+    int zq = 0;
+    for (int q = 1; q < BOX_LANES; q++) {
+        u = far_min[q] < u ? far_min[q] : u;
+        if (mid_min[q] < mid_min[zq] || (mid_min[q] == mid_min[zq] && mid_at[q] < mid_at[zq]))
+            zq = q;
+    }
+    const f32x8 bound = zero + (u + FILTER_MARGIN);
+    const size_t zi = (size_t)mid_at[zq];
+    const float zc[3] = {from->x[zi], from->y[zi], from->z[zi]};
+    size_t kept = 0;
+    for (size_t j = 0; j < n; j += BOX_LANES) {
+        f32x8 gc = zero, gz = zero, n2;
+        for (int d = 0; d < 3; d++) {
+            f32x8 c;
+            memcpy(&c, coord[d] + j, sizeof c);
+            const i32x8 up = c > zc[d];
+            const f32x8 v = (f32x8)(((i32x8)hi[d] & up) | ((i32x8)lo[d] & ~up));
+            const f32x8 dc = v - c, dz = v - zc[d];
+            gc += dc * dc;
+            gz += dz * dz;
+        }
+        memcpy(&n2, near2 + j, sizeof n2);
+        const i32x8 keep = (n2 < bound) & (gc - gz < FILTER_MARGIN);
+        const size_t lanes = n - j < BOX_LANES ? n - j : BOX_LANES;
+        for (size_t q = 0; q < lanes; q++) {
+            /* Branch-free: always write, advance where kept. */
+            to->idx[kept] = from->idx[j + q];
+            to->x[kept] = from->x[j + q];
+            to->y[kept] = from->y[j + q];
+            to->z[kept] = from->z[j + q];
+            kept += (size_t)(keep[q] & 1);
+        }
+    }
+    to->n = kept;
     pad_list(to);
 }
 
-/* The chunk's list: the centres that can be nearest to some point of the
- * chunk's box (the union of its blocks'). */
-static void chunk_list(const kmq_kmeans_prepared *p, size_t lo, size_t m, const double *cen,
-                       size_t k, centre_list *chunk)
+void kmq__f32_list(const double *cen, size_t k, kmq__centre_list *all)
 {
-    centre_list all;
-    all.n = k;
+    all->n = k;
     for (size_t j = 0; j < k; j++) {
-        all.idx[j] = (uint32_t)j;
-        all.x[j] = (float)cen[3 * j];
-        all.y[j] = (float)cen[3 * j + 1];
-        all.z[j] = (float)cen[3 * j + 2];
+        all->idx[j] = (uint32_t)j;
+        all->x[j] = (float)cen[3 * j];
+        all->y[j] = (float)cen[3 * j + 1];
+        all->z[j] = (float)cen[3 * j + 2];
     }
-    pad_list(&all);
+    pad_list(all);
+}
+
+/* The unit's list: the centres of `all` that can be nearest to some point
+ * of the unit's box (the union of its blocks'). */
+INLINE_KERNEL void unit_list(const kmq_kmeans_prepared *p, size_t lo, size_t m,
+                      const kmq__centre_list *all, kmq__centre_list *unit)
+{
     const size_t b0 = lo / KMQ__BLOCK, b1 = (lo + m + KMQ__BLOCK - 1) / KMQ__BLOCK;
-    float cbox[6];
-    memcpy(cbox, p->box + 6 * b0, sizeof cbox);
+    float ubox[6];
+    memcpy(ubox, p->box + 6 * b0, sizeof ubox);
     for (size_t blk = b0 + 1; blk < b1; blk++) {
         const float *bx = p->box + 6 * blk;
         for (int d = 0; d < 3; d++) {
-            cbox[d] = bx[d] < cbox[d] ? bx[d] : cbox[d];
-            cbox[3 + d] = bx[3 + d] > cbox[3 + d] ? bx[3 + d] : cbox[3 + d];
+            ubox[d] = bx[d] < ubox[d] ? bx[d] : ubox[d];
+            ubox[3 + d] = bx[3 + d] > ubox[3 + d] ? bx[3 + d] : ubox[3 + d];
         }
     }
-    filter_centres(cbox, &all, chunk);
+    filter_centres(ubox, all, unit);
 }
 
 /* Points [s, s + bm) of p (one block) against the centres of `block`
@@ -269,8 +235,8 @@ static void chunk_list(const kmq_kmeans_prepared *p, size_t lo, size_t m, const 
  * (d2 = inf). Given flag, the flags of flag_todo, made in the same pass as
  * the close calls' marks (a close call is flagged whatever its label turns
  * out to be). Returns the evaluations. */
-static uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm, const double *cen,
-                           const float *cf, const centre_list *block, float *d1, float *d2,
+INLINE_KERNEL uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm, const double *cen,
+                           const float *cf, const kmq__centre_list *block, float *d1, float *d2,
                            uint32_t *lab, const uint8_t *prev, uint8_t *flag)
 {
     const size_t nk = block->n;
@@ -311,11 +277,40 @@ static uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm, co
     return evals;
 }
 
+/* Points [s, s + m) of p (a block or a sub-block; flags and results at
+ * the given pointers) against the centres of l, which hold the nearest of
+ * every point and all tied with it (f32_scan_filtered); returns the
+ * evaluations. */
+INLINE_KERNEL uint64_t scan_range(const kmq_kmeans_prepared *p, size_t s, size_t m, const double *cen,
+                           const float *cf, const kmq__centre_list *l, float *d1, float *d2,
+                           uint32_t *lab, const uint8_t *prev, uint8_t *flag)
+{
+    if (l->n >= 2)
+        return scan_block(p, s, m, cen, cf, l, d1, d2, lab, prev, flag);
+    if (flag && same_label(prev, m, (uint8_t)l->idx[0])) {
+        /* One centre can be nearest, and every point has it already:
+         * nothing to flag, and unflagged points' results go unread. */
+        memset(flag, 0, (m + 7) / 8 * 8);
+        return 0;
+    }
+    /* One centre can be nearest: it is, surely (no second). */
+    for (size_t i = 0; i < m; i++) {
+        lab[i] = l->idx[0];
+        d1[i] = 0.0f;
+        d2[i] = INFINITY;
+    }
+    /* While the results are in L1. */
+    if (flag)
+        flag_todo(d1, d2, lab, prev, m, flag);
+    return 0;
+}
+
 /* kmq__f32_scan over points [lo, lo + m) of p (a unit of whole blocks),
- * block by block (the prepared blocks: KMQ__BLOCK points in Morton order,
- * a small box of colour space), each against only the centres that can be
- * nearest to some point of its box; returns the point-centre distances
- * evaluated. Given flag (a Lloyd iteration), also the flags of flag_todo.
+ * block by block (the prepared blocks: KMQ__BLOCK points, a small box of
+ * colour space: a subtree of the Lloyd order's k-d tree, or a run of the
+ * Morton order), each against only the centres that can be nearest to
+ * some point of its box; returns the point-centre distances evaluated.
+ * Given flag (a Lloyd iteration), also the flags of flag_todo.
  *
  * Filtering (the box tests of Kanungo et al. 2002). Let U be the smallest,
  * over the centres, squared distance from a centre to the farthest corner
@@ -346,45 +341,33 @@ static uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm, co
  * since nearly every block holds a point near a boundary; per-point
  * Hamerly bounds on top of the filter still rescanned 45% of the points
  * (a centre left out of a block's list is bounded only by its distance to
- * the box) and made an iteration 1.5-1.8x slower; a third level of 32
- * points per list cost more than it saved (1.2-1.3x slower). */
-static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo, size_t m,
-                                  const double *cen, const float *cf, size_t k, float *d1,
-                                  float *d2, uint32_t *lab, const uint8_t *prev, uint8_t *flag)
+ * the box) and made an iteration 1.5-1.8x slower. On china.jpg at k =
+ * 256 (Lloyd order), a third level filtering each sub-block of 32 points
+ * against its block's list, for blocks that keep 8 (12) or more centres,
+ * cut the distances to 30% (46%) and made an iteration 1.14x (1.08x)
+ * slower: the tests and the per-range set-up cost more than the kernel
+ * saved (and on the 12.5 MP photo the lists are ~2 centres already). */
+KMQ__VEC_CLONES static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo, size_t m,
+                                  const double *cen, const float *cf,
+                                  const kmq__centre_list *all, float *d1, float *d2,
+                                  uint32_t *lab, const uint8_t *prev, uint8_t *flag)
 {
+    const size_t k = all->n;
     if (lo % KMQ__BLOCK != 0 || k < 4) {
         kmq__f32_scan(p->r + lo, p->g + lo, p->b + lo, m, cf, k, NULL, d1, d2, lab);
         if (flag)
             flag_todo(d1, d2, lab, prev, m, flag);
         return (uint64_t)m * k;
     }
-    centre_list chunk, block;
-    chunk_list(p, lo, m, cen, k, &chunk);
+    kmq__centre_list unit, block;
+    unit_list(p, lo, m, all, &unit);
     uint64_t evals = 0;
     for (size_t off = 0; off < m; off += KMQ__BLOCK) {
         const size_t bm = m - off < KMQ__BLOCK ? m - off : KMQ__BLOCK;
-        const size_t s = lo + off;
-        filter_centres(p->box + 6 * (s / KMQ__BLOCK), &chunk, &block);
-        if (block.n == 1 && flag && same_label(prev + off, bm, (uint8_t)block.idx[0])) {
-            /* One centre can be nearest, and every point has it already:
-             * nothing to flag, and unflagged points' results go unread. */
-            memset(flag + off, 0, (bm + 7) / 8 * 8);
-            continue;
-        }
-        if (block.n == 1) {
-            /* One centre can be nearest: it is, surely (no second). */
-            for (size_t i = off; i < off + bm; i++) {
-                lab[i] = block.idx[0];
-                d1[i] = 0.0f;
-                d2[i] = INFINITY;
-            }
-            /* While the block's results are in L1. */
-            if (flag)
-                flag_todo(d1 + off, d2 + off, lab + off, prev + off, bm, flag + off);
-        } else {
-            evals += scan_block(p, s, bm, cen, cf, &block, d1 + off, d2 + off, lab + off,
-                                flag ? prev + off : NULL, flag ? flag + off : NULL);
-        }
+        const size_t blk = (lo + off) / KMQ__BLOCK;
+        filter_centres(p->box + 6 * blk, &unit, &block);
+        evals += scan_range(p, lo + off, bm, cen, cf, &block, d1 + off, d2 + off, lab + off,
+                            flag ? prev + off : NULL, flag ? flag + off : NULL);
     }
     return evals;
 }
@@ -407,8 +390,9 @@ void kmq__f32_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m, const doub
     const bool lloyd = ws->counted && !final;
     uint8_t *prev = ws->acc_lab + lo;
     uint8_t *flag = (uint8_t *)(best + KMQ_CHUNK);
-    uint64_t evals = f32_scan_filtered(p, lo, m, cen, ws->cen_f32, k, fbuf, fbuf + KMQ_CHUNK, lab,
-                                       lloyd ? prev : NULL, lloyd ? flag : NULL);
+    uint64_t evals = f32_scan_filtered(p, lo, m, cen, ws->cen_f32, ws->all, fbuf,
+                                       fbuf + KMQ_CHUNK, lab, lloyd ? prev : NULL,
+                                       lloyd ? flag : NULL);
     const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
     if (!lloyd) {
         for (size_t i = 0; i < m; i++) {

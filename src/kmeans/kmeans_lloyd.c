@@ -144,7 +144,9 @@ static void update_centers(const kmq_kmeans_prepared *p, const kmq_par *par, kmq
         far_pass(p, par, ws, e);
         for (size_t q = 0; q < e; q++) {
             const kmq__far_point fp = ws->far_all[q];
-            assert(fp.label == ws->as.acc_lab[fp.i]);
+            /* acc_lab is in the order of the iterations' view. */
+            uint8_t *acc = ws->as.acc_lab + (p->tree ? p->tree_at[fp.i] : fp.i);
+            assert(fp.label == *acc);
             uint64_t w = p->w[fp.i];
             uint32_t key = p->keys[fp.i];
             uint64_t c[3] = {key >> 16, (key >> 8) & 0xff, key & 0xff};
@@ -156,7 +158,7 @@ static void update_centers(const kmq_kmeans_prepared *p, const kmq_par *par, kmq
             }
             from[3] -= w;
             to[3] = w;
-            ws->as.acc_lab[fp.i] = (uint8_t)ws->empty[q];
+            *acc = (uint8_t)ws->empty[q];
         }
     }
     for (size_t j = 0; j < k; j++) {
@@ -170,6 +172,7 @@ void kmq__lloyd_run(const kmq_kmeans_prepared *p, int max_iter, double tol_abs, 
                     const atomic_int *cancel, kmq__lloyd_ws *ws, kmq__lloyd_result *res)
 {
     const size_t k = ws->as.k;
+    const kmq_kmeans_prepared *view = kmq__lloyd_view(p);
     int iterations = max_iter;
     bool converged = false;
     kmq__assign_reset(&ws->as);
@@ -179,7 +182,7 @@ void kmq__lloyd_run(const kmq_kmeans_prepared *p, int max_iter, double tol_abs, 
             res->cancelled = true;
             return;
         }
-        kmq__assign_pass(p, ws->cur, false, par, &ws->as, NULL);
+        kmq__assign_pass(view, ws->cur, false, par, &ws->as, NULL);
         update_centers(p, par, ws);
         double shift = 0.0;
         for (size_t j = 0; j < k; j++) {
@@ -197,6 +200,11 @@ void kmq__lloyd_run(const kmq_kmeans_prepared *p, int max_iter, double tol_abs, 
             break;
         }
     }
+    /* The final pass in p's order, which the inertia is summed in; the
+     * sums kept so far are in the view's, so they are counted afresh (the
+     * same integers). */
+    if (view != p)
+        kmq__assign_recount(&ws->as);
     kmq__assign_pass(p, ws->cur, true, par, &ws->as, NULL);
     res->inertia = ws->as.inertia;
     res->evals = ws->as.evals;

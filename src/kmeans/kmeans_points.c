@@ -40,6 +40,11 @@ void kmq_kmeans_prepared_free(kmq_kmeans_prepared *p)
     kmq__free(p->box);
     kmq__free(p->wd);
     kmq__free(p->sub_box);
+    kmq__free(p->own_keys);
+    kmq__free(p->own_w);
+    kmq__free(p->tree_from);
+    kmq__free(p->tree_at);
+    kmq_kmeans_prepared_free(p->tree);
     kmq__free(p);
 }
 
@@ -95,13 +100,14 @@ static kmq_status fill_points(const kmq_points *pts, kmq_kmeans_prepared *out, u
     return KMQ_OK;
 }
 
-/* Bounding boxes of each block and of its sub-blocks, one pass; the
- * sub-blocks' laid out per block for 8-lane tests (one past n: far
- * outside the cube, so no test reaches it). */
-static void fill_boxes(kmq_kmeans_prepared *out)
+/* See kmeans_points.h. One pass; the sub-blocks' boxes laid out per block
+ * for 8-lane tests (one past n: far outside the cube, so no test reaches
+ * it). */
+void kmq__fill_boxes(kmq_kmeans_prepared *out)
 {
     for (size_t blk = 0; blk < out->blocks; blk++) {
-        float *box = out->box + 6 * blk, *sb = out->sub_box + 6 * KMQ__SUBS * blk;
+        float *box = out->box + 6 * blk;
+        float *sb = out->sub_box ? out->sub_box + 6 * KMQ__SUBS * blk : NULL;
         for (int d = 0; d < 3; d++) {
             box[d] = 255.0f;
             box[3 + d] = 0.0f;
@@ -121,8 +127,9 @@ static void fill_boxes(kmq_kmeans_prepared *out)
                     sub[3 + d] = c[d] > sub[3 + d] ? c[d] : sub[3 + d];
                 }
             }
-            for (int d = 0; d < 6; d++)
-                sb[(size_t)d * KMQ__SUBS + s] = sub[d];
+            if (sb)
+                for (int d = 0; d < 6; d++)
+                    sb[(size_t)d * KMQ__SUBS + s] = sub[d];
             if (lo >= hi)
                 continue;
             for (int d = 0; d < 3; d++) {
@@ -171,7 +178,12 @@ kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, kmq_kmeans_prepared **
     st = fill_points(pts, p, seen, err);
     if (st != KMQ_OK)
         goto done;
-    fill_boxes(p);
+    kmq__fill_boxes(p);
+    if (n > KMQ__BLOCK) {
+        st = kmq__tree_view_new(p, err);
+        if (st != KMQ_OK)
+            goto done;
+    }
     *out = p;
     p = NULL;
 done:

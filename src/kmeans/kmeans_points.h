@@ -60,7 +60,32 @@ struct kmq_kmeans_prepared {
                              each, then min g, ..., max b (past n: far outside the cube) */
     uint64_t total_w;     /* sum of the weights, <= UINT64_MAX / 255^2 */
     double mean_var;      /* mean over the 3 channels of the weighted variance */
+    /* The Lloyd order (kmeans_tree.c): the same points laid out in the leaf
+     * order of a k-d tree, a view that Lloyd's iterations run over (its
+     * r, g, b, w, keys and box in that order; no wd, sub_box or chunk_w),
+     * and the two permutations. NULL in a view, and for a single block
+     * (the orders are then the same). */
+    kmq_kmeans_prepared *tree;
+    uint32_t *tree_from; /* owned, n: index here of the view's point i */
+    uint32_t *tree_at;   /* owned, n: the view's position of point i */
+    uint32_t *own_keys;  /* a view's keys and weights (owned) */
+    uint64_t *own_w;
 };
+
+/* The layout Lloyd's iterations run over: the tree view, or p itself. */
+static inline const kmq_kmeans_prepared *kmq__lloyd_view(const kmq_kmeans_prepared *p)
+{
+    return p->tree ? p->tree : p;
+}
+
+/* Each block's bounding box into p->box, and into p->sub_box (unless NULL)
+ * its sub-blocks'. */
+KMQ_PRIVATE void kmq__fill_boxes(kmq_kmeans_prepared *p);
+
+/* Builds p->tree, p->tree_from and p->tree_at (kmeans_tree.c). Returns
+ * KMQ_OK or KMQ_E_NOMEM (p then unchanged but for NULL or allocated
+ * permutations, which kmq_kmeans_prepared_free frees). */
+KMQ_PRIVATE kmq_status kmq__tree_view_new(kmq_kmeans_prepared *p, kmq_err *err);
 
 /* Points [lo, lo + m) of chunk ch: m = KMQ_CHUNK except in the last one. */
 static inline size_t kmq__chunk_size(const kmq_kmeans_prepared *p, size_t ch)
