@@ -38,24 +38,33 @@
 
 #include <string.h>
 
-/* A point as the build moves it: its colour key and Morton index. */
-typedef struct tree_rec {
-    uint32_t key;
-    uint32_t at;
-} tree_rec;
-
-static unsigned channel(uint32_t key, int d)
+/* Kernel: the bounding box of keys[0..s), per channel. A plain loop over
+ * contiguous keys, which the compiler vectorises. */
+KMQ__VEC_CLONES static void key_box(const uint32_t *restrict keys, size_t s, unsigned lo[3],
+                                    unsigned hi[3])
 {
-    return (key >> (16 - 8 * d)) & 0xffu;
+    uint32_t lr = 255, lg = 255, lb = 255, hr = 0, hg = 0, hb = 0;
+    for (size_t i = 0; i < s; i++) {
+        const uint32_t r = keys[i] >> 16, g = (keys[i] >> 8) & 0xff, b = keys[i] & 0xff;
+        lr = r < lr ? r : lr;
+        lg = g < lg ? g : lg;
+        lb = b < lb ? b : lb;
+        hr = r > hr ? r : hr;
+        hg = g > hg ? g : hg;
+        hb = b > hb ? b : hb;
+    }
+    lo[0] = lr, lo[1] = lg, lo[2] = lb;
+    hi[0] = hr, hi[1] = hg, hi[2] = hb;
 }
 
-/* Splits rec[0..s) (box lo..hi per channel) recursively; tmp has room for
- * s records. */
-static void split_node(tree_rec *rec, tree_rec *tmp, size_t s, const unsigned lo[3],
-                       const unsigned hi[3])
+/* Splits the node of s points (keys, and their indices in p at `at`)
+ * recursively; tk and ta have room for s each. */
+static void split_node(uint32_t *keys, uint32_t *at, uint32_t *tk, uint32_t *ta, size_t s)
 {
     if (s <= KMQ__BLOCK)
         return;
+    unsigned lo[3], hi[3];
+    key_box(keys, s, lo, hi);
     int d = 0;
     for (int c = 1; c < 3; c++)
         if (hi[c] - lo[c] > hi[d] - lo[d])
@@ -68,61 +77,49 @@ static void split_node(tree_rec *rec, tree_rec *tmp, size_t s, const unsigned lo
         h = g;
     if (h >= s)
         h = (s - 1) / g * g;
-    /* The value v at rank h, and how many points below v go left. */
+    /* The value v at rank h, and how many points of value v go left (the
+     * first ones). */
     size_t count[256] = {0};
+    const int shift = 16 - 8 * d;
     for (size_t i = 0; i < s; i++)
-        count[channel(rec[i].key, d)]++;
+        count[(keys[i] >> shift) & 0xff]++;
     unsigned v = 0;
     size_t below = 0;
     while (below + count[v] <= h)
         below += count[v++];
-    size_t take = h - below; /* points of value v that go left, first first */
+    size_t take = h - below;
     size_t nl = 0, nr = h;
-    unsigned llo[3] = {255, 255, 255}, lhi[3] = {0, 0, 0};
-    unsigned rlo[3] = {255, 255, 255}, rhi[3] = {0, 0, 0};
     for (size_t i = 0; i < s; i++) {
-        const uint32_t key = rec[i].key;
-        const unsigned x = channel(key, d);
-        bool left = x < v || (x == v && take > 0);
-        if (x == v && left)
-            take--;
-        unsigned *blo = left ? llo : rlo, *bhi = left ? lhi : rhi;
-        for (int c = 0; c < 3; c++) {
-            const unsigned y = channel(key, c);
-            blo[c] = y < blo[c] ? y : blo[c];
-            bhi[c] = y > bhi[c] ? y : bhi[c];
-        }
-        tmp[left ? nl++ : nr++] = rec[i];
+        const unsigned x = (keys[i] >> shift) & 0xff;
+        const bool left = x < v || (x == v && take > 0);
+        take -= x == v && left;
+        const size_t to = left ? nl : nr;
+        tk[to] = keys[i];
+        ta[to] = at[i];
+        nl += left;
+        nr += !left;
     }
-    memcpy(rec, tmp, s * sizeof *rec);
-    split_node(rec, tmp, h, llo, lhi);
-    split_node(rec + h, tmp + h, s - h, rlo, rhi);
+    memcpy(keys, tk, s * sizeof *keys);
+    memcpy(at, ta, s * sizeof *at);
+    split_node(keys, at, tk, ta, h);
+    split_node(keys + h, at + h, tk + h, ta + h, s - h);
 }
 
-/* Into view (zeroed, n set, arrays allocated): p's points in tree order,
- * and the permutations into from (view position -> p index) and at (p
- * index -> view position). */
-static void fill_view(const kmq_kmeans_prepared *p, tree_rec *rec, tree_rec *tmp,
-                      kmq_kmeans_prepared *view, uint32_t *w_keys, uint64_t *w_weights,
-                      uint32_t *from, uint32_t *at)
+/* Into view (n set, arrays allocated): p's points in tree order, and the
+ * permutations into from (view position -> p index) and at (p index ->
+ * view position). work: 2 n scratch. */
+static void fill_view(const kmq_kmeans_prepared *p, uint32_t *work, kmq_kmeans_prepared *view,
+                      uint32_t *w_keys, uint64_t *w_weights, uint32_t *from, uint32_t *at)
 {
     const size_t n = p->n;
-    unsigned lo[3] = {255, 255, 255}, hi[3] = {0, 0, 0};
+    uint32_t *tk = work, *ta = work + n;
+    memcpy(w_keys, p->keys, n * sizeof *w_keys);
+    for (size_t i = 0; i < n; i++)
+        from[i] = (uint32_t)i;
+    split_node(w_keys, from, tk, ta, n);
     for (size_t i = 0; i < n; i++) {
-        rec[i].key = p->keys[i];
-        rec[i].at = (uint32_t)i;
-        for (int c = 0; c < 3; c++) {
-            const unsigned y = channel(p->keys[i], c);
-            lo[c] = y < lo[c] ? y : lo[c];
-            hi[c] = y > hi[c] ? y : hi[c];
-        }
-    }
-    split_node(rec, tmp, n, lo, hi);
-    for (size_t i = 0; i < n; i++) {
-        const uint32_t src = rec[i].at;
-        from[i] = src;
+        const uint32_t src = from[i];
         at[src] = (uint32_t)i;
-        w_keys[i] = p->keys[src];
         w_weights[i] = p->w[src];
         view->r[i] = p->r[src];
         view->g[i] = p->g[src];
@@ -134,8 +131,7 @@ kmq_status kmq__tree_view_new(kmq_kmeans_prepared *p, kmq_err *err)
 {
     const size_t n = p->n;
     kmq_kmeans_prepared *view = kmq__calloc(1, sizeof *view);
-    tree_rec *rec = kmq__alloc_array(n, sizeof *rec);
-    tree_rec *tmp = kmq__alloc_array(n, sizeof *tmp);
+    uint32_t *work = kmq__alloc_array(n, 2 * sizeof *work);
     if (view) {
         view->n = n;
         view->chunks = p->chunks;
@@ -153,17 +149,15 @@ kmq_status kmq__tree_view_new(kmq_kmeans_prepared *p, kmq_err *err)
     }
     p->tree_from = kmq__alloc_array(n, sizeof *p->tree_from);
     p->tree_at = kmq__alloc_array(n, sizeof *p->tree_at);
-    if (!view || !rec || !tmp || !view->r || !view->g || !view->b || !view->box ||
+    if (!view || !work || !view->r || !view->g || !view->b || !view->box ||
         !view->own_keys || !view->own_w || !p->tree_from || !p->tree_at) {
-        kmq__free(rec);
-        kmq__free(tmp);
+        kmq__free(work);
         kmq_kmeans_prepared_free(view);
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the tree order of %zu colours", n);
     }
-    fill_view(p, rec, tmp, view, view->own_keys, view->own_w, p->tree_from, p->tree_at);
+    fill_view(p, work, view, view->own_keys, view->own_w, p->tree_from, p->tree_at);
     kmq__fill_boxes(view);
-    kmq__free(rec);
-    kmq__free(tmp);
+    kmq__free(work);
     p->tree = view;
     return KMQ_OK;
 }
