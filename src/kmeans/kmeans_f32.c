@@ -32,6 +32,8 @@
  */
 #include "kmeans_f32.h"
 
+#include "kmeans_points.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -125,14 +127,12 @@
 #define SELECT_I32(mask, a, b) (((a) & (mask)) | ((b) & ~(mask)))
 
 /* 8 lanes (one AVX2 register): x86-64-v3 (AVX2 and FMA) and baseline
- * clones, chosen at load time. 16 lanes (one AVX-512 register), where the
- * CPU has x86-64-v4, chosen at each call: half the instructions per
- * point (on china.jpg at k = 256, an iteration 7% shorter; the 8-lane
- * code compiled for x86-64-v4 was no faster). */
+ * clones, chosen at load time. 16 lanes (one AVX-512 register) where the
+ * CPU has x86-64-v4 (kmq__cpu_wide): on china.jpg at k = 256 an iteration
+ * 12% shorter; the 8-lane code compiled for x86-64-v4 was no faster. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define F32_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#define F32_WIDE   __attribute__((target("arch=x86-64-v4")))
 #endif
 #endif
 #ifndef F32_CLONES
@@ -140,8 +140,8 @@
 #endif
 
 F32_KERNEL(8, 8, F32_CLONES)
-#ifdef F32_WIDE
-F32_KERNEL(16, 16, F32_WIDE)
+#ifdef KMQ__WIDE_TARGET
+F32_KERNEL(16, 16, KMQ__WIDE_TARGET)
 #endif
 
 void kmq__f32_centres(const double *cen, size_t k, float *cf)
@@ -159,8 +159,8 @@ void kmq__f32_scan(const float *restrict r, const float *restrict g, const float
                    size_t m, const float *restrict cf, size_t k, const uint32_t *restrict idx,
                    float *restrict d1, float *restrict d2, uint32_t *restrict lab)
 {
-#ifdef F32_WIDE
-    if (__builtin_cpu_supports("x86-64-v4")) {
+#ifdef KMQ__WIDE_TARGET
+    if (kmq__cpu_wide()) {
         f32_scan_16(r, g, b, m, cf, k, idx, d1, d2, lab);
         return;
     }

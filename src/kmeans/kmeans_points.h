@@ -13,6 +13,7 @@
 #include "kmq/kmeans.h"
 #include "kmq/par.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,17 @@
 #endif
 #ifndef KMQ__VEC_CLONES
 #define KMQ__VEC_CLONES
+#endif
+
+/* The float kernels of Lloyd and k-means++ also come in a 16-lane (one
+ * AVX-512 register) variant for x86-64-v4 CPUs, chosen at each call
+ * (kmq__cpu_wide): half the instructions per point. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define KMQ__WIDE_TARGET __attribute__((target("arch=x86-64-v4")))
+static inline bool kmq__cpu_wide(void)
+{
+    return __builtin_cpu_supports("x86-64-v4");
+}
 #endif
 
 /* Points as the kernels read them: coordinates in structure-of-arrays form
