@@ -169,6 +169,9 @@ INLINE_KERNEL void filter_centres(const float *box, const kmq__centre_list *rest
     const f32x8 bound = zero + (u + FILTER_MARGIN);
     const size_t zi = (size_t)mid_at[zq];
     const float zc[3] = {from->x[zi], from->y[zi], from->z[zi]};
+    /* The positions kept (one store each, branch-free), then their
+     * entries: most are left out. */
+    uint16_t pos[KMQ_MAX_K];
     size_t kept = 0;
     for (size_t j = 0; j < n; j += BOX_LANES) {
         f32x8 gc = zero, gz = zero, n2;
@@ -185,13 +188,15 @@ INLINE_KERNEL void filter_centres(const float *box, const kmq__centre_list *rest
         const i32x8 keep = (n2 < bound) & (gc - gz < FILTER_MARGIN);
         const size_t lanes = n - j < BOX_LANES ? n - j : BOX_LANES;
         for (size_t q = 0; q < lanes; q++) {
-            /* Branch-free: always write, advance where kept. */
-            to->idx[kept] = from->idx[j + q];
-            to->x[kept] = from->x[j + q];
-            to->y[kept] = from->y[j + q];
-            to->z[kept] = from->z[j + q];
+            pos[kept] = (uint16_t)(j + q);
             kept += (size_t)(keep[q] & 1);
         }
+    }
+    for (size_t q = 0; q < kept; q++) {
+        to->idx[q] = from->idx[pos[q]];
+        to->x[q] = from->x[pos[q]];
+        to->y[q] = from->y[pos[q]];
+        to->z[q] = from->z[pos[q]];
     }
     to->n = kept;
     pad_list(to);
