@@ -33,19 +33,6 @@
 #define INLINE_KERNEL static inline
 #endif
 
-/* flag[i] = 1 where point i of a chunk is a float32 close call or its
- * nearest centre differs from prev[i], else 0; zero up to the next multiple
- * of 8 so the caller can skip 8 flags at a time. */
-INLINE_KERNEL void flag_todo(const float *restrict d1, const float *restrict d2,
-                                      const uint32_t *restrict lab, const uint8_t *restrict prev,
-                                      size_t m, uint8_t *restrict flag)
-{
-    for (size_t i = 0; i < m; i++)
-        flag[i] = (uint8_t)(!(d2[i] - d1[i] > KMQ__F32_MARGIN) | (lab[i] != prev[i]));
-    for (size_t i = m; i % 8 != 0; i++)
-        flag[i] = 0;
-}
-
 /* close[i] = 1 where the float32 nearest of point i may not be the exact
  * one (d2 - d1 <= KMQ__F32_MARGIN), else 0. */
 INLINE_KERNEL void mark_close(const float *restrict d1, const float *restrict d2, size_t m,
@@ -55,18 +42,37 @@ INLINE_KERNEL void mark_close(const float *restrict d1, const float *restrict d2
         close[i] = (uint8_t) !(d2[i] - d1[i] > KMQ__F32_MARGIN);
 }
 
-/* flag_todo and mark_close in one pass. */
-INLINE_KERNEL void flag_todo_close(const float *restrict d1, const float *restrict d2,
-                                            const uint32_t *restrict lab,
-                                            const uint8_t *restrict prev, size_t m,
-                                            uint8_t *restrict flag, uint8_t *restrict close)
+/* Where a Lloyd iteration moves the points that change cluster: the
+ * unit's labels as counted (ws->acc_lab + lo) and the thread's sums. */
+typedef struct lloyd_moves {
+    uint8_t *prev;
+    uint64_t *sums;
+} lloyd_moves;
+
+/* Points [s, s + m) of p, labelled lab[0..m): each whose label differs
+ * from mv's (counted under the range's prev, from mv->prev + off) moves
+ * to its new cluster, while the range's results are in L1. */
+INLINE_KERNEL void move_changed(const kmq_kmeans_prepared *p, size_t s, size_t m,
+                                const uint32_t *restrict lab, uint8_t *restrict prev,
+                                uint64_t *sums)
 {
-    for (size_t i = 0; i < m; i++) {
-        close[i] = (uint8_t) !(d2[i] - d1[i] > KMQ__F32_MARGIN);
-        flag[i] = (uint8_t)(close[i] | (lab[i] != prev[i]));
+    uint8_t changed[KMQ_CHUNK];
+    for (size_t i = 0; i < m; i++)
+        changed[i] = (uint8_t)(lab[i] != prev[i]);
+    for (size_t i0 = 0; i0 < m; i0 += 8) {
+        if (i0 + 8 <= m) {
+            uint64_t word;
+            memcpy(&word, changed + i0, sizeof word);
+            if (!word)
+                continue;
+        }
+        for (size_t i = i0; i < i0 + 8 && i < m; i++) {
+            if (!changed[i])
+                continue;
+            kmq__move_point(sums, prev[i], lab[i], p->keys[s + i], p->w[s + i]);
+            prev[i] = (uint8_t)lab[i];
+        }
     }
-    for (size_t i = m; i % 8 != 0; i++)
-        flag[i] = 0;
 }
 
 /* Whether every prev[i], i < m, is a. */
@@ -237,12 +243,11 @@ INLINE_KERNEL void unit_list(const kmq_kmeans_prepared *p, size_t lo, size_t m,
  * calls in double over the same list. The exact nearest is kept
  * (f32_scan_filtered), and so is every centre tied with it, so the lowest
  * index of the list is the full scan's. Close calls are then marked sure
- * (d2 = inf). Given flag, the flags of flag_todo, made in the same pass as
- * the close calls' marks (a close call is flagged whatever its label turns
- * out to be). Returns the evaluations. */
-INLINE_KERNEL uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm, const double *cen,
-                           const float *cf, const kmq__centre_list *block, float *d1, float *d2,
-                           uint32_t *lab, const uint8_t *prev, uint8_t *flag)
+ * (d2 = inf). Returns the evaluations. */
+INLINE_KERNEL uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm,
+                                 const double *cen, const float *cf,
+                                 const kmq__centre_list *block, float *d1, float *d2,
+                                 uint32_t *lab)
 {
     const size_t nk = block->n;
     float sub[KMQ__F32_STRIDE * KMQ_MAX_K];
@@ -252,10 +257,7 @@ INLINE_KERNEL uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t
     kmq__f32_scan(p->r + s, p->g + s, p->b + s, bm, sub, nk, block->idx, d1, d2, lab);
     uint64_t evals = (uint64_t)bm * nk;
     uint8_t close[KMQ__BLOCK];
-    if (flag)
-        flag_todo_close(d1, d2, lab, prev, bm, flag, close);
-    else
-        mark_close(d1, d2, bm, close);
+    mark_close(d1, d2, bm, close);
     for (size_t i = 0; i < bm; i++) {
         if (i % 8 == 0 && i + 8 <= bm) {
             uint64_t word;
@@ -282,40 +284,43 @@ INLINE_KERNEL uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t
     return evals;
 }
 
-/* Points [s, s + m) of p (a block or a sub-block; flags and results at
- * the given pointers) against the centres of l, which hold the nearest of
- * every point and all tied with it (f32_scan_filtered); returns the
+/* Points [s, s + m) of p (a block; results at the given pointers)
+ * against the centres of l, which hold the nearest of every point and all
+ * tied with it (f32_scan_filtered); given mv (a Lloyd iteration; its
+ * labels at prev), the points that change cluster move. Returns the
  * evaluations. */
-INLINE_KERNEL uint64_t scan_range(const kmq_kmeans_prepared *p, size_t s, size_t m, const double *cen,
-                           const float *cf, const kmq__centre_list *l, float *d1, float *d2,
-                           uint32_t *lab, const uint8_t *prev, uint8_t *flag)
+INLINE_KERNEL uint64_t scan_range(const kmq_kmeans_prepared *p, size_t s, size_t m,
+                                  const double *cen, const float *cf, const kmq__centre_list *l,
+                                  float *d1, float *d2, uint32_t *lab, const lloyd_moves *mv,
+                                  uint8_t *prev)
 {
-    if (l->n >= 2)
-        return scan_block(p, s, m, cen, cf, l, d1, d2, lab, prev, flag);
-    if (flag && same_label(prev, m, (uint8_t)l->idx[0])) {
+    uint64_t evals = 0;
+    if (l->n >= 2) {
+        evals = scan_block(p, s, m, cen, cf, l, d1, d2, lab);
+    } else {
         /* One centre can be nearest, and every point has it already:
-         * nothing to flag, and unflagged points' results go unread. */
-        memset(flag, 0, (m + 7) / 8 * 8);
-        return 0;
+         * nothing moves, and a Lloyd iteration reads no other result. */
+        if (mv && same_label(prev, m, (uint8_t)l->idx[0]))
+            return 0;
+        /* One centre can be nearest: it is, surely (no second). */
+        for (size_t i = 0; i < m; i++) {
+            lab[i] = l->idx[0];
+            d1[i] = 0.0f;
+            d2[i] = INFINITY;
+        }
     }
-    /* One centre can be nearest: it is, surely (no second). */
-    for (size_t i = 0; i < m; i++) {
-        lab[i] = l->idx[0];
-        d1[i] = 0.0f;
-        d2[i] = INFINITY;
-    }
-    /* While the results are in L1. */
-    if (flag)
-        flag_todo(d1, d2, lab, prev, m, flag);
-    return 0;
+    if (mv)
+        move_changed(p, s, m, lab, prev, mv->sums);
+    return evals;
 }
 
 /* kmq__f32_scan over points [lo, lo + m) of p (a unit of whole blocks),
  * block by block (the prepared blocks: KMQ__BLOCK points, a small box of
  * colour space: a subtree of the Lloyd order's k-d tree, or a run of the
  * Morton order), each against only the centres that can be nearest to
- * some point of its box; returns the point-centre distances evaluated.
- * Given flag (a Lloyd iteration), also the flags of flag_todo.
+ * some point of its box; close calls are decided in double; returns the
+ * point-centre distances evaluated. Given mv (a Lloyd iteration), the
+ * points that change cluster move, block by block.
  *
  * Filtering (the box tests of Kanungo et al. 2002). Let U be the smallest,
  * over the centres, squared distance from a centre to the farthest corner
@@ -352,17 +357,26 @@ INLINE_KERNEL uint64_t scan_range(const kmq_kmeans_prepared *p, size_t s, size_t
  * cut the distances to 30% (46%) and made an iteration 1.14x (1.08x)
  * slower: the tests and the per-range set-up cost more than the kernel
  * saved (and on the 12.5 MP photo the lists are ~2 centres already). */
-KMQ__VEC_CLONES static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo, size_t m,
-                                  const double *cen, const float *cf,
-                                  const kmq__centre_list *all, float *d1, float *d2,
-                                  uint32_t *lab, const uint8_t *prev, uint8_t *flag)
+KMQ__VEC_CLONES static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo,
+                                                  size_t m, const double *cen, const float *cf,
+                                                  const kmq__centre_list *all, float *d1,
+                                                  float *d2, uint32_t *lab, const lloyd_moves *mv)
 {
     const size_t k = all->n;
     if (lo % KMQ__BLOCK != 0 || k < 4) {
         kmq__f32_scan(p->r + lo, p->g + lo, p->b + lo, m, cf, k, NULL, d1, d2, lab);
-        if (flag)
-            flag_todo(d1, d2, lab, prev, m, flag);
-        return (uint64_t)m * k;
+        uint64_t evals = (uint64_t)m * k;
+        for (size_t i = 0; i < m; i++) {
+            if (!(d2[i] - d1[i] > KMQ__F32_MARGIN)) {
+                lab[i] = kmq__nearest_exact(p->r[lo + i], p->g[lo + i], p->b[lo + i], cen, k);
+                d1[i] = 0.0f;
+                d2[i] = INFINITY;
+                evals += k;
+            }
+        }
+        if (mv)
+            move_changed(p, lo, m, lab, mv->prev, mv->sums);
+        return evals;
     }
     kmq__centre_list unit, block;
     unit_list(p, lo, m, all, &unit);
@@ -371,8 +385,8 @@ KMQ__VEC_CLONES static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, 
         const size_t bm = m - off < KMQ__BLOCK ? m - off : KMQ__BLOCK;
         const size_t blk = (lo + off) / KMQ__BLOCK;
         filter_centres(p->box + 6 * blk, &unit, &block);
-        evals += scan_range(p, lo + off, bm, cen, cf, &block, d1 + off, d2 + off, lab + off,
-                            flag ? prev + off : NULL, flag ? flag + off : NULL);
+        evals += scan_range(p, lo + off, bm, cen, cf, &block, d1 + off, d2 + off, lab + off, mv,
+                            mv ? mv->prev + off : NULL);
     }
     return evals;
 }
@@ -389,55 +403,25 @@ void kmq__f32_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m, const doub
     uint64_t *sums = ws->sums + (size_t)slot * ws->stride;
     /* Two float buffers of KMQ_CHUNK in the first third of `best`. */
     float *fbuf = (float *)best;
-    const float *d1 = fbuf, *d2 = fbuf + KMQ_CHUNK;
-    /* In a Lloyd iteration, flag the points that are close calls or changed
-     * cluster: only they need more work, and they are few. */
-    const bool lloyd = ws->counted && !final;
-    uint8_t *prev = ws->acc_lab + lo;
-    uint8_t *flag = (uint8_t *)(best + KMQ_CHUNK);
-    uint64_t evals = f32_scan_filtered(p, lo, m, cen, ws->cen_f32, ws->all, fbuf,
-                                       fbuf + KMQ_CHUNK, lab, lloyd ? prev : NULL,
-                                       lloyd ? flag : NULL);
-    const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
-    if (!lloyd) {
-        for (size_t i = 0; i < m; i++) {
-            if (!(d2[i] - d1[i] > KMQ__F32_MARGIN)) {
-                lab[i] = kmq__nearest_exact(r[i], g[i], b[i], cen, k);
-                evals += k;
-            }
-        }
-        double *dist = NULL;
-        if (final) {
-            dist = best + 2 * KMQ_CHUNK;
-            for (size_t i = 0; i < m; i++)
-                dist[i] = kmq__dist2(r[i], g[i], b[i], cen + 3 * (size_t)lab[i]);
-        }
-        double inertia = kmq__assign_sums(p, lo, m, dist, lab, sums, ws, labels);
-        if (final)
-            ws->chunk_inertia[lo / KMQ_CHUNK] = inertia;
-        sums[4 * k] += evals;
+    /* In a Lloyd iteration the points that change cluster move as each
+     * block is scanned: they are few. */
+    if (ws->counted && !final) {
+        const lloyd_moves mv = {ws->acc_lab + lo, sums};
+        sums[4 * k] += f32_scan_filtered(p, lo, m, cen, ws->cen_f32, ws->all, fbuf,
+                                         fbuf + KMQ_CHUNK, lab, &mv);
         return;
     }
-    const uint32_t *keys = p->keys + lo;
-    const uint64_t *w = p->w + lo;
-    for (size_t i0 = 0; i0 < m; i0 += 8) {
-        uint64_t word;
-        memcpy(&word, flag + i0, sizeof word);
-        if (!word)
-            continue;
-        for (size_t i = i0; i < i0 + 8 && i < m; i++) {
-            if (!flag[i])
-                continue;
-            uint32_t a = lab[i];
-            if (!(d2[i] - d1[i] > KMQ__F32_MARGIN)) {
-                a = kmq__nearest_exact(r[i], g[i], b[i], cen, k);
-                evals += k;
-            }
-            if (a != prev[i]) {
-                kmq__move_point(sums, prev[i], a, keys[i], w[i]);
-                prev[i] = (uint8_t)a;
-            }
-        }
+    uint64_t evals = f32_scan_filtered(p, lo, m, cen, ws->cen_f32, ws->all, fbuf,
+                                       fbuf + KMQ_CHUNK, lab, NULL);
+    double *dist = NULL;
+    if (final) {
+        const float *r = p->r + lo, *g = p->g + lo, *b = p->b + lo;
+        dist = best + 2 * KMQ_CHUNK;
+        for (size_t i = 0; i < m; i++)
+            dist[i] = kmq__dist2(r[i], g[i], b[i], cen + 3 * (size_t)lab[i]);
     }
+    double inertia = kmq__assign_sums(p, lo, m, dist, lab, sums, ws, labels);
+    if (final)
+        ws->chunk_inertia[lo / KMQ_CHUNK] = inertia;
     sums[4 * k] += evals;
 }
