@@ -48,6 +48,8 @@ void kmq__assign_ws_free(kmq__assign_ws *ws)
     kmq__free(ws->chunk_inertia);
     kmq__free(ws->cen_f32);
     kmq__free(ws->all);
+    kmq__free(ws->chunk_list);
+    kmq__free(ws->chunk_list_of);
     kmq__free(ws->acc_lab);
     kmq__free(ws->tot);
     kmq__bounds_free(ws->bounds);
@@ -76,9 +78,11 @@ kmq_status kmq__assign_ws_alloc(kmq__assign_ws *ws, const kmq_kmeans_prepared *p
     ws->chunk_inertia = kmq__alloc_array(p->chunks, sizeof *ws->chunk_inertia);
     ws->cen_f32 = kmq__alloc_array(KMQ__F32_STRIDE * k, sizeof *ws->cen_f32);
     ws->all = kmq__alloc(sizeof *ws->all);
+    ws->chunk_list = kmq__alloc_array((size_t)slots, sizeof *ws->chunk_list);
+    ws->chunk_list_of = kmq__calloc((size_t)slots, sizeof *ws->chunk_list_of);
     ws->acc_lab = kmq__alloc(p->n);
     ws->tot = kmq__alloc_array(4 * k + 1, sizeof *ws->tot);
-    if (ws->sums_block && ws->buf && ws->lab && ws->chunk_inertia && ws->cen_f32 && ws->all && ws->acc_lab &&
+    if (ws->sums_block && ws->buf && ws->lab && ws->chunk_inertia && ws->cen_f32 && ws->all && ws->chunk_list && ws->chunk_list_of && ws->acc_lab &&
         ws->tot) {
         kmq_status st = KMQ_OK;
         if (method == KMQ__ASSIGN_BOUNDS)
@@ -141,6 +145,7 @@ void kmq__assign_pass(const kmq_kmeans_prepared *p, const double *cen, bool fina
         kmq__f32_centres(cen, k, ws->cen_f32);
     if (ws->method == KMQ__ASSIGN_F32)
         kmq__f32_list(cen, k, ws->all);
+    ws->pass++;
     if (ws->method == KMQ__ASSIGN_BOUNDS)
         kmq__bounds_prepare(ws->bounds, cen, par);
     if (par && par->threads > 1 && units > 1) {

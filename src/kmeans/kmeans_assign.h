@@ -72,6 +72,9 @@ typedef struct kmq__assign_ws {
     double *chunk_inertia; /* chunks: each chunk's inertia in a final pass */
     float *cen_f32;        /* 4k: the pass's centres as kmq__f32_centres' table */
     kmq__centre_list *all; /* the pass's centres as kmq__f32_list's (KMQ__ASSIGN_F32) */
+    kmq__centre_list *chunk_list; /* slots: a thread's list of its last unit's chunk (F32) */
+    uint64_t *chunk_list_of;      /* slots: pass << 32 | chunk of that list */
+    uint64_t pass;                /* passes run, so that a thread's chunk list expires */
     uint8_t *acc_lab;      /* n: the label each point is counted under in tot */
     bool counted;          /* tot holds the sums of acc_lab: passes add changes only */
     kmq__bounds *bounds;   /* KMQ__ASSIGN_BOUNDS only */

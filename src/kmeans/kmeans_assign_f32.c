@@ -220,22 +220,21 @@ void kmq__f32_list(const double *cen, size_t k, kmq__centre_list *all)
     pad_list(all);
 }
 
-/* The unit's list: the centres of `all` that can be nearest to some point
- * of the unit's box (the union of its blocks'). */
-INLINE_KERNEL void unit_list(const kmq_kmeans_prepared *p, size_t lo, size_t m,
-                      const kmq__centre_list *all, kmq__centre_list *unit)
+/* Into `to`, the centres of `from` that can be nearest to some point of
+ * blocks [b0, b1) (the union of their boxes). */
+INLINE_KERNEL void range_list(const kmq_kmeans_prepared *p, size_t b0, size_t b1,
+                              const kmq__centre_list *from, kmq__centre_list *to)
 {
-    const size_t b0 = lo / KMQ__BLOCK, b1 = (lo + m + KMQ__BLOCK - 1) / KMQ__BLOCK;
-    float ubox[6];
-    memcpy(ubox, p->box + 6 * b0, sizeof ubox);
+    float box[6];
+    memcpy(box, p->box + 6 * b0, sizeof box);
     for (size_t blk = b0 + 1; blk < b1; blk++) {
         const float *bx = p->box + 6 * blk;
         for (int d = 0; d < 3; d++) {
-            ubox[d] = bx[d] < ubox[d] ? bx[d] : ubox[d];
-            ubox[3 + d] = bx[3 + d] > ubox[3 + d] ? bx[3 + d] : ubox[3 + d];
+            box[d] = bx[d] < box[d] ? bx[d] : box[d];
+            box[3 + d] = bx[3 + d] > box[3 + d] ? bx[3 + d] : box[3 + d];
         }
     }
-    filter_centres(ubox, all, unit);
+    filter_centres(box, from, to);
 }
 
 /* Points [s, s + bm) of p (one block) against the centres of `block`
@@ -338,12 +337,15 @@ INLINE_KERNEL uint64_t scan_range(const kmq_kmeans_prepared *p, size_t s, size_t
  * d2 - d1 > KMQ__F32_MARGIN decides the same way: the caller's labels are
  * the same bits.
  *
- * Two levels: the unit's box (the union of its blocks') filters all k
- * centres, and each block's box filters what the unit kept. A centre the
- * unit leaves out is >= U + 1 from every point of the unit, so also from
- * those of the block, and the block's U over the unit's list is its U
- * over all centres (a centre left out is farther than the unit's U >= the
- * block's): the block keeps the centres it would keep alone.
+ * Levels: the unit's box (the union of its blocks') filters all k
+ * centres, and each block's box filters what the unit kept; given chunk,
+ * the unit's chunk's box filters all k first (into chunk, where
+ * chunk_stale, else chunk holds it already from an earlier unit of the
+ * same pass) and the unit filters that. A centre an outer box leaves out
+ * is >= U + 1 from every point of it, so also from those of an inner box,
+ * and the inner box's U over the outer list is its U over all centres (a
+ * centre left out is farther than the outer U >= the inner's): each box
+ * keeps the centres it would keep alone.
  *
  * Measured and dropped, on the 12.5 MP photo at k = 64: skipping whole
  * blocks by Hamerly's bounds (a block's smallest gap between nearest and
@@ -359,8 +361,10 @@ INLINE_KERNEL uint64_t scan_range(const kmq_kmeans_prepared *p, size_t s, size_t
  * saved (and on the 12.5 MP photo the lists are ~2 centres already). */
 KMQ__VEC_CLONES static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo,
                                                   size_t m, const double *cen, const float *cf,
-                                                  const kmq__centre_list *all, float *d1,
-                                                  float *d2, uint32_t *lab, const lloyd_moves *mv)
+                                                  const kmq__centre_list *all,
+                                                  kmq__centre_list *chunk, bool chunk_stale,
+                                                  float *d1, float *d2, uint32_t *lab,
+                                                  const lloyd_moves *mv)
 {
     const size_t k = all->n;
     if (lo % KMQ__BLOCK != 0 || k < 4) {
@@ -379,7 +383,17 @@ KMQ__VEC_CLONES static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, 
         return evals;
     }
     kmq__centre_list unit, block;
-    unit_list(p, lo, m, all, &unit);
+    const size_t b0 = lo / KMQ__BLOCK, b1 = (lo + m + KMQ__BLOCK - 1) / KMQ__BLOCK;
+    if (chunk) {
+        const size_t c0 = lo / KMQ_CHUNK * KMQ__BLOCKS_PER_CHUNK;
+        const size_t c1 = c0 + KMQ__BLOCKS_PER_CHUNK < p->blocks ? c0 + KMQ__BLOCKS_PER_CHUNK
+                                                                 : p->blocks;
+        if (chunk_stale)
+            range_list(p, c0, c1, all, chunk);
+        range_list(p, b0, b1, chunk, &unit);
+    } else {
+        range_list(p, b0, b1, all, &unit);
+    }
     uint64_t evals = 0;
     for (size_t off = 0; off < m; off += KMQ__BLOCK) {
         const size_t bm = m - off < KMQ__BLOCK ? m - off : KMQ__BLOCK;
@@ -405,13 +419,23 @@ void kmq__f32_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m, const doub
     float *fbuf = (float *)best;
     /* In a Lloyd iteration the points that change cluster move as each
      * block is scanned: they are few. */
+    /* A unit smaller than a chunk filters its chunk's list, which the
+     * thread keeps for the pass's next unit of that chunk. */
+    kmq__centre_list *chunk = NULL;
+    bool stale = false;
+    if (m < KMQ_CHUNK && lo % KMQ__BLOCK == 0) {
+        const uint64_t id = ws->pass << 32 | lo / KMQ_CHUNK;
+        chunk = ws->chunk_list + slot;
+        stale = ws->chunk_list_of[slot] != id;
+        ws->chunk_list_of[slot] = id;
+    }
     if (ws->counted && !final) {
         const lloyd_moves mv = {ws->acc_lab + lo, sums};
-        sums[4 * k] += f32_scan_filtered(p, lo, m, cen, ws->cen_f32, ws->all, fbuf,
+        sums[4 * k] += f32_scan_filtered(p, lo, m, cen, ws->cen_f32, ws->all, chunk, stale, fbuf,
                                          fbuf + KMQ_CHUNK, lab, &mv);
         return;
     }
-    uint64_t evals = f32_scan_filtered(p, lo, m, cen, ws->cen_f32, ws->all, fbuf,
+    uint64_t evals = f32_scan_filtered(p, lo, m, cen, ws->cen_f32, ws->all, chunk, stale, fbuf,
                                        fbuf + KMQ_CHUNK, lab, NULL);
     double *dist = NULL;
     if (final) {
