@@ -51,6 +51,7 @@ typedef struct bench_row {
     double evals_per_s;
     double speedup, efficiency;
     double init_share; /* median share of the runs' time spent drawing initial centres */
+    double init_s, lloyd_s; /* medians of the two phases' time, summed over the restarts */
     bool identical;    /* same bits as 1 thread */
     const char *runs;  /* how the restarts shared the threads (runs_mode) */
 } bench_row;
@@ -226,10 +227,12 @@ static bool write_json(const char *path, const char *image, uint32_t w, uint32_t
             fprintf(f,
                     "      {\"threads\": %d, \"fit_s\": %.6f, \"fit_min_s\": %.6f, \"fit_max_s\": "
                     "%.6f, \"iteration_s\": %.9f, \"distance_evals_per_s\": %.6g, \"speedup\": "
-                    "%.4f, \"efficiency\": %.4f, \"init_share\": %.4f, \"identical\": %s,\n"
-                    "       \"runs\": \"%s\", \"fit_runs_s\": [",
+                    "%.4f, \"efficiency\": %.4f, \"init_share\": %.4f, \"init_s\": %.6f, "
+                    "\"lloyd_s\": %.6f,\n       \"identical\": %s, \"runs\": \"%s\", "
+                    "\"fit_runs_s\": [",
                     r->threads, r->fit_s, r->min_s, r->max_s, r->iter_s, r->evals_per_s, r->speedup,
-                    r->efficiency, r->init_share, r->identical ? "true" : "false", r->runs);
+                    r->efficiency, r->init_share, r->init_s, r->lloyd_s,
+                    r->identical ? "true" : "false", r->runs);
             for (int q = 0; q < repeat; q++)
                 fprintf(f, "%s%.6f", q ? ", " : "", r->runs_s[q]);
             fprintf(f, "]}%s\n", t + 1 < b->nrows ? "," : "");
@@ -452,6 +455,7 @@ int kmq_cmd_bench(int argc, char **argv)
     }
     bool all_same = true, failed = false;
     double times[MAX_TC][MAX_REPEAT], shares[MAX_TC][MAX_REPEAT];
+    double init_t[MAX_TC][MAX_REPEAT], lloyd_t[MAX_TC][MAX_REPEAT];
     if (!quiet)
         printf("%5s %7s %10s %12s %12s %8s %6s %6s %9s  %s\n", "k", "threads", "fit_s", "iter_ms",
                "Mevals/s", "speedup", "eff", "init%", "identical", "runs");
@@ -486,6 +490,8 @@ int kmq_cmd_bench(int argc, char **argv)
                 b->rows[t].runs = runs_mode(&fit, tcs[t]);
                 double runs_s = fit.init_s + fit.lloyd_s;
                 shares[t][q] = runs_s > 0.0 ? fit.init_s / runs_s : 0.0;
+                init_t[t][q] = fit.init_s;
+                lloyd_t[t][q] = fit.lloyd_s;
                 if (t == 0 && q == 0) {
                     ref = fit;
                     continue;
@@ -502,6 +508,10 @@ int kmq_cmd_bench(int argc, char **argv)
             r->fit_s = median_sorted(times[t], repeat);
             qsort(shares[t], repeat, sizeof shares[t][0], cmp_double);
             r->init_share = median_sorted(shares[t], repeat);
+            qsort(init_t[t], repeat, sizeof init_t[t][0], cmp_double);
+            r->init_s = median_sorted(init_t[t], repeat);
+            qsort(lloyd_t[t], repeat, sizeof lloyd_t[t][0], cmp_double);
+            r->lloyd_s = median_sorted(lloyd_t[t], repeat);
             r->min_s = times[t][0];
             r->max_s = times[t][repeat - 1];
             r->iter_s = ref.iterations_total ? r->fit_s / (double)ref.iterations_total : 0.0;

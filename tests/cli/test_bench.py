@@ -46,6 +46,13 @@ class Bench(unittest.TestCase):
                 # k-means++ takes some of each run's time, Lloyd the rest
                 self.assertGreater(t["init_share"], 0)
                 self.assertLess(t["init_share"], 1)
+                self.assertGreater(t["init_s"], 0)
+                self.assertGreater(t["lloyd_s"], 0)
+                if t["threads"] == 1:
+                    # each run's phases lie within its fit, so the sum of
+                    # the two medians is at most the slowest fit (two
+                    # majorities of the runs share a run)
+                    self.assertLessEqual(t["init_s"] + t["lloyd_s"], t["fit_max_s"] * 1.0001)
             self.assertGreater(r["distance_evals"], 0)
             self.assertAlmostEqual(r["mse"], r["inertia"] / doc["pixels"], places=6)
             # brute force's counts, from the definitions: k-means++ draws
