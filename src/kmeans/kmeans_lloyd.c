@@ -32,6 +32,14 @@
  * become the empty cluster's, whose centre is then the point itself. A
  * cluster emptied by that move keeps its previous centre.
  *
+ * Order. The iterations' passes run over the prepared points' Lloyd
+ * order (kmq__lloyd_view: a k-d tree's leaves, whose blocks are smaller
+ * boxes, so the filter keeps fewer centres); their results are integer
+ * sums, the same in any order. The final pass runs over the points in
+ * their own order, in which its inertia is summed, counting every point
+ * afresh; the reseeding ranks points in their own order too and finds
+ * their counted labels through the permutation (tree_at).
+ *
  * Incremental sums: the integer sums of an iteration are those of the
  * previous one plus, for each point that changed cluster, its move from the
  * old cluster to the new (ws->as.acc_lab records the cluster each point is

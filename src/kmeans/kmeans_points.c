@@ -12,7 +12,9 @@
  * (weighted draws), the weights as double (k-means++'s exact sums), each
  * block's and sub-block's bounding box (the pruning of Lloyd and
  * k-means++), the total weight and the mean per-channel variance (the
- * scale of `tol`). The
+ * scale of `tol`), and, past one block, the Lloyd order (kmeans_tree.c):
+ * the same points as a k-d tree's leaves, which Lloyd's iterations scan.
+ * The
  * moments are integers (channels 0..255, weights are pixel counts) summed
  * in uint64, so they are exact; the total weight is bounded by UINT64_MAX /
  * 255^2 so that sum w x^2 cannot overflow either.

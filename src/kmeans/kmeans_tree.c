@@ -19,7 +19,11 @@
  * any order. k-means++ draws a colour by walking the potentials in Morton
  * order, and the final pass sums the inertia in doubles chunk by chunk in
  * Morton order: both keep the Morton layout, so every result keeps its
- * bits.
+ * bits. (Measured and left: k-means++ over the view, drawing in the
+ * view's order instead, took 25% less time at k = 256 on china.jpg; done
+ * exactly it would also need Morton-order sums kept up to date under
+ * every update and its draws gathered through the permutation, which
+ * would take back much of that.)
  *
  * The tree. A node of s > KMQ__BLOCK points is split across its widest
  * channel (the first of equals) at the point of rank h, h the multiple of
@@ -29,10 +33,11 @@
  * short. Ranks are by channel value, ties by the current order (a stable
  * partition), so the order is a fixed function of the points.
  *
- * Cost: O(n log(n / KMQ__BLOCK)) in sequential passes over 8-byte
- * records, once per set of prepared points (shared by every k, restart
- * and thread); 32 bytes a colour (coordinates, weights, keys, both
- * permutations).
+ * Cost: O(n log(n / KMQ__BLOCK)): per level a vectorised box pass, a
+ * count and a branch-free partition over the keys and indices (36 ms for
+ * 932,548 colours, 3.4 ms for china.jpg's 96,615 on the development VM),
+ * once per set of prepared points, shared by every k, restart and thread;
+ * 32 bytes a colour kept (coordinates, weights, keys, both permutations).
  */
 #include "kmeans_points.h"
 
