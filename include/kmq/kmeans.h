@@ -43,13 +43,15 @@ typedef struct kmq_points {
 typedef struct kmq_kmeans_prepared kmq_kmeans_prepared;
 
 /* Checks pts (keys within 24 bits and distinct, weights >= 1, total weight
- * at most UINT64_MAX / 255^2 pixels) and prepares them into *out. Serial,
- * O(n). Keeps pointers to pts->keys and pts->weights, not copies: they
- * must stay valid and unchanged until kmq_kmeans_prepared_free. Returns
- * KMQ_OK, KMQ_E_ARG (no points, or a bad colour: the message names it) or
- * KMQ_E_NOMEM. *out is written only on success. */
-KMQ_MUST_CHECK kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, kmq_kmeans_prepared **out,
-                                                  kmq_err *err);
+ * at most UINT64_MAX / 255^2 pixels) and prepares them into *out: O(n),
+ * and O(n log n) for the order Lloyd scans, built on par->threads threads
+ * (par NULL: serial; either way the same result). Keeps pointers to
+ * pts->keys and pts->weights, not copies: they must stay valid and
+ * unchanged until kmq_kmeans_prepared_free. Returns KMQ_OK, KMQ_E_ARG (no
+ * points, or a bad colour: the message names it) or KMQ_E_NOMEM. *out is
+ * written only on success. Driver. */
+KMQ_MUST_CHECK kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, const kmq_par *par,
+                                                  kmq_kmeans_prepared **out, kmq_err *err);
 
 /* Releases prep; NULL is a no-op. */
 void kmq_kmeans_prepared_free(kmq_kmeans_prepared *prep);

@@ -12,7 +12,8 @@
  * (weighted draws), the weights as double (k-means++'s exact sums), each
  * block's and sub-block's bounding box (the pruning of Lloyd and
  * k-means++), the total weight and the mean per-channel variance (the
- * scale of `tol`), and, past one block, the Lloyd order (kmeans_tree.c):
+ * scale of `tol`), and, from one block to KMQ__TREE_MAX colours, the
+ * Lloyd order (kmeans_tree.c):
  * the same points as a k-d tree's leaves, which Lloyd's iterations scan.
  * The
  * moments are integers (channels 0..255, weights are pixel counts) summed
@@ -142,7 +143,8 @@ void kmq__fill_boxes(kmq_kmeans_prepared *out)
     }
 }
 
-kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, kmq_kmeans_prepared **out, kmq_err *err)
+kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, const kmq_par *par,
+                                   kmq_kmeans_prepared **out, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
     kmq_kmeans_prepared *p = NULL;
@@ -181,8 +183,8 @@ kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, kmq_kmeans_prepared **
     if (st != KMQ_OK)
         goto done;
     kmq__fill_boxes(p);
-    if (n > KMQ__BLOCK) {
-        st = kmq__tree_view_new(p, err);
+    if (n > KMQ__BLOCK && n <= KMQ__TREE_MAX) {
+        st = kmq__tree_view_new(p, par, err);
         if (st != KMQ_OK)
             goto done;
     }

@@ -75,14 +75,20 @@ struct kmq_kmeans_prepared {
     /* The Lloyd order (kmeans_tree.c): the same points laid out in the leaf
      * order of a k-d tree, a view that Lloyd's iterations run over (its
      * r, g, b, w, keys and box in that order; no wd, sub_box or chunk_w),
-     * and the two permutations. NULL in a view, and for a single block
-     * (the orders are then the same). */
+     * and the two permutations. NULL in a view, for a single block (the
+     * orders are then the same) and above KMQ__TREE_MAX colours. */
     kmq_kmeans_prepared *tree;
     uint32_t *tree_from; /* owned, n: index here of the view's point i */
     uint32_t *tree_at;   /* owned, n: the view's position of point i */
     uint32_t *own_keys;  /* a view's keys and weights (owned) */
     uint64_t *own_w;
 };
+
+/* The Lloyd order is built for at most this many colours (32 bytes a
+ * colour: 128 MiB here). Beyond, the points are so many that Morton runs
+ * of 256 are small boxes already (at 2^24, every colour, they are exact
+ * 8 x 8 x 4 cubes), and the memory would double the fit's. */
+#define KMQ__TREE_MAX ((size_t)1 << 22)
 
 /* The layout Lloyd's iterations run over: the tree view, or p itself. */
 static inline const kmq_kmeans_prepared *kmq__lloyd_view(const kmq_kmeans_prepared *p)
@@ -94,10 +100,12 @@ static inline const kmq_kmeans_prepared *kmq__lloyd_view(const kmq_kmeans_prepar
  * its sub-blocks'. */
 KMQ_PRIVATE void kmq__fill_boxes(kmq_kmeans_prepared *p);
 
-/* Builds p->tree, p->tree_from and p->tree_at (kmeans_tree.c). Returns
+/* Builds p->tree, p->tree_from and p->tree_at (kmeans_tree.c), on
+ * par->threads threads (par NULL: serial; the same result). Returns
  * KMQ_OK or KMQ_E_NOMEM (p then unchanged but for NULL or allocated
  * permutations, which kmq_kmeans_prepared_free frees). */
-KMQ_PRIVATE kmq_status kmq__tree_view_new(kmq_kmeans_prepared *p, kmq_err *err);
+KMQ_PRIVATE kmq_status kmq__tree_view_new(kmq_kmeans_prepared *p, const kmq_par *par,
+                                          kmq_err *err);
 
 /* Points [lo, lo + m) of chunk ch: m = KMQ_CHUNK except in the last one. */
 static inline size_t kmq__chunk_size(const kmq_kmeans_prepared *p, size_t ch)

@@ -702,11 +702,11 @@ kmq_status kmq__run_image(const kmq_job_spec *spec, uint64_t seed, const kmq_inp
     st = kmq__colours_prepare(&w.colours, &all, spec->space, &opts->par, &fit_all, err);
     kmq_points fit_pts = fit_all;
     if (st == KMQ_OK && !rgba)
-        st = kmq_kmeans_prepared_new(&fit_all, &w.prep_all, err);
+        st = kmq_kmeans_prepared_new(&fit_all, &opts->par, &w.prep_all, err);
     if (st == KMQ_OK && !jp && !rgba && spec->sample > 0 && spec->sample < pixels) {
         st = draw_sample(&w, &fit_all, spec->sample, seed, &fit_pts, err);
         if (st == KMQ_OK)
-            st = kmq_kmeans_prepared_new(&fit_pts, &w.prep_sample, err);
+            st = kmq_kmeans_prepared_new(&fit_pts, &opts->par, &w.prep_sample, err);
     }
     if (st != KMQ_OK)
         goto done;

@@ -174,7 +174,7 @@ static kmq_status fit_and_write(const kmq_job *job, const kmq_job_spec *spec,
     kmq_points all = {0};
     if (st == KMQ_OK) {
         all = (kmq_points){kmq_hist_size(hist), kmq_hist_keys(hist), kmq_hist_weights(hist)};
-        st = kmq_kmeans_prepared_new(&all, &prep, err);
+        st = kmq_kmeans_prepared_new(&all, &opts->par, &prep, err);
     }
     for (size_t i = 0; st == KMQ_OK && i < spec->nk; i++) {
         kmq_kmeans_opts ko = {.k = spec->k[i],

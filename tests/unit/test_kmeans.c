@@ -785,7 +785,7 @@ START_TEST(prepared_reused)
     kmq_err err;
     kmq_err_clear(&err);
     kmq_kmeans_prepared *prep = NULL;
-    ck_assert_int_eq(kmq_kmeans_prepared_new(&ph.pts, &prep, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_kmeans_prepared_new(&ph.pts, NULL, &prep, &err), KMQ_OK);
     uint8_t *fresh = malloc(ph.pts.n), *reused = malloc(ph.pts.n);
     ck_assert(fresh && reused);
     static const size_t ks[] = {2, 16, 176, 256, 2};
@@ -879,7 +879,7 @@ START_TEST(bad_arguments)
     expect_arg(kmq_kmeans_fit_prepared(NULL, &o, &par, &fit, &err), &err, "prepared points");
     kmq_kmeans_prepared *prep = NULL;
     kmq_err_clear(&err);
-    expect_arg(kmq_kmeans_prepared_new(&twice_pts, &prep, &err), &err, "appears twice");
+    expect_arg(kmq_kmeans_prepared_new(&twice_pts, NULL, &prep, &err), &err, "appears twice");
     ck_assert_ptr_null(prep);
     double init[12] = {0};
     kmq_err_clear(&err);

@@ -1,6 +1,7 @@
 /* test_kmeans_tree.c — the Lloyd order (kmeans_tree.c): the tree view is
- * a permutation of the prepared points with their own data, its blocks
- * are tighter boxes than Morton order's on real photos, and Lloyd over it
+ * a permutation of the prepared points with their own data, the same on
+ * any number of threads, its blocks are tighter boxes than Morton order's
+ * on real photos, and Lloyd over it
  * (reseeding of empty clusters included) gives, bit for bit, what a plain
  * weighted Lloyd written here gives over the points in their own order. */
 #include "kmeans_points.h"
@@ -44,7 +45,7 @@ START_TEST(view_is_the_points_reordered)
         kmq_kmeans_prepared *p;
         kmq_err err;
         kmq_err_clear(&err);
-        ck_assert_int_eq(kmq_kmeans_prepared_new(&pts, &p, &err), KMQ_OK);
+        ck_assert_int_eq(kmq_kmeans_prepared_new(&pts, NULL, &p, &err), KMQ_OK);
         const kmq_kmeans_prepared *v = p->tree;
         ck_assert_ptr_nonnull(v);
         ck_assert_uint_eq(v->n, p->n);
@@ -65,6 +66,16 @@ START_TEST(view_is_the_points_reordered)
             ck_assert(v->r[i] == p->r[src] && v->g[i] == p->g[src] && v->b[i] == p->b[src]);
         }
         free(seen);
+        /* Built on 3 threads (subtrees of 16,384 colours and more go to
+         * tasks, so this photo has them), the order is the same. */
+        ck_assert_uint_gt(p->n, 2 * 16384);
+        kmq_par par3 = {.threads = 3};
+        kmq_kmeans_prepared *q;
+        ck_assert_int_eq(kmq_kmeans_prepared_new(&pts, &par3, &q, &err), KMQ_OK);
+        ck_assert_ptr_nonnull(q->tree);
+        ck_assert_int_eq(memcmp(q->tree_from, p->tree_from, p->n * sizeof *p->tree_from), 0);
+        ck_assert_int_eq(memcmp(q->tree->box, v->box, 6 * v->blocks * sizeof *v->box), 0);
+        kmq_kmeans_prepared_free(q);
         /* Each view block's box is exactly its points' bounding box. */
         for (size_t blk = 0; blk < v->blocks; blk++) {
             float lo[3] = {255, 255, 255}, hi[3] = {0, 0, 0};
@@ -105,9 +116,33 @@ START_TEST(no_view_for_one_block)
     kmq_kmeans_prepared *p;
     kmq_err err;
     kmq_err_clear(&err);
-    ck_assert_int_eq(kmq_kmeans_prepared_new(&pts, &p, &err), KMQ_OK);
+    ck_assert_int_eq(kmq_kmeans_prepared_new(&pts, NULL, &p, &err), KMQ_OK);
     ck_assert_ptr_null(p->tree);
     kmq_kmeans_prepared_free(p);
+}
+END_TEST
+
+START_TEST(no_view_above_the_limit)
+{
+    /* One colour more than KMQ__TREE_MAX: no second copy of them. */
+    const size_t n = KMQ__TREE_MAX + 1;
+    uint32_t *keys = malloc(n * sizeof *keys);
+    uint64_t *w = malloc(n * sizeof *w);
+    ck_assert(keys && w);
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = (uint32_t)i;
+        w[i] = 1;
+    }
+    kmq_points pts = {n, keys, w};
+    kmq_kmeans_prepared *p;
+    kmq_err err;
+    kmq_err_clear(&err);
+    ck_assert_int_eq(kmq_kmeans_prepared_new(&pts, NULL, &p, &err), KMQ_OK);
+    ck_assert_ptr_null(p->tree);
+    ck_assert_ptr_null(p->tree_from);
+    kmq_kmeans_prepared_free(p);
+    free(keys);
+    free(w);
 }
 END_TEST
 
@@ -280,6 +315,7 @@ int main(void)
     const tu_case cases[] = {
         {"view_reordered", view_is_the_points_reordered},
         {"no_view_one_block", no_view_for_one_block},
+        {"no_view_above_limit", no_view_above_the_limit},
         {"lloyd_reference", lloyd_over_view_matches_reference},
     };
     Suite *s = suite_create("kmeans_tree");
