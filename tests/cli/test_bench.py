@@ -24,6 +24,10 @@ class Bench(unittest.TestCase):
     def test_scaling_study(self):
         proc, doc, d = bench_coffee("bench", "4,16", 1, 3)
         self.assertIn("identical", proc.stdout + proc.stderr)
+        # the colours are prepared once per thread count, timed apart
+        self.assertEqual([p["threads"] for p in doc["prepare_s"]],
+                         [t["threads"] for t in doc["results"][0]["threads"]])
+        self.assertTrue(all(p["s"] > 0 for p in doc["prepare_s"]))
         self.assertTrue(doc["identical_across_threads"])
         self.assertEqual(doc["unique_colors"], 94478)
         self.assertEqual([r["k"] for r in doc["results"]], [4, 16])
