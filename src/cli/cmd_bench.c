@@ -50,10 +50,10 @@ typedef struct bench_row {
     double iter_s;             /* fit_s / iterations_total */
     double evals_per_s;
     double speedup, efficiency;
-    double init_share; /* median share of the runs' time spent drawing initial centres */
+    double init_share;      /* median share of the runs' time spent drawing initial centres */
     double init_s, lloyd_s; /* medians of the two phases' time, summed over the restarts */
-    bool identical;    /* same bits as 1 thread */
-    const char *runs;  /* how the restarts shared the threads (runs_mode) */
+    bool identical;         /* same bits as 1 thread */
+    const char *runs;       /* how the restarts shared the threads (runs_mode) */
 } bench_row;
 
 /* Preparing the colours (kmq_kmeans_prepared_new), which a run does once
@@ -219,8 +219,7 @@ static bool write_json(const char *path, const char *image, uint32_t w, uint32_t
             "  \"histogram_s\": %.6f,\n  \"prepare_s\": [",
             w, h, (unsigned long long)pixels, colors, hist_s);
     for (int t = 0; t < prep->n; t++)
-        fprintf(f, "%s{\"threads\": %d, \"s\": %.6f}", t ? ", " : "", prep->threads[t],
-                prep->s[t]);
+        fprintf(f, "%s{\"threads\": %d, \"s\": %.6f}", t ? ", " : "", prep->threads[t], prep->s[t]);
     fprintf(f,
             "],\n  \"restarts\": %d, \"repeat\": %d, \"seed\": %llu, "
             "\"threads_max\": %d,\n  \"identical_across_threads\": %s,\n  \"results\": [\n",
@@ -589,8 +588,7 @@ int kmq_cmd_bench(int argc, char **argv)
         code = KMQ_EXIT_FAILURES;
     } else {
         if (!write_json(json, image, w, h, pixels, pts.n, hist_s, &prep_t, (int)restarts,
-                        (int)repeat, seed,
-                        tmax, res, nk, all_same) ||
+                        (int)repeat, seed, tmax, res, nk, all_same) ||
             !write_svg(svg, image, res, nk, tmax))
             code = KMQ_EXIT_FAILURES;
         else if (!quiet)

@@ -82,8 +82,8 @@ kmq_status kmq__assign_ws_alloc(kmq__assign_ws *ws, const kmq_kmeans_prepared *p
     ws->chunk_list_of = kmq__calloc((size_t)slots, sizeof *ws->chunk_list_of);
     ws->acc_lab = kmq__alloc(p->n);
     ws->tot = kmq__alloc_array(4 * k + 1, sizeof *ws->tot);
-    if (ws->sums_block && ws->buf && ws->lab && ws->chunk_inertia && ws->cen_f32 && ws->all && ws->chunk_list && ws->chunk_list_of && ws->acc_lab &&
-        ws->tot) {
+    if (ws->sums_block && ws->buf && ws->lab && ws->chunk_inertia && ws->cen_f32 && ws->all &&
+        ws->chunk_list && ws->chunk_list_of && ws->acc_lab && ws->tot) {
         kmq_status st = KMQ_OK;
         if (method == KMQ__ASSIGN_BOUNDS)
             st = kmq__bounds_new(p, k, slots, &ws->bounds, err);

@@ -36,7 +36,7 @@
 /* close[i] = 1 where the float32 nearest of point i may not be the exact
  * one (d2 - d1 <= KMQ__F32_MARGIN), else 0. */
 INLINE_KERNEL void mark_close(const float *restrict d1, const float *restrict d2, size_t m,
-                                       uint8_t *restrict close)
+                              uint8_t *restrict close)
 {
     for (size_t i = 0; i < m; i++)
         close[i] = (uint8_t) !(d2[i] - d1[i] > KMQ__F32_MARGIN);
@@ -244,9 +244,8 @@ INLINE_KERNEL void range_list(const kmq_kmeans_prepared *p, size_t b0, size_t b1
  * index of the list is the full scan's. Close calls are then marked sure
  * (d2 = inf). Returns the evaluations. */
 INLINE_KERNEL uint64_t scan_block(const kmq_kmeans_prepared *p, size_t s, size_t bm,
-                                 const double *cen, const float *cf,
-                                 const kmq__centre_list *block, float *d1, float *d2,
-                                 uint32_t *lab)
+                                  const double *cen, const float *cf, const kmq__centre_list *block,
+                                  float *d1, float *d2, uint32_t *lab)
 {
     const size_t nk = block->n;
     float sub[KMQ__F32_STRIDE * KMQ_MAX_K];
@@ -359,12 +358,10 @@ INLINE_KERNEL uint64_t scan_range(const kmq_kmeans_prepared *p, size_t s, size_t
  * cut the distances to 30% (46%) and made an iteration 1.14x (1.08x)
  * slower: the tests and the per-range set-up cost more than the kernel
  * saved (and on the 12.5 MP photo the lists are ~2 centres already). */
-KMQ__VEC_CLONES static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo,
-                                                  size_t m, const double *cen, const float *cf,
-                                                  const kmq__centre_list *all,
-                                                  kmq__centre_list *chunk, bool chunk_stale,
-                                                  float *d1, float *d2, uint32_t *lab,
-                                                  const lloyd_moves *mv)
+KMQ__VEC_CLONES static uint64_t
+f32_scan_filtered(const kmq_kmeans_prepared *p, size_t lo, size_t m, const double *cen,
+                  const float *cf, const kmq__centre_list *all, kmq__centre_list *chunk,
+                  bool chunk_stale, float *d1, float *d2, uint32_t *lab, const lloyd_moves *mv)
 {
     const size_t k = all->n;
     if (lo % KMQ__BLOCK != 0 || k < 4) {
@@ -386,8 +383,8 @@ KMQ__VEC_CLONES static uint64_t f32_scan_filtered(const kmq_kmeans_prepared *p, 
     const size_t b0 = lo / KMQ__BLOCK, b1 = (lo + m + KMQ__BLOCK - 1) / KMQ__BLOCK;
     if (chunk) {
         const size_t c0 = lo / KMQ_CHUNK * KMQ__BLOCKS_PER_CHUNK;
-        const size_t c1 = c0 + KMQ__BLOCKS_PER_CHUNK < p->blocks ? c0 + KMQ__BLOCKS_PER_CHUNK
-                                                                 : p->blocks;
+        const size_t c1 =
+            c0 + KMQ__BLOCKS_PER_CHUNK < p->blocks ? c0 + KMQ__BLOCKS_PER_CHUNK : p->blocks;
         if (chunk_stale)
             range_list(p, c0, c1, all, chunk);
         range_list(p, b0, b1, chunk, &unit);

@@ -49,11 +49,11 @@
  * groups of points per step hide the latency of the compare-and-select
  * chain. Clones of a width the CPU lacks split each operation in halves. */
 #define F32_KERNEL(SUF, LANES, ATTR)                                                               \
-    typedef float f32v_##SUF __attribute__((vector_size(4 * (LANES))));                           \
-    typedef int32_t i32v_##SUF __attribute__((vector_size(4 * (LANES))));                         \
-    static inline void f32_lanes_##SUF(const float *x, const float *y, const float *z,            \
-                                       const float *cf, const uint32_t *idx, size_t k, float *d1, \
-                                       float *d2, uint32_t *lab)                                  \
+    typedef float f32v_##SUF __attribute__((vector_size(4 * (LANES))));                            \
+    typedef int32_t i32v_##SUF __attribute__((vector_size(4 * (LANES))));                          \
+    static inline void f32_lanes_##SUF(const float *x, const float *y, const float *z,             \
+                                       const float *cf, const uint32_t *idx, size_t k, float *d1,  \
+                                       float *d2, uint32_t *lab)                                   \
     {                                                                                              \
         f32v_##SUF px0, py0, pz0, px1, py1, pz1;                                                   \
         memcpy(&px0, x, sizeof px0);                                                               \

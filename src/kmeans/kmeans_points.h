@@ -104,8 +104,7 @@ KMQ_PRIVATE void kmq__fill_boxes(kmq_kmeans_prepared *p);
  * par->threads threads (par NULL: serial; the same result). Returns
  * KMQ_OK or KMQ_E_NOMEM (p then unchanged but for NULL or allocated
  * permutations, which kmq_kmeans_prepared_free frees). */
-KMQ_PRIVATE kmq_status kmq__tree_view_new(kmq_kmeans_prepared *p, const kmq_par *par,
-                                          kmq_err *err);
+KMQ_PRIVATE kmq_status kmq__tree_view_new(kmq_kmeans_prepared *p, const kmq_par *par, kmq_err *err);
 
 /* Points [lo, lo + m) of chunk ch: m = KMQ_CHUNK except in the last one. */
 static inline size_t kmq__chunk_size(const kmq_kmeans_prepared *p, size_t ch)

@@ -84,9 +84,7 @@ static void split_node(uint32_t *keys, uint32_t *at, uint32_t *tk, uint32_t *ta,
     for (int c = 1; c < 3; c++)
         if (hi[c] - lo[c] > hi[d] - lo[d])
             d = c;
-    const size_t g = s > KMQ_CHUNK       ? KMQ_CHUNK
-                     : s > KMQ_CHUNK / 4 ? KMQ_CHUNK / 4
-                                         : KMQ__BLOCK;
+    const size_t g = s > KMQ_CHUNK ? KMQ_CHUNK : s > KMQ_CHUNK / 4 ? KMQ_CHUNK / 4 : KMQ__BLOCK;
     size_t h = (s / 2 + g / 2) / g * g;
     if (h == 0)
         h = g;
@@ -159,7 +157,7 @@ static void fill_view(const kmq_kmeans_prepared *p, const kmq_par *par, uint32_t
     const int threads = par && n >= 2 * TASK_MIN && !kmq_par_in_parallel() ? par->threads : 1;
     (void)threads;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) default(none)                      \
+#pragma omp parallel for num_threads(threads) schedule(static) default(none)                       \
     shared(p, view, w_weights, from, at, n)
 #endif
     for (size_t i = 0; i < n; i++) {
@@ -194,8 +192,8 @@ kmq_status kmq__tree_view_new(kmq_kmeans_prepared *p, const kmq_par *par, kmq_er
     }
     p->tree_from = kmq__alloc_array(n, sizeof *p->tree_from);
     p->tree_at = kmq__alloc_array(n, sizeof *p->tree_at);
-    if (!view || !work || !view->r || !view->g || !view->b || !view->box ||
-        !view->own_keys || !view->own_w || !p->tree_from || !p->tree_at) {
+    if (!view || !work || !view->r || !view->g || !view->b || !view->box || !view->own_keys ||
+        !view->own_w || !p->tree_from || !p->tree_at) {
         kmq__free(work);
         kmq_kmeans_prepared_free(view);
         return kmq_err_set(err, KMQ_E_NOMEM, "out of memory for the tree order of %zu colours", n);

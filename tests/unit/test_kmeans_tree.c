@@ -233,7 +233,8 @@ static void ref_lloyd(const kmq_points *pts, size_t k, const double *init, int m
         double shift = 0.0;
         for (size_t j = 0; j < k; j++)
             for (int d = 0; d < 3; d++) {
-                next[3 * j + d] = sum[j][3] ? (double)sum[j][d] / (double)sum[j][3] : cur[3 * j + d];
+                next[3 * j + d] =
+                    sum[j][3] ? (double)sum[j][d] / (double)sum[j][3] : cur[3 * j + d];
                 const double e = next[3 * j + d] - cur[3 * j + d];
                 shift += e * e;
             }
