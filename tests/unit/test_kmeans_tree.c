@@ -156,14 +156,13 @@ typedef struct ref_result {
     int reseeded; /* clusters reseeded over the run */
 } ref_result;
 
+/* Squared distance of colour key to c, summed r, g, b as the engine does. */
 static double ref_d2(uint32_t key, const double *c)
 {
-    const double x[3] = {(double)(key >> 16), (double)((key >> 8) & 0xff), (double)(key & 0xff)};
-    double s = 0.0;
-    /* The engine's order: r, then g, then b. */
-    const double dr = x[0] - c[0], dg = x[1] - c[1], db = x[2] - c[2];
-    s = dr * dr + dg * dg + db * db;
-    return s;
+    const double dr = (double)(key >> 16) - c[0];
+    const double dg = (double)((key >> 8) & 0xff) - c[1];
+    const double db = (double)(key & 0xff) - c[2];
+    return dr * dr + dg * dg + db * db;
 }
 
 static size_t ref_nearest(uint32_t key, const double *cen, size_t k, double *d)
