@@ -49,7 +49,6 @@ void kmq__assign_ws_free(kmq__assign_ws *ws)
     kmq__free(ws->cen_f32);
     kmq__free(ws->all);
     kmq__free(ws->chunk_list);
-    kmq__free(ws->chunk_list_of);
     kmq__free(ws->acc_lab);
     kmq__free(ws->tot);
     kmq__bounds_free(ws->bounds);
@@ -63,10 +62,10 @@ kmq_status kmq__assign_ws_alloc(kmq__assign_ws *ws, const kmq_kmeans_prepared *p
     ws->method = method;
     ws->k = k;
     ws->slots = slots;
-    /* Pad each thread's sums (4 per cluster + the evaluation count) to
-     * whole cache lines, and align the block, so two threads never write to
-     * one line. */
-    ws->stride = (4 * k + 1 + U64_PER_LINE - 1) / U64_PER_LINE * U64_PER_LINE;
+    /* Pad each thread's sums (4 per cluster + the evaluation count + the
+     * tag of its chunk list) to whole cache lines, and align the block, so
+     * two threads never write to one line. */
+    ws->stride = (4 * k + 2 + U64_PER_LINE - 1) / U64_PER_LINE * U64_PER_LINE;
     ws->sums_block = kmq__alloc_array((size_t)slots * ws->stride + U64_PER_LINE, sizeof(uint64_t));
     if (ws->sums_block) {
         uintptr_t a = (uintptr_t)ws->sums_block;
@@ -79,11 +78,10 @@ kmq_status kmq__assign_ws_alloc(kmq__assign_ws *ws, const kmq_kmeans_prepared *p
     ws->cen_f32 = kmq__alloc_array(KMQ__F32_STRIDE * k, sizeof *ws->cen_f32);
     ws->all = kmq__alloc(sizeof *ws->all);
     ws->chunk_list = kmq__alloc_array((size_t)slots, sizeof *ws->chunk_list);
-    ws->chunk_list_of = kmq__calloc((size_t)slots, sizeof *ws->chunk_list_of);
     ws->acc_lab = kmq__alloc(p->n);
     ws->tot = kmq__alloc_array(4 * k + 1, sizeof *ws->tot);
     if (ws->sums_block && ws->buf && ws->lab && ws->chunk_inertia && ws->cen_f32 && ws->all &&
-        ws->chunk_list && ws->chunk_list_of && ws->acc_lab && ws->tot) {
+        ws->chunk_list && ws->acc_lab && ws->tot) {
         kmq_status st = KMQ_OK;
         if (method == KMQ__ASSIGN_BOUNDS)
             st = kmq__bounds_new(p, k, slots, &ws->bounds, err);
@@ -145,7 +143,6 @@ void kmq__assign_pass(const kmq_kmeans_prepared *p, const double *cen, bool fina
         kmq__f32_centres(cen, k, ws->cen_f32);
     if (ws->method == KMQ__ASSIGN_F32)
         kmq__f32_list(cen, k, ws->all);
-    ws->pass++;
     if (ws->method == KMQ__ASSIGN_BOUNDS)
         kmq__bounds_prepare(ws->bounds, cen, par);
     if (par && par->threads > 1 && units > 1) {

@@ -63,18 +63,17 @@ typedef struct kmq__assign_ws {
     kmq__assign_method method;
     size_t k;
     int slots;                    /* per-thread slots = threads of the driver */
-    size_t stride;                /* uint64 per slot: 4k + 1 rounded up to a cache line */
+    size_t stride;                /* uint64 per slot: 4k + 2 rounded up to a cache line */
     void *sums_block;             /* allocation holding `sums` */
     uint64_t *sums;               /* slots * stride, cache-line aligned: a thread's w r, w g, w b,
-                                     w per cluster, then its distance evaluations */
+                                     w per cluster, its distance evaluations, then which
+                                     chunk its chunk_list holds in this pass (+ 1; 0: none) */
     double *buf;                  /* slots * 3 * KMQ_CHUNK: a thread's distance buffers */
     uint32_t *lab;                /* slots * KMQ_CHUNK: a thread's nearest centres */
     double *chunk_inertia;        /* chunks: each chunk's inertia in a final pass */
     float *cen_f32;               /* 4k: the pass's centres as kmq__f32_centres' table */
     kmq__centre_list *all;        /* the pass's centres as kmq__f32_list's (KMQ__ASSIGN_F32) */
     kmq__centre_list *chunk_list; /* slots: a thread's list of its last unit's chunk (F32) */
-    uint64_t *chunk_list_of;      /* slots: pass << 32 | chunk of that list */
-    uint64_t pass;                /* passes run, so that a thread's chunk list expires */
     uint8_t *acc_lab;             /* n: the label each point is counted under in tot */
     bool counted;                 /* tot holds the sums of acc_lab: passes add changes only */
     kmq__bounds *bounds;          /* KMQ__ASSIGN_BOUNDS only */

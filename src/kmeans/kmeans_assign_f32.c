@@ -417,14 +417,17 @@ void kmq__f32_unit(const kmq_kmeans_prepared *p, size_t lo, size_t m, const doub
     /* In a Lloyd iteration the points that change cluster move as each
      * block is scanned: they are few. */
     /* A unit smaller than a chunk filters its chunk's list, which the
-     * thread keeps for the pass's next unit of that chunk. */
+     * thread keeps for the pass's next unit of that chunk (the tag sits in
+     * the thread's sums slot, which every pass clears: no other thread
+     * writes that line). */
     kmq__centre_list *chunk = NULL;
     bool stale = false;
     if (m < KMQ_CHUNK && lo % KMQ__BLOCK == 0) {
-        const uint64_t id = ws->pass << 32 | lo / KMQ_CHUNK;
+        uint64_t *tag = sums + 4 * k + 1;
+        const uint64_t id = lo / KMQ_CHUNK + 1;
         chunk = ws->chunk_list + slot;
-        stale = ws->chunk_list_of[slot] != id;
-        ws->chunk_list_of[slot] = id;
+        stale = *tag != id;
+        *tag = id;
     }
     if (ws->counted && !final) {
         const lloyd_moves mv = {ws->acc_lab + lo, sums};
