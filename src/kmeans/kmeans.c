@@ -539,7 +539,7 @@ kmq_status kmq__kmeans_init_algo(const kmq_points *pts, size_t k, kmq_init init,
         return kmq_err_set(err, KMQ_E_ARG, "restart index %d is negative", restart);
     if (!centers || !par || par->threads < 1)
         return kmq_err_set(err, KMQ_E_ARG, "k-means init needs centre storage and threads >= 1");
-    st = kmq_kmeans_prepared_new(pts, par, &p, err);
+    st = kmq__prepared_new(pts, par, false, &p, err);
     if (st != KMQ_OK)
         goto done;
     if (k < 1 || k > KMQ_MAX_K || k > p->n) {
@@ -584,7 +584,7 @@ kmq_status kmq_kmeans_assign(const kmq_points *pts, const double *centers, size_
     kmq_kmeans_prepared *p = NULL;
     kmq_status st = check_assign_args(centers, k, par, labels, inertia, err);
     if (st == KMQ_OK)
-        st = kmq_kmeans_prepared_new(pts, par, &p, err);
+        st = kmq__prepared_new(pts, par, false, &p, err);
     if (st == KMQ_OK)
         st = kmq_kmeans_assign_prepared(p, centers, k, par, labels, inertia, err);
     kmq_kmeans_prepared_free(p);

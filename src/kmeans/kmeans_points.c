@@ -143,8 +143,8 @@ void kmq__fill_boxes(kmq_kmeans_prepared *out)
     }
 }
 
-kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, const kmq_par *par,
-                                   kmq_kmeans_prepared **out, kmq_err *err)
+kmq_status kmq__prepared_new(const kmq_points *pts, const kmq_par *par, bool lloyd_order,
+                             kmq_kmeans_prepared **out, kmq_err *err)
 {
     kmq_status st = KMQ_OK;
     kmq_kmeans_prepared *p = NULL;
@@ -183,7 +183,7 @@ kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, const kmq_par *par,
     if (st != KMQ_OK)
         goto done;
     kmq__fill_boxes(p);
-    if (n > KMQ__BLOCK && n <= KMQ__TREE_MAX) {
+    if (lloyd_order && n > KMQ__BLOCK && n <= KMQ__TREE_MAX) {
         st = kmq__tree_view_new(p, par, err);
         if (st != KMQ_OK)
             goto done;
@@ -194,4 +194,10 @@ done:
     kmq__free(seen);
     kmq_kmeans_prepared_free(p);
     return st;
+}
+
+kmq_status kmq_kmeans_prepared_new(const kmq_points *pts, const kmq_par *par,
+                                   kmq_kmeans_prepared **out, kmq_err *err)
+{
+    return kmq__prepared_new(pts, par, true, out, err);
 }

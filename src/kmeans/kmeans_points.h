@@ -76,7 +76,8 @@ struct kmq_kmeans_prepared {
      * order of a k-d tree, a view that Lloyd's iterations run over (its
      * r, g, b, w, keys and box in that order; no wd, sub_box or chunk_w),
      * and the two permutations. NULL in a view, for a single block (the
-     * orders are then the same) and above KMQ__TREE_MAX colours. */
+     * orders are then the same), above KMQ__TREE_MAX colours, and where
+     * no Lloyd will run (kmq__prepared_new). */
     kmq_kmeans_prepared *tree;
     uint32_t *tree_from; /* owned, n: index here of the view's point i */
     uint32_t *tree_at;   /* owned, n: the view's position of point i */
@@ -95,6 +96,11 @@ static inline const kmq_kmeans_prepared *kmq__lloyd_view(const kmq_kmeans_prepar
 {
     return p->tree ? p->tree : p;
 }
+
+/* kmq_kmeans_prepared_new, with the Lloyd order only if lloyd_order (a
+ * labelling or a seeding alone never scans it). */
+KMQ_PRIVATE kmq_status kmq__prepared_new(const kmq_points *pts, const kmq_par *par,
+                                         bool lloyd_order, kmq_kmeans_prepared **out, kmq_err *err);
 
 /* Each block's bounding box into p->box, and into p->sub_box (unless NULL)
  * its sub-blocks'. */

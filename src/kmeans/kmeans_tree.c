@@ -125,11 +125,18 @@ static void split_node(uint32_t *keys, uint32_t *at, uint32_t *tk, uint32_t *ta,
     split_node(keys + h, at + h, tk + h, ta + h, s - h);
 }
 
+/* Threads for building the order of n points: par's, when there is work
+ * to share and no region around the call. */
+static int build_threads(const kmq_par *par, size_t n)
+{
+    return par && n >= 2 * TASK_MIN && !kmq_par_in_parallel() ? par->threads : 1;
+}
+
 /* The whole tree: on par's threads (tasks), or serially. Driver. */
 static void split_all(uint32_t *keys, uint32_t *at, uint32_t *tk, uint32_t *ta, size_t n,
                       const kmq_par *par)
 {
-    const int threads = par && n >= 2 * TASK_MIN && !kmq_par_in_parallel() ? par->threads : 1;
+    const int threads = build_threads(par, n);
     if (threads > 1) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) default(none) shared(keys, at, tk, ta, n)
@@ -154,7 +161,7 @@ static void fill_view(const kmq_kmeans_prepared *p, const kmq_par *par, uint32_t
     for (size_t i = 0; i < n; i++)
         from[i] = (uint32_t)i;
     split_all(w_keys, from, tk, ta, n, par);
-    const int threads = par && n >= 2 * TASK_MIN && !kmq_par_in_parallel() ? par->threads : 1;
+    const int threads = build_threads(par, n);
     (void)threads;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) default(none)                       \
