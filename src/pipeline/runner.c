@@ -479,6 +479,12 @@ kmq_status kmq_runner_run(const kmq_job *job, const kmq_run_opts *opts, kmq_run_
         }
         is->hashed = true;
         if (!opts->force && already_done(summary_path, is->hash, spec, opts, &prog, t_run)) {
+            /* A run killed while writing the report can leave a temporary
+             * of the image's page here; the next report writes the page
+             * again under a new name. Under the run's lock (one process)
+             * the folder is this run's to sweep. */
+            if (opts->shard_count <= 1)
+                kmq__remove_stale_temps(dir);
             totals->skipped++;
             prog.event = KMQ_PROGRESS_IMAGE_SKIP;
             kmq__run_progress(opts, &prog, t_run);

@@ -130,5 +130,26 @@ input = {inp}
                         self.assertTrue(f1.read() == f2.read(), rel)
 
 
+class StaleTemporaries(unittest.TestCase):
+    def test_done_image_folder_swept_on_resume(self):
+        # A run killed while writing the report leaves a temporary of an
+        # image's page in a folder whose image is done; the next run skips
+        # the image and must still remove it.
+        d = kt.fresh_dir("crash-stale-page")
+        inp = os.path.join(d, "in")
+        os.makedirs(inp)
+        shutil.copy(os.path.join(kt.PHOTOS, "coffee.png"), inp)
+        job = kt.write_job(os.path.join(d, "job.ini"),
+                           f"[run]\noutput = out\n[defaults]\nk = 2\n[job photos]\ninput = {inp}\n")
+        kt.run("run", job, check_code=0)
+        out = os.path.join(d, "out")
+        stale = os.path.join(out, "photos", "coffee.png", ".kmq-tmp.index.html.0123456789abcdef")
+        with open(stale, "w") as f:
+            f.write("<html>half")
+        proc = kt.run("run", job, check_code=0)
+        self.assertIn("1 already done", proc.stdout + proc.stderr)
+        self.assertEqual(kt.temp_files(out), [])
+
+
 if __name__ == "__main__":
     unittest.main()
