@@ -32,6 +32,10 @@ int kmq_par_max_threads(void);
 /* omp_get_thread_num(), or 0 without OpenMP. */
 int kmq_par_thread_num(void);
 
+/* omp_get_num_threads(): threads of the current team (OpenMP may give a
+ * region fewer than it asked for), or 1 without OpenMP. */
+int kmq_par_team_size(void);
+
 /* Non-zero inside an active parallel region. */
 int kmq_par_in_parallel(void);
 

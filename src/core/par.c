@@ -37,6 +37,15 @@ int kmq_par_thread_num(void)
 #endif
 }
 
+int kmq_par_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 int kmq_par_in_parallel(void)
 {
 #ifdef _OPENMP

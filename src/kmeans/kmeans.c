@@ -32,8 +32,10 @@
  *
  * Threading: the fit is a driver. It runs whole restarts side by side, one
  * per thread with the serial drivers of init and Lloyd inside (each thread
- * with its own workspace), or one restart after the other, each
- * chunk-parallel on all the threads (kmq__restart_parallel picks). The
+ * with its own workspace; a thread with no restart left joins the passes
+ * of the runs still going, kmeans_assign.c's shared passes), or one
+ * restart after the other, each chunk-parallel on all the threads
+ * (kmq__restart_parallel picks). The
  * runs' results are kept per restart and the best is chosen after the
  * region in restart order; the labels of the best run so far are kept as
  * the runs end (keep_best_labels, by the same order), so both ways give
@@ -54,6 +56,9 @@
 /* Restarts run side by side on at most this many threads, unless the
  * points are too few to give every thread a chunk (kmq__restart_parallel). */
 #define RESTART_PARALLEL_MAX_THREADS 2
+/* Side by side on at most this many threads, idle threads help the runs
+ * still going (help_crew); each run then has a pass slot for each. */
+#define HELPED_MAX_THREADS 4
 /* One run's per-point workspace: labels (2 bytes), Hamerly bounds (16),
  * k-means++ D^2 (8) and its per-block sums (under 2). */
 #define RESTART_WS_BYTES ((size_t)28)
@@ -259,12 +264,34 @@ static void run_restart(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *o, 
     keep_best_labels(best, r, lr.inertia, ws->lloyd.as.acc_lab, p->n);
 }
 
+/* Thread t, with no restart left, joins the passes of the crew's runs
+ * still going until every thread of the team is idle (the team may be
+ * smaller than the nws workspaces). */
+static void help_crew(kmq__crew *crew, run_ws *ws, int nws, int t)
+{
+    const int team = kmq_par_team_size();
+    atomic_fetch_add_explicit(&crew->idle, 1, memory_order_relaxed);
+    unsigned spins = 0;
+    while (atomic_load_explicit(&crew->idle, memory_order_relaxed) < team) {
+        bool ran = false;
+        for (int o = 0; o < nws; o++)
+            if (o != t && kmq__assign_help(&ws[o].lloyd.as, t))
+                ran = true;
+        if (ran)
+            spins = 0;
+        else
+            kmq__assign_pause(&spins);
+    }
+}
+
 static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *opts,
                            const kmq_par *par, kmq__algo algo, kmq_fit *out, kmq_err *err)
 {
     assert(!kmq_par_in_parallel());
     run_ws *ws = NULL;
     int nws = 0;
+    kmq__crew crew;
+    atomic_init(&crew.idle, 0);
     double *centers = NULL, *rinertia = NULL, *rcenters = NULL;
     uint64_t *sizes = NULL, *rsizes = NULL;
     uint8_t *labels = NULL;
@@ -301,7 +328,10 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
     } else {
         const bool by_restart = kmq__restart_parallel(p->n, restarts, par->threads);
         nws = by_restart ? (par->threads < restarts ? par->threads : restarts) : 1;
-        const int slots = by_restart ? 1 : par->threads;
+        /* Side by side, each run's passes have a slot for every thread of
+         * the crew (up to HELPED_MAX_THREADS). */
+        const bool helped = by_restart && nws <= HELPED_MAX_THREADS;
+        const int slots = by_restart ? (helped ? nws : 1) : par->threads;
         ws = kmq__calloc((size_t)nws, sizeof *ws);
         res = kmq__alloc_array((size_t)restarts, sizeof *res);
         rcenters = kmq__alloc_array((size_t)restarts, 3 * k * sizeof *rcenters);
@@ -316,20 +346,28 @@ static kmq_status fit_algo(const kmq_kmeans_prepared *p, const kmq_kmeans_opts *
                 st = kmq__init_ws_alloc(&ws[t].init, p, opts->init, algo != KMQ__ALGO_PLAIN, err);
             if (st != KMQ_OK)
                 goto done;
+            ws[t].lloyd.as.crew = helped ? &crew : NULL;
         }
         const double tol_abs = opts->tol * p->mean_var;
         best_labels bl = {.r = -1, .inertia = 0.0, .labels = labels};
         if (by_restart) {
-            /* Whole restarts per thread, each run serial. The team is the
-             * budget, capped at the number of restarts. */
+            /* Whole restarts per thread, each run serial; a thread with none
+             * left helps the runs still going. The team is the budget,
+             * capped at the number of restarts. */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nws) default(none)                       \
-    shared(p, opts, restarts, tol_abs, ws, res, rcenters, rsizes, k, bl)
+#pragma omp parallel num_threads(nws) default(none)                                                \
+    shared(p, opts, restarts, tol_abs, ws, nws, res, rcenters, rsizes, k, bl, crew, helped)
 #endif
-            for (int r = 0; r < restarts; r++) {
-                int t = kmq_par_thread_num();
-                run_restart(p, opts, r, tol_abs, NULL, &ws[t], &res[r],
-                            rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k, &bl);
+            {
+                const int t = kmq_par_thread_num();
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1) nowait
+#endif
+                for (int r = 0; r < restarts; r++)
+                    run_restart(p, opts, r, tol_abs, NULL, &ws[t], &res[r],
+                                rcenters + (size_t)r * 3 * k, rsizes + (size_t)r * k, &bl);
+                if (helped)
+                    help_crew(&crew, ws, nws, t);
             }
         } else {
             for (int r = 0; r < restarts; r++)

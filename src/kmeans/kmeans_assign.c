@@ -20,12 +20,27 @@
  * gives the same totals) and the chunk doubles are folded in chunk order,
  * so a pass gives the same bits for any thread count and without OpenMP.
  * All scratch is allocated before any region (kmq__assign_ws_alloc).
+ *
+ * Shared passes. When whole restarts run side by side, a thread with no
+ * restart left would wait for the last ones to end; instead it counts
+ * itself idle in the crew and helps. A serial pass that starts while the
+ * crew has an idle thread is opened to it: the pass's arguments are
+ * published, then one atomic word (release) holding the pass's
+ * generation, its number of units and the next unit to hand out. Owner
+ * and helpers claim batches of units by advancing the word (a helper by
+ * compare-and-swap on the word it read, so a helper holding an older
+ * pass's word claims nothing), run them on their own slots, and a helper
+ * adds the units it ran to `helped` (release); the owner waits for every
+ * unit before it folds the slots. A helper holding a batch keeps the
+ * owner in the pass, so the arguments it reads stay those of its pass.
+ * Which thread ran a unit changes no result (above).
  */
 #include "kmeans_assign.h"
 
 #include "kmeans_f32.h"
 
 #include <assert.h>
+#include <sched.h>
 #include <string.h>
 
 /* uint64 per cache line: sum slots are padded to a multiple of this. */
@@ -39,6 +54,40 @@
  * of whole chunks leaves a sixth of them idle, and pruned chunks differ in
  * cost besides). */
 #define PASS_SPLIT 4
+
+/* The open pass's word: generation (24 bits), units, next unit (20 bits
+ * each; units stay below OPEN_MAX_UNITS, so claims past the end fit). */
+#define OPEN_BITS      20
+#define OPEN_MASK      ((UINT64_C(1) << OPEN_BITS) - 1)
+#define OPEN_GEN_MASK  ((UINT64_C(1) << 24) - 1)
+#define OPEN_MAX_UNITS ((size_t)1 << (OPEN_BITS - 2))
+
+/* Claims per shared pass: a pruned unit can take about a microsecond, as
+ * much as an atomic operation on a line two threads write. */
+#define CLAIMS_PER_PASS 64
+
+/* Spins of kmq__assign_pause before it yields the CPU. */
+#define PAUSE_SPINS 1024
+
+static uint64_t open_word(uint64_t gen, size_t units, size_t next)
+{
+    return gen << (2 * OPEN_BITS) | (uint64_t)units << OPEN_BITS | (uint64_t)next;
+}
+
+static size_t open_units(uint64_t word)
+{
+    return (size_t)(word >> OPEN_BITS & OPEN_MASK);
+}
+
+static size_t open_next(uint64_t word)
+{
+    return (size_t)(word & OPEN_MASK);
+}
+
+static size_t claim_batch(size_t units)
+{
+    return (units + CLAIMS_PER_PASS - 1) / CLAIMS_PER_PASS;
+}
 
 void kmq__assign_ws_free(kmq__assign_ws *ws)
 {
@@ -59,6 +108,8 @@ kmq_status kmq__assign_ws_alloc(kmq__assign_ws *ws, const kmq_kmeans_prepared *p
                                 kmq__assign_method method, int slots, kmq_err *err)
 {
     memset(ws, 0, sizeof *ws);
+    atomic_init(&ws->open, open_word(0, 0, 0));
+    atomic_init(&ws->helped, 0);
     ws->method = method;
     ws->k = k;
     ws->slots = slots;
@@ -132,6 +183,79 @@ static void unit_run(const kmq_kmeans_prepared *p, size_t u, const double *cen, 
     }
 }
 
+void kmq__assign_pause(unsigned *spins)
+{
+    if (++*spins < PAUSE_SPINS) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    } else {
+        sched_yield();
+    }
+}
+
+/* Units [u0, u0 + batch) of a pass of `units` (clipped), on `slot`. */
+static size_t run_batch(const kmq_kmeans_prepared *p, size_t u0, size_t batch, size_t units,
+                        const double *cen, bool final, kmq__assign_ws *ws, int slot,
+                        uint8_t *labels)
+{
+    const size_t u1 = units - u0 < batch ? units : u0 + batch;
+    for (size_t u = u0; u < u1; u++)
+        unit_run(p, u, cen, final, ws, slot, labels);
+    return u1 - u0;
+}
+
+bool kmq__assign_help(kmq__assign_ws *ws, int slot)
+{
+    uint64_t word = atomic_load_explicit(&ws->open, memory_order_relaxed);
+    size_t units, u0;
+    do {
+        units = open_units(word);
+        u0 = open_next(word);
+        if (u0 >= units)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&ws->open, &word, word + claim_batch(units),
+                                                    memory_order_acquire, memory_order_relaxed));
+    const size_t ran = run_batch(ws->pass_p, u0, claim_batch(units), units, ws->pass_cen,
+                                 ws->pass_final, ws, slot, ws->pass_labels);
+    atomic_fetch_add_explicit(&ws->helped, ran, memory_order_release);
+    return true;
+}
+
+/* Whether this serial pass is opened to the crew's idle threads. */
+static bool shared_now(const kmq__assign_ws *ws, size_t units)
+{
+    return ws->crew && units > 1 && units <= OPEN_MAX_UNITS &&
+           atomic_load_explicit(&ws->crew->idle, memory_order_relaxed) > 0;
+}
+
+/* The units of a serial pass, opened to helpers ("Shared passes" above). */
+static void shared_pass(const kmq_kmeans_prepared *p, const double *cen, bool final,
+                        kmq__assign_ws *ws, uint8_t *labels, size_t units)
+{
+    const int slot = kmq_par_thread_num();
+    const size_t batch = claim_batch(units);
+    assert(slot < ws->slots);
+    ws->pass_p = p;
+    ws->pass_cen = cen;
+    ws->pass_final = final;
+    ws->pass_labels = labels;
+    atomic_store_explicit(&ws->helped, 0, memory_order_relaxed);
+    const uint64_t last = atomic_load_explicit(&ws->open, memory_order_relaxed);
+    const uint64_t gen = ((last >> (2 * OPEN_BITS)) + 1) & OPEN_GEN_MASK;
+    atomic_store_explicit(&ws->open, open_word(gen, units, 0), memory_order_release);
+    size_t own = 0;
+    for (;;) {
+        const uint64_t word = atomic_fetch_add_explicit(&ws->open, batch, memory_order_relaxed);
+        if (open_next(word) >= units)
+            break;
+        own += run_batch(p, open_next(word), batch, units, cen, final, ws, slot, labels);
+    }
+    unsigned spins = 0;
+    while (atomic_load_explicit(&ws->helped, memory_order_acquire) != units - own)
+        kmq__assign_pause(&spins);
+}
+
 void kmq__assign_pass(const kmq_kmeans_prepared *p, const double *cen, bool final,
                       const kmq_par *par, kmq__assign_ws *ws, uint8_t *labels)
 {
@@ -161,6 +285,10 @@ void kmq__assign_pass(const kmq_kmeans_prepared *p, const double *cen, bool fina
             for (size_t u = 0; u < units; u++)
                 unit_run(p, u, cen, final, ws, slot, labels);
         }
+    } else if (shared_now(ws, units)) {
+        used = ws->slots;
+        memset(ws->sums, 0, (size_t)used * ws->stride * sizeof *ws->sums);
+        shared_pass(p, cen, final, ws, labels, units);
     } else {
         memset(ws->sums, 0, ws->stride * sizeof *ws->sums);
         for (size_t u = 0; u < units; u++)

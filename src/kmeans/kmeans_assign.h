@@ -31,6 +31,7 @@
 #include "kmq/error.h"
 #include "kmq/par.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,6 +57,14 @@ typedef struct kmq__centre_list {
  * (kmeans_assign_bounds.c). */
 typedef struct kmq__bounds kmq__bounds;
 
+/* Threads that run whole restarts side by side (kmeans.c). A thread with
+ * no restart left counts itself idle and joins the passes of the runs
+ * still going (kmq__assign_help): without it, the last restart of a fit
+ * runs alone while the other threads wait. */
+typedef struct kmq__crew {
+    atomic_int idle; /* threads with no restart left */
+} kmq__crew;
+
 /* Scratch and results of the passes over one set of points for one k:
  * allocated once, before any parallel region, and reused by every pass of
  * a run and by every run. */
@@ -80,6 +89,16 @@ typedef struct kmq__assign_ws {
     uint64_t *tot;                /* 4k + 1: folded sums per cluster, then the pass's evaluations */
     double inertia;               /* of the last pass if it was final, else 0 */
     uint64_t evals;               /* distance evaluations since kmq__assign_reset */
+    /* Side by side (crew not NULL): the serial driver opens its passes to
+     * the crew's idle threads, which claim batches of units (kmeans_assign.c,
+     * "Shared passes"). */
+    kmq__crew *crew;
+    _Atomic uint64_t open;             /* the open pass: generation, units, next unit */
+    atomic_size_t helped;              /* units of the open pass its helpers have run */
+    const kmq_kmeans_prepared *pass_p; /* the open pass's arguments */
+    const double *pass_cen;
+    uint8_t *pass_labels;
+    bool pass_final;
 } kmq__assign_ws;
 
 /* Scratch for `method`, k centres and `slots` threads over p (borrowed: it
@@ -106,9 +125,19 @@ KMQ_PRIVATE void kmq__assign_recount(kmq__assign_ws *ws);
  * a plain labelling): also the inertia into ws->inertia, folded in chunk
  * order, and the labels into labels[n] if not NULL. Driver: par:
  * chunk-parallel on par->threads <= ws->slots threads; NULL: serial, safe
- * inside a region. */
+ * inside a region, and shared with ws->crew's idle threads once there are
+ * any (then on the caller's slot kmq_par_thread_num(), < ws->slots). */
 KMQ_PRIVATE void kmq__assign_pass(const kmq_kmeans_prepared *p, const double *cen, bool final,
                                   const kmq_par *par, kmq__assign_ws *ws, uint8_t *labels);
+
+/* Runs, on thread slot `slot`, a batch of units of ws's open pass if one
+ * is open to helpers and has units left; returns whether it ran any.
+ * Kernel: called by an idle thread of ws->crew while ws's owner runs. */
+KMQ_PRIVATE bool kmq__assign_help(kmq__assign_ws *ws, int slot);
+
+/* One round of an idle wait (spins, then yields the CPU); *spins counts
+ * the rounds. */
+KMQ_PRIVATE void kmq__assign_pause(unsigned *spins);
 
 /* ---- what every method shares ------------------------------------------ */
 

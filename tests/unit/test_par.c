@@ -27,6 +27,7 @@
 #define kmq_par_make          serial_par_make
 #define kmq_par_max_threads   serial_par_max_threads
 #define kmq_par_thread_num    serial_par_thread_num
+#define kmq_par_team_size     serial_par_team_size
 #define kmq_par_in_parallel   serial_par_in_parallel
 #define kmq_par_limit_nesting serial_par_limit_nesting
 #define kmq_par_chunks        serial_par_chunks
@@ -34,6 +35,7 @@
 kmq_par serial_par_make(int threads);
 int serial_par_max_threads(void);
 int serial_par_thread_num(void);
+int serial_par_team_size(void);
 int serial_par_in_parallel(void);
 void serial_par_limit_nesting(void);
 size_t serial_par_chunks(size_t n);
@@ -45,6 +47,7 @@ double serial_par_now_s(void);
 #undef kmq_par_make
 #undef kmq_par_max_threads
 #undef kmq_par_thread_num
+#undef kmq_par_team_size
 #undef kmq_par_in_parallel
 #undef kmq_par_limit_nesting
 #undef kmq_par_chunks
@@ -145,18 +148,20 @@ START_TEST(outside_a_region)
 END_TEST
 
 /* Inside a region each thread sees its own number, 0 .. team - 1, and the
- * region is active when the team has more than one thread. */
+ * team's size, and the region is active when the team has more than one
+ * thread; outside, the team is the one thread. */
 START_TEST(inside_a_region)
 {
 #ifdef _OPENMP
     enum { TEAM = 3 };
-    int seen[TEAM] = {0}, active[TEAM] = {0}, team = 0;
-#pragma omp parallel num_threads(TEAM) default(none) shared(seen, active, team)
+    int seen[TEAM] = {0}, active[TEAM] = {0}, sizes[TEAM] = {0}, team = 0;
+#pragma omp parallel num_threads(TEAM) default(none) shared(seen, active, sizes, team)
     {
         int t = kmq_par_thread_num();
         if (t >= 0 && t < TEAM) {
             seen[t]++;
             active[t] = kmq_par_in_parallel();
+            sizes[t] = kmq_par_team_size();
         }
 #pragma omp single
         team = omp_get_num_threads();
@@ -164,12 +169,16 @@ START_TEST(inside_a_region)
     ck_assert_int_ge(team, 1);
     for (int t = 0; t < TEAM; t++) {
         ck_assert_int_eq(seen[t], t < team ? 1 : 0);
-        if (t < team)
+        if (t < team) {
             ck_assert_int_eq(active[t], team > 1);
+            ck_assert_int_eq(sizes[t], team);
+        }
     }
     ck_assert_int_eq(kmq_par_in_parallel(), 0);
+    ck_assert_int_eq(kmq_par_team_size(), 1);
 #else
     ck_assert_int_eq(kmq_par_thread_num(), 0);
+    ck_assert_int_eq(kmq_par_team_size(), 1);
 #endif
 }
 END_TEST
@@ -209,6 +218,7 @@ START_TEST(serial_shims)
 {
     ck_assert_int_eq(serial_par_max_threads(), 1);
     ck_assert_int_eq(serial_par_thread_num(), 0);
+    ck_assert_int_eq(serial_par_team_size(), 1);
     ck_assert_int_eq(serial_par_in_parallel(), 0);
     ck_assert_int_eq(serial_par_make(0).threads, 1);
     ck_assert_int_eq(serial_par_make(-4).threads, 1);
@@ -224,7 +234,7 @@ START_TEST(serial_shims)
 #pragma omp parallel num_threads(3) default(none) shared(bad)
     {
         if (serial_par_thread_num() != 0 || serial_par_in_parallel() != 0 ||
-            serial_par_max_threads() != 1) {
+            serial_par_max_threads() != 1 || serial_par_team_size() != 1) {
 #pragma omp atomic
             bad++;
         }
