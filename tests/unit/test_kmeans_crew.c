@@ -101,10 +101,7 @@ START_TEST(helped_run_is_the_lone_run)
     const char *names[] = {"coffee.png", "astronaut.png"};
     const size_t ks[] = {16, 64};
     for (size_t f = 0; f < 2; f++) {
-        uint32_t w, h;
-        uint8_t *rgb = tu_png_decode_rgb(tu_photo(names[f]), &w, &h);
-        ck_assert_ptr_nonnull(rgb);
-        kmq_hist *hist = tu_hist_of(rgb, (size_t)w * h);
+        kmq_hist *hist = tu_photo_hist(names[f]);
         kmq_points pts = {kmq_hist_size(hist), kmq_hist_keys(hist), kmq_hist_weights(hist)};
         kmq_kmeans_prepared *p;
         kmq_err err;
@@ -146,7 +143,6 @@ START_TEST(helped_run_is_the_lone_run)
         }
         kmq_kmeans_prepared_free(p);
         kmq_hist_free(hist);
-        free(rgb);
     }
 }
 END_TEST
@@ -155,10 +151,7 @@ START_TEST(side_by_side_fit_is_the_serial_fit)
 {
     /* 10 restarts on 2 threads run side by side (kmq__restart_parallel),
      * and the thread that ends first helps the last run. */
-    uint32_t w, h;
-    uint8_t *rgb = tu_png_decode_rgb(tu_photo("astronaut.png"), &w, &h);
-    ck_assert_ptr_nonnull(rgb);
-    kmq_hist *hist = tu_hist_of(rgb, (size_t)w * h);
+    kmq_hist *hist = tu_photo_hist("astronaut.png");
     kmq_points pts = {kmq_hist_size(hist), kmq_hist_keys(hist), kmq_hist_weights(hist)};
     ck_assert(kmq__restart_parallel(pts.n, 10, 2));
     kmq_kmeans_prepared *p;
@@ -183,7 +176,6 @@ START_TEST(side_by_side_fit_is_the_serial_fit)
     kmq_fit_clear(&b);
     kmq_kmeans_prepared_free(p);
     kmq_hist_free(hist);
-    free(rgb);
 }
 END_TEST
 

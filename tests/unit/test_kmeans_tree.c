@@ -15,14 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static kmq_hist *photo_hist(const char *name, uint8_t **rgb)
-{
-    uint32_t w, h;
-    *rgb = tu_png_decode_rgb(tu_photo(name), &w, &h);
-    ck_assert_ptr_nonnull(*rgb);
-    return tu_hist_of(*rgb, (size_t)w * h);
-}
-
 /* Mean over the blocks of p of the box's diagonal, squared. */
 static double mean_block_diag2(const kmq_kmeans_prepared *p)
 {
@@ -39,8 +31,7 @@ START_TEST(view_is_the_points_reordered)
 {
     const char *names[] = {"coffee.png", "astronaut.png"};
     for (size_t f = 0; f < 2; f++) {
-        uint8_t *rgb;
-        kmq_hist *h = photo_hist(names[f], &rgb);
+        kmq_hist *h = tu_photo_hist(names[f]);
         kmq_points pts = {kmq_hist_size(h), kmq_hist_keys(h), kmq_hist_weights(h)};
         kmq_kmeans_prepared *p;
         kmq_err err;
@@ -99,7 +90,6 @@ START_TEST(view_is_the_points_reordered)
                       morton);
         kmq_kmeans_prepared_free(p);
         kmq_hist_free(h);
-        free(rgb);
     }
 }
 END_TEST

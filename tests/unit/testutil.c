@@ -19,6 +19,16 @@ kmq_hist *tu_hist_of(const uint8_t *rgb, size_t npix)
     return h;
 }
 
+kmq_hist *tu_photo_hist(const char *name)
+{
+    uint32_t w, h;
+    uint8_t *rgb = tu_png_decode_rgb(tu_photo(name), &w, &h);
+    ck_assert_msg(rgb != NULL, "cannot decode %s", name);
+    kmq_hist *hist = tu_hist_of(rgb, (size_t)w * h);
+    free(rgb);
+    return hist;
+}
+
 void tu_rm_rf(const char *path)
 {
     char cmd[4096];

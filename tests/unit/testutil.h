@@ -32,6 +32,10 @@ uint8_t *tu_png_decode_rgb(const char *path, uint32_t *width, uint32_t *height);
  * any error). Free with kmq_hist_free. */
 kmq_hist *tu_hist_of(const uint8_t *rgb, size_t npix);
 
+/* The finished histogram of bundled photo `name` (an 8-bit PNG of
+ * data/photos; fails the test if it cannot be read). */
+kmq_hist *tu_photo_hist(const char *name);
+
 /* The same with PNG_FORMAT_RGBA (4 bytes a pixel, straight alpha). */
 uint8_t *tu_png_decode_rgba(const char *path, uint32_t *width, uint32_t *height);
 
